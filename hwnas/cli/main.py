@@ -1,0 +1,56 @@
+"""`hwnas` entry point. Each command lives in its own module and registers itself in ``build_app``."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import HwnasError
+
+app = typer.Typer(
+    name="hwnas",
+    help="Hardware-aware, multi-objective neural architecture search: profile, predict, search, guard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from . import export_cmd, spaces_cmd
+
+    for module in (spaces_cmd, export_cmd):
+        module.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input becomes a one-line error and exit code 2, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except HwnasError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted: everything finished so far is kept", err=True)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            return 130
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 2
+        raise
+    return 0
+
+
+def run() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())

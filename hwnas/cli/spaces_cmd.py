@@ -1,0 +1,30 @@
+"""`hwnas spaces`: list the search spaces with their sizes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("spaces")
+    def spaces() -> None:
+        """List the search spaces, their gene counts and sizes.
+
+        Example: hwnas spaces
+        """
+        from ..spaces import SPACES, create_space
+
+        table = Table(title="search spaces")
+        for col in ("name", "genes", "architectures", "input", "about"):
+            table.add_column(col)
+        for name in SPACES:
+            space = create_space(name)
+            doc = (sys.modules[type(space).__module__].__doc__ or "").strip().split("\n")[0]
+            size = space.size()
+            table.add_row(name, str(len(space.cardinalities())), f"{size:,}" if size < 10**9 else f"{size:.2e}",
+                          "x".join(map(str, space.input_shape())), doc)
+        Console().print(table)

@@ -1,0 +1,231 @@
+"""torch -> ONNX (legacy TorchScript exporter, opset pinned) and torch -> TFLite (litert-torch).
+
+float32 by default; ``precision="int8"`` applies post-training static quantisation (ONNX: onnxruntime's
+QDQ quantize_static; TFLite: Google's ai-edge-quantizer ``static_wi8_ai8`` recipe, int8 weights and
+activations, int8 model inputs). Calibration uses ``calibration`` batches when given, else 16 seeded
+standard-normal inputs (documented: fine for latency, not for accuracy).
+
+Exported files are cached under ``$HWNAS_HOME/cache/exports/<space>/`` by arch id + a hash of the export
+settings and the space config; every file is written to a temporary name and renamed, so an interrupted
+export never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .core import Arch
+from .errors import HwnasError
+from .paths import export_cache_dir
+
+FORMATS = ("onnx", "tflite")
+PRECISIONS = ("fp32", "int8")
+ONNX_OPSET = 17
+SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
+
+
+class ExportError(HwnasError):
+    """A model could not be converted (the message names the arch and the converter's complaint)."""
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    format: str = "onnx"
+    precision: str = "fp32"
+    opset: int = ONNX_OPSET
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise HwnasError(f"unknown export format {self.format!r}; known: {', '.join(FORMATS)}")
+        if self.precision not in PRECISIONS:
+            raise HwnasError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
+
+    def key(self, space_config: dict | None = None) -> str:
+        text = json.dumps({**asdict(self), "space": space_config or {}}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def seed_for(arch: Arch) -> int:
+    return int(arch.arch_id[:8], 16)
+
+
+def build_model(space, arch: Arch):
+    """Build ``arch`` in eval mode with weights seeded by its arch id (reproducible exports)."""
+    import torch
+
+    torch.manual_seed(seed_for(arch))
+    return space.build(arch).eval()
+
+
+def check_writable(path: Path) -> Path:
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.exists() and path.is_dir():
+        raise HwnasError(f"cannot write {path}: it is a directory")
+    if not parent.is_dir():
+        raise HwnasError(f"cannot write {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise HwnasError(f"cannot write {path}: directory {parent} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside ``path``; rename onto it only if the block succeeds."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def calibration_batches(input_shape: Sequence[int], n: int = 16, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((1, *input_shape)).astype(np.float32) for _ in range(n)]
+
+
+# --- ONNX --------------------------------------------------------------------------------------------
+def _export_onnx(model, input_shape, path: Path, settings: ExportSettings, calibration) -> None:
+    import torch
+
+    x = torch.zeros(settings.batch, *input_shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stdout(io.StringIO()):
+            torch.onnx.export(
+                model, (x,), str(path), dynamo=False, opset_version=settings.opset,
+                input_names=["input"], output_names=["output"], do_constant_folding=True,
+            )
+    if settings.precision == "int8":
+        _quantize_onnx(path, input_shape, calibration)
+
+
+def _quantize_onnx(path: Path, input_shape, calibration) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    batches = calibration if calibration is not None else calibration_batches(input_shape)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"input": b} for b in batches])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    pre = path.with_name(path.name + ".pre.onnx")
+    q = path.with_name(path.name + ".q.onnx")
+    try:
+        quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(q, path)
+    finally:
+        for p in (pre, q):
+            if p.exists():
+                p.unlink()
+
+
+# --- TFLite ------------------------------------------------------------------------------------------
+def _export_tflite(model, input_shape, path: Path, settings: ExportSettings, calibration) -> None:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import litert_torch
+        from litert_torch import _config
+
+        _config.config.show_progress = False
+        x = torch.zeros(settings.batch, *input_shape)
+        edge_model = litert_torch.convert(model, (x,))
+        edge_model.export(str(path))
+    if settings.precision == "int8":
+        _quantize_tflite(path, input_shape, calibration)
+
+
+def _quantize_tflite(path: Path, input_shape, calibration) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import quantizer, recipe
+
+    batches = calibration if calibration is not None else calibration_batches(input_shape)
+    signatures = Interpreter(model_path=str(path)).get_signature_list()
+    sig, spec = next(iter(signatures.items()))
+    in_name = spec["inputs"][0]
+    qt = quantizer.Quantizer(str(path))
+    qt.load_quantization_recipe(recipe.static_wi8_ai8())
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        result = qt.calibrate({sig: [{in_name: b} for b in batches]})
+        quantized = qt.quantize(result)
+    q = path.with_name(path.name + ".q.tflite")
+    try:
+        quantized.export_model(str(q), overwrite=True)
+        os.replace(q, path)
+    finally:
+        if q.exists():
+            q.unlink()
+
+
+_EXPORTERS = {"onnx": _export_onnx, "tflite": _export_tflite}
+
+
+def export_model(model, input_shape, path: Path, settings: ExportSettings, calibration=None, what: str = "model") -> Path:
+    """Export a torch module to ``path`` atomically; conversion failures raise ExportError."""
+    path = check_writable(Path(path))
+    with atomic_path(path) as tmp:
+        try:
+            _EXPORTERS[settings.format](model, tuple(input_shape), tmp, settings, calibration)
+        except HwnasError:
+            raise
+        except Exception as exc:  # a converter's own error: keep it, name the arch
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"{settings.format} conversion of {what} failed: {type(exc).__name__}: {msg}") from exc
+    return path
+
+
+def cached_export_path(space, arch: Arch, settings: ExportSettings, cache_dir: Path | None = None,
+                       calibration=None) -> Path:
+    base = Path(cache_dir) if cache_dir else export_cache_dir()
+    key = settings.key(space.config())
+    if calibration is not None and settings.precision == "int8":
+        h = hashlib.sha1()
+        for b in calibration:
+            h.update(np.ascontiguousarray(b, dtype=np.float32).tobytes())
+        key += "-c" + h.hexdigest()[:8]
+    return base / space.name / f"{arch.arch_id}-{key}{SUFFIX[settings.format]}"
+
+
+def export_arch(space, arch: Arch, settings: ExportSettings, out: Path | None = None,
+                cache_dir: Path | None = None, calibration=None) -> Path:
+    """Export ``arch`` of ``space``; reuses the cached file when one exists (copied to ``out`` if given)."""
+    arch = space.check(arch)
+    if out is not None:
+        check_writable(Path(out))
+    cached = cached_export_path(space, arch, settings, cache_dir, calibration)
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        model = build_model(space, arch)
+        export_model(model, space.input_shape(), cached, settings, calibration, what=space.to_string(arch))
+    if out is None:
+        return cached
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        shutil.copyfile(cached, tmp)
+    return out

@@ -1,0 +1,140 @@
+"""The NAS-Bench-201 cell search space (Dong & Yang, ICLR 2020), exactly as in the public benchmark.
+
+A cell is a 4-node DAG; each of its 6 edges j->i (j < i) carries one of 5 ops. Genes are the 6 op indices in
+arch-string order: (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2); op indices follow the benchmark's op
+list ``none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3``.
+
+Benchmark index: NAS-Bench-201 / NATS-Bench / HW-NAS-Bench number the 15,625 cells in the order of the
+benchmark's ``meta_archs`` list, a fixed permutation of the lexicographic order. ``nb201_order.npy`` holds
+that permutation (entry i = lexicographic code of benchmark index i, code = genes read as a base-5 number);
+it was generated from the arch column of NATS-Bench's CIFAR-10 table and is verified by
+``benchmarks/verify_nb201_index.py`` against ../shared/data/nb201 and by a checksum test.
+
+Network skeleton as in the benchmark's TinyNetwork: 3x3 conv stem + BN, N cells at C channels, a residual
+reduction block to 2C, N cells, a reduction block to 4C, N cells, BN + ReLU, global pooling, linear classifier.
+Defaults C=16, N=5, 32x32x3 input, 10 classes.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from importlib import resources
+
+import numpy as np
+
+from ..core import Arch, InvalidArchError
+from .base import GeneSpace
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from) in arch-string order
+N_CELLS = 5 ** 6
+
+_NODE_RE = re.compile(r"^([a-z_0-9]+)~(\d+)$")
+
+
+def _load_order() -> np.ndarray:
+    with resources.files(__package__).joinpath("nb201_order.npy").open("rb") as fh:
+        order = np.load(fh, allow_pickle=False)
+    if order.shape != (N_CELLS,) or len(np.unique(order)) != N_CELLS:
+        raise RuntimeError("nb201_order.npy is corrupt: reinstall hwnas")
+    return order.astype(np.int64)
+
+
+class NB201Space(GeneSpace):
+    name = "nb201"
+
+    def __init__(self, C: int = 16, N: int = 5, input_size: int = 32, num_classes: int = 10):
+        self.C, self.N, self.input_size, self.num_classes = int(C), int(N), int(input_size), int(num_classes)
+        if self.C < 1 or self.N < 0 or self.input_size < 4 or self.num_classes < 1:
+            raise InvalidArchError("nb201: need C >= 1, N >= 0, input_size >= 4, num_classes >= 1")
+
+    def cardinalities(self):
+        return (len(OPS),) * len(EDGES)
+
+    def input_shape(self):
+        return (3, self.input_size, self.input_size)
+
+    def config(self):
+        return {"C": self.C, "N": self.N, "input_size": self.input_size, "num_classes": self.num_classes}
+
+    # -- benchmark index ----------------------------------------------------------------------------------
+    @cached_property
+    def _order(self) -> np.ndarray:
+        return _load_order()
+
+    @cached_property
+    def _rank(self) -> np.ndarray:
+        rank = np.empty(N_CELLS, dtype=np.int64)
+        rank[self._order] = np.arange(N_CELLS)
+        return rank
+
+    @staticmethod
+    def _code(genes) -> int:
+        code = 0
+        for g in genes:
+            code = code * 5 + int(g)
+        return code
+
+    def index(self, arch: Arch) -> int:
+        """The NAS-Bench-201 benchmark index of ``arch`` (0..15624)."""
+        return int(self._rank[self._code(self.check(arch).genes)])
+
+    def from_index(self, index: int) -> Arch:
+        if not 0 <= int(index) < N_CELLS:
+            raise InvalidArchError(f"nb201: index {index} is out of range 0..{N_CELLS - 1}")
+        code = int(self._order[int(index)])
+        genes = []
+        for _ in EDGES:
+            genes.append(code % 5)
+            code //= 5
+        return self.make(genes[::-1])
+
+    def all_archs(self) -> list[Arch]:
+        """All 15,625 cells in benchmark index order."""
+        return [self.from_index(i) for i in range(N_CELLS)]
+
+    # -- strings ---------------------------------------------------------------------------------------
+    def to_string(self, arch: Arch) -> str:
+        g = self.check(arch).genes
+        ops = [f"{OPS[g[k]]}~{src}" for k, (_, src) in enumerate(EDGES)]
+        return "|" + "|+|".join(["|".join(ops[0:1]), "|".join(ops[1:3]), "|".join(ops[3:6])]) + "|"
+
+    def from_string(self, s: str) -> Arch:
+        text = str(s).strip()
+        nodes = text.split("+")
+        if len(nodes) != 3:
+            raise InvalidArchError(f"nb201: malformed arch string {text!r}: expected 3 nodes separated by '+'")
+        genes = []
+        for node_i, node in enumerate(nodes, start=1):
+            if not (node.startswith("|") and node.endswith("|")) or len(node) < 2:
+                raise InvalidArchError(f"nb201: malformed arch string {text!r}: node {node_i} must be |op~j|...|")
+            parts = node[1:-1].split("|")
+            if len(parts) != node_i:
+                raise InvalidArchError(f"nb201: malformed arch string {text!r}: node {node_i} needs {node_i} inputs")
+            for j, part in enumerate(parts):
+                m = _NODE_RE.match(part)
+                if not m:
+                    raise InvalidArchError(f"nb201: malformed arch string {text!r}: bad edge {part!r}")
+                op, src = m.group(1), int(m.group(2))
+                if op not in OPS:
+                    raise InvalidArchError(f"nb201: unknown op {op!r} in {text!r}; known: {', '.join(OPS)}")
+                if src != j:
+                    raise InvalidArchError(f"nb201: edge {part!r} of node {node_i} must come from node {j}")
+                genes.append(OPS.index(op))
+        return self.make(genes)
+
+    # -- building ----------------------------------------------------------------------------------------
+    def build(self, arch: Arch):
+        from . import nb201_torch
+
+        return nb201_torch.TinyNetwork(self.check(arch).genes, self.C, self.N, self.num_classes)
+
+    def is_connected(self, arch: Arch) -> bool:
+        """True when some path of non-'none' edges joins the cell input to its output."""
+        g = self.check(arch).genes
+        reach = {0}
+        for k, (dst, src) in enumerate(EDGES):
+            if g[k] != 0 and src in reach:
+                reach.add(dst)
+        return 3 in reach
