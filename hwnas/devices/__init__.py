@@ -1,0 +1,1 @@
+"""Devices: profiles (YAML -> DeviceProfile), runners (local, adb, agent), energy sensors, model workers."""
