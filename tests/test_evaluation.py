@@ -131,12 +131,12 @@ def test_missing_sources_and_unknown_names_are_clear(space, tables, monkeypatch)
     # predictor and profiler come from other parts of hwnas; when absent, the error says what to do
     monkeypatch.setitem(sys.modules, "hwnas.predictors", None)
     monkeypatch.setitem(sys.modules, "hwnas.profiling", None)
-    ev = build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@pixel2"], latency=["predictor"]))
     with pytest.raises(HwnasError, match="needs hwnas.predictors.*--latency table:FILE"):
-        ev.evaluate([space.from_index(0)])
-    ev = build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@pixel2"], latency=["measure"]))
+        build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@pixel2"], latency=["predictor"]))
     with pytest.raises(HwnasError, match="needs hwnas.profiling"):
-        ev.evaluate([space.from_index(0)])
+        build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@pixel2"], latency=["measure"]))
+    with pytest.raises(HwnasError, match="no cost source for latency_ms@b: add --latency b=table:FILE"):
+        build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@a", "latency_ms@b"], latency=["a=measure"]))
 
 
 def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
