@@ -463,7 +463,7 @@ class ArchEvaluator:
             if q.name == "error":
                 if self.accuracy is None:
                     raise HwnasError("objective 'error' needs an accuracy source: --accuracy table:FILE|proxy|train")
-                if isinstance(self.accuracy, ProxySource) and q.bound is not None and q in self.constraints:
+                if isinstance(self.accuracy, ProxySource) and q.bound is not None:
                     raise HwnasError("a constraint on 'error' needs a real accuracy (table or train), not a proxy score")
             elif q.name in DEVICE_METRICS:
                 if q.label not in self.costs:
@@ -481,9 +481,6 @@ class ArchEvaluator:
 
     def evaluations(self) -> list[Evaluation]:
         return list(self._seen.values())
-
-    def is_evaluated(self, arch: Arch) -> bool:
-        return arch.arch_id in self._seen
 
     def preload(self, evaluations: Iterable[Evaluation]) -> None:
         """Results known from a checkpoint: served without recomputation when (and if) asked for again."""

@@ -94,14 +94,15 @@ def _listify(value) -> list:
     return [str(value)]
 
 
-def _dictify(value, what: str) -> dict:
+def _dictify(value) -> dict:
+    """A mapping, or KEY=VALUE strings (numbers parsed), -> dict."""
     from .cli.common import parse_space_options
 
     if value is None:
         return {}
     if isinstance(value, dict):
         return dict(value)
-    return parse_space_options(_listify(value)) if what else {}
+    return parse_space_options(_listify(value))
 
 
 def load_recipe(path: Path) -> dict:
@@ -149,7 +150,7 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None) -> Se
         if k in ("objective", "constraint", "latency", "energy"):
             v = _listify(v)
         elif k in ("space_opt", "strategy_opt"):
-            v = _dictify(v, k)
+            v = _dictify(v)
         elif k in ("budget", "seed", "epochs", "batch_size"):
             try:
                 v = int(v)
@@ -306,14 +307,7 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
 # --------------------------------------------------------------------------------------------------------
 def write_history(path: Path, history: list[dict]) -> None:
     keys = ["step", "n_evals", "hypervolume", "front_size"]
-    extra = sorted({k for row in history for k in row} - set(keys))
-    tmp = path.with_suffix(".csv.part")
-    with tmp.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys + extra)
-        w.writeheader()
-        for row in history:
-            w.writerow(row)
-    os.replace(tmp, path)
+    _write_csv(path, keys + sorted({k for row in history for k in row} - set(keys)), history)
 
 
 def _rows(result, evaluations, front_ids: set) -> tuple[list[str], list[dict]]:
@@ -339,6 +333,7 @@ def _rows(result, evaluations, front_ids: set) -> tuple[list[str], list[dict]]:
 
 
 def _write_csv(path: Path, header, rows) -> None:
+    """Write atomically: a reader (or a crash) never sees half a file."""
     tmp = path.with_suffix(".csv.part")
     with tmp.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=header)

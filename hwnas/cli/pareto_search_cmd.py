@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 
-def _progress_bar(budget: int, resumed: int = 0):
+def _progress_bar(budget: int):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -19,7 +19,7 @@ def _progress_bar(budget: int, resumed: int = 0):
 
     def update(kind: str, info: dict) -> None:
         if kind == "evaluated":
-            progress.update(task, completed=info["n_evals"] + resumed)
+            progress.update(task, completed=info["n_evals"])
         else:
             progress.update(task, completed=info["n_evals"], hv=f"{info['hypervolume']:.4f}")
 

@@ -36,25 +36,33 @@ class Recorder:
         self.callback = callback
         self.history: list[dict] = []
         self.hv_bounds = None if hv_bounds is None else tuple(np.asarray(b, dtype=float) for b in hv_bounds)
+        self._front = np.empty((0, len(evaluator.objectives)))  # feasible non-dominated values so far
+        self._seen = 0  # evaluations already folded into the front
 
-    def hypervolume(self, evaluations: Sequence[Evaluation] | None = None) -> float:
-        objectives = self.evaluator.objectives
-        F = feasible_values(self.evaluator.evaluations() if evaluations is None else evaluations, objectives)
+    def _update_front(self, evaluations: Sequence[Evaluation]) -> np.ndarray:
+        F = feasible_values(evaluations[self._seen:], self.evaluator.objectives)
+        self._seen = len(evaluations)
         F = F[np.all(np.isfinite(F), axis=1)]
-        if len(F) == 0:
-            return 0.0
-        if self.hv_bounds is None:
+        if len(F) and self.hv_bounds is None:
             self.hv_bounds = (F.min(axis=0), F.max(axis=0))
+        both = np.vstack([self._front, F])
+        self._front = both[non_dominated_mask(both)] if len(both) else both
+        return self._front
+
+    def hypervolume_of(self, front: np.ndarray) -> float:
+        """Normalised hypervolume of (feasible, finite) objective values."""
+        if len(front) == 0 or self.hv_bounds is None:
+            return 0.0
         ideal, nadir = self.hv_bounds
         scale = np.where(nadir - ideal > 0, nadir - ideal, 1.0)
-        Z = (F - ideal) / scale
-        Z = Z[non_dominated_mask(Z)]
+        Z = (front - ideal) / scale
         return hypervolume(Z, np.full(Z.shape[1], 1.1))
 
     def record(self, step: int, **extra) -> dict:
         evaluations = self.evaluator.evaluations()
-        row = {"step": int(step), "n_evals": len(evaluations), "hypervolume": self.hypervolume(evaluations),
-               "front_size": _front_size(evaluations, self.evaluator.objectives), **extra}
+        front = self._update_front(evaluations)
+        row = {"step": int(step), "n_evals": len(evaluations), "hypervolume": self.hypervolume_of(front),
+               "front_size": int(len(front)), **extra}
         self.history.append(row)
         if self.callback is not None:
             self.callback(row)
@@ -67,11 +75,6 @@ class Recorder:
             cfg["hv_nadir"] = [float(v) for v in self.hv_bounds[1]]
         return SearchResult(strategy=strategy, space=space.name, objectives=tuple(self.evaluator.objectives),
                             evaluations=self.evaluator.evaluations(), history=list(self.history), config=cfg)
-
-
-def _front_size(evaluations, objectives) -> int:
-    F = feasible_values(evaluations, objectives)
-    return int(non_dominated_mask(F).sum()) if len(F) else 0
 
 
 def sample_new(space, rng: np.random.Generator, seen: set, n: int, max_tries: int = 1000) -> list[Arch]:
