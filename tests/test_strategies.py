@@ -47,3 +47,21 @@ def test_check_strategy_catches_a_strategy_that_overspends(tmp_path):
 
     with pytest.raises(AssertionError):
         check_strategy(Greedy())
+
+
+def test_nsga2_options_pass_the_conformance_check():
+    check_strategy(create_strategy("nsga2", crossover="sbx", population_size=12))
+    check_strategy(create_strategy("nsga2", surrogate=True, space_aware=True, pool_factor=4, mutation="neighbour"))
+
+
+def test_nb201_equivalence_matches_the_benchmark_and_simplify_keeps_the_function():
+    from hwnas.spaces import create_space
+    from hwnas.strategies.space_ops import equivalence_key, simplify
+
+    space = create_space("nb201")
+    archs = space.all_archs()
+    assert len({equivalence_key(space, a) for a in archs}) == 6466  # NAS-Bench-201's count of unique cells
+    dead = space.from_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    assert space.to_string(simplify(space, dead)) == \
+        "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"  # node 1 feeds nothing
+    assert equivalence_key(space, dead) == equivalence_key(space, simplify(space, dead))

@@ -9,7 +9,11 @@ is spent on unique architectures only. Constraints enter pymoo as one inequality
 pymoo's constraint-domination prefers feasible candidates. Everything random comes from the passed
 Generator (pymoo gets a seed drawn from it).
 
-``crossover="sbx"`` gives the plain pymoo baseline (SBX + polynomial mutation with rounding) for comparison.
+Options (see docs/search.md for what each scored on the NB201 benchmark): ``crossover="sbx"`` gives the plain
+pymoo baseline (SBX + polynomial mutation with rounding); ``mutation="neighbour"`` moves a gene one step along
+its choice list; ``space_aware`` repairs to the cheapest equivalent network and treats isomorphic cells as
+duplicates (``space_ops``); ``surrogate`` pre-screens ``pool_factor`` x more children with a surrogate fitted
+to the evaluations so far.
 """
 
 from __future__ import annotations
