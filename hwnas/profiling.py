@@ -249,6 +249,10 @@ class DeviceUnreachable(HwnasError):
     """The device cannot be reached (no adb device, agent not answering): stop the run."""
 
 
+class MeasurementFailed(HwnasError):
+    """Some archs could not be measured (conversion failed, the model crashed); the others were stored."""
+
+
 def measurement_settings(space, profile, export_settings=None) -> dict:
     """The settings that key a measurement: same settings -> comparable, resumable."""
     from .export import ExportSettings
@@ -267,9 +271,11 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
     """Measure each arch on ``profile``'s device and append each result to ``store`` as it comes.
 
     Archs already in the store with the same settings are skipped (their stored measurement is returned),
-    so a re-run resumes. A failed export or a crashing model is recorded as a failure and the run goes
-    on (``on_error(arch, message)``); an unreachable device raises ``DeviceUnreachable`` at once. Returns
-    the measurements of all archs that have one, in the order given.
+    so a re-run resumes. A failed export or a crashing model is recorded as a failure in the store and the
+    run goes on: with ``on_error(arch, message)`` the failed archs are left out of the returned list;
+    without it, ``MeasurementFailed`` is raised at the end (everything else is measured and stored first),
+    so callers never get a silently shorter list. An unreachable device raises ``DeviceUnreachable`` at
+    once. Returns the measurements in the order of ``archs``.
     """
     from .devices.profile import load_profile
     from .export import ExportSettings, export_arch
@@ -282,7 +288,12 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
     es = ExportSettings(format=profile.format, precision=profile.precision)
     settings = measurement_settings(space, profile, es)
     done = store.measured_ids(profile.name, space.name, profile.runtime, settings) if skip_measured else set()
-    out = []
+    todo = [a for a in archs if space.check(a).arch_id not in done]
+    if todo and hasattr(runner, "reachable"):  # fail before exporting anything
+        ok, why = runner.reachable(profile)
+        if not ok:
+            raise DeviceUnreachable(f"device {profile.name} is not reachable: {why}")
+    out, failed = [], []
     for arch in archs:
         arch = space.check(arch)
         arch_text = space.to_string(arch)
@@ -301,6 +312,7 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
             raise
         except HwnasError as exc:
             store.add_failure(space.name, arch.arch_id, arch_text, profile.name, profile.runtime, settings, str(exc))
+            failed.append((arch_text, str(exc)))
             if on_error:
                 on_error(arch, str(exc))
             continue
@@ -317,6 +329,9 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
         out.append(m)
         if on_result:
             on_result(arch, m)
+    if failed and on_error is None:
+        raise MeasurementFailed(f"{len(failed)} of {len(archs)} archs could not be measured on {profile.name} "
+                                f"(the rest are stored); first: {failed[0][0]}: {failed[0][1]}")
     return out
 
 
@@ -335,5 +350,5 @@ def sample_archs(space, n: int, rng: np.random.Generator, max_tries: int | None 
 
 
 __all__ = ["ProtocolSettings", "LatencyStats", "ProtocolResult", "RunResult", "run_protocol", "summarize",
-           "median_ci", "measure_archs", "measurement_settings", "get_runner", "DeviceUnreachable",
+           "median_ci", "measure_archs", "measurement_settings", "get_runner", "DeviceUnreachable", "MeasurementFailed",
            "host_fingerprint", "sample_archs", "replace"]

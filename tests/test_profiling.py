@@ -3,7 +3,7 @@ import pytest
 
 from hwnas.devices.profile import load_profile
 from hwnas.errors import HwnasError
-from hwnas.profiling import (DeviceUnreachable, ProtocolSettings, RunResult, measure_archs, measurement_settings,
+from hwnas.profiling import (DeviceUnreachable, MeasurementFailed, ProtocolSettings, RunResult, measure_archs, measurement_settings,
                              median_ci, run_protocol, sample_archs, summarize)
 from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
@@ -125,6 +125,13 @@ def test_measure_archs_stores_resumes_and_records_failures(tiny, tmp_path):
     out2 = measure_archs(sp, archs, "host", store, runner=runner2, cache_dir=cache)
     assert runner2.calls == 1 and len(out2) == 3 and len(store) == 3
     assert [m.arch_id for m in out2] == [a.arch_id for a in archs]
+
+
+def test_failures_raise_at_the_end_without_on_error(tiny):
+    sp, archs, store, cache = tiny
+    with pytest.raises(MeasurementFailed, match="1 of 3 archs could not be measured on host .the rest are stored"):
+        measure_archs(sp, archs, "host", store, runner=ScriptedRunner(fail_on={1}), cache_dir=cache)
+    assert len(store) == 2
 
 
 def test_unreachable_device_stops_but_keeps_results(tiny, tmp_path):

@@ -245,7 +245,10 @@ class AdbRunner:
         duration = float(profile.connection.get("energy_duration_s") or 5.0)
 
         def read(name: str) -> str:
-            return self.shell(profile, f"cat /sys/class/power_supply/battery/{name}", timeout=30)
+            try:
+                return self.shell(profile, f"cat /sys/class/power_supply/battery/{name}", timeout=30)
+            except HwnasError as exc:
+                raise SensorError(str(exc)) from None
 
         reader = BatteryReader(read=read)
         if not reader.available():

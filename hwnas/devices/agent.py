@@ -140,15 +140,21 @@ class AgentServer:
         self.port = httpd.server_address[1]
         return httpd
 
+    def bind(self) -> "AgentServer":
+        """Open the socket now (``port`` 0 picks a free one, readable as ``.port`` afterwards)."""
+        if self._httpd is None:
+            self._make()
+        return self
+
     def serve_forever(self) -> None:
-        httpd = self._make()
+        httpd = self._httpd or self._make()
         try:
             httpd.serve_forever()
         finally:
             httpd.server_close()
 
     def start(self) -> "AgentServer":
-        httpd = self._make()
+        httpd = self._httpd or self._make()
         self._thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -211,8 +217,11 @@ class AgentRunner:
     def reachable(self, profile) -> tuple[bool, str]:
         try:
             info = self.info(profile, timeout=2.0)
+        except DeviceUnreachable as exc:
+            reason = str(exc).split("(", 1)[-1].split(")")[0] if "(" in str(exc) else str(exc)
+            return False, f"no answer from the agent at {self._base(profile)} ({reason})"
         except HwnasError as exc:
-            return False, str(exc).split(": ", 1)[-1]
+            return False, str(exc)
         fp = info.get("fingerprint", {})
         return True, f"agent {self._base(profile)} ({fp.get('host')}, {fp.get('cpu')})"
 
