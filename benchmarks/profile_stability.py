@@ -112,7 +112,11 @@ def main(argv=None) -> int:
               f"{np.median(cvs):>10.3f} {unstable:>4}/{2 * len(common):<4} {per_min:>10.1f} {export_s[rt]:>9.1f}"
               f"   ({version})")
         med_lat = np.median([m.latency_ms for m in a.values()])
-        print(f"{'':<12} median latency {med_lat:.3f} ms")
+        both = [k for k in common if not a[k].unstable and not b[k].unstable]
+        stable_diff = (f"{np.median([abs(a[k].latency_ms - b[k].latency_ms) / ((a[k].latency_ms + b[k].latency_ms) / 2) for k in both]):.2%}"
+                       if both else "n/a")
+        print(f"{'':<12} median latency {med_lat:.3f} ms; median |diff| over the {len(both)} archs stable in both "
+              f"runs: {stable_diff}")
     print(f"\nstores: {work}/run1.db, {work}/run2.db; target: median |diff| <= 2%")
     return 0
 

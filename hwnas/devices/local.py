@@ -66,12 +66,21 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
     """Measure one model file here (also what the agent runs on a board)."""
     protocol = protocol or ProtocolSettings()
     meter = open_meter(energy, root=sysfs_root)
+    started = []
+
+    def start_meter() -> None:  # a sensor that fails now costs the energy figure, never the latency
+        try:
+            meter.start()
+            started.append(True)
+        except SensorError:
+            pass
+
     with ModelWorker(path, runtime=runtime, threads=threads, delegate=delegate, affinity=affinity,
                      timeout_s=timeout_s) as w:
         res = run_protocol(w.time, protocol, first_inference_ms=w.first_inference_ms,
-                           on_timed_start=meter.start if meter else None)
+                           on_timed_start=start_meter if meter else None)
         joules = None
-        if meter is not None:
+        if started:
             try:
                 joules = meter.stop()
             except SensorError:
