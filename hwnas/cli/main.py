@@ -18,9 +18,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import export_cmd, spaces_cmd
+    from . import ci_check_cmd, export_cmd, spaces_cmd
 
-    for module in (spaces_cmd, export_cmd):
+    for module in (spaces_cmd, export_cmd, ci_check_cmd):
         module.register(app)
 
 
@@ -30,7 +30,9 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input becomes a one-line error and exit code 2, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int) and not isinstance(result, bool) and result:
+            return result  # click returns typer.Exit(code)'s code when standalone_mode=False
     except HwnasError as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
