@@ -983,8 +983,16 @@ def parse_arch_table(text: str) -> list[tuple[str | None, str]]:
 
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if lines and "arch" in [c.strip() for c in lines[0].split(",")]:
-        rows = list(csv.DictReader(lines))
-        return [((r.get("name") or "").strip() or None, r["arch"].strip()) for r in rows if r.get("arch")]
+        header = [c.strip() for c in lines[0].split(",")]
+        rows = list(csv.DictReader(lines, fieldnames=header))[1:]
+        out = []
+        for r in rows:
+            arch = r.get("arch") or ""
+            if header[-1] == "arch" and r.get(None):  # unquoted commas in the last column (mobilenet strings)
+                arch = ",".join([arch, *r[None]])
+            if arch.strip():
+                out.append(((r.get("name") or "").strip() or None, arch.strip()))
+        return out
     return [(None, ln.strip()) for ln in lines]
 
 
