@@ -705,7 +705,8 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
                 entry["mode"] = "stored baseline (unpaired)"
         else:
             entry["mode"] = "no baseline"
-            entry["verdict"], entry["reason"] = "new", spec.note or "no baseline to compare against"
+            why = spec.note or ("not in the baseline file" if stored is not None else "no baseline to compare against")
+            entry["verdict"], entry["reason"] = "new", why
             if measure_all:
                 pr = measure(cand_path, None, device, ms, rng, n_rounds=ms.baseline_rounds, on_round=cb)
         if pr is not None:
@@ -830,7 +831,7 @@ def junit_xml(report: dict, inconclusive: str = "exit3") -> str:
         elif verdict in (INCONCLUSIVE, "new"):
             ET.SubElement(tc, "skipped", message=f"{verdict}: {message}")
             counts["skipped"] += 1
-        if details:
+        elif details:
             ET.SubElement(tc, "system-out").text = details
 
     for m in report["models"]:
