@@ -622,6 +622,9 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
     fingerprint = host_fingerprint()
     m_compared = sum(1 for s in specs if s.baseline is not None or (stored and s.name in stored["models"]))
     m_compared = max(1, m_compared)
+    # the stopping checks (every few rounds) use fewer bootstrap replicates than the final verdict, but
+    # enough to resolve the Bonferroni-level p-value alpha / (2 m)
+    stop_boot = int(min(ms.n_boot, max(1000, math.ceil(4 * m_compared / (th.alpha / 2)))))
     rng = np.random.default_rng(ms.seed)
     machine_problem = None
     if stored is not None:
@@ -673,7 +676,7 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
         if spec.baseline is not None:  # same job, paired ABBA
             def stop(res: PairResult) -> bool:
                 st = compare_rounds(res.medians("baseline"), res.medians("candidate"), th.delta, True,
-                                    np.random.default_rng(ms.seed), n_boot=ms.n_boot)
+                                    np.random.default_rng(ms.seed), n_boot=stop_boot)
                 return decide(st, th, p_regression_adjusted=min(1.0, st.p_regression * m_compared))[0] != INCONCLUSIVE
 
             pr = measure(cand_path, Path(spec.baseline), device, ms, rng, should_stop=stop, check_from=th.min_rounds,
@@ -696,7 +699,7 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
             else:
                 def stop(res: PairResult) -> bool:
                     st = compare_rounds(base_rounds, res.medians("candidate"), th.delta, False,
-                                        np.random.default_rng(ms.seed), n_boot=ms.n_boot)
+                                        np.random.default_rng(ms.seed), n_boot=stop_boot)
                     return decide(st, th, min(1.0, st.p_regression * m_compared))[0] != INCONCLUSIVE
 
                 pr = measure(cand_path, None, device, ms, rng, should_stop=stop, check_from=th.min_rounds, on_round=cb)
