@@ -599,6 +599,11 @@ def load_baseline_file(path: Path) -> dict:
     return data
 
 
+def _device_settings(device: Device) -> dict:
+    return {"threads": device.threads, "delegate": device.delegate,
+            "affinity": list(device.affinity) if device.affinity else None}
+
+
 def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thresholds(),
               ms: MeasureSettings = MeasureSettings(), gates: Sequence[str] = GATES, stored: dict | None = None,
               noise: list[dict] | None = None, measure_all: bool = False, progress=None) -> dict:
@@ -631,6 +636,10 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
         problems = fingerprint_mismatch(stored.get("fingerprint", {}), fingerprint)
         if stored.get("device") != device.name:
             problems.insert(0, f"device: {stored.get('device')!r} != {device.name!r}")
+        now_settings = _device_settings(device)
+        for k, v in (stored.get("device_settings") or {}).items():
+            if now_settings.get(k) != v:
+                problems.append(f"{k}: {v!r} != {now_settings.get(k)!r}")
         machine_problem = "; ".join(problems) if problems else None
     models: list[dict] = []
     stats_list: list[LatencyStats | None] = []
@@ -743,8 +752,7 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
         suite.update(verdict=sv, reason=sr)
     return {
         "format": REPORT_FORMAT, "hwnas_version": _hwnas_version(), "created_at": _now(),
-        "device": {"name": device.name, "threads": device.threads, "delegate": device.delegate,
-                   "affinity": list(device.affinity) if device.affinity else None, "fingerprint": fingerprint},
+        "device": {"name": device.name, **_device_settings(device), "fingerprint": fingerprint},
         "thresholds": asdict(th), "measurement_settings": asdict(ms), "gates": list(gates),
         "source": "measured", "models": models, "suite": suite,
         "statistics": ("ratio of medians = exp(Hodges-Lehmann estimate of the log ratio of per-round medians); "
@@ -793,6 +801,7 @@ def baseline_from_report(report: dict, source: str = "") -> dict:
         }
     return {"format": BASELINE_FORMAT, "created_at": _now(), "hwnas_version": report.get("hwnas_version"),
             "device": report["device"]["name"], "fingerprint": report["device"]["fingerprint"],
+            "device_settings": {k: report["device"].get(k) for k in ("threads", "delegate", "affinity")},
             "source": source or "measured", "models": models}
 
 

@@ -117,6 +117,13 @@ def test_stored_baseline_only_trusted_on_the_same_machine(models, tmp_path):
     assert "measurement" not in m  # nothing was measured against an untrustworthy baseline
     assert main(["ci-check", str(models["light"]), "--baseline", str(base_file), "--inconclusive", "pass"]) == 0
 
+    stored["fingerprint"] = json.loads(out.read_text())["device"]["fingerprint"]  # same machine ...
+    stored["device_settings"]["threads"] = 4  # ... measured with other settings
+    base_file.write_text(json.dumps(stored))
+    assert main(["ci-check", str(models["light"]), "--baseline", str(base_file), "--json", str(out)]) == 3
+    (m,) = json.loads(out.read_text())["models"]
+    assert m["reason"] == "inconclusive: different machine (threads: 4 != 1)"
+
 
 @pytest.mark.parametrize("args, message", [
     (["m.onnx"], "nothing to compare against"),
