@@ -12,9 +12,10 @@ Statistics (all on the log scale, so effects are ratios):
 * paired (same job, ``--against``): ``d_r = log(cand_r) - log(base_r)`` per round; the estimate is the
   one-sample Hodges-Lehmann estimator (median of the Walsh averages of ``d``), i.e. the ratio of medians
   ``exp(HL)``. Rounds are resampled with replacement (seeded bootstrap) for a percentile 95% CI and for
-  one-sided bootstrap p-values against the threshold ``log(1 + delta)``.
+  one-sided bootstrap p-values against the threshold ``log(1 + delta)``; these are combined
+  conservatively with the exact signed-rank interval / test of the same estimator (wider CI, larger p).
 * unpaired (stored ``--baseline``): the two-sample Hodges-Lehmann shift (median of all pairwise
-  differences of the round medians), with a stratified bootstrap.
+  differences of the round medians), with a stratified bootstrap and the Mann-Whitney interval / test.
 
 Verdict per model: FAIL if the (Holm-adjusted across models) one-sided p-value of "ratio <= 1 + delta" is
 below alpha/2 -- for a single model exactly "the lower bound of the 95% CI exceeds 1 + delta" -- *and* the
@@ -105,31 +106,94 @@ def bootstrap_hl(base: Sequence[float], cand: Sequence[float], rng: np.random.Ge
     return est, boot
 
 
+def signed_rank_null(n: int) -> np.ndarray:
+    """Exact null distribution of the Wilcoxon signed-rank statistic T+ for n values: P(T+ = t), t = 0..N."""
+    dist = np.zeros(n * (n + 1) // 2 + 1)
+    dist[0] = 1.0
+    for k in range(1, n + 1):
+        shifted = np.zeros_like(dist)
+        shifted[k:] = dist[:-k]
+        dist = 0.5 * (dist + shifted)
+    return dist
+
+
+def rank_interval(base_log: np.ndarray, cand_log: np.ndarray, paired: bool, level: float) -> tuple[float, float]:
+    """Distribution-free CI of the HL shift: order statistics of the Walsh averages (exact signed-rank
+    critical value) or of the pairwise differences (Mann-Whitney, normal approximation). Too few rounds
+    for the level give an unbounded interval."""
+    tail = (1.0 - level) / 2.0
+    if paired:
+        d = cand_log - base_log
+        n = len(d)
+        i, j = _walsh_index(n)
+        w = np.sort((d[i] + d[j]) / 2.0)
+        cdf = np.cumsum(signed_rank_null(n))
+        c = int(np.searchsorted(cdf, tail, side="right"))  # number of t with P(T+ <= t) <= tail
+        if c == 0:
+            return -math.inf, math.inf
+        return float(w[c - 1]), float(w[len(w) - c])
+    nb, nc = len(base_log), len(cand_log)
+    diffs = np.sort((cand_log[None, :] - base_log[:, None]).ravel())
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1.0 - tail)
+    c = int(math.floor(nb * nc / 2.0 - z * math.sqrt(nb * nc * (nb + nc + 1) / 12.0)))
+    if c < 1:
+        return -math.inf, math.inf
+    return float(diffs[c - 1]), float(diffs[len(diffs) - c])
+
+
+def rank_p_values(base_log: np.ndarray, cand_log: np.ndarray, thr: float, paired: bool) -> tuple[float, float]:
+    """One-sided p-values of H0 "shift <= thr" and H0 "shift >= thr" (signed-rank exact / Mann-Whitney approx)."""
+    if paired:
+        d = cand_log - base_log - thr
+        n = len(d)
+        ranks = np.argsort(np.argsort(np.abs(d))) + 1  # continuous data: ties have probability zero
+        t_plus = int(ranks[d > 0].sum())
+        dist = signed_rank_null(n)
+        return float(dist[t_plus:].sum()), float(dist[: t_plus + 1].sum())
+    from statistics import NormalDist
+
+    nb, nc = len(base_log), len(cand_log)
+    u = float(np.sum((cand_log[None, :] - thr) > base_log[:, None]))
+    mean, sd = nb * nc / 2.0, math.sqrt(nb * nc * (nb + nc + 1) / 12.0)
+    nd = NormalDist()
+    return 1.0 - nd.cdf((u - 0.5 - mean) / sd), nd.cdf((u + 0.5 - mean) / sd)
+
+
 @dataclass
 class LatencyStats:
-    """The comparison of one model's baseline and candidate rounds (ratios are candidate / baseline)."""
+    """The comparison of one model's baseline and candidate rounds (ratios are candidate / baseline).
+
+    The CI and p-values are the *conservative* combination of a seeded percentile bootstrap and the
+    distribution-free rank interval / test (the wider interval, the larger p-value): at few rounds the
+    bootstrap alone is too narrow, and CI load bursts make that matter.
+    """
 
     n_rounds: int
     paired: bool
     ratio: float  # exp(HL estimate of the log ratio)
     ci_low: float
     ci_high: float
-    p_regression: float  # one-sided bootstrap p-value of H0 "ratio <= 1 + delta" (small: a regression)
-    p_within: float  # one-sided bootstrap p-value of H0 "ratio >= 1 + delta" (small: within delta)
+    p_regression: float  # one-sided p-value of H0 "ratio <= 1 + delta" (small: a regression)
+    p_within: float  # one-sided p-value of H0 "ratio >= 1 + delta" (small: within delta)
     baseline_ms: float  # median of the baseline round medians
     candidate_ms: float
     slowdown_ms: float  # (ratio - 1) * baseline_ms: the estimated absolute slowdown
+    ci_bootstrap: tuple = (0.0, 0.0)
+    ci_rank: tuple = (0.0, 0.0)
     boot_log_ratio: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("boot_log_ratio")
+        d["ci_bootstrap"], d["ci_rank"] = list(self.ci_bootstrap), [x if math.isfinite(x) else None for x in self.ci_rank]
         return d
 
 
 def compare_rounds(base: Sequence[float], cand: Sequence[float], delta: float = 0.05, paired: bool = True,
                    rng: np.random.Generator | None = None, n_boot: int = 4000, level: float = 0.95) -> LatencyStats:
-    """Hodges-Lehmann ratio of medians with a seeded percentile-bootstrap CI and threshold p-values."""
+    """Hodges-Lehmann ratio of medians with a seeded bootstrap + rank CI and threshold p-values."""
     base, cand = np.asarray(base, dtype=float), np.asarray(cand, dtype=float)
     if len(base) == 0 or len(cand) == 0:
         raise ValueError("need at least one round on each side")
@@ -139,15 +203,24 @@ def compare_rounds(base: Sequence[float], cand: Sequence[float], delta: float = 
     est, boot = bootstrap_hl(base, cand, rng, paired=paired, n_boot=n_boot)
     thr = math.log1p(delta)
     tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(boot, [tail, 1.0 - tail])
-    p_reg = (1.0 + np.count_nonzero(boot <= thr)) / (n_boot + 1.0)
-    p_within = (1.0 + np.count_nonzero(boot >= thr)) / (n_boot + 1.0)
+    b_lo, b_hi = (float(x) for x in np.quantile(boot, [tail, 1.0 - tail]))
+    lb, lc = np.log(base), np.log(cand)
+    r_lo, r_hi = rank_interval(lb, lc, paired, level)
+    rp_reg, rp_within = rank_p_values(lb, lc, thr, paired)
+    p_reg = max((1.0 + np.count_nonzero(boot <= thr)) / (n_boot + 1.0), rp_reg)
+    p_within = max((1.0 + np.count_nonzero(boot >= thr)) / (n_boot + 1.0), rp_within)
+    lo, hi = min(b_lo, r_lo), max(b_hi, r_hi)
     ratio = math.exp(est)
     base_ms = float(np.median(base))
+
+    def ex(x):
+        return math.exp(x) if math.isfinite(x) else (0.0 if x < 0 else math.inf)
+
     return LatencyStats(n_rounds=int(min(len(base), len(cand))), paired=paired, ratio=ratio,
-                        ci_low=float(math.exp(lo)), ci_high=float(math.exp(hi)), p_regression=float(p_reg),
+                        ci_low=ex(lo), ci_high=ex(hi), p_regression=float(p_reg),
                         p_within=float(p_within), baseline_ms=base_ms, candidate_ms=float(np.median(cand)),
-                        slowdown_ms=(ratio - 1.0) * base_ms, boot_log_ratio=boot)
+                        slowdown_ms=(ratio - 1.0) * base_ms, ci_bootstrap=(ex(b_lo), ex(b_hi)),
+                        ci_rank=(ex(r_lo), ex(r_hi)), boot_log_ratio=boot)
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -170,7 +243,7 @@ class Thresholds:
     delta: float = 0.05  # a slowdown up to 5 % is tolerated
     floor_ms: float = 0.05  # ... and so is any slowdown under 0.05 ms
     alpha: float = 0.05  # two-sided level of the CI (one-sided alpha/2 per decision)
-    min_rounds: int = 8
+    min_rounds: int = 12
 
     def __post_init__(self) -> None:
         if not 0 <= self.delta < 10:

@@ -61,7 +61,8 @@ def test_drift_without_pairing_is_not_a_pass(rng):
 def test_too_few_rounds_is_inconclusive_even_for_a_big_shift(rng):
     base, cand = paired(rng, 4, ratio=1.5)
     st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
-    assert st.ci_low > 1.05  # the data look clear, but 4 rounds are not enough to trust a bootstrap
+    assert st.ci_bootstrap[0] > 1.05  # the bootstrap alone looks clear, but 4 rounds cannot be trusted:
+    assert st.ci_rank == (0.0, math.inf) and st.ci_low == 0.0  # the rank interval is unbounded at n = 4
     verdict, reason = rg.decide(st, TH)
     assert verdict == rg.INCONCLUSIVE and "too few rounds" in reason
 
@@ -95,8 +96,21 @@ def test_bootstrap_is_seeded():
     a = rg.compare_rounds(base, cand, rng=np.random.default_rng(3))
     b = rg.compare_rounds(base, cand, rng=np.random.default_rng(3))
     c = rg.compare_rounds(base, cand, rng=np.random.default_rng(4))
-    assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
-    assert (a.ci_low, a.ci_high) != (c.ci_low, c.ci_high)
+    assert a.ci_bootstrap == b.ci_bootstrap and a.ci_rank == b.ci_rank == c.ci_rank
+    assert a.ci_bootstrap != c.ci_bootstrap
+
+
+def test_rank_statistics_match_scipy(rng):
+    from scipy import stats
+
+    b, c = rng.normal(0, 0.05, 9), rng.normal(0.08, 0.05, 9)
+    p_reg, p_within = rg.rank_p_values(b, c, 0.05, paired=True)
+    assert p_reg == pytest.approx(stats.wilcoxon(c - b - 0.05, alternative="greater").pvalue)
+    assert p_within == pytest.approx(stats.wilcoxon(c - b - 0.05, alternative="less").pvalue)
+    p_reg, _ = rg.rank_p_values(b, c, 0.05, paired=False)
+    assert p_reg == pytest.approx(stats.mannwhitneyu(c - 0.05, b, alternative="greater").pvalue, rel=1e-6)
+    # n = 8: P(T+ <= 3) = 5/256 <= 0.025 < P(T+ <= 4) -> the 95% CI is [W(4), W(33)] of the 36 Walsh averages
+    assert np.cumsum(rg.signed_rank_null(8))[3:5] == pytest.approx([5 / 256, 7 / 256])
 
 
 def test_p_values_match_the_confidence_interval(rng):
@@ -115,7 +129,7 @@ def test_holm_adjustment_known_values():
 
 
 def test_holm_turns_a_marginal_regression_among_many_models_inconclusive(rng):
-    base, cand = paired(rng, 10, ratio=1.07, cv=0.04)
+    base, cand = paired(rng, 12, ratio=1.07, cv=0.03)
     st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
     assert 0.001 < st.p_regression < 0.025, st.p_regression  # a regression for one model on its own
     assert rg.decide(st, TH)[0] == rg.FAIL

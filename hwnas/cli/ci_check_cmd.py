@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         delta: float = typer.Option(0.05, "--delta", help="tolerated relative slowdown (0.05 = 5%)"),
         floor_ms: float = typer.Option(0.05, "--floor-ms", help="tolerated absolute slowdown in ms"),
         alpha: float = typer.Option(0.05, "--alpha", help="1 - CI level (0.05: 95% CIs)"),
-        min_rounds: int = typer.Option(8, "--min-rounds", help="no pass or fail before this many rounds"),
+        min_rounds: int = typer.Option(12, "--min-rounds", help="no pass or fail before this many rounds"),
         max_rounds: int = typer.Option(200, "--max-rounds", help="stop adding rounds here"),
         budget_s: float = typer.Option(60.0, "--budget-s", help="time budget per model for measuring rounds (s)"),
         rounds: int = typer.Option(20, "--rounds", help="calibrate: A/A rounds per model; --update-baseline alone: rounds measured"),
@@ -40,9 +40,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check models for latency regressions against a baseline; exit 0 pass, 1 regression, 2 error, 3 inconclusive.
 
-        Baseline and candidate run in two worker processes, interleaved in randomised ABBA rounds; the verdict
-        uses the Hodges-Lehmann ratio of medians with a bootstrap 95% CI (Holm across models), plus exact gates
-        on MACs, params, file size and op count. `hwnas ci-check calibrate MODELS` measures each model's A/A noise.
+        Baseline and candidate run in two worker processes, interleaved in randomised ABBA rounds.
+
+        Verdict: Hodges-Lehmann ratio of medians with a bootstrap 95% CI (Holm across models); exact gates on MACs, params, file size and op count.
+
+        `hwnas ci-check calibrate MODELS` measures each model's A/A noise.
 
         Example: hwnas ci-check models/ --against origin/main --device host --json ci.json --junit ci.xml
         """
