@@ -32,8 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -475,28 +473,20 @@ class Device:
         return {"onnxruntime": "onnx", "litert": "tflite"}.get(self.runtime or "onnxruntime", "onnx")
 
 
+# the fingerprint keys that identify a machine (not its software: python / hwnas versions may change)
+MACHINE_KEYS = ("host", "machine", "cpu", "cores", "usable_cores", "os")
+
+
 def host_fingerprint() -> dict:
-    """What makes two machines time alike: CPU model, core count, OS / kernel, architecture."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 0
-    return {"cpu": cpu, "cores": int(cores), "machine": platform.machine(), "system": platform.system(),
-            "release": platform.release()}
+    """This machine's fingerprint (hwnas.profiling.host_fingerprint: host, CPU model, cores, OS, ...)."""
+    from .profiling import host_fingerprint as fingerprint
+
+    return fingerprint()
 
 
 def fingerprint_mismatch(stored: dict, current: dict) -> list[str]:
-    return [f"{k}: {stored.get(k)!r} != {current.get(k)!r}" for k in sorted(set(stored) | set(current))
-            if stored.get(k) != current.get(k)]
+    """What differs between two machines' fingerprints (only the keys in MACHINE_KEYS count)."""
+    return [f"{k}: {stored.get(k)!r} != {current.get(k)!r}" for k in MACHINE_KEYS if stored.get(k) != current.get(k)]
 
 
 def abba_orders(n_rounds: int, rng: np.random.Generator) -> list[str]:
