@@ -150,3 +150,22 @@ def test_error_is_one_line_without_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_arch_file_against_a_git_ref_pairs_rows_by_name(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "archs.csv").write_text(f"name,arch\nnet,{LIGHT}\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "light")
+    (repo / "archs.csv").write_text(f"name,arch\nextra,{LIGHT}\nnet,{HEAVY}\n")  # reordered + a new row
+    out = tmp_path / "r.json"
+    code = main(["ci-check", *SPACE, "--arch-file", str(repo / "archs.csv"), "--against", "HEAD", "--gates", "macs",
+                 *FAST, "--json", str(out)])
+    assert code == 1
+    by_name = {m["name"]: m for m in json.loads(out.read_text())["models"]}
+    assert by_name["net"]["candidate"] == HEAVY and by_name["net"]["baseline"] == LIGHT
+    assert by_name["net"]["verdict"] == "fail" and by_name["net"]["gates"]["macs"]["verdict"] == "fail"
+    assert by_name["extra"]["verdict"] == "new" and "archs.csv at HEAD" in by_name["extra"]["reason"]
