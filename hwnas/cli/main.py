@@ -18,9 +18,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import agent_cmd, devices_cmd, export_cmd, measurements_cmd, profile_cmd, spaces_cmd
+    from . import agent_cmd, ci_check_cmd, devices_cmd, export_cmd, measurements_cmd, profile_cmd, spaces_cmd
 
-    for module in (spaces_cmd, export_cmd, profile_cmd, devices_cmd, measurements_cmd, agent_cmd):
+    for module in (spaces_cmd, export_cmd, profile_cmd, devices_cmd, measurements_cmd, agent_cmd, ci_check_cmd):
         module.register(app)
 
 
