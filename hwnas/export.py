@@ -144,10 +144,20 @@ def _quantize_onnx(path: Path, input_shape, calibration) -> None:
                 p.unlink()
 
 
+def quiet_litert() -> None:
+    """Silence the C++ INFO logs of the TFLite converter and runtime (set before they load)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+
+
 # --- TFLite ------------------------------------------------------------------------------------------
 def _export_tflite(model, input_shape, path: Path, settings: ExportSettings, calibration) -> None:
+    import logging
+
     import torch
 
+    quiet_litert()
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import litert_torch

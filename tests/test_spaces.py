@@ -163,3 +163,10 @@ def test_arch_ids_are_stable():
     # a stable hash: fixed across processes and versions (it keys caches and the measurement store)
     assert Arch("nb201", (0, 1, 2, 3, 4, 0)).arch_id == Arch("nb201", [0, 1, 2, 3, 4, 0]).arch_id
     assert Arch("nb201", (0, 1, 2, 3, 4, 0)).arch_id == "77857a0d932faa3f"  # sha1("nb201:0,1,2,3,4,0")[:16]
+
+
+def test_nb201_input_size_must_halve_twice():
+    with pytest.raises(InvalidArchError, match="multiple of 4"):
+        create_space("nb201", input_size=33)
+    sp = create_space("nb201", C=4, N=1, input_size=16)
+    assert sp.build(sp.from_index(1))(torch.randn(1, 3, 16, 16)).shape == (1, 10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from ..errors import HwnasError
 
 
 def _interpreter_module():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         from ai_edge_litert import interpreter as mod
 

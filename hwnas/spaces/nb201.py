@@ -46,8 +46,9 @@ class NB201Space(GeneSpace):
 
     def __init__(self, C: int = 16, N: int = 5, input_size: int = 32, num_classes: int = 10):
         self.C, self.N, self.input_size, self.num_classes = int(C), int(N), int(input_size), int(num_classes)
-        if self.C < 1 or self.N < 0 or self.input_size < 4 or self.num_classes < 1:
-            raise InvalidArchError("nb201: need C >= 1, N >= 0, input_size >= 4, num_classes >= 1")
+        if self.C < 1 or self.N < 0 or self.input_size < 4 or self.input_size % 4 or self.num_classes < 1:
+            # the two residual reductions pool 2x2 beside a stride-2 conv: sizes must halve exactly twice
+            raise InvalidArchError("nb201: need C >= 1, N >= 0, input_size a multiple of 4 (>= 4), num_classes >= 1")
 
     def cardinalities(self):
         return (len(OPS),) * len(EDGES)

@@ -1,0 +1,327 @@
+"""The measurement store: one SQLite file (WAL mode), schema versioned, one row per measurement.
+
+A measurement is keyed by (space, arch id, device, runtime, settings). Re-profiling an arch appends a new
+row; ``query(latest=True)`` returns the newest row per key, ``latest=False`` every row. Every write is one
+transaction, so a crash or Ctrl-C in the middle of a run loses at most the measurement being written.
+
+Location: an explicit path (``--store PATH``), else ``$HWNAS_HOME/measurements.db``, else
+``~/.hwnas/measurements.db``.
+
+    store = MeasurementStore()                      # or MeasurementStore(Path("m.db"))
+    store.add(measurement)                          # -> row id
+    store.query(device="host", space="nb201")       # latest per key
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from .errors import HwnasError
+from .paths import hwnas_home
+
+SCHEMA_VERSION = 1
+SOURCES = ("measured", "imported")
+DB_NAME = "measurements.db"
+
+
+class StoreError(HwnasError):
+    """The store file cannot be opened, is not a hwnas store, or was written by a newer hwnas."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def settings_key(settings: dict | None) -> str:
+    """A stable hash of a settings dict (key order does not matter)."""
+    text = json.dumps(settings or {}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Measurement:
+    """One latency (and maybe energy) measurement of one arch on one device, and how it was obtained."""
+
+    space: str
+    arch_id: str
+    arch: str  # the space's arch string
+    device: str
+    runtime: str
+    runtime_version: str
+    settings: dict  # format, precision, threads, delegate, space config, protocol ...
+    source: str  # 'measured' | 'imported'
+    latency_ms: float  # median
+    latency_p90_ms: float | None = None
+    latency_iqr_ms: float | None = None
+    latency_cv: float | None = None
+    n_runs: int = 0
+    first_inference_ms: float | None = None
+    unstable: bool = False
+    energy_mj: float | None = None
+    energy_source: str | None = None  # 'measured:<sensor>' | 'estimated:<power model>' | 'imported'
+    fingerprint: dict = field(default_factory=dict)
+    created_at: str = ""
+    op_profile: list[dict] | None = None  # [{name, op_type, ms, ...}]
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.created_at:
+            self.created_at = now_iso()
+        if self.source not in SOURCES:
+            raise HwnasError(f"measurement source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.latency_ms is None or not math.isfinite(float(self.latency_ms)) or float(self.latency_ms) <= 0:
+            raise HwnasError(f"latency_ms must be a positive number, got {self.latency_ms!r} (arch {self.arch})")
+
+    @property
+    def settings_key(self) -> str:
+        return settings_key(self.settings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Measurement":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+_COLUMNS = (
+    # name, sql type, json-encoded?
+    ("space", "TEXT NOT NULL", False),
+    ("arch_id", "TEXT NOT NULL", False),
+    ("arch", "TEXT NOT NULL", False),
+    ("device", "TEXT NOT NULL", False),
+    ("runtime", "TEXT NOT NULL", False),
+    ("runtime_version", "TEXT NOT NULL", False),
+    ("settings", "TEXT NOT NULL", True),
+    ("source", "TEXT NOT NULL", False),
+    ("latency_ms", "REAL NOT NULL", False),
+    ("latency_p90_ms", "REAL", False),
+    ("latency_iqr_ms", "REAL", False),
+    ("latency_cv", "REAL", False),
+    ("n_runs", "INTEGER NOT NULL", False),
+    ("first_inference_ms", "REAL", False),
+    ("unstable", "INTEGER NOT NULL", False),
+    ("energy_mj", "REAL", False),
+    ("energy_source", "TEXT", False),
+    ("fingerprint", "TEXT NOT NULL", True),
+    ("created_at", "TEXT NOT NULL", False),
+    ("op_profile", "TEXT", True),
+)
+_NAMES = [c[0] for c in _COLUMNS]
+_JSON = {c[0] for c in _COLUMNS if c[2]}
+
+_SCHEMA_V1 = f"""
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{n} {t}" for n, t, _ in _COLUMNS)},
+    settings_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS measurements_key ON measurements (device, space, runtime, settings_key, arch_id);
+CREATE TABLE IF NOT EXISTS failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    space TEXT NOT NULL, arch_id TEXT NOT NULL, arch TEXT NOT NULL, device TEXT NOT NULL,
+    runtime TEXT NOT NULL, settings TEXT NOT NULL, settings_key TEXT NOT NULL,
+    error TEXT NOT NULL, created_at TEXT NOT NULL
+);
+"""
+
+# Migrations from version v to v+1 (none yet); the store refuses files from a newer hwnas.
+_MIGRATIONS: dict[int, str] = {}
+
+
+def default_store_path() -> Path:
+    """``$HWNAS_HOME/measurements.db``, else ``~/.hwnas/measurements.db``."""
+    return hwnas_home() / DB_NAME
+
+
+def resolve_store_path(path: Path | str | None = None) -> Path:
+    if path is None or str(path) == "":
+        return default_store_path()
+    p = Path(path).expanduser()
+    return p / DB_NAME if p.is_dir() else p
+
+
+class MeasurementStore:
+    """The SQLite measurement store. Safe to share between threads of one process (one lock)."""
+
+    def __init__(self, path: Path | str | None = None):
+        self.path = resolve_store_path(path)
+        self._lock = threading.RLock()
+        self._conn = self._open()
+
+    # -- opening -------------------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store directory {parent}: {exc.strerror or exc}") from None
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a hwnas measurement store (SQLite says: {exc})") from None
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(f"{self.path} has store schema {version}, newer than this hwnas understands "
+                             f"({SCHEMA_VERSION}); upgrade hwnas")
+        if version == 0 and tables - {"sqlite_sequence"}:
+            conn.close()
+            raise StoreError(f"{self.path} is a SQLite file but not a hwnas measurement store")
+        try:
+            if version == 0:
+                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA_V1 + "PRAGMA user_version=1; COMMIT;")
+                version = 1
+            while version < SCHEMA_VERSION:
+                conn.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[version]}; PRAGMA user_version={version + 1}; COMMIT;")
+                version += 1
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+            raise StoreError(f"cannot initialise the store {self.path}: {exc}") from None
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------------------
+    @staticmethod
+    def _row(m: Measurement) -> list:
+        out = []
+        for name in _NAMES:
+            v = getattr(m, name)
+            if name in _JSON:
+                v = None if v is None else json.dumps(v, sort_keys=True, default=str)
+            elif name == "unstable":
+                v = int(bool(v))
+            out.append(v)
+        return out + [m.settings_key]
+
+    def add(self, m: Measurement) -> int:
+        """Append one measurement (one transaction); returns its row id and sets ``m.id``."""
+        return self.add_many([m])[0]
+
+    def add_many(self, ms: Iterable[Measurement]) -> list[int]:
+        """Append measurements in one transaction: all of them are written, or none."""
+        ms = list(ms)
+        sql = (f"INSERT INTO measurements ({', '.join(_NAMES)}, settings_key) "
+               f"VALUES ({', '.join('?' * (len(_NAMES) + 1))})")
+        ids = []
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                for m in ms:
+                    ids.append(self._conn.execute(sql, self._row(m)).lastrowid)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        for m, i in zip(ms, ids):
+            m.id = i
+        return ids
+
+    def add_failure(self, space: str, arch_id: str, arch: str, device: str, runtime: str, settings: dict,
+                    error: str) -> None:
+        """Record that an arch could not be measured (conversion failed, the model crashed ...)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    "INSERT INTO failures (space, arch_id, arch, device, runtime, settings, settings_key, error, "
+                    "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (space, arch_id, arch, device, runtime, json.dumps(settings, sort_keys=True, default=str),
+                     settings_key(settings), error, now_iso()))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    # -- reading -------------------------------------------------------------------------------------
+    @staticmethod
+    def _measurement(row: sqlite3.Row) -> Measurement:
+        d = {name: row[name] for name in _NAMES}
+        for name in _JSON:
+            d[name] = None if d[name] is None else json.loads(d[name])
+        d["unstable"] = bool(d["unstable"])
+        d["id"] = row["id"]
+        return Measurement(**d)
+
+    def query(self, device: str | None = None, space: str | None = None, runtime: str | None = None,
+              source: str | None = None, latest: bool = True, arch_id: str | None = None,
+              settings: dict | None = None) -> list[Measurement]:
+        """Measurements matching the filters, oldest first. ``latest=True``: only the newest row per
+        (space, arch id, device, runtime, settings); ``settings`` filters on an exact settings dict."""
+        where, args = [], []
+        for col, val in (("device", device), ("space", space), ("runtime", runtime), ("source", source),
+                         ("arch_id", arch_id)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if settings is not None:
+            where.append("settings_key = ?")
+            args.append(settings_key(settings))
+        cond = ("WHERE " + " AND ".join(where)) if where else ""
+        if latest:
+            sql = (f"SELECT * FROM measurements WHERE id IN (SELECT MAX(id) FROM measurements {cond} "
+                   f"GROUP BY space, arch_id, device, runtime, settings_key) ORDER BY id")
+        else:
+            sql = f"SELECT * FROM measurements {cond} ORDER BY id"
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [self._measurement(r) for r in rows]
+
+    def measured_ids(self, device: str, space: str, runtime: str, settings: dict) -> set[str]:
+        """Arch ids that already have a measurement with exactly these settings (for resuming)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT arch_id FROM measurements WHERE device=? AND space=? AND runtime=? AND settings_key=?",
+                (device, space, runtime, settings_key(settings))).fetchall()
+        return {r[0] for r in rows}
+
+    def failures(self, device: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM failures" + (" WHERE device = ?" if device else "") + " ORDER BY id"
+        with self._lock:
+            rows = self._conn.execute(sql, (device,) if device else ()).fetchall()
+        return [dict(r) for r in rows]
+
+    def devices(self) -> dict[str, int]:
+        """Device name -> number of rows."""
+        with self._lock:
+            rows = self._conn.execute("SELECT device, COUNT(*) FROM measurements GROUP BY device ORDER BY device")
+            return {r[0]: r[1] for r in rows.fetchall()}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+__all__ = ["Measurement", "MeasurementStore", "StoreError", "SCHEMA_VERSION", "settings_key",
+           "default_store_path", "resolve_store_path", "now_iso"]

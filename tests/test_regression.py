@@ -1,0 +1,224 @@
+"""Statistics of `hwnas ci-check` on synthetic round medians (no runtime needed: milliseconds)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hwnas import regression as rg
+from hwnas.errors import HwnasError
+
+
+def rounds(rng, n, median_ms=1.0, cv=0.02):
+    """n round medians around median_ms with lognormal noise (cv ~ sigma)."""
+    return median_ms * np.exp(rng.normal(0.0, cv, n))
+
+
+def paired(rng, n, ratio, median_ms=1.0, cv=0.02, drift=0.05):
+    """Paired rounds with a shared per-round machine-load factor (what ABBA pairing cancels)."""
+    load = np.exp(rng.normal(0.0, drift, n))
+    base = median_ms * load * np.exp(rng.normal(0.0, cv, n))
+    cand = ratio * median_ms * load * np.exp(rng.normal(0.0, cv, n))
+    return base, cand
+
+
+TH = rg.Thresholds()
+
+
+def test_hodges_lehmann_estimators_known_values():
+    assert rg.hl_one_sample([1.0, 2.0, 3.0]) == pytest.approx(2.0)
+    # Walsh averages of (0, 0, 10): 0, 0, 10, 0, 5, 5 -> median 2.5 (the mean would be 3.33)
+    assert rg.hl_one_sample([0.0, 0.0, 10.0]) == pytest.approx(2.5)
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    assert rg.hl_two_sample(x, x + 0.3) == pytest.approx(0.3)
+
+
+def test_known_shift_is_detected(rng):
+    base, cand = paired(rng, 12, ratio=1.20)
+    st = rg.compare_rounds(base, cand, delta=0.05, rng=np.random.default_rng(1))
+    assert st.ratio == pytest.approx(1.20, rel=0.03)
+    assert st.ci_low > 1.05 and st.ci_low <= st.ratio <= st.ci_high
+    verdict, reason = rg.decide(st, TH)
+    assert verdict == rg.FAIL and "lower bound" in reason
+
+
+def test_no_shift_passes_despite_drift(rng):
+    # 5% round-to-round load drift: the paired design cancels it
+    base, cand = paired(rng, 16, ratio=1.0, drift=0.05, cv=0.01)
+    st = rg.compare_rounds(base, cand, delta=0.05, rng=np.random.default_rng(1))
+    assert st.ci_high < 1.05 and st.ci_low < 1.0 < st.ci_high
+    assert rg.decide(st, TH)[0] == rg.PASS
+
+
+def test_drift_without_pairing_is_not_a_pass(rng):
+    # the same data analysed unpaired: the load drift swamps the comparison -> not a confident pass
+    base, cand = paired(rng, 16, ratio=1.0, drift=0.10, cv=0.01)
+    unpaired = rg.compare_rounds(base, cand, delta=0.05, paired=False, rng=np.random.default_rng(1))
+    assert unpaired.ci_high > 1.05
+    assert rg.decide(unpaired, TH)[0] == rg.INCONCLUSIVE
+
+
+def test_too_few_rounds_is_inconclusive_even_for_a_big_shift(rng):
+    base, cand = paired(rng, 4, ratio=1.5)
+    st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
+    assert st.ci_bootstrap[0] > 1.05  # the bootstrap alone looks clear, but 4 rounds cannot be trusted:
+    assert st.ci_rank == (0.0, math.inf) and st.ci_low == 0.0  # the rank interval is unbounded at n = 4
+    verdict, reason = rg.decide(st, TH)
+    assert verdict == rg.INCONCLUSIVE and "too few rounds" in reason
+
+
+def test_noisy_small_shift_is_inconclusive(rng):
+    base, cand = paired(rng, 10, ratio=1.05, cv=0.08)
+    st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
+    assert st.ci_low < 1.05 < st.ci_high
+    assert rg.decide(st, TH)[0] == rg.INCONCLUSIVE
+
+
+def test_slowdown_under_the_absolute_floor_passes(rng):
+    base, cand = paired(rng, 12, ratio=1.20, median_ms=0.1)  # +20 % but only +0.02 ms
+    st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
+    assert st.ci_low > 1.05 and st.slowdown_ms < 0.05
+    verdict, reason = rg.decide(st, TH)
+    assert verdict == rg.PASS and "floor" in reason
+    assert rg.decide(st, rg.Thresholds(floor_ms=0.0))[0] == rg.FAIL
+
+
+def test_unpaired_comparison_detects_a_shift(rng):
+    base, cand = rounds(rng, 20), rounds(rng, 20) * 1.3
+    st = rg.compare_rounds(base, cand, paired=False, rng=np.random.default_rng(1))
+    assert not st.paired and st.ratio == pytest.approx(1.3, rel=0.03)
+    assert rg.decide(st, TH)[0] == rg.FAIL
+
+
+def test_bootstrap_is_seeded():
+    rng = np.random.default_rng(5)
+    base, cand = paired(rng, 10, ratio=1.1)
+    a = rg.compare_rounds(base, cand, rng=np.random.default_rng(3))
+    b = rg.compare_rounds(base, cand, rng=np.random.default_rng(3))
+    c = rg.compare_rounds(base, cand, rng=np.random.default_rng(4))
+    assert a.ci_bootstrap == b.ci_bootstrap and a.ci_rank == b.ci_rank == c.ci_rank
+    assert a.ci_bootstrap != c.ci_bootstrap
+
+
+def test_rank_statistics_match_scipy(rng):
+    from scipy import stats
+
+    b, c = rng.normal(0, 0.05, 9), rng.normal(0.08, 0.05, 9)
+    p_reg, p_within = rg.rank_p_values(b, c, 0.05, paired=True)
+    assert p_reg == pytest.approx(stats.wilcoxon(c - b - 0.05, alternative="greater").pvalue)
+    assert p_within == pytest.approx(stats.wilcoxon(c - b - 0.05, alternative="less").pvalue)
+    p_reg, _ = rg.rank_p_values(b, c, 0.05, paired=False)
+    assert p_reg == pytest.approx(stats.mannwhitneyu(c - 0.05, b, alternative="greater").pvalue, rel=1e-6)
+    # n = 8: P(T+ <= 3) = 5/256 <= 0.025 < P(T+ <= 4) -> the 95% CI is [W(4), W(33)] of the 36 Walsh averages
+    assert np.cumsum(rg.signed_rank_null(8))[3:5] == pytest.approx([5 / 256, 7 / 256])
+
+
+def test_p_values_match_the_confidence_interval(rng):
+    base, cand = paired(rng, 12, ratio=1.12, cv=0.03)
+    st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
+    # lower bound above 1+delta  <=>  one-sided p < alpha/2 (up to the bootstrap's granularity)
+    assert (st.ci_low > 1.05) == (st.p_regression < 0.025)
+    assert (st.ci_high < 1.05) == (st.p_within < 0.025)
+
+
+def test_holm_adjustment_known_values():
+    assert rg.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert rg.holm([0.5]) == pytest.approx([0.5])
+    assert rg.holm([0.9, 0.9]) == pytest.approx([1.0, 1.0])  # capped
+    assert len(rg.holm([])) == 0
+
+
+def test_holm_turns_a_marginal_regression_among_many_models_inconclusive(rng):
+    base, cand = paired(rng, 12, ratio=1.07, cv=0.03)
+    st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
+    assert 0.001 < st.p_regression < 0.025, st.p_regression  # a regression for one model on its own
+    assert rg.decide(st, TH)[0] == rg.FAIL
+    adjusted = rg.holm([st.p_regression] + [0.9] * 49)[0]  # ... but one of 50 models
+    verdict, reason = rg.decide(st, TH, p_regression_adjusted=adjusted)
+    assert verdict == rg.INCONCLUSIVE and "Holm" in reason
+
+
+def test_suite_geometric_mean(rng):
+    sts = []
+    for ratio in (1.10, 1.00):
+        base, cand = paired(rng, 16, ratio=ratio, cv=0.01, drift=0.0)
+        sts.append(rg.compare_rounds(base, cand, rng=np.random.default_rng(1)))
+    g = rg.suite_geomean(sts)
+    assert g["models"] == 2
+    assert g["ratio"] == pytest.approx(math.sqrt(sts[0].ratio * sts[1].ratio))
+    assert g["ci_low"] < g["ratio"] < g["ci_high"]
+
+
+def test_abba_schedule_is_balanced_and_seeded():
+    orders = rg.abba_orders(40, np.random.default_rng(0))
+    pairs = [tuple(orders[i:i + 2]) for i in range(0, 40, 2)]
+    assert set(pairs) == {("AB", "BA"), ("BA", "AB")}  # randomised, both patterns occur
+    assert orders.count("AB") == orders.count("BA") == 20
+    assert orders == rg.abba_orders(40, np.random.default_rng(0))
+    assert rg.abba_orders(5, np.random.default_rng(0)) == orders[:5]
+
+
+def test_gates_are_exact():
+    base = {"macs": 100, "params": 10, "size_bytes": 1000, "op_count": 5}
+    res = rg.compare_gates(base, {"macs": 101, "params": 10, "size_bytes": 900, "op_count": 5})
+    assert res["macs"]["verdict"] == rg.FAIL and "100 -> 101" in res["macs"]["reason"]
+    assert res["params"]["verdict"] == rg.PASS and res["params"]["reason"] == "unchanged"
+    assert res["size_bytes"]["verdict"] == rg.PASS and "shrank" in res["size_bytes"]["reason"]
+
+
+def _report(latency_verdict, gate_verdict=rg.PASS):
+    return {"models": [{"name": "m.onnx", "verdict": latency_verdict, "reason": "r", "notes": [],
+                        "gates": {"macs": {"verdict": gate_verdict, "reason": "g", "baseline": 1, "candidate": 1}}}],
+            "suite": None, "device": {"name": "host", "threads": 1, "fingerprint": {"cpu": "x"}},
+            "thresholds": {"delta": 0.05, "floor_ms": 0.05}}
+
+
+@pytest.mark.parametrize("verdict, gate, policy, code", [
+    (rg.PASS, rg.PASS, "exit3", 0), (rg.FAIL, rg.PASS, "exit3", 1), (rg.PASS, rg.FAIL, "exit3", 1),
+    (rg.INCONCLUSIVE, rg.PASS, "exit3", 3), (rg.INCONCLUSIVE, rg.PASS, "pass", 0),
+    (rg.INCONCLUSIVE, rg.PASS, "fail", 1), ("new", "new", "exit3", 0),
+])
+def test_exit_codes(verdict, gate, policy, code):
+    assert rg.exit_code(_report(verdict, gate), policy) == code
+
+
+def test_exit_code_rejects_an_unknown_policy():
+    with pytest.raises(HwnasError, match="--inconclusive"):
+        rg.exit_code(_report(rg.PASS), "maybe")
+
+
+def test_junit_one_testcase_per_model_and_metric():
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(rg.junit_xml(_report(rg.INCONCLUSIVE, rg.FAIL)))
+    cases = root.findall("testcase")
+    assert [(c.get("classname"), c.get("name")) for c in cases] == [("m.onnx", "latency"), ("m.onnx", "macs")]
+    assert cases[0].find("skipped") is not None and cases[1].find("failure") is not None
+    assert root.get("tests") == "2" and root.get("failures") == "1" and root.get("skipped") == "1"
+    strict = ET.fromstring(rg.junit_xml(_report(rg.INCONCLUSIVE), inconclusive="fail"))
+    assert strict.find("testcase").find("failure") is not None
+
+
+def test_markdown_has_a_row_per_model():
+    md = rg.markdown(_report(rg.FAIL))
+    assert "| `m.onnx` | ❌ FAIL |" in md and md.startswith("### hwnas ci-check: ❌ FAIL")
+
+
+def test_parse_arch_table_with_names():
+    rows = rg.parse_arch_table('# models\nname,arch\nsmall,"genes:0,0,0,0,0,0"\nbig,genes:3,3,3,3,3,3\n')
+    assert rows == [("small", "genes:0,0,0,0,0,0"), ("big", "genes:3,3,3,3,3,3")]
+    assert rg.parse_arch_table("|a~0|\n\n|b~0|\n") == [(None, "|a~0|"), (None, "|b~0|")]
+
+
+def test_fingerprint_mismatch_names_the_difference():
+    fp = rg.host_fingerprint()
+    assert fp["cores"] >= 1 and fp["machine"]
+    assert rg.fingerprint_mismatch(fp, dict(fp)) == []
+    assert rg.fingerprint_mismatch({**fp, "cpu": "Other CPU"}, fp) == [f"cpu: 'Other CPU' != {fp['cpu']!r}"]
+
+
+def test_bad_thresholds_are_usage_errors():
+    with pytest.raises(HwnasError, match="--min-rounds"):
+        rg.Thresholds(min_rounds=1)
+    with pytest.raises(HwnasError, match="--budget-s"):
+        rg.MeasureSettings(budget_s=0)
