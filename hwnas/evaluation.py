@@ -253,12 +253,12 @@ class MeasureSource:
         self.device, self.store_path = device, store_path
 
     def measure(self, space, archs: Sequence[Arch]) -> list:
-        """One Measurement per arch; latency and energy of one device share the measurement."""
+        """One Measurement per arch, or a failure message (str) for an arch the device could not run;
+        latency and energy of one device share the measurement."""
         cache = self.__dict__.setdefault("_cache", {})
         todo = [a for a in archs if a.arch_id not in cache]
         if todo:
-            for a, m in zip(todo, self._measure(space, todo)):
-                cache[a.arch_id] = m
+            cache.update(self._measure(space, todo))
         return [cache[a.arch_id] for a in archs]
 
     @staticmethod
@@ -277,11 +277,17 @@ class MeasureSource:
         load_profile = self._modules()[0]
         load_profile(self.device)
 
-    def _measure(self, space, archs: Sequence[Arch]) -> list:
+    def _measure(self, space, archs: Sequence[Arch]) -> dict:
         load_profile, measure_archs, MeasurementStore = self._modules()
         profile = load_profile(self.device)
         store = MeasurementStore(Path(self.store_path) if self.store_path else None)
-        return list(measure_archs(space, list(archs), profile, store))
+        failed: dict[str, str] = {}
+        done = measure_archs(space, list(archs), profile, store,
+                             on_error=lambda arch, message: failed.__setitem__(arch.arch_id, str(message)))
+        out: dict = {m.arch_id: m for m in done}
+        for a in archs:
+            out.setdefault(a.arch_id, failed.get(a.arch_id, "not measured"))
+        return out
 
 
 def parse_accuracy_source(spec: str, *, dataset: str = "digits", epochs: int = 3, proxy: str = "naswot",
@@ -544,6 +550,9 @@ class ArchEvaluator:
                 elif isinstance(src, MeasureSource):
                     ms = src.measure(self.space, archs)
                     for i, m in enumerate(ms):
+                        if isinstance(m, str):  # the device could not run it: unknown, never 0 ms
+                            sources[label][i] = f"failed:{m}"[:300]
+                            continue
                         runtime = f"{m.runtime} {m.runtime_version}".strip()
                         if name == "latency_ms":
                             values[label][i] = m.latency_ms
@@ -576,6 +585,8 @@ class ArchEvaluator:
         bounded = [(vals[j], o.bound) for j, o in enumerate(self.objectives) if o.bound is not None]
         bounded += [(vals[k + j], c.bound) for j, c in enumerate(self.constraints)]
         violation = violation_of([v for v, _ in bounded], [b for _, b in bounded])
+        if not all(np.isfinite(vals)):  # an unknown value (failed measurement, degenerate proxy) is never feasible
+            violation += 1e6
         extras = {"arch": self.space.to_string(arch)}
         if self.constraints:
             extras["constraints"] = {c.label: float(vals[k + j]) for j, c in enumerate(self.constraints)}

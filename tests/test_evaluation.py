@@ -252,3 +252,31 @@ def test_ray_executor_code_path_with_a_stand_in_ray(monkeypatch, space, tables):
     F = ev.evaluate(archs)
     assert calls == {"init": "ray://head:10001", "submitted": 3}
     assert list(F[:, 1]) == [small.static_costs(a).params for a in archs]
+
+
+def test_a_failed_measurement_is_unknown_and_infeasible_never_zero(monkeypatch, space):
+    import types
+
+    import hwnas.profiling
+
+    def fake_measure_archs(space_, archs, profile, store, on_error=None, **kw):
+        out = []
+        for i, a in enumerate(archs):
+            if i == 1:
+                on_error(a, "worker crashed")
+                continue
+            out.append(types.SimpleNamespace(arch_id=a.arch_id, latency_ms=2.0 + i, runtime="onnxruntime",
+                                             runtime_version="1.0", source="measured", device="host",
+                                             energy_mj=None, energy_source=None))
+        return out
+
+    monkeypatch.setattr(hwnas.profiling, "measure_archs", fake_measure_archs)
+    ev = build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@host", "params"], latency=["measure"]))
+    archs = [space.from_index(i) for i in (1, 2, 3)]
+    F = ev.evaluate(archs)
+    assert F[0, 0] == 2.0 and np.isnan(F[1, 0]) and F[2, 0] == 4.0
+    e = ev.evaluations()
+    assert e[0].sources[0] == "measured:onnxruntime 1.0@host" and e[1].sources[0] == "failed:worker crashed"
+    assert e[1].violation > 0 and e[0].violation == 0
+    res = SearchResult("x", "nb201", ev.objectives, e)
+    assert archs[1] not in [x.arch for x in res.pareto()]
