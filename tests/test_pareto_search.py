@@ -177,7 +177,8 @@ def test_embedded_default_is_a_real_small_problem(tmp_path):
 
 
 def test_cli_error_has_no_traceback(tables, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "hwnas", *table_args(tables), "--objective", "latency_ms",
+    args = [a for a in table_args(tables) if a != "--no-progress"]  # with the progress bar
+    proc = subprocess.run([sys.executable, "-m", "hwnas", *args, "--objective", "latency_ms",
                            "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "error: objective 'latency_ms' needs a device: latency_ms@DEVICE, e.g. latency_ms@pixel2"

@@ -18,6 +18,8 @@ def _progress_bar(budget: int):
     task = progress.add_task("search", total=budget, hv="-")
 
     def update(kind: str, info: dict) -> None:
+        if not progress.live.is_started:  # start with the first result: bad input fails before any bar
+            progress.start()
         if kind == "evaluated":
             progress.update(task, completed=info["n_evals"])
         else:
@@ -101,8 +103,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"note: {note}", err=True)
         if progress:
             bar, update = _progress_bar(cfg.budget)
-            with bar:
+            try:
                 result = run_search(cfg, target, resume=resume is not None, progress=update)
+            finally:
+                if bar.live.is_started:
+                    bar.stop()
         else:
             result = run_search(cfg, target, resume=resume is not None)
         front = result.pareto()
