@@ -11,7 +11,7 @@ architectures. Reported: mean and worst over seeds x devices, per strategy and b
     python benchmarks/search.py                              # nsga2, random, evolution; 10 seeds; 100/300/1000
     python benchmarks/search.py --strategy nsga2 --strategy monas --seeds 3 --budgets 300
     python benchmarks/search.py --param nsga2.population_size=30   # strategy parameters
-    python benchmarks/search.py --strategy nsga2 --strategy 'nsga2[crossover=sbx,population_size=20]'  # variants
+    python benchmarks/search.py --strategy nsga2 --strategy 'nsga2[crossover=sbx,mutation=pm,population_size=20]'  # variants
 """
 
 from __future__ import annotations

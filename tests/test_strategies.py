@@ -12,6 +12,10 @@ def test_every_strategy_passes_the_conformance_check(name):
 
 
 def test_unknown_strategy_and_bad_parameters_are_clear():
+    for bad, message in [({"crossover": "one-point"}, "unknown crossover 'one-point'"),
+                         ({"mutation": "swap"}, "unknown mutation 'swap'")]:
+        with pytest.raises(HwnasError, match=message):
+            create_strategy("nsga2", **bad).run(ToySpace(), None, 10, np.random.default_rng(0))
     with pytest.raises(HwnasError, match="unknown strategy 'nope'; known: .*nsga2"):
         create_strategy("nope")
     with pytest.raises(HwnasError, match="does not take these parameters"):
@@ -50,7 +54,7 @@ def test_check_strategy_catches_a_strategy_that_overspends(tmp_path):
 
 
 def test_nsga2_options_pass_the_conformance_check():
-    check_strategy(create_strategy("nsga2", crossover="sbx", population_size=12))
+    check_strategy(create_strategy("nsga2", crossover="sbx", mutation="pm", population_size=12))
     check_strategy(create_strategy("nsga2", surrogate=True, space_aware=True, pool_factor=4, mutation="neighbour"))
 
 

@@ -9,9 +9,9 @@ is spent on unique architectures only. Constraints enter pymoo as one inequality
 pymoo's constraint-domination prefers feasible candidates. Everything random comes from the passed
 Generator (pymoo gets a seed drawn from it).
 
-Options (see docs/search.md for what each scored on the NB201 benchmark): ``crossover="sbx"`` gives the plain
-pymoo baseline (SBX + polynomial mutation with rounding); ``mutation="neighbour"`` moves a gene one step along
-its choice list; ``space_aware`` repairs to the cheapest equivalent network and treats isomorphic cells as
+Options (see docs/search.md for what each scored on the NB201 benchmark): ``crossover="sbx", mutation="pm"``
+gives the plain pymoo baseline (SBX + polynomial mutation with rounding); ``mutation="neighbour"`` moves a gene
+one step along its choice list; ``space_aware`` repairs to the cheapest equivalent network and treats isomorphic cells as
 duplicates (``space_ops``); ``surrogate`` pre-screens ``pool_factor`` x more children with a surrogate fitted
 to the evaluations so far.
 """
@@ -189,11 +189,10 @@ class NSGA2Search:
                                                           bool(self.space_aware), self.mutation)
         if self.crossover == "uniform":
             crossover = UX(prob=float(self.crossover_prob))
-        elif self.crossover == "sbx":  # the plain baseline: SBX + PM on integers, rounded
+        else:  # "sbx": simulated binary crossover on the integers, rounded
             crossover = SBX(prob=float(self.crossover_prob), eta=15, vtype=float, repair=RoundingRepair())
+        if self.mutation == "pm":  # polynomial mutation, rounded
             mutation = PM(eta=20, vtype=float, repair=RoundingRepair())
-        else:
-            raise HwnasError(f"nsga2: unknown crossover {self.crossover!r}; known: uniform, sbx")
         algorithm = NSGA2(pop_size=int(self.population_size),
                           n_offsprings=int(self.offspring_size or self.population_size),
                           sampling=sampling, crossover=crossover, mutation=mutation, repair=repair,
@@ -211,6 +210,10 @@ class NSGA2Search:
 
         if int(self.population_size) < 2:
             raise HwnasError("nsga2: population_size must be >= 2")
+        if self.crossover not in ("uniform", "sbx"):
+            raise HwnasError(f"nsga2: unknown crossover {self.crossover!r}; known: uniform, sbx")
+        if self.mutation not in ("any", "neighbour", "pm"):
+            raise HwnasError(f"nsga2: unknown mutation {self.mutation!r}; known: any, neighbour, pm")
         card = np.asarray(space.cardinalities(), dtype=int)
         n_obj = len(evaluator.objectives)
         problem = Problem(n_var=len(card), n_obj=n_obj, n_ieq_constr=1, xl=np.zeros(len(card)), xu=card - 1,
