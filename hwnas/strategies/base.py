@@ -23,6 +23,7 @@ class Evaluation:
     values: tuple[float, ...]
     sources: tuple[str, ...]  # per objective, e.g. "table:accuracy_cifar10.csv", "predicted:lut@pixel", "measured:..."
     extras: dict = field(default_factory=dict, compare=False)  # e.g. params, macs, arch string
+    violation: float = 0.0  # total constraint violation (0 = feasible), over bounded objectives and constraints
 
 
 class Evaluator(Protocol):
@@ -34,6 +35,10 @@ class Evaluator(Protocol):
 
     def evaluations(self) -> list[Evaluation]:
         """Every unique architecture evaluated so far, in evaluation order."""
+        ...
+
+    def violations(self, archs: Sequence[Arch]) -> np.ndarray:
+        """(n,) total constraint violation, 0 = feasible (evaluates what is not cached)."""
         ...
 
     @property
@@ -55,20 +60,32 @@ class SearchResult:
     def values(self) -> np.ndarray:
         return np.array([e.values for e in self.evaluations], dtype=float).reshape(len(self.evaluations), len(self.objectives))
 
+    def feasible_mask(self) -> np.ndarray:
+        F = self.values()
+        feasible = np.array([e.violation <= 0 for e in self.evaluations], dtype=bool)
+        for j, obj in enumerate(self.objectives):
+            if obj.bound is not None:
+                feasible &= F[:, j] <= obj.bound
+        return feasible
+
+    @property
+    def any_feasible(self) -> bool:
+        return bool(self.evaluations) and bool(self.feasible_mask().any())
+
     def pareto(self) -> list[Evaluation]:
-        """The non-dominated feasible evaluations (all minimised)."""
+        """The non-dominated feasible evaluations (all minimised). When no evaluation satisfies the
+        constraints, the non-dominated ones among the least-violating (check ``any_feasible``)."""
         from ..pareto import non_dominated_mask
 
         if not self.evaluations:
             return []
         F = self.values()
-        feasible = np.ones(len(F), dtype=bool)
-        for j, obj in enumerate(self.objectives):
-            if obj.bound is not None:
-                feasible &= F[:, j] <= obj.bound
-        idx = np.flatnonzero(feasible)
-        if len(idx) == 0:
-            return []
+        feasible = self.feasible_mask()
+        if feasible.any():
+            idx = np.flatnonzero(feasible)
+        else:
+            v = np.array([e.violation for e in self.evaluations])
+            idx = np.flatnonzero(v <= v.min() + 1e-12)
         mask = non_dominated_mask(F[idx])
         return [self.evaluations[i] for i in idx[mask]]
 

@@ -1,0 +1,41 @@
+"""Search strategies: a plain dict registry filled explicitly, behind ``create_strategy``.
+
+Every strategy implements ``run(space, evaluator, budget, rng, callback=None) -> SearchResult`` (see
+``base.py``) and passes ``hwnas.strategies.testing.check_strategy``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import HwnasError, unknown
+from .base import Evaluation, Evaluator, SearchResult, SearchStrategy
+from .evolution import AgingEvolution
+from .nsga2 import NSGA2Search
+from .random_search import RandomSearch
+
+STRATEGIES: dict[str, Callable[..., SearchStrategy]] = {
+    "nsga2": NSGA2Search,
+    "random": RandomSearch,
+    "evolution": AgingEvolution,
+}
+
+
+def register_strategy(name: str, factory: Callable[..., SearchStrategy]) -> None:
+    STRATEGIES[name] = factory
+
+
+def create_strategy(name: str, **params) -> SearchStrategy:
+    """Create a strategy by name with its keyword parameters (e.g. ``population_size=20``)."""
+    try:
+        factory = STRATEGIES[name]
+    except KeyError:
+        raise unknown("strategy", name, STRATEGIES) from None
+    try:
+        return factory(**params)
+    except TypeError as exc:
+        raise HwnasError(f"strategy {name!r} does not take these parameters: {params}") from exc
+
+
+__all__ = ["STRATEGIES", "create_strategy", "register_strategy", "Evaluation", "Evaluator", "SearchResult",
+           "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution"]

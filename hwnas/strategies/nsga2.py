@@ -1,0 +1,151 @@
+"""NSGA-II (Deb et al., 2002) through pymoo's ask/tell interface, with operators that respect the space.
+
+Genes are categorical integers (an nb201 edge's op, a MobileNet block's kernel), so the defaults are
+operators for categories, not SBX/PM with rounding: uniform crossover and a mutation that resamples a gene
+to a *different* value (each gene with probability ``mutation_rate``, default 1/n, at least one gene per
+child). A repair maps every child to the space's canonical genes (inactive genes zeroed, so equal networks
+are one candidate) and duplicate elimination drops any child already evaluated in this run, so the budget
+is spent on unique architectures only. Constraints enter pymoo as one inequality (the total violation), so
+pymoo's constraint-domination prefers feasible candidates. Everything random comes from the passed
+Generator (pymoo gets a seed drawn from it).
+
+``crossover="sbx"`` gives the plain pymoo baseline (SBX + polynomial mutation with rounding) for comparison.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import HwnasError
+from .base import Callback, SearchResult
+from .common import Recorder, remaining
+
+
+def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int):
+    from pymoo.core.duplicate import DuplicateElimination
+    from pymoo.core.mutation import Mutation
+    from pymoo.core.repair import Repair
+    from pymoo.core.sampling import Sampling
+
+    card = np.asarray(space.cardinalities(), dtype=int)
+
+    def canonical(X):
+        X = np.clip(np.rint(np.asarray(X, dtype=float)), 0, card - 1).astype(int)
+        return np.array([space.make(row).genes for row in X], dtype=int).reshape(X.shape)
+
+    class SpaceSampling(Sampling):
+        def _do(self, problem, n_samples, random_state=None, **kwargs):
+            return np.array([space.sample(random_state).genes for _ in range(n_samples)], dtype=int)
+
+    class SpaceRepair(Repair):
+        def _do(self, problem, X, **kwargs):
+            return canonical(X)
+
+    class CategoricalMutation(Mutation):
+        """Resample genes to a different category; at least ``min_mutations`` genes per child."""
+
+        def _do(self, problem, X, random_state=None, **kwargs):
+            X = np.asarray(X, dtype=int).copy()
+            n_var = X.shape[1]
+            rate = 1.0 / n_var if mutation_rate is None else float(mutation_rate)
+            mutable = np.flatnonzero(card > 1)
+            for row in X:
+                picks = mutable[random_state.random(len(mutable)) < rate]
+                if len(picks) < min_mutations and len(mutable):
+                    extra = random_state.choice(mutable, size=min(min_mutations, len(mutable)), replace=False)
+                    picks = np.union1d(picks, extra)
+                for i in picks:
+                    step = 1 + int(random_state.integers(card[i] - 1))
+                    row[i] = (row[i] + step) % card[i]
+            return X
+
+    class ArchiveDuplicates(DuplicateElimination):
+        """Duplicates within the batch, against the population, and against everything evaluated."""
+
+        def _do(self, pop, other, is_duplicate):
+            ids = [space.make(row).arch_id for row in canonical(pop.get("X"))]
+            if other is None:
+                batch = set()
+                for i, aid in enumerate(ids):
+                    if aid in seen or aid in batch:
+                        is_duplicate[i] = True
+                    batch.add(aid)
+            else:
+                others = {space.make(row).arch_id for row in canonical(other.get("X"))}
+                for i, aid in enumerate(ids):
+                    if aid in others:
+                        is_duplicate[i] = True
+            return is_duplicate
+
+    return SpaceSampling(), SpaceRepair(), CategoricalMutation(prob=1.0), ArchiveDuplicates()
+
+
+class NSGA2Search:
+    name = "nsga2"
+
+    def __init__(self, population_size: int = 20, offspring_size: int | None = None, crossover: str = "uniform",
+                 crossover_prob: float = 0.9, mutation_rate: float | None = None, min_mutations: int = 1):
+        self.population_size = population_size
+        self.offspring_size = offspring_size
+        self.crossover = crossover
+        self.crossover_prob = crossover_prob
+        self.mutation_rate = mutation_rate
+        self.min_mutations = min_mutations
+
+    def _params(self) -> dict:
+        return {"population_size": self.population_size, "offspring_size": self.offspring_size,
+                "crossover": self.crossover, "crossover_prob": self.crossover_prob,
+                "mutation_rate": self.mutation_rate, "min_mutations": self.min_mutations}
+
+    def _algorithm(self, space, seen: set, seed: int):
+        from pymoo.algorithms.moo.nsga2 import NSGA2
+        from pymoo.operators.crossover.sbx import SBX
+        from pymoo.operators.crossover.ux import UX
+        from pymoo.operators.mutation.pm import PM
+        from pymoo.operators.repair.rounding import RoundingRepair
+
+        sampling, repair, mutation, dups = _pymoo_operators(space, seen, self.mutation_rate, int(self.min_mutations))
+        if self.crossover == "uniform":
+            crossover = UX(prob=float(self.crossover_prob))
+        elif self.crossover == "sbx":  # the plain baseline: SBX + PM on integers, rounded
+            crossover = SBX(prob=float(self.crossover_prob), eta=15, vtype=float, repair=RoundingRepair())
+            mutation = PM(eta=20, vtype=float, repair=RoundingRepair())
+        else:
+            raise HwnasError(f"nsga2: unknown crossover {self.crossover!r}; known: uniform, sbx")
+        return NSGA2(pop_size=int(self.population_size),
+                     n_offsprings=int(self.offspring_size or self.population_size),
+                     sampling=sampling, crossover=crossover, mutation=mutation, repair=repair,
+                     eliminate_duplicates=dups, seed=seed)
+
+    def run(self, space, evaluator, budget: int, rng: np.random.Generator,
+            callback: Callback | None = None) -> SearchResult:
+        from pymoo.core.evaluator import Evaluator as PymooEvaluator
+        from pymoo.core.problem import Problem
+        from pymoo.problems.static import StaticProblem
+        from pymoo.core.termination import NoTermination
+
+        if int(self.population_size) < 2:
+            raise HwnasError("nsga2: population_size must be >= 2")
+        card = np.asarray(space.cardinalities(), dtype=int)
+        n_obj = len(evaluator.objectives)
+        problem = Problem(n_var=len(card), n_obj=n_obj, n_ieq_constr=1, xl=np.zeros(len(card)), xu=card - 1,
+                          vtype=int)
+        seen = {e.arch.arch_id for e in evaluator.evaluations()}
+        algorithm = self._algorithm(space, seen, int(rng.integers(2**31 - 1)))
+        algorithm.setup(problem, termination=NoTermination())
+        rec = Recorder(evaluator, callback)
+        step = 0
+        while (left := remaining(evaluator, budget, space)) > 0:
+            pop = algorithm.ask()
+            if pop is None or len(pop) == 0:
+                break  # no new unique candidate could be made: the reachable space is exhausted
+            pop = pop[:left]
+            archs = [space.make(row) for row in np.asarray(pop.get("X"), dtype=int)]
+            F = evaluator.evaluate(archs)
+            G = evaluator.violations(archs).reshape(-1, 1)
+            seen.update(a.arch_id for a in archs)
+            PymooEvaluator().eval(StaticProblem(problem, F=F, G=G), pop)
+            algorithm.tell(infills=pop)
+            step += 1
+            rec.record(step)
+        return rec.result(self.name, space, self._params())
