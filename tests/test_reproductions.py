@@ -28,8 +28,8 @@ class PlantedEvaluator:
         self.objectives = (Objective("error_pct"), Objective("latency_ms", bound=bound))
         self._cache: dict[str, Evaluation] = {}
         self.calls = 0
-        if cost_values:
-            self.cost_values = self._cost_values
+        if cost_values:  # like a table cost source: values(space, archs, metric) without spending budget
+            self.costs = {"latency_ms": self}
 
     def _f(self, arch):
         g = arch.genes
@@ -37,9 +37,9 @@ class PlantedEvaluator:
         cost = sum(c[x] for c, x in zip(self.c, g))
         return (float(err), float(cost))
 
-    def _cost_values(self, archs, names):
-        assert names == ["latency_ms"]
-        return np.array([[self._f(a)[1]] for a in archs])
+    def values(self, space, archs, metric):
+        assert metric == "latency_ms"
+        return np.array([self._f(a)[1] for a in archs])
 
     def evaluate(self, archs):
         self.calls += 1
@@ -177,6 +177,7 @@ def test_dppnet_on_nb201_grows_cells_within_budget(cheap):
     space = create_space("nb201", C=4, N=1)
     ev = PlantedEvaluator(space, seed=4, cost_values=cheap)
     res = DPPNet(k=6, epochs=60, hidden=16).run(space, ev, 200, np.random.default_rng(0))
+    assert res.history[-1]["predicted"] == (["error_pct"] if cheap else ["error_pct", "latency_ms"])
     # 5 length-1 cells, then 6 per length for lengths 2..6
     assert ev.n_unique <= 5 + 6 * 5
     assert [h["length"] for h in res.history] == [1, 2, 3, 4, 5, 6]
@@ -191,14 +192,20 @@ def test_dppnet_on_nb201_grows_cells_within_budget(cheap):
         assert hypervolume(res.values(), ref) > hypervolume(F_rand, ref)
 
 
-def test_dppnet_budget_and_auto_k():
+def test_dppnet_auto_k_spends_the_budget_exactly():
     space = create_space("nb201", C=4, N=1)
     ev = PlantedEvaluator(space, seed=4)
-    res = DPPNet(epochs=20, hidden=8).run(space, ev, 25, np.random.default_rng(0))
-    assert res.config["k_used"] == DPPNet.auto_k(25, 5, 6) == 4
-    assert ev.n_unique <= 25
+    res = DPPNet(epochs=20, hidden=8).run(space, ev, 27, np.random.default_rng(0))
+    assert ev.n_unique == 27 and res.config["stopped"] == "budget"
+    assert res.config["k_used"][0] == -(-(27 - 5) // 5)  # ceil(left / lengths left)
     ev = PlantedEvaluator(space, seed=4)
     res = DPPNet(k=10, epochs=20, hidden=8).run(space, ev, 12, np.random.default_rng(0))
     assert ev.n_unique == 12 and res.config["stopped"] == "budget"
+    ev = PlantedEvaluator(space, seed=4)
+    res = DPPNet(k=2, epochs=20, hidden=8).run(space, ev, 100, np.random.default_rng(0))
+    assert ev.n_unique <= 5 + 2 * 5 and res.config["stopped"] == "max_length"  # fixed K leaves budget unspent
     with pytest.raises(HwnasError):
         DPPNet(k=0).run(space, ev, 12, np.random.default_rng(0))
+
+
+# check_strategy for monas and dppnet: tests/test_strategies.py runs it for every registered strategy.

@@ -100,18 +100,6 @@ class BudgetedEvaluation:
         return self.seen.get(arch.arch_id)
 
 
-def hypervolume_of(evaluator, ref: Sequence[float] | None) -> float | None:
-    """Hypervolume of everything evaluated so far against ``ref`` (None when no reference is set)."""
-    if ref is None:
-        return None
-    from ..pareto import hypervolume
-
-    evals = evaluator.evaluations()
-    if not evals:
-        return 0.0
-    return hypervolume(np.array([e.values for e in evals], dtype=float), np.asarray(ref, dtype=float))
-
-
 def torch_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 

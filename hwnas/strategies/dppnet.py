@@ -14,8 +14,12 @@ Progressive sequential model-based optimisation (as in PNAS, Liu et al. 2018):
 A space that offers a layer sequence (``layer_choices`` / ``from_layers``, e.g. the ``dppnet`` space) grows
 one (Norm, Conv) layer per step. Any other space grows one gene per step, the genes not yet chosen set to
 ``fill`` (nb201: edges are filled in arch-string order, unfilled edges are ``skip_connect`` by default so a
-partial cell is still a connected network). Budget = unique architectures evaluated; ``k=None`` picks the
-largest K such that the whole progression fits the budget.
+partial cell is still a connected network).
+
+Budget = unique architectures evaluated. ``k`` fixed: K cells per length (PNAS/DPP-Net), and whatever budget
+the progression does not need stays unspent. ``k=None`` (default): what is left of the budget is spread over
+the remaining lengths (K_l = ceil(left / lengths left)), counting only new architectures, and the last length
+takes all that is left, in Pareto order of the predictions, so the budget is spent exactly.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import numpy as np
 
 from ..core import Arch
 from ..errors import HwnasError
-from ._shared import BudgetedEvaluation, accuracy_index, hypervolume_of, is_accuracy_objective, seeded_torch, torch_seed, torch_threads
+from ._shared import BudgetedEvaluation, accuracy_index, seeded_torch, torch_seed, torch_threads
 from .base import SearchResult
+from .common import Recorder
 
 DEFAULT_FILL = {"nb201": 1}  # skip_connect: an unfilled nb201 edge passes its input through
 
@@ -36,34 +41,35 @@ DEFAULT_FILL = {"nb201": 1}  # skip_connect: an unfilled nb201 edge passes its i
 # -- Pareto selection ----------------------------------------------------------------------------------------
 
 
-def pareto_select(F: np.ndarray, k: int) -> np.ndarray:
-    """Indices of exactly min(k, n) rows of F (all minimised): whole non-dominated fronts in order, the
-    front that does not fit entirely filled by largest crowding distance (ties: lower index first)."""
+def pareto_order(F: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
+    """All row indices of F (minimised) in NSGA-II survival order: non-dominated fronts in turn, each front by
+    decreasing crowding distance (ties: lower index first); rows with violation > 0 after every feasible
+    row, by increasing violation."""
     from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
     from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
     F = np.asarray(F, dtype=float)
     n = len(F)
-    k = int(k)
-    if k < 0:
+    violation = np.zeros(n) if violation is None else np.asarray(violation, dtype=float)
+    feasible = np.flatnonzero(violation <= 0)
+    out: list[int] = []
+    if len(feasible):
+        for front in NonDominatedSorting().do(F[feasible]):
+            front = np.sort(np.asarray(front, dtype=int))
+            cd = calc_crowding_distance(F[feasible][front]) if len(front) > 2 else np.full(len(front), np.inf)
+            cd = np.nan_to_num(cd, nan=0.0, posinf=np.finfo(float).max)
+            out.extend(feasible[front[np.lexsort((front, -cd))]].tolist())
+    infeasible = np.flatnonzero(violation > 0)
+    out.extend(infeasible[np.argsort(violation[infeasible], kind="stable")].tolist())
+    return np.array(out, dtype=int)
+
+
+def pareto_select(F: np.ndarray, k: int, violation: np.ndarray | None = None) -> np.ndarray:
+    """Indices (sorted) of exactly min(k, n) rows of F: whole non-dominated fronts in order, the front that
+    does not fit entirely filled by largest crowding distance (NSGA-II survival)."""
+    if int(k) < 0:
         raise HwnasError(f"pareto_select: k must be >= 0, got {k}")
-    if k >= n:
-        return np.arange(n)
-    if k == 0:
-        return np.zeros(0, dtype=int)
-    chosen: list[int] = []
-    for front in NonDominatedSorting().do(F):
-        front = np.sort(np.asarray(front, dtype=int))
-        if len(chosen) + len(front) <= k:
-            chosen.extend(front.tolist())
-            if len(chosen) == k:
-                break
-            continue
-        cd = calc_crowding_distance(F[front]) if len(front) > 2 else np.full(len(front), np.inf)
-        order = np.lexsort((front, -np.nan_to_num(cd, posinf=np.finfo(float).max)))
-        chosen.extend(front[order[: k - len(chosen)]].tolist())
-        break
-    return np.array(sorted(chosen), dtype=int)
+    return np.sort(pareto_order(F, violation)[: int(k)])
 
 
 # -- surrogate ------------------------------------------------------------------------------------------------
@@ -72,11 +78,13 @@ def pareto_select(F: np.ndarray, k: int) -> np.ndarray:
 class LSTMSurrogate:
     """An LSTM regressor from token sequences (ints >= 1; 0 pads) to one or more targets.
 
-    Targets are standardised; training is full-batch Adam for ``epochs`` steps, seeded by ``seed``.
+    Targets are standardised; training is full-batch Adam for at most ``epochs`` steps (stopping early once
+    the training loss is below 1e-3 or has not improved by 1% for ``patience`` steps), seeded by ``seed``.
     """
 
     def __init__(self, vocab: int, n_out: int = 1, embed: int = 16, hidden: int = 64, epochs: int = 300,
-                 lr: float = 0.01, weight_decay: float = 1e-4, seed: int = 0, threads: int = 1):
+                 lr: float = 0.01, weight_decay: float = 1e-4, patience: int | None = 20, seed: int = 0,
+                 threads: int = 1):
         self.vocab = vocab
         self.n_out = n_out
         self.embed = embed
@@ -84,6 +92,7 @@ class LSTMSurrogate:
         self.epochs = epochs
         self.lr = lr
         self.weight_decay = weight_decay
+        self.patience = patience
         self.seed = seed
         self.threads = threads
 
@@ -123,11 +132,23 @@ class LSTMSurrogate:
         opt = torch.optim.Adam(params, lr=float(self.lr), weight_decay=float(self.weight_decay))
         X, L = self._tensors(seqs)
         T = torch.as_tensor((Y - self.mean_) / self.std_, dtype=torch.float32)
+        best, since = np.inf, 0
+        self.epochs_run_ = 0
         for _ in range(int(self.epochs)):
             opt.zero_grad()
             loss = torch.mean((self._forward(X, L) - T) ** 2)
             loss.backward()
             opt.step()
+            self.epochs_run_ += 1
+            value = float(loss.detach())
+            if value < 1e-3:
+                break  # fitted (standardised targets: 0.1% of their variance left)
+            if value < best * (1 - 1e-2):
+                best, since = value, 0
+            else:
+                since += 1
+                if self.patience and since >= int(self.patience):
+                    break  # the training loss has stopped improving by 1% per `patience` steps
         self.train_loss_ = float(loss.detach())
         return self
 
@@ -201,14 +222,40 @@ def progression_for(space, fill: int | None, max_length: int | None):
 # -- the strategy -------------------------------------------------------------------------------------------
 
 
+STATIC = {"params": "params", "macs": "macs", "peak_memory_bytes": "peak_activation_bytes"}
+
+
+def cheap_objective_values(evaluator, space, archs: Sequence[Arch], idx: Sequence[int], cache: dict) -> dict[int, np.ndarray]:
+    """Objective columns (by index) that can be had without spending budget: static costs counted from the
+    built graph, and device costs whose source is a table or a predictor (``source.values(space, archs,
+    metric)``). Measured costs (device in the loop) and anything that fails are left to the surrogate."""
+    out: dict[int, np.ndarray] = {}
+    sources = getattr(evaluator, "costs", None) or {}
+    for j in idx:
+        obj = evaluator.objectives[j]
+        try:
+            if obj.name in STATIC:
+                col = []
+                for a in archs:
+                    if a.arch_id not in cache:
+                        cache[a.arch_id] = space.static_costs(a)
+                    col.append(getattr(cache[a.arch_id], STATIC[obj.name]))
+                out[j] = np.asarray(col, dtype=float)
+            elif obj.label in sources and hasattr(sources[obj.label], "values"):
+                out[j] = np.asarray(sources[obj.label].values(space, list(archs), obj.name), dtype=float)
+        except (HwnasError, KeyError, ValueError, NotImplementedError):
+            continue
+    return out
+
+
 class DPPNet:
     """DPP-Net progressive search with an LSTM accuracy surrogate and Pareto (NSGA-II style) selection."""
 
     name = "dppnet"
 
     def __init__(self, k: int | None = None, max_length: int | None = None, epochs: int = 300,
-                 hidden: int = 64, embed: int = 16, lr: float = 0.01, fill: int | None = None,
-                 accuracy_objective: str | None = None, hv_ref: Sequence[float] | None = None, threads: int = 1):
+                 hidden: int = 32, embed: int = 16, lr: float = 0.01, fill: int | None = None,
+                 accuracy_objective: str | None = None, cheap_costs: bool = True, threads: int = 1):
         self.k = k
         self.max_length = max_length
         self.epochs = epochs
@@ -217,31 +264,12 @@ class DPPNet:
         self.lr = lr
         self.fill = fill
         self.accuracy_objective = accuracy_objective
-        self.hv_ref = hv_ref
+        self.cheap_costs = cheap_costs
         self.threads = threads
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("k", "max_length", "epochs", "hidden", "embed", "lr", "fill",
-                                              "accuracy_objective", "hv_ref", "threads")}
-
-    @staticmethod
-    def auto_k(budget: int, n_first: int, n_steps: int) -> int:
-        """Largest K with n_first + K * (n_steps - 1) <= budget (at least 1)."""
-        if n_steps <= 1:
-            return max(1, n_first)
-        return max(1, (int(budget) - n_first) // (n_steps - 1))
-
-    def _cheap_costs(self, evaluator, archs, idx):
-        """Cost objectives the evaluator gives without spending budget (``objective_values(archs, names)``),
-        else None (the surrogate predicts them)."""
-        fn = getattr(evaluator, "cost_values", None)
-        if fn is None or not idx:
-            return None
-        try:
-            out = fn(archs, [evaluator.objectives[i].label for i in idx])
-        except (NotImplementedError, KeyError, ValueError):
-            return None
-        return None if out is None else np.asarray(out, dtype=float).reshape(len(archs), len(idx))
+                                              "accuracy_objective", "cheap_costs", "threads")}
 
     def run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
         with torch_threads(self.threads):
@@ -256,32 +284,27 @@ class DPPNet:
         if self.max_length is not None and int(self.max_length) < 1:
             raise HwnasError(f"DPP-Net max_length must be >= 1, got {self.max_length}")
         prog = progression_for(space, self.fill, self.max_length)
-        guard = BudgetedEvaluation(evaluator, budget)
+        guard = BudgetedEvaluation(evaluator, min(int(budget), space.size()))
+        rec = Recorder(evaluator, callback)
         seed = torch_seed(rng)
-        history: list[dict] = []
-        prefixes: dict[str, tuple[int, ...]] = {}  # arch id -> the layer sequence that produced it
-
-        def record(step, length, extra=None):
-            row = {"step": step, "n_evals": int(evaluator.n_unique), "hypervolume": hypervolume_of(evaluator, self.hv_ref),
-                   "length": length, **(extra or {})}
-            history.append(row)
-            if callback is not None:
-                callback(dict(row))
+        prefixes: dict[str, tuple[int, ...]] = {}  # arch id -> the layer sequence that first produced it
+        static_cache: dict = {}
+        bounds = [(j, o.bound) for j, o in enumerate(objectives) if o.bound is not None]
 
         # length 1: every choice of the first layer (a random subset when the budget is smaller)
         first = [(c,) for c in range(prog.choices(0))]
         if len(first) > guard.remaining:
             pick = np.sort(rng.choice(len(first), size=guard.remaining, replace=False))
             first = [first[i] for i in pick]
-        k = int(self.k) if self.k is not None else self.auto_k(budget, len(first), prog.n_steps)
         current = self._evaluate(prog, guard, first, prefixes)
-        record(1, 1, {"k": k})
+        rec.record(1, length=1, k=len(current))
+        ks = []
         step = 1
         for length in range(2, prog.n_steps + 1):
             if guard.exhausted or not current:
                 break
             step += 1
-            # fit the surrogate on everything evaluated so far
+            # the surrogate learns everything evaluated so far: layer sequence -> objectives
             seqs, Y = [], []
             for aid, pre in prefixes.items():
                 f = guard.seen.get(aid)
@@ -289,41 +312,57 @@ class DPPNet:
                     seqs.append(prog.tokens(pre))
                     Y.append(f)
             Y = np.asarray(Y, dtype=float)
-            cands = []
-            seen_c = set()
+            # expand every current cell by every choice of the next layer
+            cands: list[tuple[tuple[int, ...], Arch]] = []
+            ids = set()
             for pre in current:
                 for c in range(prog.choices(length - 1)):
                     p = tuple(pre) + (c,)
                     a = prog.arch(p)
-                    if a.arch_id not in seen_c:
-                        seen_c.add(a.arch_id)
+                    if a.arch_id not in ids:
+                        ids.add(a.arch_id)
                         cands.append((p, a))
             archs = [a for _, a in cands]
-            cheap = self._cheap_costs(evaluator, archs, others)
-            targets = [ai] if cheap is not None else [ai] + others
+            cheap = cheap_objective_values(evaluator, space, archs, others, static_cache) if self.cheap_costs else {}
+            targets = [ai] + [j for j in others if j not in cheap]
             sur = LSTMSurrogate(prog.vocab, n_out=len(targets), embed=int(self.embed), hidden=int(self.hidden),
-                                epochs=int(self.epochs), lr=float(self.lr), seed=seed + step)
+                                epochs=int(self.epochs), lr=float(self.lr), seed=seed + step, threads=int(self.threads))
             sur.fit(seqs, Y[:, targets])
             pred = sur.predict([prog.tokens(p) for p, _ in cands])
             F = np.empty((len(cands), len(objectives)))
-            for j, t in enumerate(targets):
-                F[:, t] = pred[:, j]
-            if cheap is not None:
-                F[:, others] = cheap
-            for i, a in enumerate(archs):  # already evaluated: use the true values
+            for col, j in enumerate(targets):
+                F[:, j] = pred[:, col]
+            for j, v in cheap.items():
+                F[:, j] = v
+            for i, a in enumerate(archs):  # already evaluated: the true values
                 f = guard.known(a)
                 if f is not None:
                     F[i] = f
-            keep = pareto_select(F, k)
-            chosen = [cands[i][0] for i in keep]
+            violation = np.zeros(len(F))
+            for j, b in bounds:
+                violation += np.maximum(F[:, j] - b, 0.0)
+            order = pareto_order(F, violation)
+            if self.k is not None:
+                k = int(self.k)
+                chosen = [cands[i][0] for i in order[:k]]
+            else:  # spread what is left of the budget over the remaining lengths; the last one takes the rest
+                left = guard.remaining
+                k = left if length == prog.n_steps else -(-left // (prog.n_steps - length + 1))
+                chosen, n_new = [], 0
+                for i in order:
+                    if n_new >= k:
+                        break
+                    chosen.append(cands[i][0])
+                    n_new += guard.known(cands[i][1]) is None
+            ks.append(k)
             current = self._evaluate(prog, guard, chosen, prefixes)
-            record(step, length, {"k": k, "n_candidates": len(cands), "surrogate_train_loss": sur.train_loss_})
-        config = {**self.get_params(), "k_used": k, "budget": int(budget), "seed": seed,
+            rec.record(step, length=length, k=k, n_candidates=len(cands),
+                       surrogate_train_loss=sur.train_loss_, predicted=[objectives[j].label for j in targets])
+        config = {**self.get_params(), "k_used": ks, "budget": int(budget), "seed": seed,
                   "n_steps": prog.n_steps, "progression": type(prog).__name__,
                   "accuracy_objective": objectives[ai].label,
                   "stopped": "budget" if guard.exhausted else "max_length"}
-        return SearchResult(strategy=self.name, space=space.name, objectives=objectives,
-                            evaluations=list(evaluator.evaluations()), history=history, config=config)
+        return rec.result(self.name, space, config)
 
     @staticmethod
     def _evaluate(prog, guard, prefixes_in, prefixes):
@@ -338,4 +377,5 @@ class DPPNet:
         return out
 
 
-__all__ = ["DPPNet", "LSTMSurrogate", "pareto_select", "GeneProgression", "LayerProgression", "is_accuracy_objective"]
+__all__ = ["DPPNet", "LSTMSurrogate", "pareto_order", "pareto_select", "cheap_objective_values", "GeneProgression",
+           "LayerProgression"]

@@ -27,9 +27,10 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import HwnasError
-from ._shared import (BudgetedEvaluation, accuracy_from_value, accuracy_index, cost_index, hypervolume_of,
-                      seeded_torch, torch_seed, torch_threads)
+from ._shared import (BudgetedEvaluation, accuracy_from_value, accuracy_index, cost_index, seeded_torch, torch_seed,
+                      torch_threads)
 from .base import SearchResult
+from .common import Recorder
 
 # -- rewards -----------------------------------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ class MONAS:
                  penalty: float = 0.0, cost_objective: str | None = None, accuracy_objective: str | None = None,
                  cost_ref: float | None = None, batch_size: int = 8, hidden: int = 64, layers: int = 1,
                  lr: float = 0.0035, baseline_decay: float = 0.95, entropy_weight: float = 0.0,
-                 patience: int = 25, hv_ref: Sequence[float] | None = None, threads: int = 1):
+                 patience: int = 50, threads: int = 1):
         self.reward = reward
         self.alpha = alpha
         self.threshold = threshold
@@ -148,13 +149,12 @@ class MONAS:
         self.baseline_decay = baseline_decay
         self.entropy_weight = entropy_weight
         self.patience = patience
-        self.hv_ref = hv_ref
         self.threads = threads
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("reward", "alpha", "threshold", "penalty", "cost_objective",
                                               "accuracy_objective", "cost_ref", "batch_size", "hidden", "layers",
-                                              "lr", "baseline_decay", "entropy_weight", "patience", "hv_ref", "threads")}
+                                              "lr", "baseline_decay", "entropy_weight", "patience", "threads")}
 
     def _make_reward(self, objectives, ci):
         if self.reward not in REWARDS:
@@ -188,7 +188,8 @@ class MONAS:
         if self.cost_ref is not None and float(self.cost_ref) <= 0:
             raise HwnasError(f"MONAS cost_ref must be > 0, got {self.cost_ref}")
         cards = [int(c) for c in space.cardinalities()]
-        guard = BudgetedEvaluation(evaluator, budget)
+        guard = BudgetedEvaluation(evaluator, min(int(budget), space.size()))
+        rec = Recorder(evaluator, callback)
 
         seed = torch_seed(rng)
         with seeded_torch(seed):
@@ -197,7 +198,6 @@ class MONAS:
         opt = torch.optim.Adam(controller.parameters(), lr=float(self.lr))
         baseline: float | None = None
         cost_max = 0.0
-        history: list[dict] = []
         best = (-math.inf, None)
         stall = 0
         step = 0
@@ -232,18 +232,13 @@ class MONAS:
                 if r > best[0]:
                     best = (float(r), archs[i])
             stall = stall + 1 if evaluator.n_unique == before else 0
-            row = {"step": step, "n_evals": int(evaluator.n_unique), "hypervolume": hypervolume_of(evaluator, self.hv_ref),
-                   "reward_mean": float(R.mean()), "reward_max": float(R.max()), "baseline": baseline}
-            history.append(row)
-            if callback is not None:
-                callback(dict(row))
+            rec.record(step, reward_mean=float(R.mean()), reward_max=float(R.max()), baseline=baseline)
         config = {**self.get_params(), "budget": int(budget), "seed": seed,
                   "best_reward": best[0] if best[1] is not None else None,
                   "best_arch": space.to_string(best[1]) if best[1] is not None else None,
                   "accuracy_objective": objectives[ai].label, "cost_objective_used": objectives[ci].label,
                   "stopped": "budget" if guard.exhausted else "converged"}
-        return SearchResult(strategy=self.name, space=space.name, objectives=objectives,
-                            evaluations=list(evaluator.evaluations()), history=history, config=config)
+        return rec.result(self.name, space, config)
 
     # exposed for tests and analysis
     @staticmethod
