@@ -209,3 +209,35 @@ def test_dppnet_auto_k_spends_the_budget_exactly():
 
 
 # check_strategy for monas and dppnet: tests/test_strategies.py runs it for every registered strategy.
+
+
+def test_dppnet_grows_layer_sequences_on_the_dppnet_space():
+    space = create_space("dppnet", max_length=3, depths=(1,), growths=(4,), input_size=8)
+    ev = PlantedEvaluator(space, seed=0)
+    res = DPPNet(k=3, epochs=30, hidden=8).run(space, ev, 100, np.random.default_rng(0))
+    assert res.config["progression"] == "LayerProgression"
+    lengths = sorted({len(space.layers(e.arch)) for e in res.evaluations})
+    assert lengths == [1, 2, 3] and ev.n_unique == 18 + 3 + 3
+    assert res.history[1]["n_candidates"] == 18 * 18 and res.history[2]["n_candidates"] == 3 * 18
+
+
+def test_dppnet_takes_static_costs_from_the_graph_without_spending_budget():
+    from hwnas.strategies.dppnet import cheap_objective_values
+
+    space = create_space("monas_alexnet", layers=2, filter_choices=(4, 8), kernel_choices=(1, 3), input_size=8)
+
+    class Ev:
+        objectives = (Objective("error"), Objective("params"), Objective("latency_ms", device="cam"))
+        costs = {}
+
+    archs = [space.sample(np.random.default_rng(i)) for i in range(3)]
+    out = cheap_objective_values(Ev(), space, archs, [1, 2], {})
+    assert set(out) == {1}  # params counted; latency has no free source: the surrogate predicts it
+    assert out[1].tolist() == [space.static_costs(a).params for a in archs]
+
+
+def test_monas_runs_on_its_alexnet_space():
+    space = create_space("monas_alexnet")
+    ev = PlantedEvaluator(space, seed=0)
+    res = MONAS(batch_size=5).run(space, ev, 20, np.random.default_rng(0))
+    assert ev.n_unique == 20 and res.config["best_arch"].count("-") == 4
