@@ -272,10 +272,6 @@ class DPPNet:
                                               "accuracy_objective", "cheap_costs", "threads")}
 
     def run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
-        with torch_threads(self.threads):
-            return self._run(space, evaluator, budget, rng, callback)
-
-    def _run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
         objectives = tuple(evaluator.objectives)
         ai = accuracy_index(objectives, self.accuracy_objective)
         others = [i for i in range(len(objectives)) if i != ai]

@@ -173,10 +173,6 @@ class MONAS:
         return AccuracyFloorReward(float(self.threshold), float(self.penalty))
 
     def run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
-        with torch_threads(self.threads):
-            return self._run(space, evaluator, budget, rng, callback)
-
-    def _run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
         import torch
 
         objectives = tuple(evaluator.objectives)
@@ -204,7 +200,8 @@ class MONAS:
         while not guard.exhausted and stall < int(self.patience):
             step += 1
             before = evaluator.n_unique
-            actions, _, _ = controller.sample(int(self.batch_size), gen)
+            with torch_threads(self.threads):  # the controller only: evaluation keeps its own threads
+                actions, _, _ = controller.sample(int(self.batch_size), gen)
             archs = [space.make(a.tolist()) for a in actions]
             kept, F = guard.evaluate(archs)
             if not kept:
@@ -223,11 +220,12 @@ class MONAS:
                 baseline = float(R.mean())
             adv = torch.as_tensor(R - baseline, dtype=torch.float32)
             baseline = float(self.baseline_decay) * baseline + (1 - float(self.baseline_decay)) * float(R.mean())
-            _, logp, ent = controller._steps(len(rows), actions=actions[rows])
-            loss = -(adv * logp).mean() - float(self.entropy_weight) * ent.mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            with torch_threads(self.threads):
+                _, logp, ent = controller._steps(len(rows), actions=actions[rows])
+                loss = -(adv * logp).mean() - float(self.entropy_weight) * ent.mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
             for i, r in zip(rows, R):
                 if r > best[0]:
                     best = (float(r), archs[i])
