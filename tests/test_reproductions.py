@@ -241,3 +241,19 @@ def test_monas_runs_on_its_alexnet_space():
     ev = PlantedEvaluator(space, seed=0)
     res = MONAS(batch_size=5).run(space, ev, 20, np.random.default_rng(0))
     assert ev.n_unique == 20 and res.config["best_arch"].count("-") == 4
+
+
+def test_pareto_order_puts_infeasible_candidates_last_by_violation():
+    from hwnas.strategies.dppnet import pareto_order
+
+    F = np.array([[0, 0.0], [1, 1], [2, 2], [3, 3]])
+    order = pareto_order(F, violation=np.array([2.0, 0, 1.0, 0]))
+    assert order.tolist() == [1, 3, 2, 0]
+
+
+def test_monas_handles_inactive_genes_of_mobilenet():
+    space = create_space("mobilenet")
+    ev = PlantedEvaluator(space, seed=0)
+    res = MONAS(batch_size=4).run(space, ev, 12, np.random.default_rng(0))
+    assert ev.n_unique == 12
+    assert all(space.make(e.arch.genes) == e.arch for e in res.evaluations)  # canonical archs only
