@@ -118,9 +118,10 @@ class DenseNet(nn.Module):
 
 class AlexNetCifar(nn.Module):
     """AlexNet-style CIFAR network (cuda-convnet layout): conv+ReLU layers with 3x3/2 max pooling after the
-    first, second and last conv, then fully connected 384 -> 192 -> classes."""
+    first, second and last conv, then fully connected 384 -> 192 -> classes. ``batch_norm`` adds BN after each
+    conv (not AlexNet's; it makes the network trainable in a few epochs)."""
 
-    def __init__(self, layers, input_size: int = 32, num_classes: int = 10, fc=(384, 192)):
+    def __init__(self, layers, input_size: int = 32, num_classes: int = 10, fc=(384, 192), batch_norm: bool = False):
         super().__init__()
         mods = []
         c = 3
@@ -128,7 +129,8 @@ class AlexNetCifar(nn.Module):
         pools = {0, 1, n - 1} if n >= 3 else set(range(n))
         size = int(input_size)
         for i, (filters, kernel) in enumerate(layers):
-            mods += [nn.Conv2d(c, filters, kernel, padding=kernel // 2), nn.ReLU()]
+            mods += [nn.Conv2d(c, filters, kernel, padding=kernel // 2, bias=not batch_norm)]
+            mods += [nn.BatchNorm2d(filters), nn.ReLU()] if batch_norm else [nn.ReLU()]
             if i in pools:
                 mods.append(nn.MaxPool2d(3, stride=2, padding=1))
                 size = (size + 2 - 3) // 2 + 1

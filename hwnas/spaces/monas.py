@@ -9,7 +9,8 @@ growth gene per stage. Defaults: 3 stages, depth in {6, 8, 10, 12, 14, 16, 18}, 
 ``monas_alexnet``: an AlexNet-style CIFAR network (cuda-convnet layout, 3x3/2 max pooling after the first,
 second and last conv; fully connected 384-192-classes) whose per-layer filter count and kernel size are
 searched. Genes: per conv layer a filter gene and a kernel gene. Defaults: 5 conv layers, filters in
-{24, 36, 48, 64}, kernel in {1, 3, 5, 7}. String: ``f64k5-f64k5-f48k3-f48k3-f36k3``.
+{24, 36, 48, 64}, kernel in {1, 3, 5, 7}; ``batch_norm=True`` adds BN after each conv (not AlexNet's, but
+trainable in a few epochs). String: ``f64k5-f64k5-f48k3-f48k3-f36k3``.
 
 Choice lists, stage/layer counts, bottleneck and group counts are settings (``--space-opt``); the papers'
 exact lists are not available here (see docs/reproductions.md).
@@ -102,11 +103,12 @@ class MonasAlexNetSpace(GeneSpace):
     name = "monas_alexnet"
 
     def __init__(self, layers: int = 5, filter_choices=(24, 36, 48, 64), kernel_choices=(1, 3, 5, 7),
-                 input_size: int = 32, num_classes: int = 10):
+                 input_size: int = 32, num_classes: int = 10, batch_norm: bool = False):
         self.layers = int(layers)
         self.filter_choices = _tuple(filter_choices, "filter_choices", self.name)
         self.kernel_choices = _tuple(kernel_choices, "kernel_choices", self.name)
         self.input_size, self.num_classes = int(input_size), int(num_classes)
+        self.batch_norm = bool(batch_norm) if not isinstance(batch_norm, str) else batch_norm.lower() in ("1", "true", "yes")
         if self.layers < 1 or self.num_classes < 1 or self.input_size < 8:
             raise InvalidArchError(f"{self.name}: need layers >= 1, num_classes >= 1, input_size >= 8")
         if any(k % 2 == 0 for k in self.kernel_choices):
@@ -115,7 +117,7 @@ class MonasAlexNetSpace(GeneSpace):
     def config(self):
         return {"layers": self.layers, "filter_choices": list(self.filter_choices),
                 "kernel_choices": list(self.kernel_choices), "input_size": self.input_size,
-                "num_classes": self.num_classes}
+                "num_classes": self.num_classes, "batch_norm": self.batch_norm}
 
     def input_shape(self):
         return (3, self.input_size, self.input_size)
@@ -150,4 +152,4 @@ class MonasAlexNetSpace(GeneSpace):
     def build(self, arch: Arch):
         from .condense_torch import AlexNetCifar
 
-        return AlexNetCifar(self.decode(arch), self.input_size, self.num_classes)
+        return AlexNetCifar(self.decode(arch), self.input_size, self.num_classes, batch_norm=self.batch_norm)
