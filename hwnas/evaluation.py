@@ -138,10 +138,15 @@ class TableSource:
         self._fields = fields
         return rows
 
-    def values(self, space, archs: Sequence[Arch], column: str) -> np.ndarray:
-        rows = self._table()
+    def check(self, column: str) -> None:
+        """Read the table now (fail before a search starts, not in the middle)."""
+        self._table()
         if column not in self._fields:
             raise HwnasError(f"table {self.path}: no {column!r} column (columns: {', '.join(self._fields)})")
+
+    def values(self, space, archs: Sequence[Arch], column: str) -> np.ndarray:
+        rows = self._table()
+        self.check(column)
         out = np.empty(len(archs))
         for i, arch in enumerate(archs):
             key = space.to_string(arch)
@@ -256,7 +261,8 @@ class MeasureSource:
                 cache[a.arch_id] = m
         return [cache[a.arch_id] for a in archs]
 
-    def _measure(self, space, archs: Sequence[Arch]) -> list:
+    @staticmethod
+    def _modules():
         try:
             from .devices.profile import load_profile
             from .profiling import measure_archs
@@ -264,6 +270,15 @@ class MeasureSource:
         except ImportError:
             raise HwnasError("cost source 'measure' needs hwnas.profiling and hwnas.store, which this build lacks; "
                              "use --latency table:FILE or --latency predictor") from None
+        return load_profile, measure_archs, MeasurementStore
+
+    def check(self) -> None:
+        """Fail now on a missing profiler or an unknown device profile."""
+        load_profile = self._modules()[0]
+        load_profile(self.device)
+
+    def _measure(self, space, archs: Sequence[Arch]) -> list:
+        load_profile, measure_archs, MeasurementStore = self._modules()
         profile = load_profile(self.device)
         store = MeasurementStore(Path(self.store_path) if self.store_path else None)
         return list(measure_archs(space, list(archs), profile, store))
@@ -645,11 +660,14 @@ def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None 
     used = set()
     for q in quantities:
         if q.name == "latency_ms":
-            text = lat_per.get(q.device) or lat_default or "predictor"
+            text = lat_per.get(q.device) or lat_default or (None if lat_per else "predictor")
         elif q.name == "energy_mj":
-            text = en_per.get(q.device) or en_default or "measure"
+            text = en_per.get(q.device) or en_default or (None if en_per else "measure")
         else:
             continue
+        if text is None:
+            flag = "--latency" if q.name == "latency_ms" else "--energy"
+            raise HwnasError(f"no cost source for {q.label}: add {flag} {q.device}=table:FILE|predictor|measure")
         used.add(q.device)
         if (q.device, text) not in made:
             made[q.device, text] = parse_cost_source(text, q.device)
@@ -657,6 +675,15 @@ def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None 
     for name in sorted(set(lat_per) | set(en_per)):
         if name not in used:
             raise HwnasError(f"a cost source is given for device {name!r}, but no objective or constraint uses it")
+    if isinstance(accuracy, TableSource):
+        accuracy.check("test_accuracy")
+    for label, src in costs.items():
+        if isinstance(src, TableSource):
+            src.check(label.partition("@")[0])
+        elif isinstance(src, PredictorSource):
+            src.describe_for(space)  # loads the predictor: an unknown device fails now
+        elif isinstance(src, MeasureSource):
+            src.check()
     return ArchEvaluator(space, objectives, constraints, accuracy=accuracy, costs=costs, executor=executor,
                          log=log, on_evaluated=on_evaluated)
 

@@ -18,9 +18,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import export_cmd, spaces_cmd
+    from . import export_cmd, pareto_search_cmd, report_cmd, spaces_cmd
 
-    for module in (spaces_cmd, export_cmd):
+    for module in (spaces_cmd, export_cmd, pareto_search_cmd, report_cmd):
         module.register(app)
 
 

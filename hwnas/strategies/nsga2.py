@@ -19,19 +19,22 @@ import numpy as np
 from ..errors import HwnasError
 from .base import Callback, SearchResult
 from .common import Recorder, remaining
+from .space_ops import equivalence_key, simplify
 
 
-def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int):
+def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_aware: bool):
     from pymoo.core.duplicate import DuplicateElimination
     from pymoo.core.mutation import Mutation
     from pymoo.core.repair import Repair
     from pymoo.core.sampling import Sampling
 
     card = np.asarray(space.cardinalities(), dtype=int)
+    to_arch = (lambda row: simplify(space, space.make(row))) if space_aware else space.make
+    key = (lambda a: equivalence_key(space, a)) if space_aware else (lambda a: a.arch_id)
 
     def canonical(X):
         X = np.clip(np.rint(np.asarray(X, dtype=float)), 0, card - 1).astype(int)
-        return np.array([space.make(row).genes for row in X], dtype=int).reshape(X.shape)
+        return np.array([to_arch(row).genes for row in X], dtype=int).reshape(X.shape)
 
     class SpaceSampling(Sampling):
         def _do(self, problem, n_samples, random_state=None, **kwargs):
@@ -63,7 +66,7 @@ def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int):
         """Duplicates within the batch, against the population, and against everything evaluated."""
 
         def _do(self, pop, other, is_duplicate):
-            ids = [space.make(row).arch_id for row in canonical(pop.get("X"))]
+            ids = [key(space.make(row)) for row in canonical(pop.get("X"))]
             if other is None:
                 batch = set()
                 for i, aid in enumerate(ids):
@@ -71,7 +74,7 @@ def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int):
                         is_duplicate[i] = True
                     batch.add(aid)
             else:
-                others = {space.make(row).arch_id for row in canonical(other.get("X"))}
+                others = {key(space.make(row)) for row in canonical(other.get("X"))}
                 for i, aid in enumerate(ids):
                     if aid in others:
                         is_duplicate[i] = True
@@ -80,31 +83,100 @@ def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int):
     return SpaceSampling(), SpaceRepair(), CategoricalMutation(prob=1.0), ArchiveDuplicates()
 
 
+def _screened_mating(inner, evaluator, space, factor: int, seed: int):
+    """Wrap pymoo's mating: make ``factor`` x more unique children than asked, predict their objectives with a
+    surrogate (extra-trees on one-hot genes) fitted to every evaluation so far, and keep the children whose
+    predictions rank best (non-dominated sorting against the evaluated front, then crowding distance).
+    No child is evaluated to choose: the budget still counts real evaluations only."""
+    from pymoo.core.infill import InfillCriterion
+    from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    card = np.asarray(space.cardinalities(), dtype=int)
+    offsets = np.concatenate([[0], np.cumsum(card)[:-1]])
+
+    def onehot(X):
+        X = np.asarray(X, dtype=int)
+        out = np.zeros((len(X), int(card.sum())))
+        out[np.arange(len(X))[:, None], offsets + X] = 1.0
+        return out
+
+    class ScreenedMating(InfillCriterion):
+        def __init__(self):
+            super().__init__(repair=inner.repair, eliminate_duplicates=inner.eliminate_duplicates)
+            self.calls = 0
+
+        def do(self, problem, pop, n_offsprings, **kwargs):
+            pool = inner.do(problem, pop, n_offsprings * factor, **kwargs)
+            evals = evaluator.evaluations()
+            if len(pool) <= n_offsprings or len(evals) < 4:
+                return pool[:n_offsprings]
+            from sklearn.ensemble import ExtraTreesRegressor
+
+            X = np.array([e.arch.genes for e in evals])
+            F = np.array([e.values for e in evals], dtype=float)
+            V = np.array([e.violation for e in evals], dtype=float)
+            ok = np.all(np.isfinite(F), axis=1)
+            lo, hi = F[ok].min(axis=0), F[ok].max(axis=0)
+            scale = np.where(hi > lo, hi - lo, 1.0)
+            Y = (np.where(np.isfinite(F), F, hi) - lo) / scale
+            constrained = bool((V > 0).any())
+            if constrained:
+                Y = np.column_stack([Y, np.log1p(V)])
+            self.calls += 1
+            model = ExtraTreesRegressor(n_estimators=64, min_samples_leaf=1, random_state=seed + self.calls)
+            model.fit(onehot(X), Y)
+            Xp = np.asarray(pool.get("X"), dtype=int)
+            P = model.predict(onehot(Xp)).reshape(len(Xp), -1)
+            Pf, Pv = P[:, : F.shape[1]], (P[:, -1] if constrained else np.zeros(len(Xp)))
+            feasible = V <= 0
+            front = Y[feasible][:, : F.shape[1]] if feasible.any() else np.empty((0, F.shape[1]))
+            allF = np.vstack([front, Pf])
+            ranks = np.empty(len(allF), dtype=int)
+            for r, idx in enumerate(NonDominatedSorting().do(allF)):
+                ranks[idx] = r
+            crowd = np.zeros(len(allF))
+            for r in np.unique(ranks):
+                idx = np.flatnonzero(ranks == r)
+                crowd[idx] = calc_crowding_distance(allF[idx]) if len(idx) > 2 else np.inf
+            rank_p, crowd_p = ranks[len(front):], crowd[len(front):]
+            order = np.lexsort((-crowd_p, rank_p, Pv > 0.05))
+            return pool[order[:n_offsprings]]
+
+    return ScreenedMating()
+
+
 class NSGA2Search:
     name = "nsga2"
 
     def __init__(self, population_size: int = 20, offspring_size: int | None = None, crossover: str = "uniform",
-                 crossover_prob: float = 0.9, mutation_rate: float | None = None, min_mutations: int = 1):
+                 crossover_prob: float = 0.9, mutation_rate: float | None = None, min_mutations: int = 1,
+                 space_aware: bool = True, surrogate: bool = True, pool_factor: int = 10):
         self.population_size = population_size
         self.offspring_size = offspring_size
         self.crossover = crossover
         self.crossover_prob = crossover_prob
         self.mutation_rate = mutation_rate
         self.min_mutations = min_mutations
+        self.space_aware = space_aware
+        self.surrogate = surrogate
+        self.pool_factor = pool_factor
 
     def _params(self) -> dict:
         return {"population_size": self.population_size, "offspring_size": self.offspring_size,
                 "crossover": self.crossover, "crossover_prob": self.crossover_prob,
-                "mutation_rate": self.mutation_rate, "min_mutations": self.min_mutations}
+                "mutation_rate": self.mutation_rate, "min_mutations": self.min_mutations,
+                "space_aware": self.space_aware, "surrogate": self.surrogate, "pool_factor": self.pool_factor}
 
-    def _algorithm(self, space, seen: set, seed: int):
+    def _algorithm(self, space, evaluator, seen: set, seed: int):
         from pymoo.algorithms.moo.nsga2 import NSGA2
         from pymoo.operators.crossover.sbx import SBX
         from pymoo.operators.crossover.ux import UX
         from pymoo.operators.mutation.pm import PM
         from pymoo.operators.repair.rounding import RoundingRepair
 
-        sampling, repair, mutation, dups = _pymoo_operators(space, seen, self.mutation_rate, int(self.min_mutations))
+        sampling, repair, mutation, dups = _pymoo_operators(space, seen, self.mutation_rate, int(self.min_mutations),
+                                                          bool(self.space_aware))
         if self.crossover == "uniform":
             crossover = UX(prob=float(self.crossover_prob))
         elif self.crossover == "sbx":  # the plain baseline: SBX + PM on integers, rounded
@@ -112,10 +184,13 @@ class NSGA2Search:
             mutation = PM(eta=20, vtype=float, repair=RoundingRepair())
         else:
             raise HwnasError(f"nsga2: unknown crossover {self.crossover!r}; known: uniform, sbx")
-        return NSGA2(pop_size=int(self.population_size),
-                     n_offsprings=int(self.offspring_size or self.population_size),
-                     sampling=sampling, crossover=crossover, mutation=mutation, repair=repair,
-                     eliminate_duplicates=dups, seed=seed)
+        algorithm = NSGA2(pop_size=int(self.population_size),
+                          n_offsprings=int(self.offspring_size or self.population_size),
+                          sampling=sampling, crossover=crossover, mutation=mutation, repair=repair,
+                          eliminate_duplicates=dups, seed=seed)
+        if self.surrogate and int(self.pool_factor) > 1:
+            algorithm.mating = _screened_mating(algorithm.mating, evaluator, space, int(self.pool_factor), seed)
+        return algorithm
 
     def run(self, space, evaluator, budget: int, rng: np.random.Generator,
             callback: Callback | None = None) -> SearchResult:
@@ -130,8 +205,9 @@ class NSGA2Search:
         n_obj = len(evaluator.objectives)
         problem = Problem(n_var=len(card), n_obj=n_obj, n_ieq_constr=1, xl=np.zeros(len(card)), xu=card - 1,
                           vtype=int)
-        seen = {e.arch.arch_id for e in evaluator.evaluations()}
-        algorithm = self._algorithm(space, seen, int(rng.integers(2**31 - 1)))
+        key = (lambda a: equivalence_key(space, a)) if self.space_aware else (lambda a: a.arch_id)
+        seen = {key(e.arch) for e in evaluator.evaluations()}
+        algorithm = self._algorithm(space, evaluator, seen, int(rng.integers(2**31 - 1)))
         algorithm.setup(problem, termination=NoTermination())
         rec = Recorder(evaluator, callback)
         step = 0
@@ -143,7 +219,8 @@ class NSGA2Search:
             archs = [space.make(row) for row in np.asarray(pop.get("X"), dtype=int)]
             F = evaluator.evaluate(archs)
             G = evaluator.violations(archs).reshape(-1, 1)
-            seen.update(a.arch_id for a in archs)
+            seen.update(key(a) for a in archs)
+            F = np.nan_to_num(F, nan=1e12, posinf=1e12, neginf=-1e12)  # a degenerate candidate stays rankable
             PymooEvaluator().eval(StaticProblem(problem, F=F, G=G), pop)
             algorithm.tell(infills=pop)
             step += 1

@@ -1,0 +1,164 @@
+"""Search benchmark: how close does each strategy get to the exact Pareto front of NAS-Bench-201?
+
+Objectives (both minimised): CIFAR-10 test error from ../shared/data/nb201/accuracy_cifar10.csv and the latency
+of one device from ../shared/data/nb201/latency/<device>.csv, both read through hwnas's `table` sources (the
+real evaluator, cache and budget accounting). The exact front comes from enumerating all 15,625 cells.
+
+Score: hypervolume ratio HV(found front) / HV(exact front), objectives normalised by the exact front's ideal and
+nadir, reference point = nadir + 10% of the range (1.1, 1.1 normalised). Budgets count unique evaluated
+architectures. Reported: mean and worst over seeds x devices, per strategy and budget, and per device.
+
+    python benchmarks/search.py                              # nsga2, random, evolution; 10 seeds; 100/300/1000
+    python benchmarks/search.py --strategy nsga2 --strategy monas --seeds 3 --budgets 300
+    python benchmarks/search.py --param nsga2.population_size=30   # strategy parameters
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hwnas.core import Objective  # noqa: E402
+from hwnas.evaluation import ArchEvaluator, TableSource  # noqa: E402
+from hwnas.pareto import hypervolume, non_dominated_mask  # noqa: E402
+from hwnas.spaces import create_space  # noqa: E402
+from hwnas.strategies import STRATEGIES, create_strategy  # noqa: E402
+
+def find_data() -> Path:
+    """../shared/data/nb201 from the project root (or from a parent, for git worktrees)."""
+    for base in [ROOT, *ROOT.parents]:
+        cand = base.parent / "shared" / "data" / "nb201"
+        if cand.is_dir():
+            return cand
+    return ROOT.parent / "shared" / "data" / "nb201"
+
+
+DATA = find_data()
+FULL_DEVICES = ("pixel2", "samsung_s7", "essential_ph_1", "gold_6226", "silver_4114")
+
+
+def parse_params(items):
+    out: dict[str, dict] = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        strategy, _, param = key.partition(".")
+        try:
+            v = int(value)
+        except ValueError:
+            try:
+                v = float(value)
+            except ValueError:
+                v = None if value == "None" else value
+        out.setdefault(strategy, {})[param] = v
+    return out
+
+
+class Problem:
+    """One device: shared table sources, the exact front and its normalisation."""
+
+    def __init__(self, space, accuracy: TableSource, latency_csv: Path, device: str, archs):
+        self.space, self.device = space, device
+        self.accuracy = accuracy
+        self.latency = TableSource(latency_csv)
+        F = np.column_stack([100.0 - accuracy.values(space, archs, "test_accuracy"),
+                             self.latency.values(space, archs, "latency_ms")])
+        front = F[non_dominated_mask(F)]
+        front = np.unique(front, axis=0)
+        self.ideal, self.nadir = front.min(axis=0), front.max(axis=0)
+        self.exact_hv = self.hv(front)
+        self.front_size = len(front)
+
+    def norm(self, F):
+        return (np.asarray(F, dtype=float) - self.ideal) / (self.nadir - self.ideal)
+
+    def hv(self, F) -> float:
+        Z = self.norm(F)
+        return hypervolume(Z[non_dominated_mask(Z)], np.array([1.1, 1.1]))
+
+    def evaluator(self):
+        return ArchEvaluator(self.space, [Objective("error"), Objective("latency_ms", device=self.device)],
+                             accuracy=self.accuracy, costs={f"latency_ms@{self.device}": self.latency})
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--strategy", action="append", help=f"strategy name, repeatable (registered: {', '.join(STRATEGIES)})")
+    ap.add_argument("--device", action="append", help=f"device table name, repeatable (default: {', '.join(FULL_DEVICES)})")
+    ap.add_argument("--budgets", default="100,300,1000")
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--param", action="append", help="STRATEGY.PARAM=VALUE, e.g. nsga2.population_size=30")
+    ap.add_argument("--data", type=Path, default=DATA, help="the nb201 data folder (default: ../shared/data/nb201)")
+    args = ap.parse_args(argv)
+    data = args.data
+    if not data.is_dir():
+        print(f"no benchmark data at {data}", file=sys.stderr)
+        return 2
+    strategies = args.strategy or ["nsga2", "random", "evolution"]
+    missing = [s for s in strategies if s not in STRATEGIES]
+    for s in missing:
+        print(f"skipping strategy {s!r}: not registered in this build (registered: {', '.join(STRATEGIES)})")
+    strategies = [s for s in strategies if s in STRATEGIES]
+    params = parse_params(args.param)
+    devices = args.device or list(FULL_DEVICES)
+    budgets = [int(b) for b in args.budgets.split(",")]
+
+    space = create_space("nb201")
+    archs = space.all_archs()
+    accuracy = TableSource(data / "accuracy_cifar10.csv")
+    problems = [Problem(space, accuracy, data / "latency" / f"{d}.csv", d, archs) for d in devices]
+    for p in problems:
+        print(f"{p.device}: exact front {p.front_size} archs; ideal {np.round(p.ideal, 3).tolist()}, "
+              f"nadir {np.round(p.nadir, 3).tolist()}")
+
+    ratios: dict[tuple[str, int], dict[str, list[float]]] = {}
+    for name in strategies:
+        for budget in budgets:
+            t0 = time.perf_counter()
+            per_device = {}
+            for p in problems:
+                vals = []
+                for seed in range(args.seeds):
+                    strategy = create_strategy(name, **params.get(name, {}))
+                    ev = p.evaluator()
+                    result = strategy.run(space, ev, budget, np.random.default_rng(seed))
+                    assert ev.n_unique <= budget
+                    F = np.array([e.values for e in result.pareto()])
+                    vals.append(p.hv(F) / p.exact_hv)
+                per_device[p.device] = vals
+            ratios[name, budget] = per_device
+            allv = np.concatenate(list(per_device.values()))
+            print(f"  {name:10s} budget {budget:5d}: mean {allv.mean():.4f}  worst {allv.min():.4f}  "
+                  f"({len(allv)} runs, {time.perf_counter() - t0:.1f} s)", flush=True)
+
+    print()
+    print(f"Hypervolume ratio vs the exact front (nb201, CIFAR-10 error x latency; {args.seeds} seeds x "
+          f"{len(devices)} devices: {', '.join(devices)})")
+    print()
+    header = "| strategy | " + " | ".join(f"{b}: mean | {b}: worst" for b in budgets) + " |"
+    print(header)
+    print("|" + "---|" * (1 + 2 * len(budgets)))
+    for name in strategies:
+        cells = []
+        for b in budgets:
+            allv = np.concatenate(list(ratios[name, b].values()))
+            cells += [f"{allv.mean():.4f}", f"{allv.min():.4f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    print("Per device (mean over seeds):")
+    print("| strategy | budget | " + " | ".join(devices) + " |")
+    print("|" + "---|" * (2 + len(devices)))
+    for name in strategies:
+        for b in budgets:
+            print(f"| {name} | {b} | " + " | ".join(f"{np.mean(ratios[name, b][d]):.4f}" for d in devices) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

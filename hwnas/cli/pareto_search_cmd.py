@@ -1,0 +1,117 @@
+"""`hwnas pareto-search`: multi-objective architecture search with results, plots and a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def _progress_bar(budget: int, resumed: int = 0):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("archs"),
+                        TextColumn("HV {task.fields[hv]}"), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=False)
+    task = progress.add_task("search", total=budget, hv="-")
+
+    def update(kind: str, info: dict) -> None:
+        if kind == "evaluated":
+            progress.update(task, completed=info["n_evals"] + resumed)
+        else:
+            progress.update(task, completed=info["n_evals"], hv=f"{info['hypervolume']:.4f}")
+
+    return progress, update
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("pareto-search")
+    def pareto_search(
+        recipe: Optional[Path] = typer.Option(None, "--recipe", help="YAML recipe (search/*.yaml); flags override its keys"),
+        space: Optional[str] = typer.Option(None, "--space", help="search space (see `hwnas spaces`)"),
+        space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
+        strategy: Optional[str] = typer.Option(None, "--strategy", help="nsga2 | random | evolution | ..."),
+        strategy_opt: Optional[List[str]] = typer.Option(None, "--strategy-opt", help="strategy parameter KEY=VALUE, e.g. population_size=20"),
+        objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | params | macs | peak_memory_bytes (repeat)"),
+        constraint: Optional[List[str]] = typer.Option(None, "--constraint", help="bound, e.g. 'latency_ms@pixel2<=15' (repeat)"),
+        accuracy: Optional[str] = typer.Option(None, "--accuracy", help="table:FILE | proxy[:naswot|synflow|jacob_cov] | train[:digits|cifar10]"),
+        latency: Optional[List[str]] = typer.Option(None, "--latency", help="predictor | measure | table:FILE, or DEV=SOURCE per device (repeat)"),
+        energy: Optional[List[str]] = typer.Option(None, "--energy", help="measure | table:FILE, or DEV=SOURCE per device"),
+        dataset: Optional[str] = typer.Option(None, "--dataset", help="digits (bundled with scikit-learn, offline) | cifar10"),
+        data_dir: Optional[str] = typer.Option(None, "--data-dir", help="CIFAR-10 python-pickle directory"),
+        download: Optional[bool] = typer.Option(None, "--download/--no-download", help="let torchvision download CIFAR-10"),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs per candidate (accuracy train)"),
+        proxy: Optional[str] = typer.Option(None, "--proxy", help="zero-cost proxy for --accuracy proxy"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="training / proxy batch size"),
+        max_train: Optional[int] = typer.Option(None, "--max-train", help="train on at most this many images"),
+        budget: Optional[int] = typer.Option(None, "--budget", help="unique architectures to evaluate"),
+        seed: Optional[int] = typer.Option(None, "--seed", help="random seed (same seed, same search)"),
+        executor: Optional[str] = typer.Option(None, "--executor", help="in-process (default) | ray"),
+        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: local Ray)"),
+        out: Optional[Path] = typer.Option(None, "--out", help="results directory (default: runs/search-<time>)"),
+        resume: Optional[Path] = typer.Option(None, "--resume", help="continue the search in this results directory"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    ) -> None:
+        """Search for Pareto-optimal architectures (accuracy vs device cost) and write results + report.
+
+        With no arguments runs an embedded default (NB201 cells trained on scikit-learn's digits, host cost)
+        that finishes in a few minutes. Writes pareto.csv, evaluations.csv, history.csv, config.yaml,
+        pareto.png and report.html to the results directory.
+
+        Example: hwnas pareto-search --space nb201 --strategy nsga2 --objective error --objective latency_ms@pixel2 --accuracy table:accuracy_cifar10.csv --latency pixel2=table:pixel2.csv --budget 300 --seed 0 --out runs/pixel2
+        """
+        import time
+
+        import yaml
+
+        from ..errors import HwnasError
+        from ..search import SearchConfig, default_config, load_recipe, make_config, run_search
+
+        flags = {"space": space, "space_opt": space_opt, "strategy": strategy, "strategy_opt": strategy_opt,
+                 "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
+                 "energy": energy, "dataset": dataset, "data_dir": data_dir, "download": download, "epochs": epochs,
+                 "proxy": proxy, "batch_size": batch_size, "max_train": max_train, "budget": budget, "seed": seed,
+                 "executor": executor, "address": address}
+        notes: list[str] = []
+        if resume is not None:
+            given = [k for k, v in flags.items() if v not in (None, []) and k != "budget"]
+            if given or recipe is not None or out is not None:
+                raise HwnasError("--resume DIR continues with DIR/config.yaml; only --budget may change "
+                                 f"(got {', '.join(['--' + k.replace('_', '-') for k in given] + (['--recipe'] if recipe else []) + (['--out'] if out else []))})")
+            path = resume / "config.yaml"
+            if not path.is_file():
+                raise HwnasError(f"{resume} holds no search to resume (no config.yaml)")
+            saved = yaml.safe_load(path.read_text()) or {}
+            cfg = make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()}, {"budget": budget})
+            target = resume
+        else:
+            if recipe is not None:
+                base = load_recipe(recipe)
+            elif all(v in (None, []) for v in flags.values()):
+                base = default_config(notes).to_dict()
+            else:
+                base = {}
+            cfg = make_config(base, flags)
+            target = out or Path(cfg.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
+            if out is None and cfg.out is None:
+                Path("runs").mkdir(exist_ok=True)
+        for note in notes:
+            typer.echo(f"note: {note}", err=True)
+        if progress:
+            bar, update = _progress_bar(cfg.budget)
+            with bar:
+                result = run_search(cfg, target, resume=resume is not None, progress=update)
+        else:
+            result = run_search(cfg, target, resume=resume is not None)
+        front = result.pareto()
+        if not result.any_feasible:
+            typer.echo("warning: no evaluated architecture satisfies the constraints (they may be impossible); "
+                       "pareto.csv lists the least-violating ones", err=True)
+        if result.config.get("replay_diverged"):
+            typer.echo("warning: the resumed search did not replay the logged evaluations in order "
+                       "(settings changed?); results are valid but differ from an unbroken run", err=True)
+        hv = result.history[-1]["hypervolume"] if result.history else float("nan")
+        typer.echo(f"{len(result.evaluations)} unique archs evaluated, {len(front)} on the Pareto front "
+                   f"(hypervolume {hv:.4f}); results in {target} (report.html)")

@@ -1,0 +1,147 @@
+"""Plots and the HTML report of a search (matplotlib, Agg backend; the HTML embeds its images, so it opens
+offline and can be mailed as one file)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .pareto import non_dominated_mask
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _pairs(objectives) -> list[tuple[int, int]]:
+    """Objective 0 against every other (one panel per device cost when accuracy is objective 0)."""
+    m = len(objectives)
+    if m == 1:
+        return [(0, 0)]
+    return [(j, 0) for j in range(1, m)]
+
+
+def pareto_figure(result):
+    plt = _plt()
+    objectives = result.objectives
+    F = result.values()
+    front = result.pareto()
+    front_ids = {e.arch.arch_id for e in front}
+    on = np.array([e.arch.arch_id in front_ids for e in result.evaluations], dtype=bool)
+    pairs = _pairs(objectives)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.2), squeeze=False)
+    for ax, (x, y) in zip(axes[0], pairs):
+        ok = np.all(np.isfinite(F[:, [x, y]]), axis=1)
+        ax.scatter(F[ok & ~on, x], F[ok & ~on, y], s=10, c="#9aa5b1", alpha=0.35, label="evaluated")
+        if on.any():
+            P = F[on][:, [x, y]]
+            ax.scatter(P[:, 0], P[:, 1], s=28, c="#d1495b", label=f"Pareto front ({len(P)})", zorder=3)
+            if x != y:
+                P2 = P[non_dominated_mask(P)]
+                P2 = P2[np.argsort(P2[:, 0])]
+                ax.step(P2[:, 0], P2[:, 1], where="post", c="#d1495b", lw=1, alpha=0.8)
+        for j, o in ((x, objectives[x]), (y, objectives[y])):
+            if o.bound is not None:
+                (ax.axvline if j == x else ax.axhline)(o.bound, ls="--", c="#edae49", lw=1, label=f"{o.label} <= {o.bound:g}")
+        ax.set_xlabel(objectives[x].label)
+        ax.set_ylabel(objectives[y].label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{result.strategy} on {result.space}: {len(result.evaluations)} unique archs evaluated", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def history_figure(result):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    if result.history:
+        n = [r["n_evals"] for r in result.history]
+        hv = [r["hypervolume"] for r in result.history]
+        ax.plot(n, hv, marker="o", ms=3, c="#00798c")
+    ax.set_xlabel("unique archs evaluated")
+    ax.set_ylabel("hypervolume (normalised)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+def _table(header, rows) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(result, pareto_png: bytes, history_png: bytes) -> str:
+    objectives = result.objectives
+    front = sorted(result.pareto(), key=lambda e: e.values[0])
+    cfg = result.config or {}
+    hv = result.history[-1]["hypervolume"] if result.history else float("nan")
+    warn = "" if result.any_feasible or not result.evaluations else (
+        "<p class='warn'>No evaluated architecture satisfies the constraints; the table lists the least-violating "
+        "ones.</p>")
+    front_rows = []
+    for e in front:
+        row = [e.extras.get("arch", e.arch.arch_id)]
+        row += [f"{v:.4g}" for v in e.values]
+        row += [s for s in e.sources]
+        front_rows.append(row)
+    header = ["arch"] + [o.label for o in objectives] + [f"{o.label} obtained" for o in objectives]
+    sources = sorted({s for e in result.evaluations for s in e.sources})
+    settings = [(k, v) for k, v in cfg.items() if k not in ("objectives_resolved",)]
+    hist_rows = [[r.get("step"), r.get("n_evals"), f"{r.get('hypervolume', float('nan')):.4f}", r.get("front_size", "")]
+                 for r in result.history]
+    css = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
+           "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;"
+           "text-align:left}th{background:#f0f3f5}img{max-width:100%}.warn{color:#b00;font-weight:bold}"
+           "code{background:#f4f4f4;padding:1px 3px}")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>hwnas search: {html.escape(result.strategy)} on {html.escape(result.space)}</title>",
+        f"<style>{css}</style></head><body>",
+        f"<h1>Pareto search: {html.escape(result.strategy)} on {html.escape(result.space)}</h1>",
+        f"<p>{len(result.evaluations)} unique architectures evaluated; {len(front)} on the front; "
+        f"final hypervolume {hv:.4f} (normalised by the first generation's ideal and nadir, reference 1.1).</p>",
+        warn,
+        "<h2>Fronts</h2>",
+        f"<img alt='Pareto front' src='data:image/png;base64,{base64.b64encode(pareto_png).decode()}'>",
+        "<h2>Pareto-optimal architectures</h2>",
+        _table(header, front_rows),
+        "<h2>How the values were obtained</h2>",
+        "<ul>" + "".join(f"<li><code>{html.escape(s)}</code></li>" for s in sources) + "</ul>",
+        "<p><code>imported</code>: read from a table; <code>predicted</code>: a latency predictor; "
+        "<code>measured</code>: profiled on the device; <code>trained</code>: real training; <code>proxy</code>: "
+        "a zero-cost score (not an accuracy); <code>counted</code>: counted from the network graph.</p>",
+        "<h2>Progress</h2>",
+        f"<img alt='hypervolume' src='data:image/png;base64,{base64.b64encode(history_png).decode()}'>",
+        _table(["generation", "unique archs", "hypervolume", "front size"], hist_rows),
+        "<h2>Configuration</h2>",
+        _table(["setting", "value"], [(k, v) for k, v in settings]),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(result, out: Path) -> tuple[Path, Path]:
+    out = Path(out)
+    pareto_png = _png(pareto_figure(result))
+    history_png = _png(history_figure(result))
+    (out / "pareto.png").write_bytes(pareto_png)
+    (out / "report.html").write_text(render_html(result, pareto_png, history_png))
+    return out / "pareto.png", out / "report.html"

@@ -1,0 +1,183 @@
+import base64
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hwnas.cli.main import main
+from hwnas.search import DEFAULT_RECIPE, default_config, make_config, run_search
+
+from search_fixtures import write_nb201_tables
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    return write_nb201_tables(tmp_path_factory.mktemp("tables"))
+
+
+def table_args(tables, budget=40):
+    acc, lat = tables
+    return ["pareto-search", "--objective", "error", "--objective", "latency_ms@dev", "--accuracy", f"table:{acc}",
+            "--latency", f"dev=table:{lat}", "--budget", str(budget), "--strategy-opt", "population_size=10",
+            "--no-progress"]
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_search_writes_every_result_file(tables, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(table_args(tables) + ["--out", str(out)]) == 0
+    assert "40 unique archs evaluated" in capsys.readouterr().out
+    for name in ("pareto.csv", "evaluations.csv", "history.csv", "config.yaml", "pareto.png", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    evals = read_csv(out / "evaluations.csv")
+    assert len(evals) == 40 and len({r["arch_id"] for r in evals}) == 40
+    front = read_csv(out / "pareto.csv")
+    assert front and all(r["error_source"] == "imported:table:accuracy.csv" for r in front)
+    assert all(r["latency_ms@dev_source"] == "imported:table:latency.csv" for r in front)
+    on_front = {r["arch_id"] for r in evals if r["on_front"] == "True"}
+    assert on_front == {r["arch_id"] for r in front}
+    history = read_csv(out / "history.csv")
+    assert [int(r["n_evals"]) for r in history][-1] == 40 and all(float(r["hypervolume"]) > 0 for r in history)
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["strategy"] == "nsga2" and config["strategy_params"]["population_size"] == 10
+    assert config["accuracy"] == f"table:{tables[0]}"  # resolved to an absolute path
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," + base64.b64encode((out / "pareto.png").read_bytes()).decode()[:40] in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
+
+
+def test_recipe_keys_are_flag_names_and_flags_override(tables, tmp_path):
+    acc, lat = tables
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"space": "nb201", "strategy": "random", "objective": ["error", "latency_ms@dev"],
+                                      "accuracy": f"table:{acc}", "latency": [f"dev=table:{lat}"], "budget": 500,
+                                      "seed": 3}))
+    out = tmp_path / "run"
+    assert main(["pareto-search", "--recipe", str(recipe), "--budget", "25", "--out", str(out), "--no-progress"]) == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert (config["strategy"], config["budget"], config["seed"]) == ("random", 25, 3)
+    assert len(read_csv(out / "evaluations.csv")) == 25
+    (tmp_path / "bad.yaml").write_text("budgt: 3\n")
+    with pytest.raises(Exception, match="unknown recipe setting 'budgt'"):
+        make_config(yaml.safe_load((tmp_path / "bad.yaml").read_text()))
+
+
+def test_interrupted_search_resumes_to_the_unbroken_result(tables, tmp_path):
+    acc, lat = tables
+    cfg = make_config({"objective": ["error", "latency_ms@dev"], "accuracy": f"table:{acc}",
+                       "latency": [f"dev=table:{lat}"], "budget": 60, "strategy": "evolution",
+                       "strategy_opt": {"population_size": 20, "batch_size": 7}})
+    unbroken = run_search(cfg, tmp_path / "a")
+
+    def ctrl_c(kind, info):
+        if kind == "evaluated" and info["n_evals"] == 31:  # mid-generation
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg, tmp_path / "b", progress=ctrl_c)
+    assert '"interrupted"' in (tmp_path / "b" / "checkpoint.json").read_text()
+    assert main(["report", str(tmp_path / "b")]) == 0  # an interrupted run can still be looked at
+    assert main(["pareto-search", "--resume", str(tmp_path / "b"), "--no-progress"]) == 0
+    for name in ("evaluations.csv", "pareto.csv", "history.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+    config = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert config["computed_in_this_session"] == 29 and config["replay_diverged"] is False
+
+
+def test_report_re_renders(tables, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(table_args(tables, budget=20) + ["--out", str(out)]) == 0
+    (out / "report.html").unlink()
+    (out / "pareto.png").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").exists() and (out / "pareto.png").exists()
+
+
+def test_impossible_constraint_warns_and_keeps_the_least_violating(tables, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(table_args(tables, budget=20) + ["--constraint", "latency_ms@dev<=0", "--out", str(out)]) == 0
+    assert "no evaluated architecture satisfies the constraints" in capsys.readouterr().err
+    front = read_csv(out / "pareto.csv")
+    evals = read_csv(out / "evaluations.csv")
+    least = min(float(r["violation"]) for r in evals)
+    assert front and all(float(r["violation"]) == least for r in front)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--objective", "speed"], "unknown objective 'speed'"),
+    (["--space", "nope"], "unknown search space 'nope'"),
+    (["--strategy", "nope"], "unknown strategy 'nope'"),
+    (["--accuracy", "table:/nonexistent/acc.csv"], "table /nonexistent/acc.csv does not exist"),
+    (["--objective", "latency_ms@other"], "no cost source for latency_ms@other"),
+    (["--executor", "dask"], "unknown executor 'dask'"),
+    (["--budget", "0"], "budget must be >= 1"),
+])
+def test_bad_input_is_one_clear_line(tables, tmp_path, capsys, extra, message):
+    out = tmp_path / "run"
+    args = table_args(tables) + ["--out", str(out)]
+    if extra[0] == "--accuracy":
+        args[args.index("--accuracy") + 1] = extra[1]
+        extra = []
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # nothing half-written
+
+
+def test_table_missing_an_arch_fails_naming_it_and_keeps_results(tmp_path, capsys):
+    from hwnas.spaces import create_space
+
+    acc, lat = write_nb201_tables(tmp_path)
+    lines = acc.read_text().splitlines()
+    acc.write_text("\n".join(lines[:1] + lines[1:4000]) + "\n")  # most cells missing
+    out = tmp_path / "run"
+    assert main(table_args((acc, lat)) + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has no row for arch |" in err
+    create_space("nb201").from_string(err.split("has no row for arch ")[1].strip())  # a real arch string
+    assert (out / "config.yaml").exists()
+
+
+def test_existing_results_are_not_overwritten(tables, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(table_args(tables, budget=10) + ["--out", str(out)]) == 0
+    assert main(table_args(tables, budget=10) + ["--out", str(out)]) == 2
+    assert "already holds a search: continue it with --resume" in capsys.readouterr().err
+    assert main(["pareto-search", "--resume", str(out), "--seed", "4"]) == 2
+    assert "only --budget may change" in capsys.readouterr().err
+
+
+def test_resume_with_a_larger_budget_continues(tables, tmp_path):
+    out = tmp_path / "run"
+    assert main(table_args(tables, budget=20) + ["--out", str(out)]) == 0
+    assert main(["pareto-search", "--resume", str(out), "--budget", "30", "--no-progress"]) == 0
+    assert len(read_csv(out / "evaluations.csv")) == 30
+
+
+def test_embedded_default_is_a_real_small_problem(tmp_path):
+    notes = []
+    cfg = default_config(notes)
+    assert cfg.accuracy == "train" and cfg.dataset == "digits" and cfg.space == "nb201"
+    assert cfg.objective[0] == "error" and cfg.objective[1] in ("macs", "latency_ms@host")
+    if cfg.objective[1] == "macs":
+        assert "MACs" in notes[0]
+    quick = make_config({**cfg.to_dict(), "budget": 3, "epochs": 1, "max_train": 400,
+                         "strategy_opt": {"population_size": 3}})
+    result = run_search(quick, tmp_path / "run")
+    assert len(result.evaluations) == 3
+    assert all(e.sources[0] == "trained:digits(1 epochs, seed 0)" for e in result.evaluations)
+    assert DEFAULT_RECIPE["budget"] * 3 < 600  # a few seconds per candidate: a few minutes in all
+
+
+def test_cli_error_has_no_traceback(tables, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hwnas", *table_args(tables), "--objective", "latency_ms",
+                           "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "error: objective 'latency_ms' needs a device: latency_ms@DEVICE, e.g. latency_ms@pixel2"
