@@ -11,6 +11,7 @@ architectures. Reported: mean and worst over seeds x devices, per strategy and b
     python benchmarks/search.py                              # nsga2, random, evolution, monas, dppnet; 10 seeds; 100/300/1000
     python benchmarks/search.py --strategy nsga2 --strategy monas --seeds 3 --budgets 300
     python benchmarks/search.py --param nsga2.population_size=30   # strategy parameters
+    python benchmarks/search.py --strategy nsga2 --strategy 'nsga2[crossover=sbx,population_size=20]'  # variants
 """
 
 from __future__ import annotations
@@ -44,26 +45,39 @@ DATA = find_data()
 FULL_DEVICES = ("pixel2", "samsung_s7", "essential_ph_1", "gold_6226", "silver_4114")
 
 
+def parse_value(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return {"None": None, "true": True, "false": False}.get(value, value)
+
+
+def parse_strategy(spec: str) -> tuple[str, str, dict]:
+    """``nsga2`` or ``nsga2[crossover=sbx,population_size=20]`` -> (label, name, params)."""
+    name, _, rest = spec.partition("[")
+    params = {}
+    for item in rest.rstrip("]").split(","):
+        if "=" in item:
+            k, _, v = item.partition("=")
+            params[k.strip()] = parse_value(v.strip())
+    return spec, name, params
+
+
 def parse_params(items):
     out: dict[str, dict] = {}
     for item in items or []:
         key, _, value = item.partition("=")
         strategy, _, param = key.partition(".")
-        try:
-            v = int(value)
-        except ValueError:
-            try:
-                v = float(value)
-            except ValueError:
-                v = None if value == "None" else value
-        out.setdefault(strategy, {})[param] = v
+        out.setdefault(strategy, {})[param] = parse_value(value)
     return out
 
 
 class Problem:
     """One device: shared table sources, the exact front and its normalisation."""
 
-    def __init__(self, space, accuracy: TableSource, latency_csv: Path, device: str, archs):
+    def __init__(self, space, accuracy: TableSource, latency_csv: Path, device: str, archs, normalise: str = "front"):
         self.space, self.device = space, device
         self.accuracy = accuracy
         self.latency = TableSource(latency_csv)
@@ -71,7 +85,9 @@ class Problem:
                              self.latency.values(space, archs, "latency_ms")])
         front = F[non_dominated_mask(F)]
         front = np.unique(front, axis=0)
-        self.ideal, self.nadir = front.min(axis=0), front.max(axis=0)
+        # "front" (the issue's definition): the exact front's ideal and nadir; "space": every arch's range
+        pts = front if normalise == "front" else F[np.all(np.isfinite(F), axis=1)]
+        self.ideal, self.nadir = pts.min(axis=0), pts.max(axis=0)
         self.exact_hv = self.hv(front)
         self.front_size = len(front)
 
@@ -94,38 +110,42 @@ def main(argv=None) -> int:
     ap.add_argument("--budgets", default="100,300,1000")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--param", action="append", help="STRATEGY.PARAM=VALUE, e.g. nsga2.population_size=30")
+    ap.add_argument("--normalise", choices=("front", "space"), default="front",
+                    help="front: by the exact front's ideal/nadir (default, the issue's definition); "
+                         "space: by the range of all 15,625 archs (a looser score, for comparison)")
     ap.add_argument("--data", type=Path, default=DATA, help="the nb201 data folder (default: ../shared/data/nb201)")
     args = ap.parse_args(argv)
     data = args.data
     if not data.is_dir():
         print(f"no benchmark data at {data}", file=sys.stderr)
         return 2
-    strategies = args.strategy or ["nsga2", "random", "evolution", "monas", "dppnet"]
-    missing = [s for s in strategies if s not in STRATEGIES]
-    for s in missing:
-        print(f"skipping strategy {s!r}: not registered in this build (registered: {', '.join(STRATEGIES)})")
-    strategies = [s for s in strategies if s in STRATEGIES]
+    specs = [parse_strategy(s) for s in (args.strategy or ["nsga2", "random", "evolution", "monas", "dppnet"])]
+    for label, name, _ in specs:
+        if name not in STRATEGIES:
+            print(f"skipping strategy {label!r}: not registered in this build (registered: {', '.join(STRATEGIES)})")
     params = parse_params(args.param)
+    specs = [(label, name, {**params.get(name, {}), **p}) for label, name, p in specs if name in STRATEGIES]
+    strategies = [label for label, _, _ in specs]
     devices = args.device or list(FULL_DEVICES)
     budgets = [int(b) for b in args.budgets.split(",")]
 
     space = create_space("nb201")
     archs = space.all_archs()
     accuracy = TableSource(data / "accuracy_cifar10.csv")
-    problems = [Problem(space, accuracy, data / "latency" / f"{d}.csv", d, archs) for d in devices]
+    problems = [Problem(space, accuracy, data / "latency" / f"{d}.csv", d, archs, args.normalise) for d in devices]
     for p in problems:
         print(f"{p.device}: exact front {p.front_size} archs; ideal {np.round(p.ideal, 3).tolist()}, "
               f"nadir {np.round(p.nadir, 3).tolist()}")
 
     ratios: dict[tuple[str, int], dict[str, list[float]]] = {}
-    for name in strategies:
+    for name, sname, sparams in specs:
         for budget in budgets:
             t0 = time.perf_counter()
             per_device = {}
             for p in problems:
                 vals = []
                 for seed in range(args.seeds):
-                    strategy = create_strategy(name, **params.get(name, {}))
+                    strategy = create_strategy(sname, **sparams)
                     ev = p.evaluator()
                     result = strategy.run(space, ev, budget, np.random.default_rng(seed))
                     assert ev.n_unique <= budget
@@ -134,12 +154,12 @@ def main(argv=None) -> int:
                 per_device[p.device] = vals
             ratios[name, budget] = per_device
             allv = np.concatenate(list(per_device.values()))
-            print(f"  {name:10s} budget {budget:5d}: mean {allv.mean():.4f}  worst {allv.min():.4f}  "
+            print(f"  {name:12s} budget {budget:5d}: mean {allv.mean():.4f}  worst {allv.min():.4f}  "
                   f"({len(allv)} runs, {time.perf_counter() - t0:.1f} s)", flush=True)
 
     print()
     print(f"Hypervolume ratio vs the exact front (nb201, CIFAR-10 error x latency; {args.seeds} seeds x "
-          f"{len(devices)} devices: {', '.join(devices)})")
+          f"{len(devices)} devices: {', '.join(devices)}; normalised by the {args.normalise}'s ideal and nadir)")
     print()
     header = "| strategy | " + " | ".join(f"{b}: mean | {b}: worst" for b in budgets) + " |"
     print(header)

@@ -181,3 +181,13 @@ def test_cli_error_has_no_traceback(tables, tmp_path):
                            "--out", str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "error: objective 'latency_ms' needs a device: latency_ms@DEVICE, e.g. latency_ms@pixel2"
+
+
+def test_every_recipe_is_valid():
+    recipes = sorted((Path(__file__).resolve().parent.parent / "search").glob("*.yaml"))
+    assert len(recipes) >= 5
+    from hwnas.search import load_recipe
+
+    for path in recipes:
+        cfg = make_config(load_recipe(path))  # keys and types only: no data is read
+        assert cfg.objective and cfg.budget >= 1, path.name

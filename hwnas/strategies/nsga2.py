@@ -22,7 +22,7 @@ from .common import Recorder, remaining
 from .space_ops import equivalence_key, simplify
 
 
-def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_aware: bool):
+def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_aware: bool, step: str = "any"):
     from pymoo.core.duplicate import DuplicateElimination
     from pymoo.core.mutation import Mutation
     from pymoo.core.repair import Repair
@@ -58,8 +58,12 @@ def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_
                     extra = random_state.choice(mutable, size=min(min_mutations, len(mutable)), replace=False)
                     picks = np.union1d(picks, extra)
                 for i in picks:
-                    step = 1 + int(random_state.integers(card[i] - 1))
-                    row[i] = (row[i] + step) % card[i]
+                    if step == "neighbour" and card[i] > 2:  # one step along the choice list (ordered genes)
+                        d = 1 if random_state.random() < 0.5 else -1
+                        v = row[i] + d
+                        row[i] = v if 0 <= v < card[i] else row[i] - d
+                    else:
+                        row[i] = (row[i] + 1 + int(random_state.integers(card[i] - 1))) % card[i]
             return X
 
     class ArchiveDuplicates(DuplicateElimination):
@@ -149,9 +153,9 @@ def _screened_mating(inner, evaluator, space, factor: int, seed: int):
 class NSGA2Search:
     name = "nsga2"
 
-    def __init__(self, population_size: int = 20, offspring_size: int | None = None, crossover: str = "uniform",
+    def __init__(self, population_size: int = 10, offspring_size: int | None = None, crossover: str = "uniform",
                  crossover_prob: float = 0.9, mutation_rate: float | None = None, min_mutations: int = 1,
-                 space_aware: bool = True, surrogate: bool = True, pool_factor: int = 10):
+                 mutation: str = "any", space_aware: bool = False, surrogate: bool = False, pool_factor: int = 10):
         self.population_size = population_size
         self.offspring_size = offspring_size
         self.crossover = crossover
@@ -161,12 +165,14 @@ class NSGA2Search:
         self.space_aware = space_aware
         self.surrogate = surrogate
         self.pool_factor = pool_factor
+        self.mutation = mutation
 
     def _params(self) -> dict:
         return {"population_size": self.population_size, "offspring_size": self.offspring_size,
                 "crossover": self.crossover, "crossover_prob": self.crossover_prob,
                 "mutation_rate": self.mutation_rate, "min_mutations": self.min_mutations,
-                "space_aware": self.space_aware, "surrogate": self.surrogate, "pool_factor": self.pool_factor}
+                "space_aware": self.space_aware, "surrogate": self.surrogate, "pool_factor": self.pool_factor,
+                "mutation": self.mutation}
 
     def _algorithm(self, space, evaluator, seen: set, seed: int):
         from pymoo.algorithms.moo.nsga2 import NSGA2
@@ -176,7 +182,7 @@ class NSGA2Search:
         from pymoo.operators.repair.rounding import RoundingRepair
 
         sampling, repair, mutation, dups = _pymoo_operators(space, seen, self.mutation_rate, int(self.min_mutations),
-                                                          bool(self.space_aware))
+                                                          bool(self.space_aware), self.mutation)
         if self.crossover == "uniform":
             crossover = UX(prob=float(self.crossover_prob))
         elif self.crossover == "sbx":  # the plain baseline: SBX + PM on integers, rounded
