@@ -20,8 +20,8 @@ RECIPES = sorted(p.name for p in (ROOT / "search").glob("*.yaml") if p.name.star
 
 
 def test_the_recipes_exist():
-    assert {"monas.yaml", "monas_condensenet.yaml", "monas_alexnet.yaml", "dppnet.yaml", "monas_nb201.yaml",
-            "dppnet_nb201.yaml"} <= set(RECIPES)
+    assert {"monas.yaml", "monas-condensenet.yaml", "monas-alexnet.yaml", "dppnet.yaml", "monas-nb201-pixel2.yaml",
+            "dppnet-nb201-pixel2.yaml"} <= set(RECIPES)
 
 
 @pytest.mark.parametrize("name", RECIPES)
