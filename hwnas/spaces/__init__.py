@@ -6,12 +6,17 @@ from typing import Callable
 
 from ..errors import unknown
 from .base import GeneSpace
+from .dppnet import DPPNetSpace
 from .mobilenet import MobileNetSpace
+from .monas import MonasAlexNetSpace, MonasCondenseNetSpace
 from .nb201 import NB201Space
 
 SPACES: dict[str, Callable[..., GeneSpace]] = {
     "nb201": NB201Space,
     "mobilenet": MobileNetSpace,
+    "monas_condensenet": MonasCondenseNetSpace,
+    "monas_alexnet": MonasAlexNetSpace,
+    "dppnet": DPPNetSpace,
 }
 
 
@@ -42,4 +47,5 @@ def arch_from_text(space: GeneSpace, text: str):
     return space.from_string(text)
 
 
-__all__ = ["SPACES", "create_space", "register_space", "arch_from_text", "GeneSpace", "NB201Space", "MobileNetSpace"]
+__all__ = ["SPACES", "create_space", "register_space", "arch_from_text", "GeneSpace", "NB201Space", "MobileNetSpace",
+           "MonasCondenseNetSpace", "MonasAlexNetSpace", "DPPNetSpace"]

@@ -10,7 +10,9 @@ from typing import Callable
 
 from ..errors import HwnasError, unknown
 from .base import Evaluation, Evaluator, SearchResult, SearchStrategy
+from .dppnet import DPPNet
 from .evolution import AgingEvolution
+from .monas import MONAS
 from .nsga2 import NSGA2Search
 from .random_search import RandomSearch
 
@@ -18,6 +20,8 @@ STRATEGIES: dict[str, Callable[..., SearchStrategy]] = {
     "nsga2": NSGA2Search,
     "random": RandomSearch,
     "evolution": AgingEvolution,
+    "monas": MONAS,
+    "dppnet": DPPNet,
 }
 
 
@@ -38,4 +42,4 @@ def create_strategy(name: str, **params) -> SearchStrategy:
 
 
 __all__ = ["STRATEGIES", "create_strategy", "register_strategy", "Evaluation", "Evaluator", "SearchResult",
-           "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution"]
+           "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution", "MONAS", "DPPNet"]
