@@ -18,9 +18,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import export_cmd, spaces_cmd
+    from . import agent_cmd, devices_cmd, export_cmd, measurements_cmd, profile_cmd, spaces_cmd
 
-    for module in (spaces_cmd, export_cmd):
+    for module in (spaces_cmd, export_cmd, profile_cmd, devices_cmd, measurements_cmd, agent_cmd):
         module.register(app)
 
 
@@ -30,7 +30,12 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input becomes a one-line error and exit code 2, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns exit codes instead of raising
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+            if rv == 130:
+                typer.echo("interrupted: everything finished so far is kept", err=True)
+            return rv
     except HwnasError as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code

@@ -24,6 +24,11 @@ class WorkerCrashed(HwnasError):
 
 
 def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | None, affinity, seed: int) -> None:
+    import signal
+
+    # Ctrl-C is the parent's to handle (it keeps what was measured and stops this worker); a worker that
+    # died of the same SIGINT would look like a crashing model.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if affinity:
             try:

@@ -1,0 +1,361 @@
+"""The adb runner (Android): push the .tflite, run TFLite's official ``benchmark_model`` on the phone, parse it.
+
+The user provides ``benchmark_model`` on the phone (``connection.benchmark_model`` in the profile, default
+``/data/local/tmp/benchmark_model``; see docs/profiling.md). Runner (how to reach the phone) and parser
+(how to read benchmark_model's output) are separate: ``parse_benchmark_output`` is a pure function.
+
+Protocol on the phone: ``benchmark_model`` is run in rounds (``--num_runs`` per round, its own warm-up
+each time); each round reports count / avg / std and, in recent versions, p5 / median / p95. Rounds go on
+until the 95% CI of the median of the round medians (round averages on older versions) is within
+``rel_ci`` or a cap is hit, as on the host. Reported: latency_ms = median of round medians, CV pooled
+from the rounds' std, n_runs = all timed inferences; p90 and IQR stay empty because benchmark_model
+does not print per-inference times (its p95 is kept in the protocol report). A final run with
+``--enable_op_profiling=true`` gives the op-level profile (not timed: profiling adds overhead).
+
+Energy: ``current_now`` / ``voltage_now`` of ``/sys/class/power_supply/battery`` sampled over adb during
+a sustained benchmark_model run of ``connection.energy_duration_s`` seconds; energy per inference =
+mean power x median latency, labelled ``measured:battery``. A phone charging over USB draws from the
+cable, not the battery: unplug power (or use a USB power-delivery switch) for meaningful figures.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HwnasError
+from ..profiling import DeviceUnreachable, ProtocolSettings, RunResult, median_ci
+from .energy import BatteryReader, SampledMeter, SensorError, estimate
+
+_NUM = r"([-+]?[\d.]+(?:[eE][-+]?\d+)?)"
+_STATS_RE = re.compile(r"count=(\d+)(?P<rest>.*)")
+_KV_RE = re.compile(r"(\w+)=" + _NUM)
+_SUMMARY_RE = re.compile(r"Inference timings in us: Init: " + _NUM + r", First inference: " + _NUM
+                         + r", Warmup \(avg\): " + _NUM + r", Inference \(avg\): " + _NUM)
+_INIT_RE = re.compile(r"Initialized session in " + _NUM + r"\s*ms")
+_MEM_DELTA_RE = re.compile(r"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
+                           r"init=" + _NUM + r" overall=" + _NUM)
+_PEAK_RE = re.compile(r"Overall peak memory footprint \(MB\) via periodic monitoring: " + _NUM)
+_PREFIX_RE = re.compile(r"^\s*(?:INFO:|I tflite\s*:)\s?")
+
+
+def _strip(line: str) -> str:
+    return _PREFIX_RE.sub("", line.rstrip("\r"))
+
+
+def parse_benchmark_output(text: str) -> dict:
+    """benchmark_model's stdout -> dict (times in ms).
+
+    Keys: ``avg_ms``, ``std_ms``, ``min_ms``, ``max_ms``, ``count`` (the timed run), ``median_ms``, ``p5_ms``,
+    ``p95_ms`` (None on older versions), ``first_inference_ms``, ``warmup_avg_ms``, ``init_ms``,
+    ``memory_init_mb``, ``memory_overall_mb``, ``peak_memory_mb``, ``op_profile`` (list or None).
+    Raises HwnasError when the output has no timing summary (the message quotes its last lines).
+    """
+    lines = [_strip(ln) for ln in text.splitlines()]
+    out: dict = {"median_ms": None, "p5_ms": None, "p95_ms": None, "memory_init_mb": None,
+                 "memory_overall_mb": None, "peak_memory_mb": None, "init_ms": None, "op_profile": None}
+    stats_lines = []
+    for ln in lines:
+        m = _STATS_RE.match(ln.strip())
+        if m and "avg=" in ln:
+            stats_lines.append(dict((k, float(v)) for k, v in _KV_RE.findall(ln)))
+    summary = None
+    for ln in lines:
+        s = _SUMMARY_RE.search(ln)
+        if s:
+            summary = [float(x) for x in s.groups()]
+        m = _INIT_RE.search(ln)
+        if m:
+            out["init_ms"] = float(m.group(1))
+        m = _MEM_DELTA_RE.search(ln)
+        if m:
+            out["memory_init_mb"], out["memory_overall_mb"] = float(m.group(1)), float(m.group(2))
+        m = _PEAK_RE.search(ln)
+        if m:
+            out["peak_memory_mb"] = float(m.group(1))
+    if summary is None or not stats_lines:
+        tail = " | ".join(ln.strip() for ln in lines if ln.strip())[-300:]
+        raise HwnasError(f"benchmark_model printed no timing summary; its output ended: {tail or '(nothing)'}")
+    # the timed run's statistics line is the last 'count=... avg=...' before the summary (not the op
+    # profiler's 'Timings (microseconds): count=...' line, which comes after it)
+    timed = None
+    for ln in lines:
+        if _SUMMARY_RE.search(ln):
+            break
+        m = _STATS_RE.match(ln.strip())
+        if m and "avg=" in ln:
+            timed = dict((k, float(v)) for k, v in _KV_RE.findall(ln))
+    timed = timed or stats_lines[-1]
+    init_us, first_us, warm_us, avg_us = summary
+    out.update({"avg_ms": avg_us / 1e3, "std_ms": timed.get("std", 0.0) / 1e3, "min_ms": timed.get("min", avg_us) / 1e3,
+                "max_ms": timed.get("max", avg_us) / 1e3, "count": int(timed["count"]),
+                "first_inference_ms": first_us / 1e3, "warmup_avg_ms": warm_us / 1e3})
+    out["init_ms"] = out["init_ms"] if out["init_ms"] is not None else init_us / 1e3
+    for key in ("median", "p5", "p95"):
+        if key in timed:
+            out[f"{key}_ms"] = timed[key] / 1e3
+    out["op_profile"] = parse_op_profile(lines)
+    return out
+
+
+def parse_op_profile(lines: list[str]) -> list[dict] | None:
+    """The 'Run Order' table of 'Operator-wise Profiling Info for Regular Benchmark Runs', or None."""
+    start = None
+    for i, ln in enumerate(lines):
+        if "Operator-wise Profiling Info for Regular Benchmark Runs" in ln:
+            start = i
+            break
+    if start is None:
+        return None
+    ops = []
+    in_table = False
+    for ln in lines[start + 1:]:
+        s = ln.strip()
+        if "Run Order" in s:
+            in_table = True
+            continue
+        if not in_table:
+            continue
+        if s.startswith("[node type]"):
+            continue
+        if not s or s.startswith("====="):
+            break
+        cols = [c.strip() for c in ln.split("\t") if c.strip()]
+        if len(cols) < 9:
+            continue
+        try:
+            ops.append({"name": cols[8], "op_type": cols[0], "ms": float(cols[3]), "first_ms": float(cols[2]),
+                        "start_ms": float(cols[1]), "calls": int(float(cols[7]))})
+        except ValueError:
+            continue
+    return ops
+
+
+class AdbRunner:
+    """Measures .tflite files on an Android phone through adb and benchmark_model (connection type ``adb``)."""
+
+    def __init__(self, adb: str | None = None, sample_interval_s: float = 0.2):
+        self.adb = adb
+        self.sample_interval_s = sample_interval_s
+
+    # -- adb plumbing --------------------------------------------------------------------------------------
+    def _exe(self, profile) -> str:
+        name = self.adb or profile.connection.get("adb") or "adb"
+        exe = shutil.which(name)
+        if exe is None:
+            raise DeviceUnreachable(f"device {profile.name}: adb not found ({name!r} is not on PATH); "
+                                    f"install Android platform-tools")
+        return exe
+
+    def _cmd(self, profile, *args: str) -> list[str]:
+        cmd = [self._exe(profile)]
+        serial = profile.connection.get("serial")
+        if serial:
+            cmd += ["-s", str(serial)]
+        return cmd + list(args)
+
+    def _run(self, profile, *args: str, timeout: float = 600.0, check: bool = True) -> str:
+        cmd = self._cmd(profile, *args)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise HwnasError(f"device {profile.name}: `adb {' '.join(args[:2])}` timed out after {timeout:.0f} s") from None
+        if check and proc.returncode != 0:
+            msg = (proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}").splitlines()[-1]
+            if any(k in msg for k in ("no devices", "device offline", "not found", "unauthorized")) and "adb:" in msg:
+                raise DeviceUnreachable(f"device {profile.name}: {msg}")
+            raise HwnasError(f"device {profile.name}: adb {' '.join(args[:2])} failed: {msg}")
+        return proc.stdout
+
+    def devices(self, profile) -> list[str]:
+        """Serials that `adb devices` lists as ready."""
+        exe = self._exe(profile)
+        try:
+            proc = subprocess.run([exe, "devices"], capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise DeviceUnreachable(f"device {profile.name}: `adb devices` timed out") from None
+        if proc.returncode != 0:
+            msg = (proc.stderr.strip() or f"exit code {proc.returncode}").splitlines()[-1]
+            raise DeviceUnreachable(f"device {profile.name}: `adb devices` failed: {msg}")
+        serials = []
+        for ln in proc.stdout.splitlines()[1:]:
+            parts = ln.split()
+            if len(parts) >= 2 and parts[1] == "device":
+                serials.append(parts[0])
+        return serials
+
+    def reachable(self, profile) -> tuple[bool, str]:
+        try:
+            serials = self.devices(profile)
+        except HwnasError as exc:
+            return False, str(exc).split(": ", 1)[-1]
+        want = profile.connection.get("serial")
+        if want:
+            return (want in serials), (f"adb device {want}" if want in serials else f"adb device {want} not connected")
+        if len(serials) == 1:
+            return True, f"adb device {serials[0]}"
+        if not serials:
+            return False, "no adb device connected"
+        return False, f"{len(serials)} adb devices connected: set connection.serial in the profile"
+
+    def _check_device(self, profile) -> None:
+        ok, why = self.reachable(profile)
+        if not ok:
+            raise DeviceUnreachable(f"device {profile.name}: {why}")
+
+    def shell(self, profile, command: str, timeout: float = 600.0) -> str:
+        return self._run(profile, "shell", command, timeout=timeout)
+
+    # -- benchmark_model -------------------------------------------------------------------------------
+    def _bench_cmd(self, profile, remote: str, num_runs: int, warmup_runs: int, op_profiling: bool = False,
+                   min_secs: float = 0.0, max_secs: float = 150.0) -> str:
+        c = profile.connection
+        args = [c.get("benchmark_model") or "/data/local/tmp/benchmark_model", f"--graph={remote}",
+                f"--num_threads={profile.threads}", f"--num_runs={num_runs}", f"--warmup_runs={warmup_runs}",
+                f"--min_secs={min_secs:g}", f"--max_secs={max_secs:g}",
+                f"--enable_op_profiling={'true' if op_profiling else 'false'}"]
+        delegate = (profile.delegate or "xnnpack").lower()
+        if delegate in ("xnnpack", "cpu"):
+            args.append("--use_xnnpack=true")
+        elif delegate in ("none", "builtin"):
+            args.append("--use_xnnpack=false")
+        elif delegate == "gpu":
+            args.append("--use_gpu=true")
+        elif delegate == "nnapi":
+            args.append("--use_nnapi=true")
+        else:
+            raise HwnasError(f"device {profile.name}: delegate {profile.delegate!r} is not known to benchmark_model "
+                             f"(known: xnnpack, none, gpu, nnapi)")
+        cmd = " ".join(shlex.quote(a) for a in args)
+        taskset = c.get("taskset")
+        if taskset is None and profile.affinity:
+            taskset = format(sum(1 << int(i) for i in profile.affinity), "x")
+        return f"taskset {taskset} {cmd}" if taskset else cmd
+
+    def _bench(self, profile, remote: str, **kw) -> dict:
+        return parse_benchmark_output(self.shell(profile, self._bench_cmd(profile, remote, **kw)))
+
+    def _battery_energy(self, profile, remote: str, median_ms: float) -> tuple[float | None, str | None]:
+        duration = float(profile.connection.get("energy_duration_s") or 5.0)
+
+        def read(name: str) -> str:
+            try:
+                return self.shell(profile, f"cat /sys/class/power_supply/battery/{name}", timeout=30)
+            except HwnasError as exc:
+                raise SensorError(str(exc)) from None
+
+        reader = BatteryReader(read=read)
+        if not reader.available():
+            return None, None
+        cmd = self._cmd(profile, "shell", self._bench_cmd(profile, remote, num_runs=1_000_000, warmup_runs=1,
+                                                          min_secs=duration, max_secs=duration))
+        meter = SampledMeter(reader.power_w, "battery", interval_s=self.sample_interval_s)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(min(0.5, duration / 4))  # past model load
+            meter.start()
+            proc.wait(timeout=duration + 120)
+            meter.stop()
+        except (subprocess.TimeoutExpired, SensorError):
+            return None, None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        p = meter.mean_power_w
+        if p is None:
+            return None, None
+        return p * median_ms, meter.label
+
+    # -- the runner ------------------------------------------------------------------------------------
+    def fingerprint(self, profile) -> dict:
+        props = {}
+        for key in ("ro.product.model", "ro.product.manufacturer", "ro.soc.model", "ro.build.fingerprint",
+                    "ro.build.version.release"):
+            try:
+                props[key] = self.shell(profile, f"getprop {key}", timeout=30).strip()
+            except HwnasError:
+                props[key] = None
+        return {"android": props, "serial": profile.connection.get("serial"), "via": "adb"}
+
+    def measure(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+        protocol = protocol or ProtocolSettings()
+        path = Path(path)
+        if profile.runtime != "litert" or path.suffix != ".tflite":
+            raise HwnasError(f"device {profile.name}: the adb runner runs .tflite models with LiteRT's benchmark_model "
+                             f"(profile runtime {profile.runtime!r}, file {path.name})")
+        self._check_device(profile)
+        c = profile.connection
+        remote_dir = c.get("remote_dir") or "/data/local/tmp/hwnas"
+        bm = c.get("benchmark_model") or "/data/local/tmp/benchmark_model"
+        self.shell(profile, f"mkdir -p {shlex.quote(remote_dir)}", timeout=60)
+        probe = self._run(profile, "shell", f"ls {shlex.quote(bm)}", check=False, timeout=60)
+        if bm not in probe or "No such file" in probe:
+            raise DeviceUnreachable(f"device {profile.name}: benchmark_model not found at {bm} on the phone; "
+                                    f"push TFLite's benchmark_model there (see docs/profiling.md)")
+        remote = f"{remote_dir}/{path.name}"
+        self._run(profile, "push", str(path), remote, timeout=600)
+        try:
+            first = self._bench(profile, remote, num_runs=protocol.min_runs, warmup_runs=1)
+            avg = max(first["avg_ms"], 1e-3)
+            per_round = int(min(max(round(protocol.round_ms * 10 / avg), protocol.min_runs), protocol.max_round_runs))
+            rounds = [first]
+            t0 = time.monotonic()
+            converged = False
+            while True:
+                rounds.append(self._bench(profile, remote, num_runs=per_round, warmup_runs=max(1, per_round // 10)))
+                centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in rounds[1:]])
+                if len(centre) >= 3:
+                    lo, hi = median_ci(centre)
+                    med = float(np.median(centre))
+                    ci_rel = (hi - lo) / 2 / med
+                    if ci_rel <= protocol.rel_ci:
+                        converged = True
+                        break
+                if len(rounds) - 1 >= protocol.max_rounds or time.monotonic() - t0 >= protocol.max_time_s:
+                    break
+            timed = rounds[1:]
+            centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in timed])
+            med = float(np.median(centre))
+            lo, hi = median_ci(centre)
+            counts = np.array([r["count"] for r in timed], dtype=float)
+            means = np.array([r["avg_ms"] for r in timed])
+            stds = np.array([r["std_ms"] for r in timed])
+            mean = float(np.sum(counts * means) / np.sum(counts))
+            var = float(np.sum(counts * (stds ** 2 + (means - mean) ** 2)) / np.sum(counts))
+            cv = float(np.sqrt(var) / mean) if mean > 0 else 0.0
+            ops = None
+            if op_profile:
+                ops = self._bench(profile, remote, num_runs=max(10, protocol.min_runs), warmup_runs=1,
+                                  op_profiling=True)["op_profile"]
+            energy_mj, energy_source = None, None
+            if profile.energy.get("sensor") in ("battery", "auto"):
+                energy_mj, energy_source = self._battery_energy(profile, remote, med)
+            if energy_mj is None:
+                energy_mj, energy_source = estimate(profile.energy, med, profile.threads)
+        finally:
+            self._run(profile, "shell", f"rm -f {shlex.quote(remote)}", check=False, timeout=60)
+        p95 = [r["p95_ms"] for r in timed if r["p95_ms"] is not None]
+        report = {"rel_ci_target": protocol.rel_ci, "ci_rel": round((hi - lo) / 2 / med, 5), "ci_low_ms": lo,
+                  "ci_high_ms": hi, "rounds": len(timed), "max_time_s": protocol.max_time_s,
+                  "sample": "benchmark_model round medians" if timed[0]["median_ms"] is not None
+                  else "benchmark_model round averages",
+                  "p95_ms": float(np.median(p95)) if p95 else None, "init_ms": first["init_ms"],
+                  "memory_overall_mb": first["memory_overall_mb"], "peak_memory_mb": first["peak_memory_mb"],
+                  "unstable_reason": None if converged else "CI of the median above target at the cap"}
+        fp = self.fingerprint(profile)
+        fp["benchmark_model"] = bm
+        digest = self._run(profile, "shell", f"sha1sum {shlex.quote(bm)}", check=False, timeout=60).split()
+        version = f"benchmark_model sha1:{digest[0][:12]}" if digest and re.fullmatch(r"[0-9a-f]{40}", digest[0]) \
+            else f"benchmark_model ({bm})"
+        return RunResult(latency_ms=med, latency_p90_ms=None, latency_iqr_ms=None, latency_cv=cv,
+                         n_runs=int(counts.sum()), first_inference_ms=first["first_inference_ms"],
+                         unstable=not converged, runtime="litert", runtime_version=version,
+                         threads=profile.threads, delegate=profile.delegate or "xnnpack", energy_mj=energy_mj,
+                         energy_source=energy_source, fingerprint=fp, op_profile=ops, protocol=report)

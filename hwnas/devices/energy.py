@@ -1,0 +1,350 @@
+"""Energy: measured where a sensor exists, else estimated from a documented power model.
+
+Sensors (every sysfs path is relative to an injectable ``root``, so readers are tested on fake trees):
+
+- **rapl**: Linux powercap, ``<root>/sys/class/powercap/intel-rapl:N/energy_uj`` (package domains, also
+  exposed for AMD CPUs by recent kernels); a wrapping counter in microjoules (``max_energy_range_uj``).
+- **nvml**: NVIDIA's ``nvmlDeviceGetTotalEnergyConsumption`` (millijoules since driver load), when the
+  optional ``pynvml`` / ``nvidia-ml-py`` package is installed and a GPU is present.
+- **ina3221**: the Jetson power monitor. L4T 32 (Nano): ``<root>/sys/bus/i2c/drivers/ina3221x/*/iio:device*/
+  in_power<i>_input`` (mW) named by ``rail_name_<i>``; newer L4T: ``.../ina3221/*/hwmon/hwmon*/in<i>_label``,
+  ``in<i>_input`` (mV) and ``curr<i>_input`` (mA). Sampled in a thread while the model runs.
+- **battery**: ``current_now`` (uA) and ``voltage_now`` (uV) of a power supply, read locally or through
+  ``adb shell cat`` on Android; sampled while the model runs.
+
+Energy per inference = energy over the timed runs / number of inferences, labelled ``measured:<sensor>``.
+It is the whole package / rail / battery energy during the run, so it includes idle power and any other load.
+
+Power model (used when no sensor is readable; labelled ``estimated:<model name>``):
+
+    P_w = idle_w + (active_w - idle_w) * min(threads, cores) / cores
+    energy_mj = P_w * latency_ms          (W x ms = mJ)
+
+``idle_w`` / ``active_w`` / ``cores`` come from the device profile's ``energy.power_model``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import HwnasError
+
+
+class SensorError(HwnasError):
+    """A sensor exists but could not be read."""
+
+
+def _read_number(path: Path) -> float:
+    try:
+        return float(Path(path).read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise SensorError(f"cannot read {path}: {exc}") from None
+
+
+# -- counters --------------------------------------------------------------------------------------------
+class RaplReader:
+    """Sum of the RAPL package domains' energy counters (joules), handling counter wrap-around."""
+
+    name = "rapl"
+
+    def __init__(self, root: Path | str = "/"):
+        self.root = Path(root)
+
+    def domains(self) -> list[Path]:
+        base = self.root / "sys" / "class" / "powercap"
+        if not base.is_dir():
+            return []
+        # top-level packages only (intel-rapl:0), not their sub-domains (intel-rapl:0:0, core/uncore/dram)
+        return sorted(d for d in base.iterdir() if d.name.count(":") == 1 and (d / "energy_uj").is_file())
+
+    def available(self) -> bool:
+        try:
+            return bool(self.domains()) and all(self._counter(d) >= 0 for d in self.domains())
+        except SensorError:
+            return False
+
+    @staticmethod
+    def _counter(d: Path) -> float:
+        return _read_number(d / "energy_uj")
+
+    def snapshot(self) -> dict[Path, float]:
+        return {d: self._counter(d) for d in self.domains()}
+
+    def joules_between(self, a: dict[Path, float], b: dict[Path, float]) -> float:
+        total_uj = 0.0
+        for d, start in a.items():
+            end = b[d]
+            if end < start:  # wrapped
+                rng = _read_number(d / "max_energy_range_uj") if (d / "max_energy_range_uj").is_file() else 2 ** 32
+                end += rng
+            total_uj += end - start
+        return total_uj / 1e6
+
+
+class NvmlReader:
+    """NVIDIA GPU total energy counter through pynvml (optional import; ``nvml`` injectable for tests)."""
+
+    name = "nvml"
+
+    def __init__(self, index: int = 0, nvml=None):
+        self.index = index
+        self._nvml = nvml
+        self._handle = None
+
+    def _lib(self):
+        if self._nvml is None:
+            try:
+                import pynvml  # type: ignore
+            except ImportError:
+                return None
+            self._nvml = pynvml
+        return self._nvml
+
+    def available(self) -> bool:
+        lib = self._lib()
+        if lib is None:
+            return False
+        try:
+            lib.nvmlInit()
+            self._handle = lib.nvmlDeviceGetHandleByIndex(self.index)
+            lib.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+            return True
+        except Exception:
+            return False
+
+    def snapshot(self) -> float:
+        if self._handle is None and not self.available():
+            raise SensorError("NVML is not available")
+        return float(self._lib().nvmlDeviceGetTotalEnergyConsumption(self._handle))  # mJ
+
+    def joules_between(self, a: float, b: float) -> float:
+        return (b - a) / 1e3
+
+
+# -- instantaneous power ---------------------------------------------------------------------------------
+class Ina3221Reader:
+    """Power of one INA3221 rail (watts): L4T 32 iio layout or the newer hwmon layout."""
+
+    name = "ina3221"
+
+    def __init__(self, root: Path | str = "/", rail: str | None = None):
+        self.root = Path(root)
+        self.rail = rail
+
+    def _channels(self) -> list[tuple[str, Callable[[], float]]]:
+        chans: list[tuple[str, Callable[[], float]]] = []
+        drivers = self.root / "sys" / "bus" / "i2c" / "drivers"
+        for dev in sorted(drivers.glob("ina3221x/*/iio:device*")):  # L4T 32: mW per rail
+            for p in sorted(dev.glob("in_power*_input")):
+                i = p.name[len("in_power"):-len("_input")]
+                label_file = dev / f"rail_name_{i}"
+                label = label_file.read_text().strip() if label_file.is_file() else f"rail{i}"
+                chans.append((label, lambda p=p: _read_number(p) / 1e3))
+        for hw in sorted(drivers.glob("ina3221/*/hwmon/hwmon*")):  # newer L4T: mV and mA
+            for lab in sorted(hw.glob("in*_label")):
+                i = lab.name[2:-len("_label")]
+                v, c = hw / f"in{i}_input", hw / f"curr{i}_input"
+                if v.is_file() and c.is_file():
+                    chans.append((lab.read_text().strip(),
+                                  lambda v=v, c=c: _read_number(v) * _read_number(c) / 1e6))
+        return chans
+
+    def rails(self) -> list[str]:
+        return [n for n, _ in self._channels()]
+
+    def _reader(self) -> Callable[[], float]:
+        chans = self._channels()
+        if not chans:
+            raise SensorError(f"no INA3221 power monitor under {self.root / 'sys/bus/i2c/drivers'}")
+        if self.rail is None:
+            return chans[0][1]
+        for n, fn in chans:
+            if n == self.rail:
+                return fn
+        raise SensorError(f"INA3221 has no rail {self.rail!r}; rails: {', '.join(n for n, _ in chans)}")
+
+    def available(self) -> bool:
+        try:
+            self._reader()()
+            return True
+        except SensorError:
+            return False
+
+    def power_w(self) -> float:
+        return self._reader()()
+
+
+class BatteryReader:
+    """Battery power (watts) from current_now (uA) and voltage_now (uV).
+
+    ``read(name) -> str`` returns the content of ``<supply>/<name>``; by default it reads
+    ``<root>/sys/class/power_supply/<supply>/`` locally; the adb runner passes one that runs ``adb shell cat``.
+    The current's sign convention differs between vendors, so its magnitude is used.
+    """
+
+    name = "battery"
+
+    def __init__(self, root: Path | str = "/", supply: str = "battery", read: Callable[[str], str] | None = None):
+        self.root = Path(root)
+        self.supply = supply
+        self._read = read
+
+    def _value(self, name: str) -> float:
+        if self._read is not None:
+            text = self._read(name)
+            try:
+                return float(str(text).strip())
+            except ValueError:
+                raise SensorError(f"battery {name}: expected a number, got {text!r}") from None
+        return _read_number(self.root / "sys" / "class" / "power_supply" / self.supply / name)
+
+    def available(self) -> bool:
+        try:
+            self.power_w()
+            return True
+        except SensorError:
+            return False
+
+    def power_w(self) -> float:
+        return abs(self._value("current_now")) * self._value("voltage_now") / 1e12
+
+
+# -- meters: energy over an interval --------------------------------------------------------------------
+class CounterMeter:
+    def __init__(self, reader):
+        self.reader = reader
+        self.label = f"measured:{reader.name}"
+        self._start = None
+
+    def start(self) -> None:
+        self._start = self.reader.snapshot()
+
+    def stop(self) -> float:
+        """Joules since ``start``."""
+        return self.reader.joules_between(self._start, self.reader.snapshot())
+
+
+class SampledMeter:
+    """Integrates a power reading (W) sampled in a background thread (trapezoid rule)."""
+
+    def __init__(self, power_fn: Callable[[], float], name: str, interval_s: float = 0.05):
+        self.power_fn = power_fn
+        self.interval_s = interval_s
+        self.label = f"measured:{name}"
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: Exception | None = None
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.samples.append((time.monotonic(), float(self.power_fn())))
+            except Exception as exc:  # a sensor that stops answering
+                self._error = exc
+                return
+            if self._stop.wait(self.interval_s):
+                return
+
+    def start(self) -> None:
+        self.samples = []
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self.samples.append((time.monotonic(), float(self.power_fn())))
+        except Exception as exc:
+            self._error = self._error or exc
+        return integrate(self.samples, self._error)
+
+    @property
+    def mean_power_w(self) -> float | None:
+        if not self.samples:
+            return None
+        return sum(p for _, p in self.samples) / len(self.samples)
+
+
+def integrate(samples: list[tuple[float, float]], error: Exception | None = None) -> float:
+    """Joules from (time_s, power_w) samples by the trapezoid rule."""
+    if len(samples) < 2:
+        raise SensorError(f"too few power samples to integrate ({len(samples)})"
+                          + (f": {error}" if error else ""))
+    return sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in zip(samples, samples[1:]))
+
+
+# -- the power model ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PowerModel:
+    name: str
+    idle_w: float
+    active_w: float
+    cores: int = 1
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "PowerModel | None":
+        if not cfg:
+            return None
+        return cls(name=str(cfg["name"]), idle_w=float(cfg["idle_w"]), active_w=float(cfg["active_w"]),
+                   cores=int(cfg.get("cores") or 1))
+
+    def power_w(self, threads: int) -> float:
+        busy = min(max(int(threads), 1), self.cores)
+        return self.idle_w + (self.active_w - self.idle_w) * busy / self.cores
+
+    def energy_mj(self, latency_ms: float, threads: int) -> float:
+        return self.power_w(threads) * latency_ms
+
+    @property
+    def label(self) -> str:
+        return f"estimated:{self.name}"
+
+
+def open_meter(energy: dict | None, root: Path | str | None = None, nvml=None):
+    """A meter for the profile's ``energy`` section, or None when no sensor is readable here.
+
+    ``sensor: auto`` tries RAPL, then NVML; ``none`` means no sensor; a named sensor that cannot be read
+    gives None too (the caller then estimates with the power model and labels the figure so).
+    """
+    energy = energy or {}
+    sensor = energy.get("sensor", "auto")
+    root = Path(root if root is not None else energy.get("sysfs_root") or "/")
+    if sensor == "none":
+        return None
+    if sensor in ("auto", "rapl"):
+        r = RaplReader(root)
+        if r.available():
+            return CounterMeter(r)
+    if sensor in ("auto", "nvml"):
+        n = NvmlReader(int(energy.get("gpu_index") or 0), nvml=nvml)
+        if n.available():
+            return CounterMeter(n)
+    if sensor == "ina3221":
+        r = Ina3221Reader(root, energy.get("rail"))
+        if r.available():
+            return SampledMeter(r.power_w, "ina3221")
+    if sensor == "battery":
+        b = BatteryReader(root)
+        if b.available():
+            return SampledMeter(b.power_w, "battery")
+    return None
+
+
+def estimate(energy: dict | None, latency_ms: float, threads: int) -> tuple[float | None, str | None]:
+    """(energy_mj, 'estimated:<model>') from the profile's power model, or (None, None) without one."""
+    model = PowerModel.from_config((energy or {}).get("power_model"))
+    if model is None:
+        return None, None
+    return model.energy_mj(latency_ms, threads), model.label
+
+
+__all__ = ["RaplReader", "NvmlReader", "Ina3221Reader", "BatteryReader", "CounterMeter", "SampledMeter",
+           "PowerModel", "open_meter", "estimate", "integrate", "SensorError"]

@@ -1,0 +1,370 @@
+"""The measurement protocol, and ``measure_archs``: export, measure, store, one arch at a time.
+
+Protocol (``run_protocol``; parameters in ``ProtocolSettings``):
+
+1. The first inference after loading is recorded apart (it includes lazy initialisation).
+2. A short probe sizes a *round* to about ``round_ms`` of work.
+3. Warm-up: rounds until the median of one chunk is within ``warmup_tol`` of the previous chunk's
+   (or ``warmup_max_s`` passes: then the measurement is flagged unstable).
+4. Timed rounds until the 95% confidence interval of the median (distribution-free, from order
+   statistics) is within +-``rel_ci`` of the median with at least ``min_runs`` runs and ``min_rounds``
+   rounds, both over all runs and over the rounds' medians (which catches drift between rounds that
+   the pooled runs hide), or until ``max_time_s`` / ``max_rounds`` is hit: then the result is kept and
+   flagged ``unstable``.
+5. Reported: median, p90, IQR, CV (std / mean), the number of timed runs, the first inference.
+
+Every measurement records the runtime, its version, threads, delegate, the host/device fingerprint and
+the time. Results go to the store as they come, so an interrupted run keeps everything finished.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import HwnasError
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    rel_ci: float = 0.02  # stop when the 95% CI of the median is within +-2% of it
+    min_runs: int = 20
+    min_rounds: int = 5  # the CI is also taken over round medians, so slow drifts widen it
+    round_ms: float = 100.0  # a round is about this much inference time
+    max_rounds: int = 200
+    max_time_s: float = 10.0  # cap on the timed phase of one arch
+    warmup_tol: float = 0.02
+    warmup_max_s: float = 3.0
+    warmup_min_runs: int = 3
+    max_round_runs: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rel_ci < 1:
+            raise HwnasError(f"rel_ci must be in (0, 1), got {self.rel_ci}")
+        if self.min_runs < 5:
+            raise HwnasError(f"min_runs must be >= 5 (a median CI needs a few runs), got {self.min_runs}")
+        if self.min_rounds < 1:
+            raise HwnasError(f"min_rounds must be >= 1, got {self.min_rounds}")
+        if self.max_time_s <= 0 or self.warmup_max_s < 0 or self.round_ms <= 0:
+            raise HwnasError("max_time_s and round_ms must be > 0, warmup_max_s >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def quick(cls) -> "ProtocolSettings":
+        """Short caps for tests and smoke runs (same rules, smaller budgets)."""
+        return cls(min_runs=10, min_rounds=3, round_ms=20.0, max_time_s=1.0, warmup_max_s=0.3, max_rounds=30)
+
+
+@dataclass
+class LatencyStats:
+    median_ms: float
+    p90_ms: float
+    iqr_ms: float
+    cv: float
+    n_runs: int
+    ci_low_ms: float
+    ci_high_ms: float
+
+    @property
+    def ci_rel(self) -> float:
+        return (self.ci_high_ms - self.ci_low_ms) / 2 / self.median_ms if self.median_ms > 0 else math.inf
+
+
+def median_ci(sorted_times: Sequence[float], z: float = Z95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the median from order statistics (normal approx. of the
+    binomial): ranks n/2 -+ z*sqrt(n)/2."""
+    n = len(sorted_times)
+    if n == 0:
+        raise ValueError("no samples")
+    lo = max(int(math.floor(n / 2 - z * math.sqrt(n) / 2)), 0)
+    hi = min(int(math.ceil(n / 2 + z * math.sqrt(n) / 2)), n - 1)
+    return float(sorted_times[lo]), float(sorted_times[hi])
+
+
+def summarize(times: Sequence[float]) -> LatencyStats:
+    a = np.sort(np.asarray(times, dtype=np.float64))
+    if a.size == 0:
+        raise ValueError("no samples")
+    q25, med, q75, p90 = np.percentile(a, [25, 50, 75, 90])
+    mean = float(a.mean())
+    cv = float(a.std(ddof=1) / mean) if a.size > 1 and mean > 0 else 0.0
+    lo, hi = median_ci(a)
+    return LatencyStats(float(med), float(p90), float(q75 - q25), cv, int(a.size), lo, hi)
+
+
+@dataclass
+class ProtocolResult:
+    stats: LatencyStats
+    first_inference_ms: float | None
+    warmup_runs: int
+    warmup_stable: bool
+    rounds: int
+    converged: bool
+    timed_s: float
+    times: list[float] = field(repr=False, default_factory=list)
+    round_ci_rel: float | None = None
+
+    @property
+    def unstable(self) -> bool:
+        return not (self.converged and self.warmup_stable)
+
+    def report(self, settings: ProtocolSettings) -> dict:
+        """What goes into a measurement's fingerprint['protocol']."""
+        reasons = []
+        if not self.warmup_stable:
+            reasons.append("warm-up did not settle")
+        if not self.converged:
+            worst = max(self.stats.ci_rel, self.round_ci_rel or 0.0)
+            reasons.append(f"CI of the median +-{worst:.1%} > +-{settings.rel_ci:.0%} at the cap")
+        return {"rel_ci_target": settings.rel_ci, "ci_rel": round(self.stats.ci_rel, 5),
+                "round_ci_rel": None if self.round_ci_rel is None else round(self.round_ci_rel, 5),
+                "ci_low_ms": self.stats.ci_low_ms, "ci_high_ms": self.stats.ci_high_ms,
+                "warmup_runs": self.warmup_runs, "rounds": self.rounds, "timed_s": round(self.timed_s, 3),
+                "max_time_s": settings.max_time_s, "unstable_reason": "; ".join(reasons) or None}
+
+
+def run_protocol(sample: Callable[[int], list[float]], settings: ProtocolSettings | None = None,
+                 first_inference_ms: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 on_timed_start: Callable[[], None] | None = None) -> ProtocolResult:
+    """Apply the protocol to ``sample(n) -> n latencies in ms`` (e.g. ``ModelWorker.time``).
+
+    ``on_timed_start`` is called right before the timed rounds (energy meters start there).
+    """
+    s = settings or ProtocolSettings()
+    probe = sample(3)
+    est = max(float(np.median(probe)), 1e-3)
+    batch = int(min(max(round(s.round_ms / est), 1), s.max_round_runs))
+
+    # warm-up until two consecutive chunks agree
+    chunk = max(s.warmup_min_runs, batch)
+    prev = None
+    warm_runs, stable = len(probe), False
+    t0 = clock()
+    while True:
+        w = sample(chunk)
+        warm_runs += len(w)
+        m = float(np.median(w))
+        if prev is not None and abs(m - prev) <= s.warmup_tol * prev:
+            stable = True
+            break
+        prev = m
+        if clock() - t0 >= s.warmup_max_s:
+            break
+
+    if on_timed_start is not None:
+        on_timed_start()
+    times: list[float] = []
+    medians: list[float] = []
+    rounds, converged, round_ci = 0, False, None
+    t0 = clock()
+    while True:
+        chunk = sample(batch)
+        times.extend(chunk)
+        medians.append(float(np.median(chunk)))
+        rounds += 1
+        if len(times) >= s.min_runs and rounds >= s.min_rounds:
+            st = summarize(times)
+            # the pooled CI sees only fast noise; the CI over round medians also sees drifts between rounds
+            # (other load, clock changes), so both must be within the target
+            lo, hi = median_ci(sorted(medians))
+            mm = float(np.median(medians))
+            round_ci = (hi - lo) / 2 / mm if rounds >= 3 and mm > 0 else 0.0
+            if st.ci_rel <= s.rel_ci and round_ci <= s.rel_ci:
+                converged = True
+                break
+        if rounds >= s.max_rounds or clock() - t0 >= s.max_time_s:
+            break
+    timed_s = clock() - t0
+    return ProtocolResult(summarize(times), first_inference_ms, warm_runs, stable, rounds, converged, timed_s,
+                          times, round_ci)
+
+
+# -- what a runner returns -------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    """One model measured by a runner (before it is tied to an arch and stored)."""
+
+    latency_ms: float
+    latency_p90_ms: float | None
+    latency_iqr_ms: float | None
+    latency_cv: float | None
+    n_runs: int
+    first_inference_ms: float | None
+    unstable: bool
+    runtime: str
+    runtime_version: str
+    threads: int
+    delegate: str | None
+    energy_mj: float | None = None
+    energy_source: str | None = None
+    fingerprint: dict = field(default_factory=dict)
+    op_profile: list[dict] | None = None
+    protocol: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunResult":
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def host_fingerprint() -> dict:
+    """Who measured: host name, CPU model, cores, OS, Python, hwnas version."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from . import __version__
+
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        affinity = None
+    return {"host": platform.node(), "machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
+            "usable_cores": len(affinity) if affinity else None, "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "hwnas": __version__}
+
+
+# -- runners -------------------------------------------------------------------------------------------
+def get_runner(profile):
+    """The runner for a profile's connection type (local, adb, agent)."""
+    kind = profile.connection_type
+    if kind == "local":
+        from .devices.local import LocalRunner
+
+        return LocalRunner()
+    if kind == "adb":
+        from .devices.adb import AdbRunner
+
+        return AdbRunner()
+    if kind == "agent":
+        from .devices.agent import AgentRunner
+
+        return AgentRunner()
+    raise HwnasError(f"device {profile.name}: unknown connection type {kind!r}")  # pragma: no cover
+
+
+class DeviceUnreachable(HwnasError):
+    """The device cannot be reached (no adb device, agent not answering): stop the run."""
+
+
+class MeasurementFailed(HwnasError):
+    """Some archs could not be measured (conversion failed, the model crashed); the others were stored."""
+
+
+def measurement_settings(space, profile, export_settings=None) -> dict:
+    """The settings that key a measurement: same settings -> comparable, resumable."""
+    from .export import ExportSettings
+
+    es = export_settings or ExportSettings(format=profile.format, precision=profile.precision)
+    default_delegate = {"onnxruntime": "CPUExecutionProvider", "litert": "xnnpack"}[profile.runtime]
+    return {"format": es.format, "precision": es.precision, "batch": es.batch, "opset": es.opset,
+            "threads": profile.threads, "delegate": profile.delegate or default_delegate,
+            "affinity": profile.affinity, "connection": profile.connection_type, "space": space.config()}
+
+
+def measure_archs(space, archs: Sequence, profile, store=None, protocol: ProtocolSettings | None = None, *,
+                  runner=None, cache_dir: Path | None = None, op_profile: bool = True, skip_measured: bool = True,
+                  on_result: Callable | None = None, on_skip: Callable | None = None,
+                  on_error: Callable | None = None) -> list:
+    """Measure each arch on ``profile``'s device and append each result to ``store`` as it comes.
+
+    Archs already in the store with the same settings are skipped (their stored measurement is returned),
+    so a re-run resumes. A failed export or a crashing model is recorded as a failure in the store and the
+    run goes on: with ``on_error(arch, message)`` the failed archs are left out of the returned list;
+    without it, ``MeasurementFailed`` is raised at the end (everything else is measured and stored first),
+    so callers never get a silently shorter list. An unreachable device raises ``DeviceUnreachable`` at
+    once. Returns the measurements in the order of ``archs``.
+    """
+    from .devices.profile import load_profile
+    from .export import ExportSettings, export_arch
+    from .store import Measurement, MeasurementStore
+
+    profile = load_profile(profile)
+    store = store if store is not None else MeasurementStore()
+    protocol = protocol or ProtocolSettings()
+    runner = runner or get_runner(profile)
+    es = ExportSettings(format=profile.format, precision=profile.precision)
+    settings = measurement_settings(space, profile, es)
+    done = store.measured_ids(profile.name, space.name, profile.runtime, settings) if skip_measured else set()
+    todo = [a for a in archs if space.check(a).arch_id not in done]
+    if todo and hasattr(runner, "reachable"):  # fail before exporting anything
+        ok, why = runner.reachable(profile)
+        if not ok:
+            raise DeviceUnreachable(f"device {profile.name} is not reachable: {why}")
+    out, failed = [], []
+    for arch in archs:
+        arch = space.check(arch)
+        arch_text = space.to_string(arch)
+        if arch.arch_id in done:
+            (m,) = store.query(device=profile.name, space=space.name, runtime=profile.runtime,
+                               arch_id=arch.arch_id, settings=settings) or [None]
+            if m is not None:
+                out.append(m)
+            if on_skip:
+                on_skip(arch, m)
+            continue
+        try:
+            path = export_arch(space, arch, es, cache_dir=cache_dir)
+            r = runner.measure(path, profile, protocol, op_profile=op_profile)
+        except DeviceUnreachable:
+            raise
+        except HwnasError as exc:
+            store.add_failure(space.name, arch.arch_id, arch_text, profile.name, profile.runtime, settings, str(exc))
+            failed.append((arch_text, str(exc)))
+            if on_error:
+                on_error(arch, str(exc))
+            continue
+        fp = dict(r.fingerprint)
+        fp["protocol"] = r.protocol
+        m = Measurement(space=space.name, arch_id=arch.arch_id, arch=arch_text, device=profile.name,
+                        runtime=r.runtime, runtime_version=r.runtime_version, settings=settings, source="measured",
+                        latency_ms=r.latency_ms, latency_p90_ms=r.latency_p90_ms, latency_iqr_ms=r.latency_iqr_ms,
+                        latency_cv=r.latency_cv, n_runs=r.n_runs, first_inference_ms=r.first_inference_ms,
+                        unstable=r.unstable, energy_mj=r.energy_mj, energy_source=r.energy_source,
+                        fingerprint=fp, op_profile=r.op_profile)
+        store.add(m)
+        done.add(arch.arch_id)
+        out.append(m)
+        if on_result:
+            on_result(arch, m)
+    if failed and on_error is None:
+        raise MeasurementFailed(f"{len(failed)} of {len(archs)} archs could not be measured on {profile.name} "
+                                f"(the rest are stored); first: {failed[0][0]}: {failed[0][1]}")
+    return out
+
+
+def sample_archs(space, n: int, rng: np.random.Generator, max_tries: int | None = None) -> list:
+    """``n`` distinct archs drawn with ``rng`` (fewer only if the space is smaller)."""
+    seen, out = set(), []
+    limit = max_tries or 50 * n + 100
+    for _ in range(limit):
+        if len(out) >= n:
+            break
+        a = space.sample(rng)
+        if a.arch_id not in seen:
+            seen.add(a.arch_id)
+            out.append(a)
+    return out
+
+
+__all__ = ["ProtocolSettings", "LatencyStats", "ProtocolResult", "RunResult", "run_protocol", "summarize",
+           "median_ci", "measure_archs", "measurement_settings", "get_runner", "DeviceUnreachable", "MeasurementFailed",
+           "host_fingerprint", "sample_archs", "replace"]

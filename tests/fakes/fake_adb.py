@@ -1,0 +1,140 @@
+"""A fake `adb` for tests: there is no phone here, so this replays real-format benchmark_model output.
+
+Tests put a wrapper named `adb` on PATH that runs this file. State lives under $FAKE_ADB_ROOT (the
+phone's filesystem: pushed files land at $FAKE_ADB_ROOT/<remote path>); every invocation is appended to
+$FAKE_ADB_ROOT/calls.log. Knobs: FAKE_ADB_DEVICES (serials, comma separated; '' = none attached),
+FAKE_ADB_LATENCY_US (median latency, default 2139), FAKE_ADB_NO_BENCHMARK=1 (binary missing),
+FAKE_ADB_BATTERY=0 (battery files unreadable).
+"""
+
+import os
+import re
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(os.environ["FAKE_ADB_ROOT"])
+TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "benchmark_model_xnnpack.txt"
+BM = "/data/local/tmp/benchmark_model"
+
+
+def phone(path: str) -> Path:
+    return ROOT / path.lstrip("/")
+
+
+def counter() -> int:
+    f = ROOT / "counter"
+    n = int(f.read_text()) if f.exists() else 0
+    f.write_text(str(n + 1))
+    return n
+
+
+def benchmark(args: list[str]) -> int:
+    opts = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+    graph = opts.get("graph", "")
+    if not phone(graph).is_file():
+        print(f"ERROR: Could not open '{graph}'.", file=sys.stderr)
+        print("ERROR: Failed to load model", file=sys.stderr)
+        return 1
+    n = counter()
+    med = float(os.environ.get("FAKE_ADB_LATENCY_US", "2139"))
+    jitter = 1.0 + 0.002 * ((n * 7919) % 5 - 2)  # deterministic +-0.4 %
+    med *= jitter
+    num_runs = int(opts.get("num_runs", "50"))
+    min_secs = float(opts.get("min_secs", "1"))
+    if num_runs > 100000:  # a sustained run for energy: last min_secs, like the real tool
+        time.sleep(min(min_secs, 5.0))
+        num_runs = max(1, int(min_secs * 1e6 / med))
+    values = {"NUM_RUNS": num_runs, "WARMUP_RUNS": opts.get("warmup_runs", "1"), "GRAPH": graph,
+              "OP_PROFILING": "1" if opts.get("enable_op_profiling") == "true" else "0",
+              "MIN_SECS": opts.get("min_secs", "1"), "MAX_SECS": opts.get("max_secs", "150"),
+              "FIRST": int(med * 1.03), "CURR": int(med * 1.001), "MIN": int(med * 0.975), "MAX": int(med * 1.12),
+              "AVG": f"{med * 1.007:g}", "STD": int(med * 0.018), "P5": int(med * 0.978), "MEDIAN": int(med),
+              "P95": int(med * 1.041)}
+    text = TEMPLATE.read_text()
+    if values["OP_PROFILING"] == "0":
+        text = text.split("INFO: Operator-wise Profiling Info")[0]
+    print(re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), text), end="")
+    return 0
+
+
+def shell(cmd: str) -> int:
+    words = shlex.split(cmd)
+    if words[:1] == ["taskset"]:
+        words = words[2:]
+    if not words:
+        return 0
+    prog = words[0]
+    if prog == "mkdir":
+        phone(words[-1]).mkdir(parents=True, exist_ok=True)
+        return 0
+    if prog == "ls":
+        target = words[-1]
+        if target == BM and os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1":
+            print(f"ls: {target}: No such file or directory", file=sys.stderr)
+            return 1
+        print(target)
+        return 0
+    if prog == "sha1sum":
+        print(f"3f786850e387550fdab836ed7e6dc881de23001b  {words[-1]}")
+        return 0
+    if prog == "getprop":
+        print({"ro.product.model": "Pixel 7", "ro.product.manufacturer": "Google", "ro.soc.model": "GS201",
+               "ro.build.fingerprint": "google/panther/panther:14/UQ1A.240105.004/11206848:user/release-keys",
+               "ro.build.version.release": "14"}.get(words[-1], ""))
+        return 0
+    if prog == "cat" and "power_supply/battery" in words[-1]:
+        if os.environ.get("FAKE_ADB_BATTERY", "1") == "0":
+            print(f"cat: {words[-1]}: Permission denied", file=sys.stderr)
+            return 1
+        print({"current_now": "-612000", "voltage_now": "3871000"}[words[-1].rsplit("/", 1)[1]])
+        return 0
+    if prog == "rm":
+        p = phone(words[-1])
+        if p.exists():
+            p.unlink()
+        return 0
+    if prog == BM:
+        if os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1":
+            print(f"/system/bin/sh: {BM}: not found", file=sys.stderr)
+            return 127
+        return benchmark(words[1:])
+    print(f"/system/bin/sh: {prog}: not found", file=sys.stderr)
+    return 127
+
+
+def main(argv: list[str]) -> int:
+    ROOT.mkdir(parents=True, exist_ok=True)
+    with open(ROOT / "calls.log", "a") as log:
+        log.write(shlex.join(argv) + "\n")
+    devices = [d for d in os.environ.get("FAKE_ADB_DEVICES", "FAKE0001").split(",") if d]
+    if argv[:1] == ["devices"]:
+        print("List of devices attached")
+        for d in devices:
+            print(f"{d}\tdevice")
+        print()
+        return 0
+    if argv[:1] == ["-s"]:
+        serial, argv = argv[1], argv[2:]
+        if serial not in devices:
+            print(f"adb: device '{serial}' not found", file=sys.stderr)
+            return 1
+    elif not devices:
+        print("adb: no devices/emulators found", file=sys.stderr)
+        return 1
+    if argv[:1] == ["push"]:
+        src, dst = argv[1], argv[2]
+        phone(dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, phone(dst))
+        print(f"{src}: 1 file pushed, 0 skipped. 12.3 MB/s ({os.path.getsize(src)} bytes in 0.005s)")
+        return 0
+    if argv[:1] == ["shell"]:
+        return shell(" ".join(argv[1:]))
+    print(f"adb: unknown command {argv[:1]}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""The adb runner against a fake `adb` on PATH (there is no phone here) replaying benchmark_model output."""
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hwnas.devices.adb import AdbRunner, parse_benchmark_output
+from hwnas.devices.profile import load_profile
+from hwnas.errors import HwnasError
+from hwnas.profiling import DeviceUnreachable, ProtocolSettings, measure_archs
+from hwnas.spaces import create_space
+from hwnas.store import MeasurementStore
+
+DATA = Path(__file__).parent / "data"
+FAKE = Path(__file__).parent / "fakes" / "fake_adb.py"
+
+
+def test_parse_recent_benchmark_model_output():
+    text = (DATA / "benchmark_model_xnnpack.txt").read_text()
+    values = {"NUM_RUNS": 120, "WARMUP_RUNS": 5, "GRAPH": "/data/local/tmp/hwnas/m.tflite", "OP_PROFILING": 1,
+              "MIN_SECS": 0, "MAX_SECS": 150, "FIRST": 2201, "CURR": 2160, "MIN": 2110, "MAX": 2402, "AVG": 2160.3,
+              "STD": 38, "P5": 2114, "MEDIAN": 2151, "P95": 2232}
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", str(v))
+    r = parse_benchmark_output(text)
+    assert r["count"] == 120 and r["avg_ms"] == pytest.approx(2.1603) and r["std_ms"] == pytest.approx(0.038)
+    assert r["median_ms"] == pytest.approx(2.151) and r["p95_ms"] == pytest.approx(2.232)
+    assert r["first_inference_ms"] == pytest.approx(4.412) and r["init_ms"] == pytest.approx(3.418)
+    assert r["memory_overall_mb"] == pytest.approx(3.01953) and r["peak_memory_mb"] == pytest.approx(9.97266)
+    ops = r["op_profile"]
+    assert len(ops) == 7 and ops[4]["op_type"] == "Convolution (NHWC, F32) IGEMM" and ops[4]["ms"] == pytest.approx(1.479)
+    assert ops[0]["name"] == "Delegate/Convolution (NHWC, F32) IGEMM:0" and ops[0]["calls"] == 1
+
+
+def test_parse_legacy_output_without_percentiles():
+    r = parse_benchmark_output((DATA / "benchmark_model_v2_legacy.txt").read_text())
+    assert r["count"] == 50 and r["avg_ms"] == pytest.approx(98.215) and r["median_ms"] is None
+    assert r["first_inference_ms"] == pytest.approx(112.043) and r["memory_overall_mb"] == pytest.approx(38.809)
+    assert r["op_profile"] is None
+
+
+def test_parse_failure_quotes_the_output():
+    with pytest.raises(HwnasError, match="no timing summary.*Failed to load model"):
+        parse_benchmark_output("STARTING!\nERROR: Could not open 'x.tflite'.\nERROR: Failed to load model\n")
+
+
+@pytest.fixture
+def fake_adb(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "adb"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} \"$@\"\n")
+    wrapper.chmod(0o755)
+    root = tmp_path / "phone"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_ROOT", str(root))
+    return root
+
+
+def _pixel(**conn):
+    p = load_profile("pixel")
+    return replace(p, connection={**p.connection, "energy_duration_s": 0.6, **conn})
+
+
+def test_reachability(fake_adb, monkeypatch):
+    ok, why = AdbRunner().reachable(_pixel())
+    assert ok and "FAKE0001" in why
+    monkeypatch.setenv("FAKE_ADB_DEVICES", "")
+    assert AdbRunner().reachable(_pixel()) == (False, "no adb device connected")
+    monkeypatch.setenv("FAKE_ADB_DEVICES", "A,B")
+    assert "set connection.serial" in AdbRunner().reachable(_pixel())[1]
+    assert AdbRunner().reachable(_pixel(serial="B"))[0]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert "adb not found" in AdbRunner().reachable(_pixel())[1]
+
+
+@pytest.mark.slow
+def test_profile_pixel_through_fake_adb(fake_adb, tmp_path, shared_export_cache, monkeypatch):
+    sp = create_space("nb201", C=4, N=1)
+    arch = sp.from_index(3)
+    store = MeasurementStore(tmp_path / "m.db")
+    proto = ProtocolSettings.quick()
+    (m,) = measure_archs(sp, [arch], _pixel(), store, proto, cache_dir=shared_export_cache)
+    calls = (fake_adb / "calls.log").read_text()
+    assert "push" in calls and f"/data/local/tmp/hwnas/{arch.arch_id}" in calls
+    assert "taskset f0 /data/local/tmp/benchmark_model" in calls and "--num_threads=4" in calls
+    assert "--use_xnnpack=true" in calls and "--enable_op_profiling=true" in calls
+    assert not list((fake_adb / "data/local/tmp/hwnas").glob("*.tflite"))  # cleaned up on the phone
+    assert m.device == "pixel" and m.runtime == "litert" and m.runtime_version == "benchmark_model sha1:3f786850e387"
+    assert m.latency_ms == pytest.approx(2.139, rel=0.01) and m.first_inference_ms == pytest.approx(4.412)
+    assert m.latency_p90_ms is None and m.latency_cv > 0 and m.n_runs > 100 and not m.unstable
+    assert m.fingerprint["android"]["ro.product.model"] == "Pixel 7"
+    assert m.fingerprint["protocol"]["sample"] == "benchmark_model round medians"
+    assert m.energy_source == "measured:battery"
+    assert m.energy_mj == pytest.approx(0.612 * 3.871 * m.latency_ms, rel=1e-6)  # W x ms
+    assert m.op_profile and m.op_profile[0]["op_type"].startswith("Convolution")
+
+    # no battery access: the power model, labelled estimated
+    monkeypatch.setenv("FAKE_ADB_BATTERY", "0")
+    (m2,) = measure_archs(sp, [arch], _pixel(), store, proto, cache_dir=shared_export_cache, op_profile=False,
+                          skip_measured=False)
+    assert m2.energy_source == "estimated:phone-big-cores" and m2.energy_mj == pytest.approx(4.0 * m2.latency_ms)
+
+    # phone unplugged mid-run: a clear error, earlier results kept
+    monkeypatch.setenv("FAKE_ADB_DEVICES", "")
+    with pytest.raises(DeviceUnreachable, match="pixel is not reachable: no adb device connected"):
+        measure_archs(sp, [arch], _pixel(), store, proto, cache_dir=shared_export_cache, skip_measured=False)
+    assert len(store) == 2
+
+
+def test_missing_benchmark_binary_is_a_clear_error(fake_adb, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_ADB_NO_BENCHMARK", "1")
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"TFL3")
+    with pytest.raises(DeviceUnreachable, match="benchmark_model not found at /data/local/tmp/benchmark_model"):
+        AdbRunner().measure(model, _pixel())
