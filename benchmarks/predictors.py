@@ -6,7 +6,9 @@ device. ``reference`` is the baseline named in the issue: plain LightGBM on a on
 ``transfer`` uses the other devices of the table as prior: a kernel-level predictor is fitted on all cells
 of each other device, and the target's N cells fit the transfer model on top (see hwnas/predictors/transfer.py).
 ``ceiling`` estimates the best reachable score: the arch predictor trained on half of the cells, scored on
-the other half, with the noise of the measurements left in.
+the other half, with the noise of the measurements left in. ``dup-ceiling``: cells that execute the same
+pruned graph are the same network on a runtime that drops dead edges, so the spread among them is pure
+measurement noise: the leave-one-out median of the others is scored like a predictor.
 
 Devices from a measurement store (e.g. the host profiled with `hwnas profile`) join with --store PATH.
 
@@ -60,6 +62,28 @@ def load_store(path: Path, space, min_rows: int = 60) -> dict:
         if len(rows) >= min_rows:
             out[device] = ([space.from_string(m.arch) for m in rows], np.array([m.latency_ms for m in rows]))
     return out
+
+
+def duplicate_ceiling(archs, y) -> tuple[float, float, int]:
+    """Noise ceiling from cells that execute the same pruned graph (equal live edges): for a runtime that prunes
+    dead edges they are the same network, so the leave-one-out median of the others is the best any predictor
+    can do. Returns (within +-10%, Kendall tau, cells scored); only meaningful for pruning runtimes."""
+    from hwnas.predictors.features import live_edges
+    from hwnas.predictors.metrics import kendall_tau, within
+
+    groups: dict = {}
+    for i, a in enumerate(archs):
+        key = tuple(g if live else 0 for g, live in zip(a.genes, live_edges(a.genes)))
+        groups.setdefault(key, []).append(i)
+    t, p = [], []
+    for ix in groups.values():
+        if len(ix) > 2:
+            for j in ix:
+                t.append(y[j])
+                p.append(np.median([y[k] for k in ix if k != j]))
+    if len(t) < 10:
+        return float("nan"), float("nan"), len(t)
+    return within(t, p, 0.10), kendall_tau(t, p), len(t)
 
 
 class Reference:
@@ -163,6 +187,11 @@ def main(argv=None) -> int:
                     continue
                 emit(device, n, kind, score(y[te], pred), fit_s, note)
         if not args.no_ceiling:
+            w, tau, n_dup = duplicate_ceiling(archs, y)
+            print(f"| {device} | - | dup-ceiling | - | {w:.3f} | - | - | {tau:.3f} | - | - | LOO median of {n_dup} cells "
+                  f"with the same pruned graph |", flush=True)
+            rows.append((device, "-", "dup-ceiling", float("nan"), w, float("nan"), float("nan"), tau, float("nan"),
+                         0.0, f"{n_dup} cells with the same pruned graph"))
             rng = np.random.default_rng(args.seed)
             perm = rng.permutation(len(y))
             half = len(y) // 2

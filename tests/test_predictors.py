@@ -233,3 +233,19 @@ def test_propose_next_covers_ops_then_follows_uncertainty(space, data):
     assert np.median(pool_rel) > np.median(std / mean)
     with pytest.raises(HwnasError):
         propose_next(space, [], 0, np.random.default_rng(0))
+
+
+def test_other_spaces_get_lut_and_arch_but_no_kernel_view():
+    space = create_space("mobilenet")
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(90)]
+    card = space.cardinalities()
+    w = rng.uniform(0.1, 1.0, sum(card))
+    tok = featurizer_for(space).tokens(archs)
+    y = 5.0 + tok @ w
+    p = create_predictor("lut", space=space).fit(archs[:70], y[:70])
+    assert within(y[70:], p.predict(archs[70:])[0], 0.05) > 0.9
+    a = create_predictor("arch", space=space, n_models=2, n_estimators=50).fit(archs[:70], y[:70])
+    assert a.predict(archs[70:])[0].shape == (20,)
+    with pytest.raises(HwnasError, match="kernel view is not implemented for space 'mobilenet'"):
+        create_predictor("kernel", space=space).fit(archs[:70], y[:70])
