@@ -249,3 +249,12 @@ def test_other_spaces_get_lut_and_arch_but_no_kernel_view():
     assert a.predict(archs[70:])[0].shape == (20,)
     with pytest.raises(HwnasError, match="kernel view is not implemented for space 'mobilenet'"):
         create_predictor("kernel", space=space).fit(archs[:70], y[:70])
+
+
+@pytest.mark.parametrize("kind", ["lut", "kernel", "arch"])
+def test_std_is_a_usable_uncertainty(kind, space, data):
+    train, y, test, yt = data
+    mean, std = _make(kind, space)().fit(train, y).predict(test)
+    z = np.abs(mean - yt) / std
+    assert 0.7 <= np.mean(z <= 2.0) and np.median(z) < 2.0  # errors mostly inside 2 std ...
+    assert np.median(std / mean) < 0.2  # ... without std being uselessly wide

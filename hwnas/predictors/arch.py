@@ -6,8 +6,9 @@ costs (MMACs, M params) the space counts from its built network (cached; see ``f
 The target is log latency. With ``base="kernel"`` (default) the trees learn the residual of a kernel-level
 model (``KernelPredictor``), which carries the additive structure the trees would need many samples to learn.
 
-Uncertainty: ``n_models`` members trained with different seeds on bagged rows and columns; std is the spread
-of their predictions (in ms). LightGBM boosters are saved as LightGBM text, MLP weights as ``.npz``.
+Uncertainty: ``n_models`` members trained with different seeds on bagged rows and columns; std combines the
+spread of their log predictions with the robust scale (1.4826 MAD) of the in-sample log residuals (at least
+the kernel base's relative residual scale, as in-sample tree residuals run small), in ms. LightGBM boosters are saved as LightGBM text, MLP weights as ``.npz``.
 An op (one-hot column) never seen in training raises ``UnknownOpError``.
 """
 
@@ -79,6 +80,11 @@ class ArchPredictor(LatencyPredictor):
             self.boosters_ = [self._fit_gbdt(X, r, s) for s in seeds]
         else:
             self._fit_mlp(X, r, seeds)
+        # residual scale in log space (robust: 1.4826 * MAD of the in-sample residuals) joins the ensemble spread
+        res = r - self._member_preds(X).mean(1)
+        self.noise_log_ = float(1.4826 * np.median(np.abs(res - np.median(res))))
+        if self.base_model_ is not None:  # in-sample tree residuals run small; the linear base's are honest
+            self.noise_log_ = max(self.noise_log_, self.base_model_.model_.noise_ / float(np.median(y)))
 
     def _fit_gbdt(self, X, r, seed):
         import lightgbm as lgb
@@ -129,8 +135,8 @@ class ArchPredictor(LatencyPredictor):
         _, names = self._onehot_cols()
         self._check_seen(X, self.seen_, [n.removeprefix("onehot:") for n in names], archs, self.space_, "op")
         logp = self._member_preds(X) + self._base_log(archs)[:, None]
-        ms = np.exp(logp)
-        return np.exp(logp.mean(1)), ms.std(1)
+        mean = np.exp(logp.mean(1))
+        return mean, mean * np.sqrt(logp.var(1) + self.noise_log_ ** 2)
 
     def _card_extra(self):
         return {"method": f"{self.model} ensemble of {self.n_models} on log latency"
@@ -139,7 +145,7 @@ class ArchPredictor(LatencyPredictor):
     # -- artifacts --------------------------------------------------------------------------------------
     def _save(self, d: Path):
         files = []
-        meta = {"model": self.model, "floor_ms": self.floor_ms_, "n_members": self.n_models,
+        meta = {"model": self.model, "floor_ms": self.floor_ms_, "n_members": self.n_models, "noise_log": self.noise_log_,
                 "has_base": self.base_model_ is not None}
         arrays = {"seen": self.seen_}
         if self.model == "gbdt":
@@ -171,6 +177,7 @@ class ArchPredictor(LatencyPredictor):
                                 f"{len(self.featurizer_.arch_feature_names())}")
         self.model = meta["model"]
         self.floor_ms_ = float(meta["floor_ms"])
+        self.noise_log_ = float(meta["noise_log"])
         self.base_model_ = None
         if meta.get("has_base"):
             from .kernel import KernelPredictor
