@@ -1,0 +1,74 @@
+"""`hwnas propose`: the archs to measure next so the device's predictor improves most (active learning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("propose")
+    def propose(
+        device: str = typer.Option(..., "--device", help="device name as filed in the store"),
+        k: int = typer.Option(..., "--k", help="how many archs to propose"),
+        out: Path = typer.Option(..., "--out", help="CSV to write (arch column; `hwnas profile --archs` reads it)"),
+        space: str = typer.Option("nb201", "--space", help="search space"),
+        space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE"),
+        store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
+        models: Optional[Path] = typer.Option(None, "--models", help="models root (default ./latency_models, then $HWNAS_HOME/latency_models)"),
+        seed: int = typer.Option(0, "--seed", help="seed for the candidate pool"),
+        pool: int = typer.Option(2000, "--pool", help="candidate pool size"),
+    ) -> None:
+        """Propose K unmeasured archs whose measurement should improve the device's predictor most:
+        first archs that cover ops never measured, then the most uncertain predictions, spread out.
+
+        Example: hwnas propose --device pixel2 --space nb201 --k 20 --out next.csv
+        """
+        import csv
+
+        import numpy as np
+
+        from ..errors import HwnasError
+        from ..export import atomic_path, check_writable
+        from ..predictors import ArtifactError, load_predictor
+        from ..predictors.active import propose_next
+        from ..spaces import arch_from_text
+        from ..store import MeasurementStore
+        from .common import make_space
+
+        if k < 1:
+            raise HwnasError(f"--k must be at least 1, got {k}")
+        check_writable(out)
+        sp = make_space(space, space_opt)
+        rows = MeasurementStore(store).query(device=device, space=sp.name)
+        measured = []
+        for m in rows:
+            try:
+                measured.append(arch_from_text(sp, m.arch))
+            except HwnasError:
+                continue
+        predictor, how = None, "no predictor yet: covering ops, then spreading out"
+        try:
+            predictor = load_predictor(device, space=sp, root=models)
+            how = f"uncertainty of {predictor.card['name']}"
+        except ArtifactError:
+            if len(measured) >= 10:
+                from ..predictors import create_predictor
+                from ..predictors.features import featurizer_for
+
+                kind = "kernel" if featurizer_for(sp).supports_kernels else "lut"
+                lat = [m.latency_ms for m in rows]
+                predictor = create_predictor(kind, space=sp).fit(measured, lat)
+                how = f"uncertainty of a {kind} predictor fitted now on {len(measured)} measurements"
+        props = propose_next(sp, measured, k, np.random.default_rng(seed), predictor=predictor, pool_size=pool)
+        with atomic_path(out) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["arch", "reason", "predicted_latency_ms", "predicted_std_ms"])
+                for pr in props:
+                    w.writerow([sp.to_string(pr.arch), pr.reason,
+                                "" if pr.predicted_ms is None else f"{pr.predicted_ms:.6g}",
+                                "" if pr.std_ms is None else f"{pr.std_ms:.4g}"])
+        typer.echo(f"wrote {len(props)} proposals for {device} to {out} ({how}; {len(measured)} already measured)")

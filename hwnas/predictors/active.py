@@ -1,0 +1,127 @@
+"""Active learning: which archs to measure next so the predictor improves most (``hwnas propose``,
+``hwnas profile --next K``).
+
+nn-Meter's adaptive data sampling measures more configurations where its predictor is wrong. Before measuring
+we cannot know the error, so we use the predictor's own uncertainty as its stand-in:
+
+1. A candidate pool of unmeasured archs is drawn from the space with the passed generator.
+2. Coverage first: an arch that contains a (position, op) token no measured or already-proposed arch has gets
+   priority -- an op the predictor never saw makes it raise, so covering every op is the first need.
+3. Then, with a fitted predictor: relative uncertainty std/mean of its prediction, damped for candidates close
+   (in the standardized feature space) to archs already measured or proposed, so the K picks spread out
+   instead of clustering on one uncertain region. Without a predictor (cold start): farthest-point sampling
+   in the feature space (maximin distance to everything measured or proposed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..core import Arch
+from ..errors import HwnasError
+
+
+@dataclass
+class Proposal:
+    arch: Arch
+    reason: str  # "coverage" | "uncertainty" | "spread"
+    predicted_ms: float | None = None
+    std_ms: float | None = None
+
+
+def _pool(space, exclude: set[str], size: int, rng: np.random.Generator) -> list[Arch]:
+    total = space.size()
+    if hasattr(space, "all_archs") and total <= 4 * size:
+        cands = [a for a in space.all_archs() if a.arch_id not in exclude]
+        if len(cands) > size:
+            idx = rng.choice(len(cands), size, replace=False)
+            cands = [cands[i] for i in sorted(idx)]
+        return cands
+    seen, out = set(exclude), []
+    for _ in range(size * 20):
+        a = space.sample(rng)
+        if a.arch_id not in seen:
+            seen.add(a.arch_id)
+            out.append(a)
+            if len(out) >= size:
+                break
+    return out
+
+
+def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.Generator, predictor=None,
+                 pool_size: int = 2000) -> list[Proposal]:
+    """K unmeasured archs of ``space`` whose measurement should improve the predictor most (see module doc)."""
+    from .features import featurizer_for
+
+    if k < 1:
+        raise HwnasError(f"--k must be at least 1, got {k}")
+    measured = [space.check(a) for a in measured_archs]
+    exclude = {a.arch_id for a in measured}
+    pool = _pool(space, exclude, max(pool_size, k), rng)
+    if not pool:
+        raise HwnasError(f"every arch of space {space.name!r} is already measured")
+    f = featurizer_for(space)
+    Xp = f.arch_features(pool)
+    Xm = f.arch_features(measured) if measured else np.zeros((0, Xp.shape[1]))
+    both = np.vstack([Xp, Xm])
+    sd = both.std(0)
+    mu = both.mean(0)
+    sd = np.where(sd > 1e-12, sd, 1.0)
+    Zp, Zm = (Xp - mu) / sd, (Xm - mu) / sd
+    Tp = f.tokens(pool) > 0
+    covered = (f.tokens(measured) > 0).any(0) if measured else np.zeros(Tp.shape[1], bool)
+
+    mean = std = None
+    if predictor is not None and getattr(predictor, "fitted_", False):
+        from .base import PredictorError
+
+        try:
+            mean, std = predictor.predict(pool)
+        except PredictorError:  # some pool archs use unseen ops: predict one by one, unseen ones get inf
+            mean, std = np.full(len(pool), np.nan), np.full(len(pool), np.inf)
+            for i, a in enumerate(pool):
+                try:
+                    m, s = predictor.predict([a])
+                    mean[i], std[i] = m[0], s[0]
+                except PredictorError:
+                    pass
+        rel = np.where(np.isfinite(mean) & (mean > 0), std / np.maximum(np.abs(np.nan_to_num(mean)), 1e-9), np.inf)
+    else:
+        rel = None
+
+    # distance of each candidate to the nearest measured-or-chosen arch
+    if len(Zm):
+        dmin = np.min(((Zp[:, None, :] - Zm[None, :, :]) ** 2).sum(-1), axis=1) if len(Zm) * len(Zp) < 4e6 else \
+            np.array([np.min(((Zm - z) ** 2).sum(1)) for z in Zp])
+    else:
+        dmin = np.full(len(pool), np.inf)
+    chosen: list[Proposal] = []
+    available = np.ones(len(pool), bool)
+    for _ in range(min(k, len(pool))):
+        new_tokens = (Tp & ~covered).sum(1)
+        if (new_tokens[available] > 0).any():
+            reason = "coverage"
+            finite_d = np.where(np.isfinite(dmin), dmin, 1e9)
+            score = new_tokens * 1e6 + finite_d
+        elif rel is not None:
+            reason = "uncertainty"
+            finite_rel = np.where(np.isfinite(rel), rel, np.nanmax(np.where(np.isfinite(rel), rel, 0)) * 10 + 1)
+            spread = dmin / (dmin + (np.median(dmin[available & np.isfinite(dmin)]) if np.isfinite(dmin[available]).any() else 1.0))
+            score = finite_rel * np.where(np.isfinite(spread), spread, 1.0)
+        else:
+            reason = "spread"
+            score = np.where(np.isfinite(dmin), dmin, 1e9)
+        score = np.where(available, score, -np.inf)
+        i = int(np.argmax(score))
+        available[i] = False
+        covered |= Tp[i]
+        dmin = np.minimum(dmin, ((Zp - Zp[i]) ** 2).sum(1))
+        chosen.append(Proposal(pool[i], reason, None if mean is None else float(mean[i]),
+                               None if std is None else float(std[i])))
+    return chosen
+
+
+__all__ = ["propose_next", "Proposal"]

@@ -1,0 +1,175 @@
+"""From the measurement store to a fitted predictor (what ``hwnas fit-predictor`` runs).
+
+Training rows: the newest measurement per (arch, settings) of the device, measured and imported alike, of one
+runtime (the most common one unless ``runtime`` is given) and one space configuration (taken from the rows'
+``settings['space']``; the most common one). An arch measured several times under different settings of
+that runtime contributes the median. Cross-validated metrics (5-fold, pooled out-of-fold predictions) go into
+the model card, together with the device, runtime and versions, and how many rows were measured / imported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import HwnasError
+
+TRANSFER_MAX_ROWS = 200  # auto only considers transfer (and fits source predictors) below this many rows
+MIN_SOURCE_ROWS = 30
+
+
+@dataclass
+class TrainingData:
+    device: str
+    space: object
+    archs: list
+    latency_ms: np.ndarray
+    runtime: str
+    runtime_versions: list[str]
+    counts: dict = field(default_factory=dict)  # {"measured": n, "imported": n, "unstable": n}
+    notes: list[str] = field(default_factory=list)
+
+
+def _space_config(m) -> dict:
+    cfg = (m.settings or {}).get("space")
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def load_training_data(store, device: str, space_name: str = "nb201", runtime: str | None = None,
+                       space_config: dict | None = None) -> TrainingData:
+    from ..spaces import arch_from_text, create_space
+
+    rows = store.query(device=device)
+    if not rows:
+        known = store.devices()
+        listing = ", ".join(f"{d} ({n})" for d, n in known.items()) or "(none: the store is empty)"
+        raise HwnasError(f"no measurements for device {device!r} in {store.path}; devices there: {listing}. "
+                         f"Measure with `hwnas profile --device {device}` or import a CSV with `hwnas import latency`")
+    rows = [m for m in rows if m.space == space_name]
+    if not rows:
+        spaces = sorted({m.space for m in store.query(device=device)})
+        raise HwnasError(f"device {device!r} has no measurements of space {space_name!r} (it has: {', '.join(spaces)})")
+    notes = []
+    runtimes = Counter(m.runtime for m in rows)
+    if runtime is None:
+        runtime = runtimes.most_common(1)[0][0]
+        if len(runtimes) > 1:
+            notes.append(f"using runtime {runtime} ({runtimes[runtime]} rows); also in the store: "
+                         + ", ".join(f"{r} ({n})" for r, n in runtimes.items() if r != runtime) + " (--runtime)")
+    rows = [m for m in rows if m.runtime == runtime]
+    if not rows:
+        raise HwnasError(f"device {device!r} has no {space_name} measurements with runtime {runtime!r} "
+                         f"(it has: {', '.join(runtimes)})")
+    if space_config is None:
+        configs = Counter(json.dumps(_space_config(m), sort_keys=True) for m in rows)
+        chosen, _ = configs.most_common(1)[0]
+        if len(configs) > 1:
+            notes.append(f"using space settings {chosen} ({configs[chosen]} rows); "
+                         f"{sum(configs.values()) - configs[chosen]} rows with other settings left out")
+        space_config = json.loads(chosen)
+    try:
+        space = create_space(space_name, **space_config)
+    except TypeError:
+        raise HwnasError(f"space settings {space_config} recorded in the store are not valid for {space_name!r}") from None
+    rows = [m for m in rows if (_space_config(m) or space.config()) == space.config() or not _space_config(m)]
+    by_arch: dict[str, list] = {}
+    arch_of = {}
+    for m in rows:
+        try:
+            a = arch_from_text(space, m.arch)
+        except HwnasError as exc:
+            raise HwnasError(f"store row {m.id} ({device}): {exc}") from None
+        by_arch.setdefault(a.arch_id, []).append(m.latency_ms)
+        arch_of[a.arch_id] = a
+    archs = [arch_of[k] for k in by_arch]
+    y = np.array([float(np.median(v)) for v in by_arch.values()])
+    counts = dict(Counter(m.source for m in rows))
+    counts["unstable"] = sum(1 for m in rows if m.unstable)
+    return TrainingData(device, space, archs, y, runtime, sorted({m.runtime_version for m in rows}), counts, notes)
+
+
+def source_predictors(store, target: str, space, min_rows: int = MIN_SOURCE_ROWS, progress=None) -> dict:
+    """A kernel-level (else lut) predictor for every other device with enough rows of the same space settings."""
+    from . import create_predictor
+
+    out = {}
+    for device in store.devices():
+        if device == target:
+            continue
+        try:
+            data = load_training_data(store, device, space.name, space_config=space.config())
+        except HwnasError:
+            continue
+        if len(data.archs) < min_rows:
+            continue
+        if progress:
+            progress(f"fitting the prior for {device} ({len(data.archs)} rows)")
+        from .features import featurizer_for
+
+        kind = "kernel" if featurizer_for(space).supports_kernels else "lut"
+        out[device] = create_predictor(kind, space=space, n_boot=0).fit(data.archs, data.latency_ms).set_card(
+            device=device, runtime=data.runtime)
+    return out
+
+
+def cross_validate(make, archs, y, folds: int = 5, seed: int = 0) -> dict:
+    """Pooled out-of-fold metrics of the predictor ``make()`` (archs it cannot predict count in ``coverage``)."""
+    from ._linear import kfold_indices
+    from .base import PredictorError
+    from .metrics import score
+
+    n = len(y)
+    if n < 6:
+        return {"note": f"only {n} rows: no cross-validation"}
+    oof = np.full(n, np.nan)
+    for f in kfold_indices(n, min(folds, n), np.random.default_rng(seed)):
+        tr = np.setdiff1d(np.arange(n), f)
+        p = make().fit([archs[i] for i in tr], y[tr])
+        for i in f:
+            try:
+                oof[i] = p.predict([archs[i]])[0][0]
+            except PredictorError:
+                pass
+    ok = np.isfinite(oof)
+    m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
+    m["coverage"] = float(ok.mean())
+    m["folds"] = min(folds, n)
+    return m
+
+
+def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "auto", runtime: str | None = None,
+                   space_config: dict | None = None, seed: int = 0, progress=None):
+    """Fit a predictor for ``device`` from the store; returns (predictor, TrainingData). The card is filled."""
+    from . import create_predictor
+
+    data = load_training_data(store, device, space_name, runtime, space_config)
+    n = len(data.archs)
+    params: dict = {"space": data.space, "seed": seed}
+    if kind == "transfer" or (kind == "auto" and n < TRANSFER_MAX_ROWS):
+        sources = source_predictors(store, device, data.space, progress=progress)
+        if kind == "transfer" and not sources:
+            raise HwnasError(f"--kind transfer needs other devices with at least {MIN_SOURCE_ROWS} {space_name} "
+                             f"measurements (same space settings) in {store.path}; found none")
+        if sources:
+            params["sources"] = sources
+            data.notes.append(f"prior: {len(sources)} other devices ({', '.join(sources)})")
+    if progress:
+        progress(f"fitting {kind} on {n} archs of {device}")
+    make = lambda: create_predictor(kind, **params)  # noqa: E731
+    p = make().fit(data.archs, data.latency_ms)
+    if kind == "auto":
+        cv = p.cv_[p.chosen_]
+    else:
+        if progress:
+            progress("cross-validating")
+        cv = cross_validate(make, data.archs, data.latency_ms, seed=seed)
+    p.set_card(device=device, runtime=data.runtime, runtime_versions=data.runtime_versions,
+               training_sources=data.counts, cv_metrics=cv, notes=data.notes,
+               name=f"{data.space.name}-{p.chosen_ if kind == 'auto' else kind}")
+    return p, data
+
+
+__all__ = ["TrainingData", "load_training_data", "source_predictors", "cross_validate", "fit_from_store"]
