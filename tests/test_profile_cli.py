@@ -139,3 +139,15 @@ def test_ctrl_c_keeps_finished_measurements(tmp_path, shared_export_cache):
     kept = len(MeasurementStore(store))
     assert proc.returncode == 130 and "everything finished so far is kept" in err
     assert 1 <= kept < 8
+
+
+@pytest.mark.slow
+def test_profile_next_measures_new_archs_chosen_by_active_learning(tmp_path, shared_cache, capsys):
+    store = tmp_path / "m.db"
+    base = ["profile", "--device", "host", "--store", str(store), "--quick", "--no-op-profile", *TINY]
+    assert main([*base, "--archs", str(_arch_file(tmp_path, [3]))]) == 0
+    assert main([*base, "--next", "2", "--seed", "1"]) == 0
+    assert "chose archs by" in capsys.readouterr().err
+    rows = MeasurementStore(store).query()
+    assert len(rows) == 3 and len({m.arch_id for m in rows}) == 3  # two new archs, never the measured one
+    assert main([*base, "--next", "1", "--archs", str(_arch_file(tmp_path, [3]))]) == 2  # exclusive options

@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
         max_time_s: float = typer.Option(10.0, "--max-time-s", help="cap on timed runs per arch (seconds)"),
         quick: bool = typer.Option(False, "--quick", help="short protocol caps (smoke runs; more results flagged unstable)"),
         op_profile: bool = typer.Option(True, "--op-profile/--no-op-profile", help="store op-level profiles"),
+        next_k: Optional[int] = typer.Option(None, "--next", min=1,
+                                             help="measure the K archs that should improve this device's predictor most "
+                                                  "(active learning; see `hwnas propose`)"),
     ) -> None:
         """Profile archs on a device: export, measure (median, p90, IQR, CV, energy), store, resume.
 
@@ -43,7 +46,17 @@ def register(app: typer.Typer) -> None:
 
         prof = load_profile(device).with_runtime(runtime)
         sp = make_space(space, space_opt)
-        if archs is not None:
+        if archs is not None and next_k is not None:
+            from ..errors import HwnasError
+
+            raise HwnasError("--archs and --next are exclusive: --next chooses the archs itself")
+        if next_k is not None:
+            from ..predictors.active import propose_for_device
+
+            props, how, _ = propose_for_device(sp, prof.name, MeasurementStore(store), next_k, np.random.default_rng(seed))
+            Console(stderr=True).print(f"--next {next_k}: chose archs by {how}")
+            arch_list = [p.arch for p in props]
+        elif archs is not None:
             arch_list = [arch_from_text(sp, line) for line in read_arch_lines(archs)]
             if not arch_list:
                 from ..errors import HwnasError

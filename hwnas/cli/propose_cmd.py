@@ -32,9 +32,7 @@ def register(app: typer.Typer) -> None:
 
         from ..errors import HwnasError
         from ..export import atomic_path, check_writable
-        from ..predictors import ArtifactError, load_predictor
-        from ..predictors.active import propose_next
-        from ..spaces import arch_from_text
+        from ..predictors.active import propose_for_device
         from ..store import MeasurementStore
         from .common import make_space
 
@@ -42,27 +40,8 @@ def register(app: typer.Typer) -> None:
             raise HwnasError(f"--k must be at least 1, got {k}")
         check_writable(out)
         sp = make_space(space, space_opt)
-        rows = MeasurementStore(store).query(device=device, space=sp.name)
-        measured = []
-        for m in rows:
-            try:
-                measured.append(arch_from_text(sp, m.arch))
-            except HwnasError:
-                continue
-        predictor, how = None, "no predictor yet: covering ops, then spreading out"
-        try:
-            predictor = load_predictor(device, space=sp, root=models)
-            how = f"uncertainty of {predictor.card['name']}"
-        except ArtifactError:
-            if len(measured) >= 10:
-                from ..predictors import create_predictor
-                from ..predictors.features import featurizer_for
-
-                kind = "kernel" if featurizer_for(sp).supports_kernels else "lut"
-                lat = [m.latency_ms for m in rows]
-                predictor = create_predictor(kind, space=sp).fit(measured, lat)
-                how = f"uncertainty of a {kind} predictor fitted now on {len(measured)} measurements"
-        props = propose_next(sp, measured, k, np.random.default_rng(seed), predictor=predictor, pool_size=pool)
+        props, how, n_measured = propose_for_device(sp, device, MeasurementStore(store), k, np.random.default_rng(seed),
+                                                    models=models, pool_size=pool)
         with atomic_path(out) as tmp:
             with open(tmp, "w", newline="") as fh:
                 w = csv.writer(fh)
@@ -71,4 +50,4 @@ def register(app: typer.Typer) -> None:
                     w.writerow([sp.to_string(pr.arch), pr.reason,
                                 "" if pr.predicted_ms is None else f"{pr.predicted_ms:.6g}",
                                 "" if pr.std_ms is None else f"{pr.std_ms:.4g}"])
-        typer.echo(f"wrote {len(props)} proposals for {device} to {out} ({how}; {len(measured)} already measured)")
+        typer.echo(f"wrote {len(props)} proposals for {device} to {out} ({how}; {n_measured} already measured)")

@@ -125,3 +125,33 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
 
 
 __all__ = ["propose_next", "Proposal"]
+
+
+def propose_for_device(space, device: str, store, k: int, rng: np.random.Generator, models=None,
+                       pool_size: int = 2000) -> tuple[list[Proposal], str, int]:
+    """Proposals for ``device`` from what ``store`` holds: uses the device's saved predictor when there is one,
+    else fits a quick one on the stored measurements (10 or more), else covers ops and spreads out.
+    Returns (proposals, how they were chosen, number already measured)."""
+    from ..spaces import arch_from_text
+    from . import ArtifactError, create_predictor, load_predictor
+    from .features import featurizer_for
+
+    rows = store.query(device=device, space=space.name)
+    measured, lat = [], []
+    for m in rows:
+        try:
+            measured.append(arch_from_text(space, m.arch))
+            lat.append(m.latency_ms)
+        except HwnasError:
+            continue
+    predictor, how = None, "no predictor yet: covering ops, then spreading out"
+    try:
+        predictor = load_predictor(device, space=space, root=models)
+        how = f"uncertainty of {predictor.card['name']}"
+    except ArtifactError:
+        if len(measured) >= 10:
+            kind = "kernel" if featurizer_for(space).supports_kernels else "lut"
+            predictor = create_predictor(kind, space=space).fit(measured, lat)
+            how = f"uncertainty of a {kind} predictor fitted now on {len(measured)} measurements"
+    props = propose_next(space, measured, k, rng, predictor=predictor, pool_size=pool_size)
+    return props, how, len(measured)
