@@ -353,16 +353,7 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
 
 def sample_archs(space, n: int, rng: np.random.Generator, max_tries: int | None = None) -> list:
     """``n`` distinct archs drawn with ``rng`` (fewer only if the space is smaller)."""
-    seen, out = set(), []
-    limit = max_tries or 50 * n + 100
-    for _ in range(limit):
-        if len(out) >= n:
-            break
-        a = space.sample(rng)
-        if a.arch_id not in seen:
-            seen.add(a.arch_id)
-            out.append(a)
-    return out
+    return space.sample_distinct(n, rng, max_tries=max_tries)
 
 
 __all__ = ["ProtocolSettings", "LatencyStats", "ProtocolResult", "RunResult", "run_protocol", "summarize",

@@ -29,7 +29,6 @@ bytes and operator count, read from the ONNX graph or the TFLite flatbuffer (thr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -40,6 +39,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import HwnasError
+from .paths import sha256_file
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 INCONCLUSIVE_POLICIES = ("exit3", "pass", "fail")
@@ -290,14 +290,6 @@ def suite_geomean(stats: Sequence[LatencyStats], level: float = 0.95) -> dict | 
 # =====================================================================================================
 # deterministic gates: counted from the model file
 # =====================================================================================================
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _onnx_gates(path: Path) -> dict:
     import onnx
     from onnx import numpy_helper, shape_inference
@@ -710,7 +702,7 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
         cand_path = Path(spec.candidate)
         runtime = runtime_for(cand_path)
         cand_gates = model_gates(cand_path)
-        sha = file_sha256(cand_path)
+        sha = sha256_file(cand_path)
         entry: dict = {"name": spec.name, "candidate": spec.candidate_label or str(cand_path),
                        "baseline": spec.baseline_label if spec.baseline is not None else None,
                        "candidate_sha256": sha, "runtime": runtime, "runtime_version": runtime_version(runtime),
@@ -721,7 +713,7 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
             if runtime_for(spec.baseline) != runtime:
                 raise HwnasError(f"{spec.name}: baseline {spec.baseline_label} and candidate use different runtimes")
             base_gates = model_gates(Path(spec.baseline))
-            entry["baseline_sha256"] = file_sha256(Path(spec.baseline))
+            entry["baseline_sha256"] = sha256_file(Path(spec.baseline))
         elif stored_entry is not None:
             base_gates = stored_entry.get("gates")
             entry["baseline"] = f"stored: {stored.get('source', 'baseline file')}"
@@ -1185,7 +1177,7 @@ def calibrate(specs: Sequence[ModelSpec], device: Device, ms: MeasureSettings = 
         st = compare_rounds(pr.medians("baseline"), pr.medians("candidate"), 0.0, True,
                             np.random.default_rng(ms.seed), n_boot=ms.n_boot)
         noise = max(abs(st.ci_low - 1.0), abs(st.ci_high - 1.0)) * 100.0
-        out.append({"name": spec.name, "model": str(spec.candidate), "sha256": file_sha256(Path(spec.candidate)),
+        out.append({"name": spec.name, "model": str(spec.candidate), "sha256": sha256_file(Path(spec.candidate)),
                     "device": device.name, "runtime": runtime_for(Path(spec.candidate)),
                     "runtime_version": pr.runtime_version, "fingerprint": fp, "rounds": len(pr.rounds),
                     "per_block": pr.per_block, "median_ms": st.baseline_ms, "ratio": st.ratio,

@@ -7,7 +7,7 @@ import pytest
 from hwnas.core import Objective
 from hwnas.errors import HwnasError
 from hwnas.evaluation import (
-    ArchEvaluator, EvaluatorSpec, MissingArchError, TableSource, build_evaluator, create_executor,
+    EvaluatorSpec, MissingArchError, TableSource, build_evaluator, create_executor,
     parse_constraint, parse_objective, read_log,
 )
 from hwnas.spaces import create_space

@@ -74,7 +74,7 @@ def test_interrupted_search_resumes_to_the_unbroken_result(tables, tmp_path):
     cfg = make_config({"objective": ["error", "latency_ms@dev"], "accuracy": f"table:{acc}",
                        "latency": [f"dev=table:{lat}"], "budget": 60, "strategy": "evolution",
                        "strategy_opt": {"population_size": 20, "batch_size": 7}})
-    unbroken = run_search(cfg, tmp_path / "a")
+    run_search(cfg, tmp_path / "a")  # the unbroken reference run
 
     def ctrl_c(kind, info):
         if kind == "evaluated" and info["n_evals"] == 31:  # mid-generation

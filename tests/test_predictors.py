@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-from hwnas.core import Arch
 from hwnas.errors import HwnasError
 from hwnas.predictors import (PREDICTORS, ArtifactError, LatencyPredictor, PredictorError, UnknownOpError,
                               create_predictor, load_predictor)
@@ -35,12 +34,7 @@ def space():
 @pytest.fixture(scope="module")
 def data(space):
     rng = np.random.default_rng(1)
-    seen, archs = set(), []
-    while len(archs) < 260:
-        a = space.sample(rng)
-        if a.arch_id not in seen:
-            seen.add(a.arch_id)
-            archs.append(a)
+    archs = space.sample_distinct(260, rng)
     y = planted(archs, rng=rng)
     return archs[:160], y[:160], archs[160:], y[160:]
 

@@ -32,12 +32,7 @@ def _rows(device, archs, scale, rng, source="imported"):
 @pytest.fixture
 def store(tmp_path):
     rng = np.random.default_rng(0)
-    seen, archs = set(), []
-    while len(archs) < 150:
-        a = SPACE.sample(rng)
-        if a.arch_id not in seen:
-            seen.add(a.arch_id)
-            archs.append(a)
+    archs = SPACE.sample_distinct(150, rng)
     st = MeasurementStore(tmp_path / "m.db")
     st.add_many(_rows("dev", archs[:60], 1.0, rng, source="measured"))
     st.add_many(_rows("other", archs, 3.0, rng))

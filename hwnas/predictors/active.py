@@ -40,15 +40,7 @@ def _pool(space, exclude: set[str], size: int, rng: np.random.Generator) -> list
             idx = rng.choice(len(cands), size, replace=False)
             cands = [cands[i] for i in sorted(idx)]
         return cands
-    seen, out = set(exclude), []
-    for _ in range(size * 20):
-        a = space.sample(rng)
-        if a.arch_id not in seen:
-            seen.add(a.arch_id)
-            out.append(a)
-            if len(out) >= size:
-                break
-    return out
+    return space.sample_distinct(size, rng, exclude=exclude, max_tries=size * 20)
 
 
 def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.Generator, predictor=None,

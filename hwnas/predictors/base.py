@@ -27,6 +27,7 @@ import numpy as np
 
 from ..core import Arch
 from ..errors import HwnasError
+from ..paths import sha256_file
 
 CARD = "card.json"
 ARTIFACT_FORMAT = 1
@@ -42,14 +43,6 @@ class UnknownOpError(PredictorError):
 
 class ArtifactError(HwnasError):
     """A predictor artifact is missing, corrupt, or does not match this space / feature schema."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def data_hash(archs: Sequence[Arch], latency_ms) -> str:

@@ -45,6 +45,20 @@ class GeneSpace:
     def sample(self, rng: np.random.Generator) -> Arch:
         return self.make([int(rng.integers(c)) for c in self.cardinalities()])
 
+    def sample_distinct(self, n: int, rng: np.random.Generator, exclude=(), max_tries: int | None = None) -> list[Arch]:
+        """Up to ``n`` archs drawn with ``rng``, all distinct and none whose arch id is in ``exclude``; fewer only
+        when ``max_tries`` draws (default 50 n + 100) did not find enough (a nearly exhausted space)."""
+        seen, out = set(exclude), []
+        limit = max_tries if max_tries is not None else 50 * n + 100
+        for _ in range(limit):
+            if len(out) >= n:
+                break
+            a = self.sample(rng)
+            if a.arch_id not in seen:
+                seen.add(a.arch_id)
+                out.append(a)
+        return out
+
     def mutate(self, arch: Arch, rng: np.random.Generator, rate: float | None = None) -> Arch:
         """Resample each gene with probability ``rate`` (default 1/n); always change at least one gene,
         and always return a different architecture when the space has more than one."""

@@ -79,17 +79,7 @@ class Recorder:
 
 def sample_new(space, rng: np.random.Generator, seen: set, n: int, max_tries: int = 1000) -> list[Arch]:
     """Up to ``n`` random archs not in ``seen`` (and not repeated); fewer when the space is nearly exhausted."""
-    out: list[Arch] = []
-    ids = set()
-    tries = 0
-    while len(out) < n and tries < max_tries * max(n, 1):
-        tries += 1
-        a = space.sample(rng)
-        if a.arch_id in seen or a.arch_id in ids:
-            continue
-        ids.add(a.arch_id)
-        out.append(a)
-    return out
+    return space.sample_distinct(n, rng, exclude=seen, max_tries=max_tries * max(n, 1))
 
 
 def remaining(evaluator, budget: int, space) -> int:

@@ -24,7 +24,6 @@ takes all that is left, in Pareto order of the predictions, so the budget is spe
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
