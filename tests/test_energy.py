@@ -148,3 +148,17 @@ def test_open_meter_selection(tmp_path):
     assert open_meter({"sensor": "nvml"}, root=tmp_path, nvml=_FakeNvml()).label == "measured:nvml"
     assert open_meter({"sensor": "ina3221"}, root=tmp_path) is None  # named but absent -> estimate instead
     assert open_meter({"sensor": "rapl", "sysfs_root": str(tmp_path)}).label == "measured:rapl"
+
+
+def test_battery_reader_finds_a_laptop_battery_by_type(tmp_path):
+    base = tmp_path / "sys/class/power_supply"
+    (base / "AC").mkdir(parents=True)
+    (base / "AC" / "type").write_text("Mains\n")
+    bat = base / "BAT0"
+    bat.mkdir()
+    (bat / "type").write_text("Battery\n")
+    (bat / "current_now").write_text("1000000\n")
+    (bat / "voltage_now").write_text("12000000\n")
+    reader = BatteryReader(tmp_path)
+    assert reader.supply == "BAT0" and reader.power_w() == pytest.approx(12.0)
+    assert BatteryReader(tmp_path, "AC").available() is False  # mains has no current_now here

@@ -188,10 +188,25 @@ class BatteryReader:
 
     name = "battery"
 
-    def __init__(self, root: Path | str = "/", supply: str = "battery", read: Callable[[str], str] | None = None):
+    def __init__(self, root: Path | str = "/", supply: str | None = None, read: Callable[[str], str] | None = None):
         self.root = Path(root)
-        self.supply = supply
+        self.supply = supply or (self._find_supply(self.root) if read is None else "battery")
         self._read = read
+
+    @staticmethod
+    def _find_supply(root: Path) -> str:
+        """The supply whose ``type`` is Battery ('battery' on phones, 'BAT0' on laptops); 'battery' if none."""
+        base = root / "sys" / "class" / "power_supply"
+        try:
+            for d in sorted(base.iterdir()):
+                try:
+                    if (d / "type").read_text().strip().lower() == "battery":
+                        return d.name
+                except OSError:
+                    continue
+        except OSError:
+            pass
+        return "battery"
 
     def _value(self, name: str) -> float:
         if self._read is not None:
@@ -332,7 +347,7 @@ def open_meter(energy: dict | None, root: Path | str | None = None, nvml=None):
         if r.available():
             return SampledMeter(r.power_w, "ina3221")
     if sensor == "battery":
-        b = BatteryReader(root)
+        b = BatteryReader(root, energy.get("supply"))
         if b.available():
             return SampledMeter(b.power_w, "battery")
     return None

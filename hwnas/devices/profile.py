@@ -75,7 +75,7 @@ _CONNECTION_KEYS = {
     "adb": {"type", "serial", "benchmark_model", "remote_dir", "adb", "taskset", "energy_duration_s"},
     "agent": {"type", "host", "port", "timeout_s"},
 }
-_ENERGY_KEYS = {"sensor", "power_model", "sysfs_root", "rail", "gpu_index"}
+_ENERGY_KEYS = {"sensor", "power_model", "sysfs_root", "rail", "gpu_index", "supply"}
 _POWER_MODEL_KEYS = {"name", "idle_w", "active_w", "cores", "note"}
 
 
@@ -186,6 +186,7 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
     energy["sensor"] = c.string(energy, "sensor", prefix="energy.", choices=SENSORS, default="auto")
     c.string(energy, "sysfs_root", prefix="energy.")
     c.string(energy, "rail", prefix="energy.")
+    c.string(energy, "supply", prefix="energy.")
     c.integer(energy, "gpu_index", prefix="energy.", minimum=0)
     pm = energy.get("power_model")
     if pm is not None:
