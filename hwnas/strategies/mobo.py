@@ -34,7 +34,7 @@ from ._shared import BudgetedEvaluation
 from .base import SearchResult
 from .common import Recorder
 from .dppnet import cheap_objective_values, pareto_order
-from .space_ops import simplify
+from .space_ops import equivalence_key, simplify
 
 
 def gene_features(genes: np.ndarray, cards, pairwise: bool = True) -> np.ndarray:
@@ -102,14 +102,34 @@ def hv_improvement_2d(front: np.ndarray, P: np.ndarray, ref: np.ndarray) -> np.n
     return (width * height).sum(1)
 
 
+class _Effects(dict):
+    def get_many(self, keys) -> np.ndarray:
+        return np.array([self.get(int(k), 0.0) for k in keys], dtype=float)
+
+
+def class_effects(classes, residuals, shrink: float = 1.0) -> tuple[_Effects, float]:
+    """Per-class mean residual, shrunk towards 0 (sum / (n + shrink)), and the pooled within-class standard
+    deviation of the residuals (0 until some class has two members)."""
+    classes = np.asarray(classes, dtype=int)
+    residuals = np.asarray(residuals, dtype=float)
+    eff, ss, dof = _Effects(), 0.0, 0
+    for c in np.unique(classes):
+        r = residuals[classes == c]
+        eff[int(c)] = float(r.sum() / (len(r) + shrink))
+        if len(r) > 1:
+            ss += float(((r - r.mean()) ** 2).sum())
+            dof += len(r) - 1
+    return eff, (np.sqrt(ss / dof) if dof else 0.0)
+
+
 class CheapCostMOBO:
     """Surrogate search over a pool whose cheap objectives are known; the budget buys the expensive ones."""
 
     name = "mobo"
 
-    def __init__(self, n_init: int = 20, batch_size: int = 10, kappa: float = 1.0, pool_size: int = 20000,
+    def __init__(self, n_init: int = 20, batch_size: int = 10, kappa: float = 0.5, pool_size: int = 20000,
                  n_members: int = 8, alpha: float = 1.0, pairwise: bool = True, cost_features: bool = True,
-                 simplified: bool = True):
+                 simplified: bool = True, noise: bool = True):
         self.n_init = n_init
         self.batch_size = batch_size
         self.kappa = kappa
@@ -119,10 +139,11 @@ class CheapCostMOBO:
         self.pairwise = pairwise
         self.cost_features = cost_features
         self.simplified = simplified
+        self.noise = noise
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in ("n_init", "batch_size", "kappa", "pool_size", "n_members", "alpha",
-                                              "pairwise", "cost_features", "simplified")}
+                                              "pairwise", "cost_features", "simplified", "noise")}
 
     def _pool(self, space, rng):
         size = int(space.size())
@@ -154,6 +175,9 @@ class CheapCostMOBO:
             X = np.hstack([X, C])
         bounds = [(j, o.bound) for j, o in enumerate(objectives) if o.bound is not None]
         index = {aid: i for i, aid in enumerate(ids)}
+        # functionally identical archs (space_ops.equivalence_key) share a class effect; their measured
+        # accuracies still differ by training noise, which the optimistic score counts as uncertainty
+        _, klass = np.unique([equivalence_key(space, a) for a in pool], return_inverse=True)
         evaluated = np.zeros(len(pool), dtype=bool)
 
         def evaluate(picks):
@@ -193,6 +217,10 @@ class CheapCostMOBO:
                 model = RidgeEnsemble(int(self.n_members), float(self.alpha), seed + 1000 * step + j)
                 model.fit(X[done][ok] if ok.any() else X[done], Y[ok, j] if ok.any() else np.zeros(len(done)))
                 mean[:, j], spread[:, j] = model.predict(X[cand])
+                if self.noise and ok.sum() > 2:
+                    eff, sigma = class_effects(klass[done][ok], Y[ok, j] - model.predict(X[done][ok])[0])
+                    mean[:, j] += eff.get_many(klass[cand])
+                    spread[:, j] = np.sqrt(spread[:, j] ** 2 + sigma ** 2)
                 if not ok.any():
                     mean[:, j] = fill
             opt = mean - float(self.kappa) * spread
