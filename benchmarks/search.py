@@ -8,7 +8,8 @@ Score: hypervolume ratio HV(found front) / HV(exact front), objectives normalise
 nadir, reference point = nadir + 10% of the range (1.1, 1.1 normalised). Budgets count unique evaluated
 architectures. Reported: mean and worst over seeds x devices, per strategy and budget, and per device.
 
-    python benchmarks/search.py                              # nsga2, random, evolution, monas, dppnet; 10 seeds; 100/300/1000
+    python benchmarks/search.py                              # nsga2, random, evolution, monas, dppnet, mobo; 10 seeds; 100/300/1000
+    python benchmarks/search.py --strategy mobo --strategy nsga2 --budgets 100,300   # cheap-cost MOBO vs NSGA-II
     python benchmarks/search.py --strategy nsga2 --strategy monas --seeds 3 --budgets 300
     python benchmarks/search.py --param nsga2.population_size=30   # strategy parameters
     python benchmarks/search.py --strategy nsga2 --strategy 'nsga2[crossover=sbx,mutation=pm,population_size=20]'  # variants
@@ -119,7 +120,7 @@ def main(argv=None) -> int:
     if not data.is_dir():
         print(f"no benchmark data at {data}", file=sys.stderr)
         return 2
-    specs = [parse_strategy(s) for s in (args.strategy or ["nsga2", "random", "evolution", "monas", "dppnet"])]
+    specs = [parse_strategy(s) for s in (args.strategy or ["nsga2", "random", "evolution", "monas", "dppnet", "mobo"])]
     for label, name, _ in specs:
         if name not in STRATEGIES:
             print(f"skipping strategy {label!r}: not registered in this build (registered: {', '.join(STRATEGIES)})")

@@ -12,6 +12,7 @@ from ..errors import HwnasError, unknown
 from .base import Evaluation, Evaluator, SearchResult, SearchStrategy
 from .dppnet import DPPNet
 from .evolution import AgingEvolution
+from .mobo import CheapCostMOBO
 from .monas import MONAS
 from .nsga2 import NSGA2Search
 from .random_search import RandomSearch
@@ -22,6 +23,7 @@ STRATEGIES: dict[str, Callable[..., SearchStrategy]] = {
     "evolution": AgingEvolution,
     "monas": MONAS,
     "dppnet": DPPNet,
+    "mobo": CheapCostMOBO,
 }
 
 
@@ -42,4 +44,4 @@ def create_strategy(name: str, **params) -> SearchStrategy:
 
 
 __all__ = ["STRATEGIES", "create_strategy", "register_strategy", "Evaluation", "Evaluator", "SearchResult",
-           "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution", "MONAS", "DPPNet"]
+           "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution", "MONAS", "DPPNet", "CheapCostMOBO"]

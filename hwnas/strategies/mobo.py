@@ -1,0 +1,278 @@
+"""Cheap-cost multi-objective Bayesian optimisation (``mobo``): spend the budget on accuracy only.
+
+In hardware-aware NAS the device objectives usually come from a latency table, a latency predictor or a count
+on the built graph: they are cheap. What the budget pays for is accuracy (training). This strategy uses that:
+
+1. a candidate pool: every arch of the space when it has at most ``pool_size`` (nb201: all 15,625 cells),
+   else ``pool_size`` distinct random archs;
+2. the pool's cheap objectives, through the same mechanism DPP-Net uses (``cheap_objective_values``: static
+   costs counted from the graph, device costs from table/predictor sources); they spend no budget. Objectives
+   without a cheap source (accuracy, device-in-the-loop measurements) are predicted;
+3. ``n_init`` random pool archs are evaluated; then, each step, a bootstrap ensemble of ridge regressions on
+   one-hot genes + pairwise gene interactions (+ the cheap objectives as features) predicts the other
+   objectives with a spread (ensemble std);
+4. each batch of ``batch_size`` is picked greedily by hypervolume improvement of the optimistic point
+   (known cheap values, predicted mean - ``kappa`` x std) over the current evaluated front; each pick is
+   added to the front at its predicted mean (kriging believer) before the next pick. Normalisation: the
+   current front's ideal/nadir (cheap objectives: their pool minimum as ideal), reference nadir + 10%.
+   With more than two objectives the batch is taken in NSGA-II survival order of the optimistic points.
+
+Budget = unique archs evaluated, spent exactly (``BudgetedEvaluation``). Seeded by the passed Generator only.
+The assumption: the cost objectives are cheap. When they are measured in the loop they are predicted like
+accuracy, and the strategy is an ordinary surrogate-assisted search.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from ..errors import HwnasError
+from ..pareto import non_dominated_mask
+from ._shared import BudgetedEvaluation
+from .base import SearchResult
+from .common import Recorder
+from .dppnet import cheap_objective_values, pareto_order
+from .space_ops import equivalence_key, simplify
+
+
+def gene_features(genes: np.ndarray, cards, pairwise: bool = True) -> np.ndarray:
+    """One-hot genes, plus one-hot pairs of genes (every pair of positions, every pair of values)."""
+    genes = np.asarray(genes, dtype=int)
+    n = len(genes)
+    cols = []
+    for i, c in enumerate(cards):
+        cols.append(np.eye(int(c))[genes[:, i]])
+    if pairwise:
+        for i, j in combinations(range(len(cards)), 2):
+            code = genes[:, i] * int(cards[j]) + genes[:, j]
+            cols.append(np.eye(int(cards[i]) * int(cards[j]))[code])
+    return np.hstack(cols) if cols else np.zeros((n, 0))
+
+
+class RidgeEnsemble:
+    """Bootstrap ensemble of ridge regressions (closed form); mean and spread of the members' predictions."""
+
+    def __init__(self, n_members: int = 8, alpha: float = 1.0, seed: int = 0):
+        self.n_members = n_members
+        self.alpha = alpha
+        self.seed = seed
+
+    def fit(self, X, y) -> "RidgeEnsemble":
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        rng = np.random.default_rng(self.seed)
+        self.x_mean_ = X.mean(0)
+        self.y_mean_ = y.mean()
+        Xc = X - self.x_mean_
+        self.coefs_ = []
+        n, d = Xc.shape
+        for m in range(int(self.n_members)):
+            idx = np.arange(n) if m == 0 else rng.integers(0, n, n)
+            A, b = Xc[idx], y[idx] - self.y_mean_
+            if d <= n:
+                w = np.linalg.solve(A.T @ A + self.alpha * np.eye(d), A.T @ b)
+            else:  # dual form: cheaper with fewer samples than features
+                w = A.T @ np.linalg.solve(A @ A.T + self.alpha * np.eye(len(A)), b)
+            self.coefs_.append(w)
+        self.W_ = np.column_stack(self.coefs_)
+        return self
+
+    def predict(self, X) -> tuple[np.ndarray, np.ndarray]:
+        P = (np.asarray(X, dtype=float) - self.x_mean_) @ self.W_ + self.y_mean_
+        return P.mean(1), P.std(1)
+
+
+def hv_improvement_2d(front: np.ndarray, P: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Hypervolume each row of P (2 minimised objectives) adds to ``front`` within the box below ``ref``."""
+    P = np.asarray(P, dtype=float)
+    F = np.asarray(front, dtype=float).reshape(-1, 2)
+    F = F[np.all(F < ref, axis=1)]
+    if len(F):
+        F = F[non_dominated_mask(F)]
+        F = F[np.argsort(F[:, 0])]
+    # staircase: on [xs[k], xs[k+1]) the front dominates everything above level ys[k]
+    xs = np.concatenate([[-np.inf], F[:, 0], [ref[0]]])
+    ys = np.concatenate([[ref[1]], F[:, 1]])
+    lo = np.maximum(xs[None, :-1], P[:, :1])
+    hi = np.minimum(xs[None, 1:], ref[0])
+    width = np.clip(hi - lo, 0.0, None)
+    height = np.clip(ys[None, :] - P[:, 1:2], 0.0, None)
+    return (width * height).sum(1)
+
+
+class _Effects(dict):
+    def get_many(self, keys) -> np.ndarray:
+        return np.array([self.get(int(k), 0.0) for k in keys], dtype=float)
+
+
+def class_effects(classes, residuals, shrink: float = 1.0) -> tuple[_Effects, float]:
+    """Per-class mean residual, shrunk towards 0 (sum / (n + shrink)), and the pooled within-class standard
+    deviation of the residuals (0 until some class has two members)."""
+    classes = np.asarray(classes, dtype=int)
+    residuals = np.asarray(residuals, dtype=float)
+    eff, ss, dof = _Effects(), 0.0, 0
+    for c in np.unique(classes):
+        r = residuals[classes == c]
+        eff[int(c)] = float(r.sum() / (len(r) + shrink))
+        if len(r) > 1:
+            ss += float(((r - r.mean()) ** 2).sum())
+            dof += len(r) - 1
+    return eff, (np.sqrt(ss / dof) if dof else 0.0)
+
+
+class CheapCostMOBO:
+    """Surrogate search over a pool whose cheap objectives are known; the budget buys the expensive ones."""
+
+    name = "mobo"
+
+    def __init__(self, n_init: int = 20, batch_size: int = 10, kappa: float = 0.5, pool_size: int = 20000,
+                 n_members: int = 8, alpha: float = 1.0, pairwise: bool = True, cost_features: bool = True,
+                 simplified: bool = True, noise: bool = True):
+        self.n_init = n_init
+        self.batch_size = batch_size
+        self.kappa = kappa
+        self.pool_size = pool_size
+        self.n_members = n_members
+        self.alpha = alpha
+        self.pairwise = pairwise
+        self.cost_features = cost_features
+        self.simplified = simplified
+        self.noise = noise
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in ("n_init", "batch_size", "kappa", "pool_size", "n_members", "alpha",
+                                              "pairwise", "cost_features", "simplified", "noise")}
+
+    def _pool(self, space, rng):
+        size = int(space.size())
+        if size <= int(self.pool_size) and hasattr(space, "all_archs"):
+            return list(space.all_archs())
+        return space.sample_distinct(min(int(self.pool_size), size), rng)
+
+    def run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
+        if int(self.n_init) < 1 or int(self.batch_size) < 1:
+            raise HwnasError(f"mobo: n_init and batch_size must be >= 1, got {self.n_init}, {self.batch_size}")
+        objectives = tuple(evaluator.objectives)
+        m = len(objectives)
+        guard = BudgetedEvaluation(evaluator, min(int(budget), int(space.size())))
+        rec = Recorder(evaluator, callback)
+        seed = int(rng.integers(0, 2**31 - 1))
+        pool = self._pool(space, rng)
+        ids = [a.arch_id for a in pool]
+        cheap = cheap_objective_values(evaluator, space, pool, range(m), {})
+        cheap = {j: v for j, v in cheap.items() if np.all(np.isfinite(v)) or np.isfinite(v).any()}
+        predicted = [j for j in range(m) if j not in cheap]
+        if not predicted:  # every objective is free: nothing to learn, the budget still buys evaluations
+            predicted = []
+        genes = np.array([(simplify(space, a) if self.simplified else a).genes for a in pool])
+        X = gene_features(genes, space.cardinalities(), bool(self.pairwise))
+        if self.cost_features and cheap:
+            C = np.column_stack([cheap[j] for j in sorted(cheap)])
+            C = np.where(np.isfinite(C), C, np.nanmax(np.where(np.isfinite(C), C, -np.inf), axis=0))
+            C = (C - C.mean(0)) / np.where(C.std(0) > 0, C.std(0), 1.0)
+            X = np.hstack([X, C])
+        bounds = [(j, o.bound) for j, o in enumerate(objectives) if o.bound is not None]
+        index = {aid: i for i, aid in enumerate(ids)}
+        # functionally identical archs (space_ops.equivalence_key) share a class effect; their measured
+        # accuracies still differ by training noise, which the optimistic score counts as uncertainty
+        _, klass = np.unique([equivalence_key(space, a) for a in pool], return_inverse=True)
+        evaluated = np.zeros(len(pool), dtype=bool)
+
+        def evaluate(picks):
+            kept, _ = guard.evaluate([pool[i] for i in picks])
+            for a in kept:
+                evaluated[index[a.arch_id]] = True
+
+        # cheap bounds rule candidates out before they cost anything
+        allowed = np.ones(len(pool), dtype=bool)
+        for j, b in bounds:
+            if j in cheap:
+                allowed &= ~(cheap[j] > b)
+        if not allowed.any():
+            allowed[:] = True
+
+        step = 0
+        first = rng.permutation(np.flatnonzero(allowed))[: min(int(self.n_init), guard.remaining)]
+        evaluate(first)
+        step += 1
+        rec.record(step, phase="init")
+        while not guard.exhausted:
+            cand = np.flatnonzero(~evaluated & allowed)
+            if not len(cand):
+                cand = np.flatnonzero(~evaluated)
+            if not len(cand):
+                break
+            done = np.flatnonzero(evaluated)
+            Y = np.array([guard.known(pool[i]) for i in done], dtype=float)
+            mean = np.empty((len(cand), m))
+            spread = np.zeros((len(cand), m))
+            for j in range(m):
+                if j in cheap:
+                    mean[:, j] = cheap[j][cand]
+                    continue
+                ok = np.isfinite(Y[:, j])
+                fill = np.nanmax(Y[:, j]) if ok.any() else 0.0
+                model = RidgeEnsemble(int(self.n_members), float(self.alpha), seed + 1000 * step + j)
+                model.fit(X[done][ok] if ok.any() else X[done], Y[ok, j] if ok.any() else np.zeros(len(done)))
+                mean[:, j], spread[:, j] = model.predict(X[cand])
+                if self.noise and ok.sum() > 2:
+                    eff, sigma = class_effects(klass[done][ok], Y[ok, j] - model.predict(X[done][ok])[0])
+                    mean[:, j] += eff.get_many(klass[cand])
+                    spread[:, j] = np.sqrt(spread[:, j] ** 2 + sigma ** 2)
+                if not ok.any():
+                    mean[:, j] = fill
+            opt = mean - float(self.kappa) * spread
+            violation = np.zeros(len(cand))
+            for j, b in bounds:
+                violation += np.maximum(opt[:, j] - b, 0.0)
+            k = min(int(self.batch_size), guard.remaining, len(cand))
+            picks = self._select(Y, opt, mean, violation, cheap, cand, k, bounds)
+            evaluate(cand[picks])
+            step += 1
+            rec.record(step, phase="surrogate", n_candidates=int(len(cand)),
+                       predicted=[objectives[j].label for j in predicted])
+        config = {**self.get_params(), "budget": int(budget), "seed": seed, "pool": len(pool),
+                  "cheap": [objectives[j].label for j in sorted(cheap)],
+                  "predicted": [objectives[j].label for j in predicted]}
+        return rec.result(self.name, space, config)
+
+    def _select(self, Y, opt, mean, violation, cheap, cand, k, bounds) -> np.ndarray:
+        """Indices into the candidate rows: ``k`` greedy hypervolume-improvement picks (2 objectives), else the
+        NSGA-II survival order of the optimistic points among those the evaluated front does not dominate."""
+        m = opt.shape[1]
+        feas = np.all(np.isfinite(Y), axis=1)
+        for j, b in bounds:
+            feas &= Y[:, j] <= b
+        front = Y[feas]
+        if len(front):
+            front = front[non_dominated_mask(front)]
+        if m != 2 or len(front) == 0:
+            return pareto_order(opt, violation)[:k]
+        ideal = front.min(0)
+        for j in cheap:
+            ideal[j] = min(ideal[j], float(np.min(cheap[j][cand])))
+        nadir = front.max(0)
+        scale = np.where(nadir - ideal > 0, nadir - ideal, 1.0)
+        Z = (front - ideal) / scale
+        O = (opt - ideal) / scale
+        M = (mean - ideal) / scale
+        ref = np.full(2, 1.1)
+        chosen: list[int] = []
+        free = violation <= 0
+        for _ in range(k):
+            gain = hv_improvement_2d(Z, O, ref)
+            gain[~free] = -1.0
+            gain[chosen] = -np.inf
+            i = int(np.argmax(gain))
+            if gain[i] <= 0:  # nothing promises an improvement: fill in survival order of the optimistic points
+                rest = [r for r in pareto_order(opt, violation) if r not in chosen]
+                chosen.extend(rest[: k - len(chosen)])
+                break
+            chosen.append(i)
+            Z = np.vstack([Z, M[i]])
+        return np.array(chosen, dtype=int)
+
+
+__all__ = ["CheapCostMOBO", "RidgeEnsemble", "gene_features", "hv_improvement_2d"]

@@ -1,0 +1,98 @@
+"""The cheap-cost MOBO strategy (``mobo``): its hypervolume-improvement helper, surrogate and behaviour."""
+
+import numpy as np
+import pytest
+
+from hwnas.errors import HwnasError
+from hwnas.pareto import hypervolume, non_dominated_mask
+from hwnas.strategies import create_strategy
+from hwnas.strategies.mobo import RidgeEnsemble, gene_features, hv_improvement_2d
+from hwnas.strategies.testing import ToySpace, toy_evaluator
+
+
+def test_hv_improvement_matches_the_exact_hypervolume():
+    rng = np.random.default_rng(0)
+    ref = np.array([1.1, 1.1])
+    for _ in range(5):
+        F = rng.uniform(0, 1, (12, 2))
+        F = F[non_dominated_mask(F)]
+        P = rng.uniform(-0.2, 1.3, (40, 2))
+        gain = hv_improvement_2d(F, P, ref)
+        base = hypervolume(F, ref)
+        exact = np.array([hypervolume(np.vstack([F, p]), ref) - base for p in P])
+        assert np.allclose(gain, exact, atol=1e-12)
+    # an empty front: the box between the point and the reference
+    assert np.allclose(hv_improvement_2d(np.empty((0, 2)), np.array([[0.1, 0.6]]), ref), [1.0 * 0.5])
+
+
+def test_gene_features_and_ridge_ensemble():
+    X = gene_features(np.array([[0, 1], [2, 0]]), (3, 2))
+    assert X.shape == (2, 3 + 2 + 6) and np.all(X.sum(1) == 3)
+    assert gene_features(np.array([[0, 1]]), (3, 2), pairwise=False).shape == (1, 5)
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(80, 5))
+    y = A @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 4.0
+    model = RidgeEnsemble(n_members=6, alpha=1e-6, seed=0).fit(A, y)
+    mean, std = model.predict(A)
+    assert np.allclose(mean, y, atol=1e-3) and std.max() < 1e-3
+    noisy = RidgeEnsemble(n_members=6, alpha=1.0, seed=0).fit(A, y + rng.normal(0, 1, len(y)))
+    assert noisy.predict(A)[1].mean() > 0.01  # bootstrap members disagree on noisy data
+
+
+def _hv_of(values, ref):
+    return hypervolume(values[non_dominated_mask(values)], ref)
+
+
+def test_mobo_spends_budget_on_accuracy_only_and_beats_random_and_nsga2(tmp_path):
+    space = ToySpace(n_genes=6, choices=5)
+    everything = toy_evaluator(space, tmp_path).evaluate(space.all_archs())
+    ref = everything.max(axis=0)
+    scores = {"mobo": [], "random": [], "nsga2": []}
+    for seed in range(3):
+        for name in scores:
+            ev = toy_evaluator(space, tmp_path)
+            res = create_strategy(name).run(space, ev, 60, np.random.default_rng(seed))
+            assert ev.n_unique == 60
+            scores[name].append(_hv_of(res.values(), ref))
+            if name == "mobo":
+                assert res.config["cheap"] == ["latency_ms@toydev"] and res.config["predicted"] == ["error"]
+                assert res.config["pool"] == space.size()
+    assert np.mean(scores["mobo"]) > np.mean(scores["nsga2"]) > np.mean(scores["random"]) - 1e-9
+    assert min(scores["mobo"]) > max(scores["random"])
+
+
+def test_mobo_cheap_bounds_keep_the_budget_on_feasible_archs(tmp_path):
+    space = ToySpace(n_genes=5, choices=4)
+    ev = toy_evaluator(space, tmp_path, constraints=["latency_ms@toydev<=4"])
+    create_strategy("mobo", n_init=5).run(space, ev, 40, np.random.default_rng(0))
+    assert all(e.values[1] <= 4 for e in ev.evaluations())  # latency is known before evaluation
+
+
+def test_mobo_without_cheap_costs_predicts_them(tmp_path):
+    from hwnas.core import Objective
+    from hwnas.strategies.base import Evaluation
+
+    space = ToySpace(n_genes=4, choices=3)
+    inner = toy_evaluator(space, tmp_path)
+
+    class Opaque:  # the same objectives, but no cost source to query for free
+        objectives = (Objective("error"), Objective("latency_ms", device="toydev"))
+
+        def evaluate(self, archs):
+            return inner.evaluate(archs)
+
+        def evaluations(self) -> list[Evaluation]:
+            return inner.evaluations()
+
+        @property
+        def n_unique(self):
+            return inner.n_unique
+
+    res = create_strategy("mobo", n_init=5, batch_size=4).run(space, Opaque(), 30, np.random.default_rng(0))
+    assert inner.n_unique == 30 and res.config["cheap"] == []
+    assert res.config["predicted"] == ["error", "latency_ms@toydev"]
+
+
+def test_mobo_bad_parameters():
+    with pytest.raises(HwnasError, match="n_init and batch_size"):
+        create_strategy("mobo", batch_size=0).run(ToySpace(), None, 10, np.random.default_rng(0))
