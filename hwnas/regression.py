@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import HwnasError
 from .paths import sha256_file
+from .spaces import parse_arch_table
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 INCONCLUSIVE_POLICIES = ("exit3", "pass", "fail")
@@ -1043,25 +1044,6 @@ def _expand_models(inputs: Sequence[str]) -> list[tuple[str, Path]]:
         else:
             raise HwnasError(f"model file {p} does not exist (to check arch strings, pass --space)")
     return out
-
-
-def parse_arch_table(text: str) -> list[tuple[str | None, str]]:
-    """Rows of an arch list: one arch per line, or a CSV with an ``arch`` column and optional ``name``."""
-    import csv
-
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if lines and "arch" in [c.strip() for c in lines[0].split(",")]:
-        header = [c.strip() for c in lines[0].split(",")]
-        rows = list(csv.DictReader(lines, fieldnames=header))[1:]
-        out = []
-        for r in rows:
-            arch = r.get("arch") or ""
-            if header[-1] == "arch" and r.get(None):  # unquoted commas in the last column (mobilenet strings)
-                arch = ",".join([arch, *r[None]])
-            if arch.strip():
-                out.append(((r.get("name") or "").strip() or None, arch.strip()))
-        return out
-    return [(None, ln.strip()) for ln in lines]
 
 
 def resolve_model_files(inputs: Sequence[str], against: str | None, workdir: Path) -> list[ModelSpec]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 import yaml
 
 from .errors import HwnasError
+from .export import atomic_path
 
 LOG_NAME = "evaluations.jsonl"
 
@@ -224,10 +224,7 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
     from .spaces import create_space
     from .strategies import create_strategy
 
-    try:
-        space = create_space(cfg.space, **cfg.space_opt)
-    except TypeError:
-        raise HwnasError(f"space {cfg.space!r} does not take these settings: {cfg.space_opt}") from None
+    space = create_space(cfg.space, **cfg.space_opt)
     strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
     executor = create_executor(cfg.executor, cfg.address)
     evaluator = build_evaluator(space, _evaluator_spec(cfg), executor=executor, log=log, on_evaluated=on_evaluated)
@@ -235,9 +232,8 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
 
 
 def prepare_out(out: Path, resume: bool) -> Path:
@@ -334,12 +330,10 @@ def _rows(result, evaluations, front_ids: set) -> tuple[list[str], list[dict]]:
 
 def _write_csv(path: Path, header, rows) -> None:
     """Write atomically: a reader (or a crash) never sees half a file."""
-    tmp = path.with_suffix(".csv.part")
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=header)
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def write_results(result, out: Path, space=None) -> None:

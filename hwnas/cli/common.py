@@ -27,23 +27,14 @@ def parse_space_options(options: list[str] | None) -> dict:
 def make_space(name: str, options: list[str] | None = None):
     from ..spaces import create_space
 
-    config = parse_space_options(options)
-    try:
-        return create_space(name, **config)
-    except TypeError as exc:
-        raise HwnasError(f"space {name!r} does not take these settings: {config}") from exc
+    return create_space(name, **parse_space_options(options))
 
 
 def read_arch_lines(path: Path) -> list[str]:
     """Arch strings from a CSV with an ``arch`` column, or one arch per line (blank lines and # skipped)."""
-    import csv
+    from ..spaces import parse_arch_table
 
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"arch file {path} does not exist")
-    text = path.read_text()
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if lines and lines[0].split(",")[0].strip() == "arch":
-        rows = list(csv.DictReader(lines))
-        return [r["arch"].strip() for r in rows if r.get("arch")]
-    return [ln.strip() for ln in lines]
+    return [arch for _, arch in parse_arch_table(path.read_text())]

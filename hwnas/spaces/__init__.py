@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import unknown
+from ..errors import HwnasError, unknown
 from .base import GeneSpace
 from .dppnet import DPPNetSpace
 from .mobilenet import MobileNetSpace
@@ -30,7 +30,10 @@ def create_space(name: str, **config) -> GeneSpace:
         factory = SPACES[name]
     except KeyError:
         raise unknown("search space", name, SPACES) from None
-    return factory(**config)
+    try:
+        return factory(**config)
+    except TypeError as exc:
+        raise HwnasError(f"space {name!r} does not take these settings: {config}") from exc
 
 
 def arch_from_text(space: GeneSpace, text: str):
@@ -47,5 +50,24 @@ def arch_from_text(space: GeneSpace, text: str):
     return space.from_string(text)
 
 
-__all__ = ["SPACES", "create_space", "register_space", "arch_from_text", "GeneSpace", "NB201Space", "MobileNetSpace",
+def parse_arch_table(text: str) -> list[tuple[str | None, str]]:
+    """Rows of an arch list: one arch per line, or a CSV with an ``arch`` column and optional ``name``."""
+    import csv
+
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if lines and "arch" in [c.strip() for c in lines[0].split(",")]:
+        header = [c.strip() for c in lines[0].split(",")]
+        rows = list(csv.DictReader(lines, fieldnames=header))[1:]
+        out = []
+        for r in rows:
+            arch = r.get("arch") or ""
+            if header[-1] == "arch" and r.get(None):  # unquoted commas in the last column (mobilenet strings)
+                arch = ",".join([arch, *r[None]])
+            if arch.strip():
+                out.append(((r.get("name") or "").strip() or None, arch.strip()))
+        return out
+    return [(None, ln.strip()) for ln in lines]
+
+
+__all__ = ["SPACES", "create_space", "register_space", "arch_from_text", "parse_arch_table", "GeneSpace", "NB201Space", "MobileNetSpace",
            "MonasCondenseNetSpace", "MonasAlexNetSpace", "DPPNetSpace"]
