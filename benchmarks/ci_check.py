@@ -53,7 +53,7 @@ def planted(space, arch, path: Path, extra_channels: int = 48) -> Path:
 
 def direct_ratio(base: Path, slow: Path, rounds: int = 40, per_block: int = 100) -> dict:
     """Plain measurement: medians of ABBA blocks of `per_block` inferences; ratio of the overall medians."""
-    from hwnas.devices.worker import ModelWorker
+    from hwnas.measure.runners.worker import ModelWorker
 
     with ModelWorker(base) as a, ModelWorker(slow) as b:
         a.time(300), b.time(300)

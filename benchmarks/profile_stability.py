@@ -53,9 +53,9 @@ def main(argv=None) -> int:
     os.environ["HWNAS_HOME"] = args.home
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     from hwnas.cli.common import make_space
-    from hwnas.devices.profile import load_profile
+    from hwnas.measure.device_profile import load_profile
     from hwnas.export import ExportSettings, export_arch
-    from hwnas.profiling import sample_archs
+    from hwnas.measure.protocol import sample_archs
     from hwnas.runtimes import format_for
     from hwnas.store import MeasurementStore
 

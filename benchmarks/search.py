@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hwnas.core import Objective  # noqa: E402
+from hwnas.contracts import Objective  # noqa: E402
 from hwnas.evaluation import ArchEvaluator, TableSource  # noqa: E402
 from hwnas.pareto import hypervolume, non_dominated_mask  # noqa: E402
 from hwnas.spaces import create_space  # noqa: E402

@@ -17,7 +17,7 @@ A constraint is an objective with a bound, ``latency_ms@pixel2<=15``; it need no
 
 Accuracy sources: ``table:FILE`` (CSV ``arch,test_accuracy``), ``proxy[:NAME]`` (a zero-cost proxy on a real
 batch; the objective becomes ``neg_<proxy>``, because a proxy score is not an accuracy) and ``train[:DATASET]``
-(real PyTorch training, see :mod:`hwnas.training`). Device cost sources: ``table:FILE`` (CSV ``arch,latency_ms``
+(real PyTorch training, see :mod:`hwnas.accuracy.training`). Device cost sources: ``table:FILE`` (CSV ``arch,latency_ms``
 and/or ``energy_mj``), ``predictor`` (a trained latency predictor, ``hwnas.predictors.load_predictor``) and
 ``measure`` (profile on the device in the loop, stored in the measurement store).
 
@@ -42,9 +42,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .core import Arch, Objective
+from .contracts import Arch, Evaluation, Objective
 from .errors import HwnasError, unknown
-from .strategies.base import Evaluation
 
 OBJECTIVE_NAMES = ("error", "latency_ms", "energy_mj", "params", "macs", "peak_memory_bytes")
 DEVICE_METRICS = ("latency_ms", "energy_mj")
@@ -179,8 +178,8 @@ class ProxySource:
         return f"proxy:{self.proxy}({self.dataset},{self.batch_size})"
 
     def score(self, space, arch: Arch) -> float:
-        from .datasets import load_dataset
-        from .proxies import proxy_score
+        from .accuracy.datasets import load_dataset
+        from .accuracy.proxies import proxy_score
 
         data = load_dataset(self.dataset, space.input_shape(), root=self.data_dir, download=self.download)
         x, y = data.batch(self.batch_size, self.seed)
@@ -204,8 +203,8 @@ class TrainSource:
         return f"trained:{self.dataset}({self.epochs} epochs, seed {self.seed})"
 
     def accuracy(self, space, arch: Arch) -> float:
-        from .datasets import load_dataset
-        from .training import train_and_test
+        from .accuracy.datasets import load_dataset
+        from .accuracy.training import train_and_test
 
         data = load_dataset(self.dataset, space.input_shape(), root=self.data_dir, download=self.download)
         return train_and_test(space, arch, data, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
@@ -244,7 +243,7 @@ class PredictorSource:
 
 
 class MeasureSource:
-    """Profile each candidate on the device in the loop (``hwnas.profiling.measure_archs``, built by issue 3);
+    """Profile each candidate on the device in the loop (``hwnas.measure.protocol.measure_archs``, built by issue 3);
     every measurement lands in the measurement store."""
 
     kind = "measure"
@@ -264,11 +263,11 @@ class MeasureSource:
     @staticmethod
     def _modules():
         try:
-            from .devices.profile import load_profile
-            from .profiling import measure_archs
+            from .measure.device_profile import load_profile
+            from .measure.protocol import measure_archs
             from .store import MeasurementStore
         except ImportError:
-            raise HwnasError("cost source 'measure' needs hwnas.profiling and hwnas.store, which this build lacks; "
+            raise HwnasError("cost source 'measure' needs hwnas.measure.protocol and hwnas.store, which this build lacks; "
                              "use --latency table:FILE or --latency predictor") from None
         return load_profile, measure_archs, MeasurementStore
 

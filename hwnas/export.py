@@ -26,8 +26,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .core import Arch
+from .contracts import Arch
 from .errors import HwnasError
+from .io import atomic_path, check_writable
 from .paths import export_cache_dir
 
 FORMATS = ("onnx", "tflite")
@@ -68,33 +69,6 @@ def build_model(space, arch: Arch):
 
     torch.manual_seed(seed_for(arch))
     return space.build(arch).eval()
-
-
-def check_writable(path: Path) -> Path:
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.exists() and path.is_dir():
-        raise HwnasError(f"cannot write {path}: it is a directory")
-    if not parent.is_dir():
-        raise HwnasError(f"cannot write {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise HwnasError(f"cannot write {path}: directory {parent} is not writable")
-    return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; rename onto it only if the block succeeds."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def calibration_batches(input_shape: Sequence[int], n: int = 16, seed: int = 0) -> list[np.ndarray]:

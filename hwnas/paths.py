@@ -6,17 +6,6 @@ import os
 from pathlib import Path
 
 
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def hwnas_home() -> Path:
     env = os.environ.get("HWNAS_HOME")
     return Path(env).expanduser() if env else Path.home() / ".hwnas"

@@ -1,7 +1,7 @@
 """CI latency regression checks that don't cry wolf (``hwnas ci-check``): statistics, measurement, reports.
 
 Measurement: the baseline (A) and candidate (B) models live in two long-lived worker processes
-(:class:`hwnas.devices.worker.ModelWorker`). They are measured in *rounds*; a round is one block of A and
+(:class:`hwnas.measure.runners.worker.ModelWorker`). They are measured in *rounds*; a round is one block of A and
 one block of B back to back, and consecutive rounds come in randomised ABBA pairs (AB,BA or BA,AB, chosen
 by a seeded generator) so that a slow drift of the machine's load hits both models alike. Each block runs
 a few discarded warm-up inferences and then ``k`` timed inferences; the block's median is the round's
@@ -39,7 +39,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import HwnasError
-from .paths import sha256_file
+from .io import now_iso, sha256_file
 from .spaces import parse_arch_table
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
@@ -449,7 +449,7 @@ class Device:
 
     @classmethod
     def from_profile(cls, name_or_path, runtime: str | None = None) -> "Device":
-        from .devices.profile import load_profile
+        from .measure.device_profile import load_profile
 
         p = load_profile(name_or_path).with_runtime(runtime)
         if p.connection_type != "local":
@@ -471,8 +471,8 @@ MACHINE_KEYS = ("host", "machine", "cpu", "cores", "usable_cores", "os")
 
 
 def host_fingerprint() -> dict:
-    """This machine's fingerprint (hwnas.profiling.host_fingerprint: host, CPU model, cores, OS, ...)."""
-    from .profiling import host_fingerprint as fingerprint
+    """This machine's fingerprint (hwnas.measure.protocol.host_fingerprint: host, CPU model, cores, OS, ...)."""
+    from .measure.protocol import host_fingerprint as fingerprint
 
     return fingerprint()
 
@@ -491,7 +491,7 @@ def abba_orders(n_rounds: int, rng: np.random.Generator) -> list[str]:
 
 
 def _open_worker(path: Path, device: Device, seed: int):
-    from .devices.worker import ModelWorker
+    from .measure.runners.worker import ModelWorker
     from .runtimes import runtime_for
 
     runtime = runtime_for(path)
@@ -624,12 +624,6 @@ def find_noise(entries: list[dict], device: str, sha256: str, name: str) -> dict
         if e.get("name") == name:
             return e
     return None
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _hwnas_version() -> str:
@@ -807,7 +801,7 @@ def run_check(specs: Sequence[ModelSpec], device: Device, th: Thresholds = Thres
         suite = {k: v for k, v in g.items() if k != "boot_log_ratio"}
         suite.update(verdict=sv, reason=sr)
     return {
-        "format": REPORT_FORMAT, "hwnas_version": _hwnas_version(), "created_at": _now(),
+        "format": REPORT_FORMAT, "hwnas_version": _hwnas_version(), "created_at": now_iso(),
         "device": {"name": device.name, **_device_settings(device), "fingerprint": fingerprint},
         "thresholds": asdict(th), "measurement_settings": asdict(ms), "gates": list(gates),
         "source": "measured", "models": models, "suite": suite,
@@ -855,14 +849,14 @@ def baseline_from_report(report: dict, source: str = "") -> dict:
             "first_inference_ms": meas["first_inference_ms"].get("candidate"), "per_block": meas["per_block"],
             "gates": dict(m["candidate_facts"]),
         }
-    return {"format": BASELINE_FORMAT, "created_at": _now(), "hwnas_version": report.get("hwnas_version"),
+    return {"format": BASELINE_FORMAT, "created_at": now_iso(), "hwnas_version": report.get("hwnas_version"),
             "device": report["device"]["name"], "fingerprint": report["device"]["fingerprint"],
             "device_settings": {k: report["device"].get(k) for k in ("threads", "delegate", "affinity")},
             "source": source or "measured", "models": models}
 
 
 def write_json(data: dict, path: Path) -> Path:
-    from .export import atomic_path, check_writable
+    from .io import atomic_path, check_writable
 
     path = check_writable(Path(path))
     with atomic_path(path) as tmp:
@@ -1163,7 +1157,7 @@ def calibrate(specs: Sequence[ModelSpec], device: Device, ms: MeasureSettings = 
                     "device": device.name, "runtime": runtime_for(Path(spec.candidate)),
                     "runtime_version": pr.runtime_version, "fingerprint": fp, "rounds": len(pr.rounds),
                     "per_block": pr.per_block, "median_ms": st.baseline_ms, "ratio": st.ratio,
-                    "ci_low": st.ci_low, "ci_high": st.ci_high, "noise_pct": noise, "created_at": _now(),
+                    "ci_low": st.ci_low, "ci_high": st.ci_high, "noise_pct": noise, "created_at": now_iso(),
                     "source": "measured (A/A)", "round_medians_ms": {"a": pr.medians("baseline"),
                                                                       "b": pr.medians("candidate")}})
     return out

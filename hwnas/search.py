@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from .errors import HwnasError
-from .export import atomic_path
+from .io import atomic_path
 
 LOG_NAME = "evaluations.jsonl"
 
@@ -186,8 +186,8 @@ def host_cost_source(space_name: str) -> str | None:
     except ImportError:
         pass
     try:
-        from .devices.profile import load_profile
-        from .profiling import measure_archs  # noqa: F401  (issue 3)
+        from .measure.device_profile import load_profile
+        from .measure.protocol import measure_archs  # noqa: F401  (issue 3)
 
         load_profile("host")
         return "measure"
@@ -363,9 +363,8 @@ def write_results(result, out: Path, space=None) -> None:
 
 def load_result(out: Path):
     """Rebuild the SearchResult of a results directory (for ``hwnas report``)."""
-    from .core import Objective
+    from .contracts import Objective, SearchResult
     from .evaluation import read_log
-    from .strategies.base import SearchResult
 
     out = Path(out)
     if not out.is_dir():

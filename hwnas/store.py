@@ -20,11 +20,11 @@ import math
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
 from .errors import HwnasError
+from .io import now_iso
 from .paths import hwnas_home
 
 SCHEMA_VERSION = 1
@@ -36,8 +36,6 @@ class StoreError(HwnasError):
     """The store file cannot be opened, is not a hwnas store, or was written by a newer hwnas."""
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def settings_key(settings: dict | None) -> str:
@@ -324,4 +322,4 @@ class MeasurementStore:
 
 
 __all__ = ["Measurement", "MeasurementStore", "StoreError", "SCHEMA_VERSION", "settings_key",
-           "default_store_path", "resolve_store_path", "now_iso"]
+           "default_store_path", "resolve_store_path"]

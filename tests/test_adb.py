@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hwnas.devices.adb import AdbRunner, parse_benchmark_output
-from hwnas.devices.profile import load_profile
+from hwnas.measure.runners.adb import AdbRunner, parse_benchmark_output
+from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
-from hwnas.profiling import DeviceUnreachable, ProtocolSettings, measure_archs
+from hwnas.measure.protocol import DeviceUnreachable, ProtocolSettings, measure_archs
 from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
 

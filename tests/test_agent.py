@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from hwnas.devices.agent import AgentRunner, AgentServer
-from hwnas.devices.profile import load_profile
+from hwnas.measure.runners.agent import AgentRunner, AgentServer
+from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
-from hwnas.profiling import DeviceUnreachable, ProtocolSettings, measure_archs
+from hwnas.measure.protocol import DeviceUnreachable, ProtocolSettings, measure_archs
 from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
 

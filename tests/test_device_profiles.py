@@ -1,6 +1,6 @@
 import pytest
 
-from hwnas.devices.profile import DeviceProfile, ProfileError, list_profiles, load_profile
+from hwnas.measure.device_profile import DeviceProfile, ProfileError, list_profiles, load_profile
 from hwnas.errors import HwnasError
 
 SHIPPED = {"host", "pixel", "raspberry-pi-4", "raspberry-pi-5", "jetson-nano"}

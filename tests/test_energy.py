@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from hwnas.devices.energy import (BatteryReader, CounterMeter, Ina3221Reader, NvmlReader, PowerModel, RaplReader,
+from hwnas.measure.runners.energy import (BatteryReader, CounterMeter, Ina3221Reader, NvmlReader, PowerModel, RaplReader,
                                   SampledMeter, SensorError, estimate, integrate, open_meter)
 
 

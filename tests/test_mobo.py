@@ -69,8 +69,8 @@ def test_mobo_cheap_bounds_keep_the_budget_on_feasible_archs(tmp_path):
 
 
 def test_mobo_without_cheap_costs_predicts_them(tmp_path):
-    from hwnas.core import Objective
-    from hwnas.strategies.base import Evaluation
+    from hwnas.contracts import Objective
+    from hwnas.contracts import Evaluation
 
     space = ToySpace(n_genes=4, choices=3)
     inner = toy_evaluator(space, tmp_path)

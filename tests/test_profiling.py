@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from hwnas.devices.profile import load_profile
+from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
-from hwnas.profiling import (DeviceUnreachable, MeasurementFailed, ProtocolSettings, RunResult, measure_archs, measurement_settings,
+from hwnas.measure.protocol import (DeviceUnreachable, MeasurementFailed, ProtocolSettings, RunResult, measure_archs, measurement_settings,
                              median_ci, run_protocol, sample_archs, summarize)
 from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
@@ -177,7 +177,7 @@ def test_local_runner_measures_a_real_onnx_model(tmp_path, shared_export_cache):
     sp = create_space("nb201", C=4, N=1)
     store = MeasurementStore(tmp_path / "m.db")
     archs = [sp.from_index(1)]
-    from hwnas.devices.local import LocalRunner
+    from hwnas.measure.runners.local import LocalRunner
 
     # energy from a fake RAPL tree (the sysfs root is injectable): a counter that does not move -> 0 mJ, measured
     rapl = tmp_path / "sys/class/powercap/intel-rapl:0"
@@ -198,7 +198,7 @@ def test_local_runner_measures_a_real_onnx_model(tmp_path, shared_export_cache):
 @pytest.mark.slow
 def test_crashing_model_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch, shared_export_cache):
     cache = shared_export_cache
-    from hwnas.devices.local import LocalRunner
+    from hwnas.measure.runners.local import LocalRunner
 
     sp = create_space("nb201", C=4, N=1)
     archs = [sp.from_index(1), sp.from_index(2)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.core import InvalidArchError
+from hwnas.contracts import InvalidArchError
 from hwnas.spaces import SPACES, create_space
 
 TINY = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwnas.core import Objective
+from hwnas.contracts import Objective
 from hwnas.errors import HwnasError
 from hwnas.pareto import non_dominated_mask
 from hwnas.spaces import create_space
-from hwnas.strategies.base import Evaluation
+from hwnas.contracts import Evaluation
 from hwnas.strategies.dppnet import DPPNet, LSTMSurrogate, pareto_select
 from hwnas.strategies.monas import MONAS
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.core import Arch, InvalidArchError
+from hwnas.contracts import Arch, InvalidArchError
 from hwnas.errors import UnknownNameError
 from hwnas.spaces import arch_from_text, create_space
 from hwnas.spaces.base import count_costs

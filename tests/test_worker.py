@@ -1,6 +1,6 @@
 import pytest
 
-from hwnas.devices.worker import ModelWorker, WorkerCrashed
+from hwnas.measure.runners.worker import ModelWorker, WorkerCrashed
 from hwnas.export import ExportSettings, export_arch
 from hwnas.spaces import create_space
 

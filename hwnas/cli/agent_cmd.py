@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
         Example: hwnas agent serve --port 8765
         """
-        from ..devices.agent import AgentServer
+        from ..measure.runners.agent import AgentServer
 
         server = AgentServer(host, port, token=token, verbose=verbose).bind()
         typer.echo(f"hwnas agent listening on http://{host}:{server.port} (no authentication beyond the optional token; "

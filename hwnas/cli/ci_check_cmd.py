@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         stored = rg.load_baseline_file(baseline) if baseline is not None else None
         for out in (json_out, junit_out, markdown_out, update_baseline):
             if out is not None:
-                from ..export import check_writable
+                from ..io import check_writable
 
                 check_writable(out)
 
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from ..export import atomic_path, check_writable
+    from ..io import atomic_path, check_writable
 
     with atomic_path(check_writable(path)) as tmp:
         tmp.write_text(text)

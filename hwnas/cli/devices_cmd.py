@@ -17,8 +17,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from ..devices.profile import list_profiles
-        from ..profiling import get_runner
+        from ..measure.device_profile import list_profiles
+        from ..measure.protocol import get_runner
 
         table = Table(title="devices")
         for col in ("name", "runtime", "threads", "delegate", "precision", "connection", "energy", "reachable"):

@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from ..errors import HwnasError
-        from ..export import atomic_path, check_writable
+        from ..io import atomic_path, check_writable
         from ..store import MeasurementStore
 
         check_writable(out)

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         import csv
 
         from ..errors import HwnasError
-        from ..export import atomic_path, check_writable
+        from ..io import atomic_path, check_writable
         from ..predictors import LatencyPredictor, load_predictor
         from ..spaces import arch_from_text
         from .common import read_arch_lines

@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from ..devices.profile import load_profile
-        from ..profiling import ProtocolSettings, measure_archs, sample_archs
+        from ..measure.device_profile import load_profile
+        from ..measure.protocol import ProtocolSettings, measure_archs, sample_archs
         from ..spaces import arch_from_text
         from ..store import MeasurementStore
         from .common import make_space, read_arch_lines
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
 
         protocol = replace(base, rel_ci=rel_ci, max_time_s=min(max_time_s, base.max_time_s) if quick else max_time_s)
         st = MeasurementStore(store)
-        from ..profiling import DeviceUnreachable, get_runner
+        from ..measure.protocol import DeviceUnreachable, get_runner
 
         runner = get_runner(prof)
         ok, why = runner.reachable(prof)

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from ..errors import HwnasError
-        from ..export import atomic_path, check_writable
+        from ..io import atomic_path, check_writable
         from ..predictors.active import propose_for_device
         from ..store import MeasurementStore
         from .common import make_space

@@ -19,15 +19,14 @@ import hashlib
 import inspect
 import json
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..core import Arch
+from ..contracts import Arch
 from ..errors import HwnasError
-from ..paths import sha256_file
+from ..io import now_iso, sha256_file
 
 CARD = "card.json"
 ARTIFACT_FORMAT = 1
@@ -51,8 +50,6 @@ def data_hash(archs: Sequence[Arch], latency_ms) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def save_npz(path: Path, arrays: dict) -> None:

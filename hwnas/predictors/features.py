@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import Arch
+from ..contracts import Arch
 from ..errors import HwnasError
 
 FEATURIZER_VERSION = 1

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..core import Arch
+from ..contracts import Arch
 from .base import LatencyPredictor, PredictorError
 from .metrics import within
 

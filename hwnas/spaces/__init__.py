@@ -38,7 +38,7 @@ def create_space(name: str, **config) -> GeneSpace:
 
 def arch_from_text(space: GeneSpace, text: str):
     """Parse an arch given as the space's string, or as ``genes:1,2,3`` / a JSON list of genes."""
-    from ..core import InvalidArchError
+    from ..contracts import InvalidArchError
 
     text = text.strip()
     if text.startswith("genes:"):

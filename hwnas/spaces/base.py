@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import Arch, InvalidArchError, StaticCosts
+from ..contracts import Arch, InvalidArchError, StaticCosts
 
 
 class GeneSpace:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..core import Arch, InvalidArchError
+from ..contracts import Arch, InvalidArchError
 from .base import GeneSpace
 from .monas import _tuple
 

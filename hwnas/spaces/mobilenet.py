@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..core import Arch, InvalidArchError
+from ..contracts import Arch, InvalidArchError
 from .base import GeneSpace
 
 KERNELS = (3, 5, 7)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from ..core import Arch, InvalidArchError
+from ..contracts import Arch, InvalidArchError
 from .base import GeneSpace
 
 

@@ -23,7 +23,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..core import Arch, InvalidArchError
+from ..contracts import Arch, InvalidArchError
 from .base import GeneSpace
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..errors import HwnasError, unknown
-from .base import Evaluation, Evaluator, SearchResult, SearchStrategy
+from ..contracts import Evaluation, Evaluator, SearchResult, SearchStrategy
 from .dppnet import DPPNet
 from .evolution import AgingEvolution
 from .mobo import CheapCostMOBO

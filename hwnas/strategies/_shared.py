@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import Arch, Objective
+from ..contracts import Arch, Objective
 from ..errors import HwnasError
 
 

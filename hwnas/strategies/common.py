@@ -6,9 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import Arch
 from ..pareto import hypervolume, non_dominated_mask
-from .base import Callback, Evaluation, SearchResult
+from ..contracts import Arch, Callback, Evaluation, SearchResult
 
 
 def feasible_values(evaluations: Sequence[Evaluation], objectives) -> np.ndarray:

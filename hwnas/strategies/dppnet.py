@@ -28,10 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import Arch
+from ..contracts import Arch
 from ..errors import HwnasError
 from ._shared import BudgetedEvaluation, accuracy_index, seeded_torch, torch_seed, torch_threads
-from .base import SearchResult
+from ..contracts import SearchResult
 from .common import Recorder
 
 DEFAULT_FILL = {"nb201": 1}  # skip_connect: an unfilled nb201 edge passes its input through

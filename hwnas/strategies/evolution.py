@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from .base import Callback, SearchResult
+from ..contracts import Callback, SearchResult
 from .common import Recorder, pareto_ranks, remaining, sample_new
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import HwnasError
 from ..pareto import non_dominated_mask
 from ._shared import BudgetedEvaluation
-from .base import SearchResult
+from ..contracts import SearchResult
 from .common import Recorder
 from .dppnet import cheap_objective_values, pareto_order
 from .space_ops import equivalence_key, simplify

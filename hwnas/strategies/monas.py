@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import HwnasError
 from ._shared import (BudgetedEvaluation, accuracy_from_value, accuracy_index, cost_index, seeded_torch, torch_seed,
                       torch_threads)
-from .base import SearchResult
+from ..contracts import SearchResult
 from .common import Recorder
 
 # -- rewards -----------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import HwnasError
-from .base import Callback, SearchResult
+from ..contracts import Callback, SearchResult
 from .common import Recorder, remaining
 from .space_ops import equivalence_key, simplify
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Callback, SearchResult
+from ..contracts import Callback, SearchResult
 from .common import Recorder, remaining, sample_new
 
 

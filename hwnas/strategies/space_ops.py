@@ -15,7 +15,7 @@ Spaces without an entry here use the identity (each canonical gene vector is its
 
 from __future__ import annotations
 
-from ..core import Arch
+from ..contracts import Arch
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import Arch, InvalidArchError
+from ..contracts import Arch, InvalidArchError
 from ..spaces.base import GeneSpace
 
 
@@ -88,7 +88,7 @@ def _ids(result) -> list[str]:
 
 def check_strategy(strategy, budget: int = 60, seed: int = 0) -> None:
     """Assert that ``strategy`` honours the search contract (see the module docstring)."""
-    from .base import SearchResult
+    from ..contracts import SearchResult
 
     space = ToySpace()
     with tempfile.TemporaryDirectory() as tmp:

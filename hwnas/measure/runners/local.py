@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HwnasError
-from ..profiling import ProtocolSettings, RunResult, host_fingerprint, run_protocol
+from ...errors import HwnasError
+from ..protocol import ProtocolSettings, RunResult, host_fingerprint, run_protocol
 from .energy import SensorError, estimate, open_meter
 from .worker import ModelWorker
 
@@ -48,7 +48,7 @@ def parse_ort_profile(events: list[dict]) -> list[dict]:
 
 
 def ort_op_profile(path: Path, threads: int = 1, provider: str | None = None, runs: int = 10, seed: int = 0) -> list[dict]:
-    from ..runtimes.onnxruntime import OrtSession
+    from ...runtimes.onnxruntime import OrtSession
 
     with tempfile.TemporaryDirectory(prefix="hwnas-ortprof-") as tmp:
         s = OrtSession(Path(path), threads=threads, provider=provider, profile_dir=Path(tmp))

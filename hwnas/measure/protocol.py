@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import HwnasError
+from ..errors import HwnasError
 
 Z95 = 1.959963984540054
 
@@ -231,7 +231,7 @@ def host_fingerprint() -> dict:
                 break
     except OSError:
         pass
-    from . import __version__
+    from .. import __version__
 
     try:
         affinity = sorted(os.sched_getaffinity(0))
@@ -247,15 +247,15 @@ def get_runner(profile):
     """The runner for a profile's connection type (local, adb, agent)."""
     kind = profile.connection_type
     if kind == "local":
-        from .devices.local import LocalRunner
+        from .runners.local import LocalRunner
 
         return LocalRunner()
     if kind == "adb":
-        from .devices.adb import AdbRunner
+        from .runners.adb import AdbRunner
 
         return AdbRunner()
     if kind == "agent":
-        from .devices.agent import AgentRunner
+        from .runners.agent import AgentRunner
 
         return AgentRunner()
     raise HwnasError(f"device {profile.name}: unknown connection type {kind!r}")  # pragma: no cover
@@ -271,7 +271,7 @@ class MeasurementFailed(HwnasError):
 
 def measurement_settings(space, profile, export_settings=None) -> dict:
     """The settings that key a measurement: same settings -> comparable, resumable."""
-    from .export import ExportSettings
+    from ..export import ExportSettings
 
     es = export_settings or ExportSettings(format=profile.format, precision=profile.precision)
     default_delegate = {"onnxruntime": "CPUExecutionProvider", "litert": "xnnpack"}[profile.runtime]
@@ -293,9 +293,9 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
     so callers never get a silently shorter list. An unreachable device raises ``DeviceUnreachable`` at
     once. Returns the measurements in the order of ``archs``.
     """
-    from .devices.profile import load_profile
-    from .export import ExportSettings, export_arch
-    from .store import Measurement, MeasurementStore
+    from .device_profile import load_profile
+    from ..export import ExportSettings, export_arch
+    from ..store import Measurement, MeasurementStore
 
     profile = load_profile(profile)
     store = store if store is not None else MeasurementStore()

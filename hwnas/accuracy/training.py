@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import HwnasError
+from ..errors import HwnasError
 
 
 def train_and_test(space, arch, data, epochs: int = 3, batch_size: int = 64, lr: float = 0.05, seed: int = 0,

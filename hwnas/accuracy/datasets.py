@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HwnasError, unknown
-from .paths import hwnas_home
+from ..errors import HwnasError, unknown
+from ..paths import hwnas_home
 
 DATASETS = ("digits", "cifar10")
 

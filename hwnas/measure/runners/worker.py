@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import HwnasError
+from ...errors import HwnasError
 
 
 class WorkerCrashed(HwnasError):
@@ -37,7 +37,7 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
                 pass
         import numpy as np
 
-        from ..runtimes import open_session
+        from ...runtimes import open_session
 
         session = open_session(Path(path), runtime=runtime, threads=threads, delegate=delegate)
         x = np.random.default_rng(seed).standard_normal(session.input_shape).astype(np.float32)

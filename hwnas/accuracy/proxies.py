@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import HwnasError, unknown
+from ..errors import HwnasError, unknown
 
 PROXIES = ("naswot", "synflow", "jacob_cov")
 

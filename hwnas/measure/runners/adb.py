@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HwnasError
-from ..profiling import DeviceUnreachable, ProtocolSettings, RunResult, median_ci
+from ...errors import HwnasError
+from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, median_ci
 from .energy import BatteryReader, SampledMeter, SensorError, estimate
 
 _NUM = r"([-+]?[\d.]+(?:[eE][-+]?\d+)?)"

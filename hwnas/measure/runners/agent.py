@@ -25,15 +25,15 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ..errors import HwnasError
-from ..profiling import DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
+from ...errors import HwnasError
+from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
 
 TOKEN_ENV = "HWNAS_AGENT_TOKEN"
 MAX_MODEL_BYTES = 512 * 1024 * 1024
 
 
 def _runtimes() -> dict:
-    from ..runtimes import RUNTIMES, runtime_version
+    from ...runtimes import RUNTIMES, runtime_version
 
     out = {}
     for r in RUNTIMES:
@@ -70,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         if self.path.rstrip("/") == "/info":
-            from .. import __version__
+            from ... import __version__
 
             self._send(200, {"hwnas": __version__, "fingerprint": host_fingerprint(), "runtimes": _runtimes()})
         else:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import HwnasError
+from ...errors import HwnasError
 
 
 class SensorError(HwnasError):

@@ -1,0 +1,1 @@
+"""Accuracy: data sets and splits, training, zero-cost proxies."""

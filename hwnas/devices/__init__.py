@@ -1,1 +1,0 @@
-"""Devices: profiles (YAML -> DeviceProfile), runners (local, adb, agent), energy sensors, model workers."""
