@@ -29,6 +29,21 @@ def _register() -> None:
 _register()
 
 
+def _click_classes(name: str) -> tuple[type, ...]:
+    """``name`` from click and, where typer vendors its own copy (typer >= 0.20), from ``typer._click`` too."""
+    import importlib
+
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input becomes a one-line error and exit code 2, never a traceback."""
     try:
@@ -46,15 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:  # click usage errors (typer may vendor its own click: catch both)
+        if isinstance(exc, _click_classes("Abort")):
             typer.echo("aborted", err=True)
             return 130
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, _click_classes("ClickException")):
             exc.show()
             return 2
+        if isinstance(exc, _click_classes("Exit")):
+            return int(getattr(exc, "exit_code", 0) or 0)
         raise
     return 0
 
