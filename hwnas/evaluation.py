@@ -243,7 +243,7 @@ class PredictorSource:
 
 
 class MeasureSource:
-    """Profile each candidate on the device in the loop (``hwnas.measure.protocol.measure_archs``, built by issue 3);
+    """Profile each candidate on the device in the loop (``hwnas.measure.campaign.measure_archs``, built by issue 3);
     every measurement lands in the measurement store."""
 
     kind = "measure"
@@ -264,10 +264,10 @@ class MeasureSource:
     def _modules():
         try:
             from .measure.device_profile import load_profile
-            from .measure.protocol import measure_archs
+            from .measure.campaign import measure_archs
             from .store import MeasurementStore
         except ImportError:
-            raise HwnasError("cost source 'measure' needs hwnas.measure.protocol and hwnas.store, which this build lacks; "
+            raise HwnasError("cost source 'measure' needs hwnas.measure.campaign and hwnas.store, which this build lacks; "
                              "use --latency table:FILE or --latency predictor") from None
         return load_profile, measure_archs, MeasurementStore
 

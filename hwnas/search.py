@@ -187,7 +187,7 @@ def host_cost_source(space_name: str) -> str | None:
         pass
     try:
         from .measure.device_profile import load_profile
-        from .measure.protocol import measure_archs  # noqa: F401  (issue 3)
+        from .measure.campaign import measure_archs  # noqa: F401  (issue 3)
 
         load_profile("host")
         return "measure"
