@@ -92,8 +92,8 @@ def main() -> None:
     from hwnas.ci.gates import GATES
     from hwnas.ci.inputs import ModelSpec
     from hwnas.ci.stats import Thresholds
-    from hwnas.measure.protocol import host_fingerprint
     from hwnas.export import ExportSettings, export_arch
+    from hwnas.measure.protocol import host_fingerprint
     from hwnas.runtimes import runtime_version
     from hwnas.spaces import create_space
 
