@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from typer.core import TyperGroup
 
-_INPUTS_HELP = "model files (.onnx/.tflite) or directories; arch strings with --space"
-_DEVICE_HELP = "device profile name or YAML path (local only)"
-_RUNTIME_HELP = "override the profile's runtime for arch exports: onnxruntime | litert"
-_SPACE_HELP = "inputs are arch strings of this space (exported with hwnas.export)"
-_ARCH_FILE_HELP = "arch strings, one a line, or CSV with arch (and name) columns"
-
+# options both sub-commands take
+Inputs = Annotated[Optional[List[str]], typer.Argument(
+    help="model files (.onnx/.tflite) or directories; arch strings with --space")]
+Device = Annotated[str, typer.Option("--device", "-d", help="device profile name or YAML path (local only)")]
+Runtime = Annotated[Optional[str], typer.Option(
+    "--runtime", help="override the profile's runtime for arch exports: onnxruntime | litert")]
+Space = Annotated[Optional[str], typer.Option("--space", help="inputs are arch strings of this space (exported with hwnas.export)")]
+SpaceOpt = Annotated[Optional[List[str]], typer.Option("--space-opt", help="space setting KEY=VALUE, e.g. C=8")]
+ArchFile = Annotated[Optional[Path], typer.Option(
+    "--arch-file", help="arch strings, one a line, or CSV with arch (and name) columns")]
+BudgetS = Annotated[float, typer.Option("--budget-s", help="time budget per model for measuring rounds (s)")]
+Seed = Annotated[int, typer.Option("--seed", help="seed of the ABBA schedule and the bootstrap")]
 
 class _CheckByDefault(TyperGroup):
     """A group whose first argument, unless it names a sub-command (or asks for help), goes to `check`."""
@@ -42,21 +48,21 @@ def register(app: typer.Typer) -> None:
 
 @ci_app.command("check")
 def check_cmd(
-    inputs: Optional[List[str]] = typer.Argument(None, help=_INPUTS_HELP),
-    device: str = typer.Option("host", "--device", "-d", help=_DEVICE_HELP),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help=_RUNTIME_HELP),
+    inputs: Inputs = None,
+    device: Device = "host",
+    runtime: Runtime = None,
     against: Optional[str] = typer.Option(None, "--against", help="baseline measured in this job: a model file, a directory (same names) or a git ref"),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="stored baseline JSON (only trusted on the same machine and runtime version)"),
     update_baseline: Optional[Path] = typer.Option(None, "--update-baseline", help="write the candidates' measurements as a new baseline file"),
-    space: Optional[str] = typer.Option(None, "--space", help=_SPACE_HELP),
-    space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
-    arch_file: Optional[Path] = typer.Option(None, "--arch-file", help=_ARCH_FILE_HELP),
+    space: Space = None,
+    space_opt: SpaceOpt = None,
+    arch_file: ArchFile = None,
     delta: float = typer.Option(0.05, "--delta", help="tolerated relative slowdown (0.05 = 5%)"),
     floor_ms: float = typer.Option(0.05, "--floor-ms", help="tolerated absolute slowdown in ms"),
     alpha: float = typer.Option(0.05, "--alpha", help="1 - CI level (0.05: 95% CIs)"),
     min_rounds: int = typer.Option(12, "--min-rounds", help="no pass or fail before this many rounds"),
     max_rounds: int = typer.Option(200, "--max-rounds", help="stop adding rounds here"),
-    budget_s: float = typer.Option(60.0, "--budget-s", help="time budget per model for measuring rounds (s)"),
+    budget_s: BudgetS = 60.0,
     rounds: int = typer.Option(20, "--rounds", help="--update-baseline alone: rounds measured"),
     gates: str = typer.Option(",".join(("macs", "params", "size_bytes", "op_count")), "--gates",
                               help="exact gates (growth fails): comma list of macs,params,size_bytes,op_count, or none"),
@@ -64,7 +70,7 @@ def check_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the report with raw samples here"),
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="write JUnit XML here (one testcase per model and metric)"),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="write the Markdown table here (also appended to $GITHUB_STEP_SUMMARY when set)"),
-    seed: int = typer.Option(0, "--seed", help="seed of the ABBA schedule and the bootstrap"),
+    seed: Seed = 0,
 ) -> None:
     """Check models for latency regressions against a baseline; exit 0 pass, 1 regression, 2 error, 3 inconclusive.
 
@@ -123,16 +129,16 @@ def check_cmd(
 
 @ci_app.command("calibrate")
 def calibrate_cmd(
-    inputs: Optional[List[str]] = typer.Argument(None, help=_INPUTS_HELP),
-    device: str = typer.Option("host", "--device", "-d", help=_DEVICE_HELP),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help=_RUNTIME_HELP),
-    space: Optional[str] = typer.Option(None, "--space", help=_SPACE_HELP),
-    space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
-    arch_file: Optional[Path] = typer.Option(None, "--arch-file", help=_ARCH_FILE_HELP),
+    inputs: Inputs = None,
+    device: Device = "host",
+    runtime: Runtime = None,
+    space: Space = None,
+    space_opt: SpaceOpt = None,
+    arch_file: ArchFile = None,
     rounds: int = typer.Option(20, "--rounds", help="A/A rounds per model"),
-    budget_s: float = typer.Option(60.0, "--budget-s", help="time budget per model for measuring rounds (s)"),
+    budget_s: BudgetS = 60.0,
     delta: float = typer.Option(0.05, "--delta", help="the delta you plan to check with: the table says whether it is above the noise"),
-    seed: int = typer.Option(0, "--seed", help="seed of the ABBA schedule and the bootstrap"),
+    seed: Seed = 0,
 ) -> None:
     """Measure each model's A/A noise (the same file in both workers) into $HWNAS_HOME/ci-check/noise.json.
 
