@@ -71,8 +71,10 @@ class LSTMSurrogate:
         return X, torch.as_tensor(lengths, dtype=torch.long)
 
     def _forward(self, X, L):
+        import torch
+
         out, _ = self.lstm_(self.emb_(X))
-        last = out[torch_arange(len(X)), L - 1]
+        last = out[torch.arange(len(X)), L - 1]
         return self.head_(last)
 
     def fit(self, seqs: Sequence[Sequence[int]], Y) -> "LSTMSurrogate":
@@ -122,12 +124,6 @@ class LSTMSurrogate:
         with torch.no_grad(), torch_threads(self.threads):
             out = self._forward(X, L).numpy().astype(float)
         return out * self.std_ + self.mean_
-
-
-def torch_arange(n):
-    import torch
-
-    return torch.arange(n)
 
 
 # -- progressions: how a space grows one step at a time ------------------------------------------------------
