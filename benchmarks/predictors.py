@@ -68,12 +68,12 @@ def duplicate_ceiling(archs, y) -> tuple[float, float, int]:
     """Noise ceiling from cells that execute the same pruned graph (equal live edges): for a runtime that prunes
     dead edges they are the same network, so the leave-one-out median of the others is the best any predictor
     can do. Returns (within +-10%, Kendall tau, cells scored); only meaningful for pruning runtimes."""
-    from hwnas.predictors.features import live_edges
+    from hwnas.spaces.nb201 import NB201Space
     from hwnas.predictors.metrics import kendall_tau, within
 
     groups: dict = {}
     for i, a in enumerate(archs):
-        key = tuple(g if live else 0 for g, live in zip(a.genes, live_edges(a.genes)))
+        key = tuple(g if live else 0 for g, live in zip(a.genes, NB201Space.live_edges(a.genes)))
         groups.setdefault(key, []).append(i)
     t, p = [], []
     for ix in groups.values():

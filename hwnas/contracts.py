@@ -93,6 +93,10 @@ class SearchSpace(Protocol):
     def size(self) -> int: ...
     def config(self) -> dict: ...                                        # settings that change the network
     def static_costs(self, arch: Arch) -> StaticCosts: ...
+    # space knowledge for search operators (GeneSpace gives identity defaults; nb201 knows its dead edges)
+    def simplify(self, arch: Arch) -> Arch: ...                          # same function, cheapest genes
+    def equivalence_key(self, arch: Arch) -> str: ...                    # equal for functionally equal archs
+    def has_path(self, arch: Arch) -> bool: ...                          # input reaches output
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from hwnas.errors import HwnasError
 from hwnas.predictors import (PREDICTORS, ArtifactError, LatencyPredictor, PredictorError, UnknownOpError,
                               create_predictor, load_predictor)
 from hwnas.predictors.active import propose_next
-from hwnas.predictors.features import cell_kernels, featurizer_for, live_edges
+from hwnas.predictors.features import cell_kernels, featurizer_for
+from hwnas.spaces.nb201 import NB201Space
 from hwnas.predictors.metrics import kendall_tau, mape, rmse, score, spearman_rho, within
 from hwnas.predictors.testing import check_predictor
 from hwnas.spaces import create_space
@@ -60,7 +61,7 @@ def test_metrics_on_known_values():
 def test_live_edges_and_kernel_detection():
     # node1 <- conv3x3, node2 <- none/none, node3 <- skip(0), none, avgpool(2)  => edge 5 reads a dead node 2
     g = (3, 0, 0, 1, 0, 4)
-    assert live_edges(g) == (False, False, False, True, False, False)
+    assert NB201Space.live_edges(g) == (False, False, False, True, False, False)
     assert dict(cell_kernels(g, "pruned")) == {"identity": 1}
     full = dict(cell_kernels(g, "full"))
     assert full["conv3x3_bn"] == 1 and full["zero"] == 3 and full["avgpool3x3"] == 1 and full["relu"] == 1

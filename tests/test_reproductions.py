@@ -7,10 +7,10 @@ import pytest
 
 from hwnas.contracts import Objective
 from hwnas.errors import HwnasError
-from hwnas.pareto import non_dominated_mask
+from hwnas.pareto import non_dominated_mask, pareto_order, pareto_ranks, pareto_select
 from hwnas.spaces import create_space
 from hwnas.contracts import Evaluation
-from hwnas.strategies.dppnet import DPPNet, LSTMSurrogate, pareto_select
+from hwnas.strategies.dppnet import DPPNet, LSTMSurrogate
 from hwnas.strategies.monas import MONAS
 
 
@@ -67,7 +67,7 @@ def test_controller_policy_moves_toward_planted_optimum():
     """REINFORCE on a toy reward (number of genes equal to a planted target) raises p(target)."""
     import torch
 
-    from hwnas.strategies._shared import torch_threads
+    from hwnas.strategies.toolkit import torch_threads
 
     cards = [4, 3, 5, 4]
     target = torch.tensor([[2, 0, 4, 1]])
@@ -222,7 +222,7 @@ def test_dppnet_grows_layer_sequences_on_the_dppnet_space():
 
 
 def test_dppnet_takes_static_costs_from_the_graph_without_spending_budget():
-    from hwnas.strategies.dppnet import cheap_objective_values
+    from hwnas.strategies.toolkit import cheap_objective_values
 
     space = create_space("monas_alexnet", layers=2, filter_choices=(4, 8), kernel_choices=(1, 3), input_size=8)
 
@@ -244,11 +244,13 @@ def test_monas_runs_on_its_alexnet_space():
 
 
 def test_pareto_order_puts_infeasible_candidates_last_by_violation():
-    from hwnas.strategies.dppnet import pareto_order
-
     F = np.array([[0, 0.0], [1, 1], [2, 2], [3, 3]])
     order = pareto_order(F, violation=np.array([2.0, 0, 1.0, 0]))
     assert order.tolist() == [1, 3, 2, 0]
+    # the same rule as ranks: fronts of the feasible rows, then one rank per infeasible row by violation
+    assert pareto_ranks(F, violation=np.array([2.0, 0, 1.0, 0])).tolist() == [3, 0, 2, 1]
+    G = np.array([[0, 1.0], [1, 0], [1, 1], [2, 2], [0, 1]])
+    assert pareto_ranks(G).tolist() == [0, 0, 1, 2, 0]  # duplicates share a front
 
 
 def test_monas_handles_inactive_genes_of_mobilenet():

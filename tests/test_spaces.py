@@ -7,7 +7,7 @@ import torch
 
 from hwnas.contracts import Arch, InvalidArchError
 from hwnas.errors import UnknownNameError
-from hwnas.spaces import arch_from_text, create_space
+from hwnas.spaces import SPACES, arch_from_text, create_space
 from hwnas.spaces.base import count_costs
 from hwnas.spaces.nb201 import N_CELLS
 
@@ -124,10 +124,10 @@ def test_nb201_build_matches_skeleton_and_none_edges():
     # an all-'none' cell outputs zeros, so the cells contribute nothing and two inputs give equal logits
     net.eval()
     x1, x2 = torch.randn(1, 3, 32, 32), torch.randn(1, 3, 32, 32)
-    assert not sp.is_connected(a)
+    assert not sp.has_path(a)
     assert torch.allclose(net(x1), net(x2))
     b = sp.from_string(NB201_INDEX_1)
-    assert sp.is_connected(b)
+    assert sp.has_path(b)
 
 
 def test_nb201_params_match_published_benchmark():
@@ -170,3 +170,21 @@ def test_nb201_input_size_must_halve_twice():
         create_space("nb201", input_size=33)
     sp = create_space("nb201", C=4, N=1, input_size=16)
     assert sp.build(sp.from_index(1))(torch.randn(1, 3, 16, 16)).shape == (1, 10)
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_every_space_satisfies_the_search_space_contract(name):
+    from hwnas.contracts import SearchSpace
+
+    space = create_space(name)
+    assert isinstance(space, SearchSpace), f"{name} lacks a SearchSpace method"
+    a = space.sample(np.random.default_rng(0))
+    simple = space.simplify(a)
+    assert space.check(simple) == simple and isinstance(space.has_path(a), bool)
+    assert space.equivalence_key(a) == space.equivalence_key(simple)  # simplify keeps the function
+
+
+def test_generic_spaces_know_nothing_beyond_their_genes():
+    space = create_space("mobilenet")
+    a = space.sample(np.random.default_rng(1))
+    assert space.simplify(a) is a and space.equivalence_key(a) == a.arch_id and space.has_path(a)

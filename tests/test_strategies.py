@@ -42,7 +42,7 @@ def test_check_strategy_catches_a_strategy_that_overspends(tmp_path):
         name = "greedy"
 
         def run(self, space, evaluator, budget, rng, callback=None):
-            from hwnas.strategies.common import Recorder
+            from hwnas.strategies.toolkit import Recorder
 
             rec = Recorder(evaluator, callback)
             evaluator.evaluate([space.sample(rng) for _ in range(budget + 5)])
@@ -60,12 +60,41 @@ def test_nsga2_options_pass_the_conformance_check():
 
 def test_nb201_equivalence_matches_the_benchmark_and_simplify_keeps_the_function():
     from hwnas.spaces import create_space
-    from hwnas.strategies.space_ops import equivalence_key, simplify
 
     space = create_space("nb201")
     archs = space.all_archs()
-    assert len({equivalence_key(space, a) for a in archs}) == 6466  # NAS-Bench-201's count of unique cells
+    assert len({space.equivalence_key(a) for a in archs}) == 6466  # NAS-Bench-201's count of unique cells
     dead = space.from_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
-    assert space.to_string(simplify(space, dead)) == \
+    assert space.to_string(space.simplify(dead)) == \
         "|none~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"  # node 1 feeds nothing
-    assert equivalence_key(space, dead) == equivalence_key(space, simplify(space, dead))
+    assert space.equivalence_key(dead) == space.equivalence_key(space.simplify(dead))
+    # simplify only drops dead edges: the live-edge analysis, and a cell with no input-output path is all 'none'
+    for a in archs[::97]:
+        live = space.live_edges(a.genes)
+        assert space.simplify(a).genes == tuple(g if on else 0 for g, on in zip(a.genes, live))
+        assert space.has_path(a) == any(live)
+
+
+def test_every_strategy_derives_its_parameters_from_its_constructor():
+    import inspect
+
+    for name, factory in STRATEGIES.items():
+        params = create_strategy(name).get_params()
+        assert list(params) == [p for p in inspect.signature(factory.__init__).parameters if p != "self"], name
+        assert create_strategy(name, **params).get_params() == params, name
+
+
+def test_one_budget_helper_counts_unique_archs_and_caps_at_the_space(tmp_path):
+    from hwnas.strategies.toolkit import Budget
+
+    space = ToySpace(n_genes=2, choices=3)
+    ev = toy_evaluator(space, tmp_path)
+    budget = Budget(ev, 50, space)
+    assert budget.limit == space.size() == 9 and budget.remaining == 9
+    archs = space.all_archs()
+    kept, F = budget.evaluate(archs[:4] + archs[:2])
+    assert len(kept) == 6 and F.shape == (6, 2) and budget.remaining == 5
+    kept, _ = budget.evaluate(archs)  # only 5 new ones fit
+    assert len(kept) == 4 + 5 and budget.exhausted and budget.known(archs[0]) is not None
+    with pytest.raises(HwnasError):
+        Budget(ev, 0, space)

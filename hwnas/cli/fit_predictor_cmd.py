@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         from ..errors import HwnasError
         from ..predictors import PREDICTORS
         from ..predictors.metrics import format_metrics
-        from ..predictors.training import fit_from_store
+        from ..predictors.from_store import fit_from_store
         from ..store import MeasurementStore
         from .common import parse_space_options
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._linear import kfold_indices
+from .huber_ridge import kfold_indices
 from .base import LatencyPredictor, PredictorError
 from .metrics import score
 

@@ -27,6 +27,7 @@ import numpy as np
 from ..contracts import Arch
 from ..errors import HwnasError
 from ..io import now_iso, sha256_file
+from ..params import Params
 
 CARD = "card.json"
 ARTIFACT_FORMAT = 1
@@ -65,7 +66,7 @@ def load_npz(path: Path) -> dict:
         raise ArtifactError(f"{path}: not a readable model file ({exc})") from None
 
 
-class LatencyPredictor:
+class LatencyPredictor(Params):
     """Base class: subclasses implement ``_fit(archs, y)``, ``_predict(archs)``, ``_save(dir) -> files``
     and ``_load(dir, card)``; ``kind`` names them in the registry and in ``card.json``."""
 
@@ -75,11 +76,7 @@ class LatencyPredictor:
         self.space = space
         self.seed = seed
 
-    # -- parameters (sklearn-style) -----------------------------------------------------------------------
-    def get_params(self) -> dict:
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {n: getattr(self, n) for n in names}
-
+    # -- parameters (sklearn-style): get_params() from the constructor's signature (hwnas.params.Params) ------------
     def _json_params(self) -> dict:
         out = {}
         for k, v in self.get_params().items():

@@ -98,25 +98,13 @@ class Featurizer:
 # --------------------------------------------------------------------------------------------------------
 # NAS-Bench-201
 # --------------------------------------------------------------------------------------------------------
-from ..spaces.nb201 import EDGES, OPS  # noqa: E402
+from ..spaces.nb201 import NB201Space  # noqa: E402
+
+OPS, EDGES = NB201Space.OPS, NB201Space.EDGES
 
 KERNEL_TYPES = ("relu", "conv1x1_bn", "conv3x3_bn", "avgpool3x3", "identity", "zero", "add", "fill_zeros")
 GRAPHS = ("pruned", "full")
 _NODE_EDGES = ((0,), (1, 2), (3, 4, 5))  # edge indices entering nodes 1, 2, 3
-
-
-def live_edges(genes: Sequence[int]) -> tuple[bool, ...]:
-    """Edges that carry an op on some input-to-output path of non-'none' edges."""
-    fwd = {0}
-    for k, (dst, src) in enumerate(EDGES):
-        if genes[k] != 0 and src in fwd:
-            fwd.add(dst)
-    bwd = {3}
-    for k in reversed(range(len(EDGES))):
-        dst, src = EDGES[k]
-        if genes[k] != 0 and dst in bwd:
-            bwd.add(src)
-    return tuple(bool(genes[k] != 0 and EDGES[k][1] in fwd and EDGES[k][0] in bwd) for k in range(len(EDGES)))
 
 
 @lru_cache(maxsize=65536)
@@ -131,7 +119,7 @@ def cell_kernels(genes: tuple[int, ...], graph: str) -> tuple[tuple[str, int], .
     if graph not in GRAPHS:
         raise FeatureError(f"unknown executed-graph hypothesis {graph!r}; known: {', '.join(GRAPHS)}")
     if graph == "pruned":
-        run = live_edges(genes)
+        run = NB201Space.live_edges(genes)
     else:
         run = tuple(True for _ in genes)
     counts: dict[str, int] = {}
@@ -222,7 +210,7 @@ class NB201Featurizer(Featurizer):
     def arch_features(self, archs: Sequence[Arch]) -> np.ndarray:
         archs = self.check(archs)
         G = np.array([a.genes for a in archs], dtype=np.int64).reshape(len(archs), len(EDGES))
-        L = np.array([live_edges(tuple(g)) for g in G], dtype=bool).reshape(G.shape)
+        L = np.array([NB201Space.live_edges(tuple(g)) for g in G], dtype=bool).reshape(G.shape)
         parts = [self.tokens(archs)]
         parts.append(np.stack([(G == o).sum(1) for o in range(len(OPS))], 1))
         parts.append(np.stack([((G == o) & L).sum(1) for o in range(len(OPS))], 1))
@@ -329,5 +317,5 @@ def featurizer_for(space) -> Featurizer:
     return FEATURIZERS.get(space.name, Featurizer)(space)
 
 
-__all__ = ["Featurizer", "NB201Featurizer", "FeatureError", "featurizer_for", "live_edges", "cell_kernels",
+__all__ = ["Featurizer", "NB201Featurizer", "FeatureError", "featurizer_for", "cell_kernels",
            "KERNEL_TYPES", "GRAPHS", "FEATURIZER_VERSION", "nb201_static_table"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._linear import RobustLinear, kfold_indices
+from .huber_ridge import RobustLinear, kfold_indices
 from .base import ArtifactError, LatencyPredictor, load_npz, save_npz
 from .features import GRAPHS, FeatureError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._linear import RobustLinear
+from .huber_ridge import RobustLinear
 from .base import LatencyPredictor, load_npz, save_npz
 
 

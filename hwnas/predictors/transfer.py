@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._linear import RobustLinear
+from .huber_ridge import RobustLinear
 from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpError, load_npz, save_npz
 
 

@@ -14,10 +14,12 @@ class GeneSpace:
 
     Subclasses set ``name`` and implement ``cardinalities``, ``to_string``, ``from_string``, ``build`` and
     ``input_shape``; they may override ``canonical`` when some genes are inactive (so that equal networks
-    get equal arch ids).
+    get equal arch ids), and ``simplify`` / ``equivalence_key`` / ``has_path`` when they know which gene
+    vectors compute the same function (search operators use these for repair and duplicate elimination).
     """
 
     name: str = ""
+    partial_fill: int = 0  # the value a progressive search (DPP-Net) gives genes it has not chosen yet
 
     # -- genes ---------------------------------------------------------------------------------------
     def cardinalities(self) -> Sequence[int]:  # pragma: no cover - abstract
@@ -88,6 +90,19 @@ class GeneSpace:
         if arch.space != self.name:
             raise InvalidArchError(f"arch belongs to space {arch.space!r}, not {self.name!r}")
         return self.make(arch.genes)
+
+    # -- space knowledge (generic defaults; a space that knows more overrides them) ----------------------
+    def simplify(self, arch: Arch) -> Arch:
+        """The cheapest arch computing the same function (default: ``arch`` itself)."""
+        return arch
+
+    def equivalence_key(self, arch: Arch) -> str:
+        """Equal for functionally identical archs (default: each canonical gene vector is its own class)."""
+        return arch.arch_id
+
+    def has_path(self, arch: Arch) -> bool:
+        """True when the network's input reaches its output (default: always)."""
+        return True
 
     # -- building --------------------------------------------------------------------------------------
     def input_shape(self) -> tuple[int, ...]:  # pragma: no cover - abstract

@@ -43,6 +43,9 @@ def _load_order() -> np.ndarray:
 
 class NB201Space(GeneSpace):
     name = "nb201"
+    OPS = OPS
+    EDGES = EDGES
+    partial_fill = OPS.index("skip_connect")  # a progressive search's unchosen edge passes its input through
 
     def __init__(self, C: int = 16, N: int = 5, input_size: int = 32, num_classes: int = 10):
         self.C, self.N, self.input_size, self.num_classes = int(C), int(N), int(input_size), int(num_classes)
@@ -131,11 +134,47 @@ class NB201Space(GeneSpace):
 
         return nb201_torch.TinyNetwork(self.check(arch).genes, self.C, self.N, self.num_classes)
 
-    def is_connected(self, arch: Arch) -> bool:
-        """True when some path of non-'none' edges joins the cell input to its output."""
-        g = self.check(arch).genes
-        reach = {0}
+    # -- cell structure: which edges compute something, and which cells compute the same function ---------------
+    @staticmethod
+    def live_edges(genes) -> tuple[bool, ...]:
+        """Per edge: True when it carries an op on some input-to-output path of non-'none' edges. An edge whose
+        input is never reached from the cell input, or whose output never reaches the cell output, is dead."""
+        fwd = {0}  # nodes reachable from the input
         for k, (dst, src) in enumerate(EDGES):
-            if g[k] != 0 and src in reach:
-                reach.add(dst)
-        return 3 in reach
+            if genes[k] != 0 and src in fwd:
+                fwd.add(dst)
+        bwd = {3}  # nodes from which the output is reachable
+        for k in reversed(range(len(EDGES))):
+            dst, src = EDGES[k]
+            if genes[k] != 0 and dst in bwd:
+                bwd.add(src)
+        return tuple(bool(genes[k] != 0 and EDGES[k][1] in fwd and EDGES[k][0] in bwd) for k in range(len(EDGES)))
+
+    def has_path(self, arch: Arch) -> bool:
+        """True when some path of non-'none' edges joins the cell input to its output."""
+        return any(self.live_edges(self.check(arch).genes))
+
+    def simplify(self, arch: Arch) -> Arch:
+        """The same function with dead edges set to 'none' (never costlier: the dead ops are gone)."""
+        live = self.live_edges(arch.genes)
+        return self.make([g if on else 0 for g, on in zip(arch.genes, live)])
+
+    def equivalence_key(self, arch: Arch) -> str:
+        """Equal for functionally identical cells: NAS-Bench-201's ``to_unique_str(consider_zero=True)`` (dead
+        inputs are zero, sums are commutative; 6,466 classes among the 15,625 cells)."""
+        g = arch.genes
+        nodes = {0: "0"}
+        for node in (1, 2, 3):
+            terms = []
+            for k, (dst, src) in enumerate(EDGES):
+                if dst != node:
+                    continue
+                op = OPS[g[k]]
+                if op == "none" or nodes[src] == "#":
+                    terms.append("#")
+                elif op == "skip_connect":
+                    terms.append(nodes[src])
+                else:
+                    terms.append(f"({nodes[src]})@{op}")
+            nodes[node] = "+".join(sorted(terms))
+        return f"nb201:{nodes[3]}"

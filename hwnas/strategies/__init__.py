@@ -1,7 +1,9 @@
 """Search strategies: a plain dict registry filled explicitly, behind ``create_strategy``.
 
-Every strategy implements ``run(space, evaluator, budget, rng, callback=None) -> SearchResult`` (see
-``base.py``) and passes ``hwnas.strategies.testing.check_strategy``.
+Every strategy implements ``run(space, evaluator, budget, rng, callback=None) -> SearchResult`` (the
+``SearchStrategy`` contract in ``hwnas.contracts``), takes its parameters as constructor keywords (``get_params``
+from ``hwnas.params.Params``), builds on ``toolkit`` (budget, history, objectives) and ``hwnas.pareto``, asks the
+space for space knowledge (``simplify``, ``equivalence_key``), and passes ``hwnas.strategies.testing.check_strategy``.
 """
 
 from __future__ import annotations

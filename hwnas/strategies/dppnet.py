@@ -13,8 +13,8 @@ Progressive sequential model-based optimisation (as in PNAS, Liu et al. 2018):
 
 A space that offers a layer sequence (``layer_choices`` / ``from_layers``, e.g. the ``dppnet`` space) grows
 one (Norm, Conv) layer per step. Any other space grows one gene per step, the genes not yet chosen set to
-``fill`` (nb201: edges are filled in arch-string order, unfilled edges are ``skip_connect`` by default so a
-partial cell is still a connected network).
+``fill`` (default: the space's ``partial_fill``; nb201: edges are filled in arch-string order, unfilled edges
+are ``skip_connect`` so a partial cell is still a connected network).
 
 Budget = unique architectures evaluated. ``k`` fixed: K cells per length (PNAS/DPP-Net), and whatever budget
 the progression does not need stays unspent. ``k=None`` (default): what is left of the budget is spread over
@@ -28,47 +28,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..contracts import Arch
+from ..contracts import Arch, SearchResult
 from ..errors import HwnasError
-from ._shared import BudgetedEvaluation, accuracy_index, seeded_torch, torch_seed, torch_threads
-from ..contracts import SearchResult
-from .common import Recorder
-
-DEFAULT_FILL = {"nb201": 1}  # skip_connect: an unfilled nb201 edge passes its input through
-
-
-# -- Pareto selection ----------------------------------------------------------------------------------------
-
-
-def pareto_order(F: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
-    """All row indices of F (minimised) in NSGA-II survival order: non-dominated fronts in turn, each front by
-    decreasing crowding distance (ties: lower index first); rows with violation > 0 after every feasible
-    row, by increasing violation."""
-    from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
-    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-
-    F = np.asarray(F, dtype=float)
-    n = len(F)
-    violation = np.zeros(n) if violation is None else np.asarray(violation, dtype=float)
-    feasible = np.flatnonzero(violation <= 0)
-    out: list[int] = []
-    if len(feasible):
-        for front in NonDominatedSorting().do(F[feasible]):
-            front = np.sort(np.asarray(front, dtype=int))
-            cd = calc_crowding_distance(F[feasible][front]) if len(front) > 2 else np.full(len(front), np.inf)
-            cd = np.nan_to_num(cd, nan=0.0, posinf=np.finfo(float).max)
-            out.extend(feasible[front[np.lexsort((front, -cd))]].tolist())
-    infeasible = np.flatnonzero(violation > 0)
-    out.extend(infeasible[np.argsort(violation[infeasible], kind="stable")].tolist())
-    return np.array(out, dtype=int)
-
-
-def pareto_select(F: np.ndarray, k: int, violation: np.ndarray | None = None) -> np.ndarray:
-    """Indices (sorted) of exactly min(k, n) rows of F: whole non-dominated fronts in order, the front that
-    does not fit entirely filled by largest crowding distance (NSGA-II survival)."""
-    if int(k) < 0:
-        raise HwnasError(f"pareto_select: k must be >= 0, got {k}")
-    return np.sort(pareto_order(F, violation)[: int(k)])
+from ..params import Params
+from ..pareto import pareto_order
+from .toolkit import Budget, Recorder, accuracy_index, cheap_objective_values, seeded_torch, torch_seed, torch_threads
 
 
 # -- surrogate ------------------------------------------------------------------------------------------------
@@ -107,8 +71,10 @@ class LSTMSurrogate:
         return X, torch.as_tensor(lengths, dtype=torch.long)
 
     def _forward(self, X, L):
+        import torch
+
         out, _ = self.lstm_(self.emb_(X))
-        last = out[torch_arange(len(X)), L - 1]
+        last = out[torch.arange(len(X)), L - 1]
         return self.head_(last)
 
     def fit(self, seqs: Sequence[Sequence[int]], Y) -> "LSTMSurrogate":
@@ -160,12 +126,6 @@ class LSTMSurrogate:
         return out * self.std_ + self.mean_
 
 
-def torch_arange(n):
-    import torch
-
-    return torch.arange(n)
-
-
 # -- progressions: how a space grows one step at a time ------------------------------------------------------
 
 
@@ -214,40 +174,14 @@ def progression_for(space, fill: int | None, max_length: int | None):
     if hasattr(space, "from_layers") and hasattr(space, "layer_choices"):
         return LayerProgression(space, max_length)
     if fill is None:
-        fill = DEFAULT_FILL.get(space.name, 0)
+        fill = getattr(space, "partial_fill", 0)
     return GeneProgression(space, fill, max_length)
 
 
 # -- the strategy -------------------------------------------------------------------------------------------
 
 
-STATIC = {"params": "params", "macs": "macs", "peak_memory_bytes": "peak_activation_bytes"}
-
-
-def cheap_objective_values(evaluator, space, archs: Sequence[Arch], idx: Sequence[int], cache: dict) -> dict[int, np.ndarray]:
-    """Objective columns (by index) that can be had without spending budget: static costs counted from the
-    built graph, and device costs whose source is a table or a predictor (``source.values(space, archs,
-    metric)``). Measured costs (device in the loop) and anything that fails are left to the surrogate."""
-    out: dict[int, np.ndarray] = {}
-    sources = getattr(evaluator, "costs", None) or {}
-    for j in idx:
-        obj = evaluator.objectives[j]
-        try:
-            if obj.name in STATIC:
-                col = []
-                for a in archs:
-                    if a.arch_id not in cache:
-                        cache[a.arch_id] = space.static_costs(a)
-                    col.append(getattr(cache[a.arch_id], STATIC[obj.name]))
-                out[j] = np.asarray(col, dtype=float)
-            elif obj.label in sources and hasattr(sources[obj.label], "values"):
-                out[j] = np.asarray(sources[obj.label].values(space, list(archs), obj.name), dtype=float)
-        except (HwnasError, KeyError, ValueError, NotImplementedError):
-            continue
-    return out
-
-
-class DPPNet:
+class DPPNet(Params):
     """DPP-Net progressive search with an LSTM accuracy surrogate and Pareto (NSGA-II style) selection."""
 
     name = "dppnet"
@@ -266,10 +200,6 @@ class DPPNet:
         self.cheap_costs = cheap_costs
         self.threads = threads
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("k", "max_length", "epochs", "hidden", "embed", "lr", "fill",
-                                              "accuracy_objective", "cheap_costs", "threads")}
-
     def run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
         objectives = tuple(evaluator.objectives)
         ai = accuracy_index(objectives, self.accuracy_objective)
@@ -279,7 +209,7 @@ class DPPNet:
         if self.max_length is not None and int(self.max_length) < 1:
             raise HwnasError(f"DPP-Net max_length must be >= 1, got {self.max_length}")
         prog = progression_for(space, self.fill, self.max_length)
-        guard = BudgetedEvaluation(evaluator, min(int(budget), space.size()))
+        guard = Budget(evaluator, budget, space)
         rec = Recorder(evaluator, callback)
         seed = torch_seed(rng)
         prefixes: dict[str, tuple[int, ...]] = {}  # arch id -> the layer sequence that first produced it
@@ -372,5 +302,5 @@ class DPPNet:
         return out
 
 
-__all__ = ["DPPNet", "LSTMSurrogate", "pareto_order", "pareto_select", "cheap_objective_values", "GeneProgression",
+__all__ = ["DPPNet", "LSTMSurrogate", "GeneProgression",
            "LayerProgression"]

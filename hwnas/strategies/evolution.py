@@ -13,10 +13,12 @@ from collections import deque
 import numpy as np
 
 from ..contracts import Callback, SearchResult
-from .common import Recorder, pareto_ranks, remaining, sample_new
+from ..params import Params
+from ..pareto import pareto_ranks
+from .toolkit import Budget, Recorder
 
 
-class AgingEvolution:
+class AgingEvolution(Params):
     name = "evolution"
 
     def __init__(self, population_size: int = 50, sample_size: int = 10, batch_size: int = 10,
@@ -26,13 +28,10 @@ class AgingEvolution:
         self.batch_size = batch_size
         self.mutation_tries = mutation_tries
 
-    def _params(self) -> dict:
-        return {"population_size": self.population_size, "sample_size": self.sample_size,
-                "batch_size": self.batch_size, "mutation_tries": self.mutation_tries}
-
     def run(self, space, evaluator, budget: int, rng: np.random.Generator,
             callback: Callback | None = None) -> SearchResult:
         rec = Recorder(evaluator, callback)
+        budget_ = Budget(evaluator, budget, space)
         seen = {e.arch.arch_id for e in evaluator.evaluations()}
         population: deque = deque()  # (arch, F row, violation), oldest first
         step = 0
@@ -50,13 +49,14 @@ class AgingEvolution:
             rec.record(step)
 
         # initial population: random
-        while len(population) < int(self.population_size) and (left := remaining(evaluator, budget, space)) > 0:
-            batch = sample_new(space, rng, seen, min(int(self.batch_size), left, int(self.population_size) - len(population)))
+        while len(population) < int(self.population_size) and (left := budget_.remaining) > 0:
+            n = min(int(self.batch_size), left, int(self.population_size) - len(population))
+            batch = space.sample_distinct(n, rng, exclude=seen, max_tries=1000 * max(n, 1))
             if not batch:
                 break
             add(batch)
 
-        while (left := remaining(evaluator, budget, space)) > 0 and population:
+        while (left := budget_.remaining) > 0 and population:
             children, ids = [], set()
             for _ in range(min(int(self.batch_size), left)):
                 child = self._child(space, population, seen | ids, rng)
@@ -67,7 +67,7 @@ class AgingEvolution:
             if not children:
                 break
             add(children)
-        return rec.result(self.name, space, self._params())
+        return rec.result(self.name, space, self.get_params())
 
     def _child(self, space, population, seen, rng):
         k = min(int(self.sample_size), len(population))
@@ -80,5 +80,5 @@ class AgingEvolution:
             child = space.mutate(parent, rng)
             if child.arch_id not in seen:
                 return child
-        fresh = sample_new(space, rng, seen, 1)  # the neighbourhood is exhausted: jump
+        fresh = space.sample_distinct(1, rng, exclude=seen, max_tries=1000)  # the neighbourhood is exhausted: jump
         return fresh[0] if fresh else None

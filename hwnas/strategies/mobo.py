@@ -5,7 +5,7 @@ on the built graph: they are cheap. What the budget pays for is accuracy (traini
 
 1. a candidate pool: every arch of the space when it has at most ``pool_size`` (nb201: all 15,625 cells),
    else ``pool_size`` distinct random archs;
-2. the pool's cheap objectives, through the same mechanism DPP-Net uses (``cheap_objective_values``: static
+2. the pool's cheap objectives, through the same mechanism DPP-Net uses (``toolkit.cheap_objective_values``: static
    costs counted from the graph, device costs from table/predictor sources); they spend no budget. Objectives
    without a cheap source (accuracy, device-in-the-loop measurements) are predicted;
 3. ``n_init`` random pool archs are evaluated; then, each step, a bootstrap ensemble of ridge regressions on
@@ -17,7 +17,7 @@ on the built graph: they are cheap. What the budget pays for is accuracy (traini
    current front's ideal/nadir (cheap objectives: their pool minimum as ideal), reference nadir + 10%.
    With more than two objectives the batch is taken in NSGA-II survival order of the optimistic points.
 
-Budget = unique archs evaluated, spent exactly (``BudgetedEvaluation``). Seeded by the passed Generator only.
+Budget = unique archs evaluated, spent exactly (``toolkit.Budget``). Seeded by the passed Generator only.
 The assumption: the cost objectives are cheap. When they are measured in the loop they are predicted like
 accuracy, and the strategy is an ordinary surrogate-assisted search.
 """
@@ -28,13 +28,11 @@ from itertools import combinations
 
 import numpy as np
 
-from ..errors import HwnasError
-from ..pareto import non_dominated_mask
-from ._shared import BudgetedEvaluation
 from ..contracts import SearchResult
-from .common import Recorder
-from .dppnet import cheap_objective_values, pareto_order
-from .space_ops import equivalence_key, simplify
+from ..errors import HwnasError
+from ..params import Params
+from ..pareto import non_dominated_mask, pareto_order
+from .toolkit import Budget, Recorder, cheap_objective_values
 
 
 def gene_features(genes: np.ndarray, cards, pairwise: bool = True) -> np.ndarray:
@@ -122,7 +120,7 @@ def class_effects(classes, residuals, shrink: float = 1.0) -> tuple[_Effects, fl
     return eff, (np.sqrt(ss / dof) if dof else 0.0)
 
 
-class CheapCostMOBO:
+class CheapCostMOBO(Params):
     """Surrogate search over a pool whose cheap objectives are known; the budget buys the expensive ones."""
 
     name = "mobo"
@@ -141,10 +139,6 @@ class CheapCostMOBO:
         self.simplified = simplified
         self.noise = noise
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("n_init", "batch_size", "kappa", "pool_size", "n_members", "alpha",
-                                              "pairwise", "cost_features", "simplified", "noise")}
-
     def _pool(self, space, rng):
         size = int(space.size())
         if size <= int(self.pool_size) and hasattr(space, "all_archs"):
@@ -156,7 +150,7 @@ class CheapCostMOBO:
             raise HwnasError(f"mobo: n_init and batch_size must be >= 1, got {self.n_init}, {self.batch_size}")
         objectives = tuple(evaluator.objectives)
         m = len(objectives)
-        guard = BudgetedEvaluation(evaluator, min(int(budget), int(space.size())))
+        guard = Budget(evaluator, budget, space)
         rec = Recorder(evaluator, callback)
         seed = int(rng.integers(0, 2**31 - 1))
         pool = self._pool(space, rng)
@@ -166,7 +160,7 @@ class CheapCostMOBO:
         predicted = [j for j in range(m) if j not in cheap]
         if not predicted:  # every objective is free: nothing to learn, the budget still buys evaluations
             predicted = []
-        genes = np.array([(simplify(space, a) if self.simplified else a).genes for a in pool])
+        genes = np.array([(space.simplify(a) if self.simplified else a).genes for a in pool])
         X = gene_features(genes, space.cardinalities(), bool(self.pairwise))
         if self.cost_features and cheap:
             C = np.column_stack([cheap[j] for j in sorted(cheap)])
@@ -175,9 +169,9 @@ class CheapCostMOBO:
             X = np.hstack([X, C])
         bounds = [(j, o.bound) for j, o in enumerate(objectives) if o.bound is not None]
         index = {aid: i for i, aid in enumerate(ids)}
-        # functionally identical archs (space_ops.equivalence_key) share a class effect; their measured
+        # functionally identical archs (the space's equivalence_key) share a class effect; their measured
         # accuracies still differ by training noise, which the optimistic score counts as uncertainty
-        _, klass = np.unique([equivalence_key(space, a) for a in pool], return_inverse=True)
+        _, klass = np.unique([space.equivalence_key(a) for a in pool], return_inverse=True)
         evaluated = np.zeros(len(pool), dtype=bool)
 
         def evaluate(picks):

@@ -26,11 +26,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import HwnasError
-from ._shared import (BudgetedEvaluation, accuracy_from_value, accuracy_index, cost_index, seeded_torch, torch_seed,
-                      torch_threads)
 from ..contracts import SearchResult
-from .common import Recorder
+from ..errors import HwnasError
+from ..params import Params
+from .toolkit import (Budget, Recorder, accuracy_from_value, accuracy_index, cost_index, seeded_torch, torch_seed,
+                      torch_threads)
 
 # -- rewards -----------------------------------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ def _controller_class():
     return Controller
 
 
-class MONAS:
+class MONAS(Params):
     """MONAS search strategy (REINFORCE-trained LSTM controller over the space's genes)."""
 
     name = "monas"
@@ -150,11 +150,6 @@ class MONAS:
         self.entropy_weight = entropy_weight
         self.patience = patience
         self.threads = threads
-
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("reward", "alpha", "threshold", "penalty", "cost_objective",
-                                              "accuracy_objective", "cost_ref", "batch_size", "hidden", "layers",
-                                              "lr", "baseline_decay", "entropy_weight", "patience", "threads")}
 
     def _make_reward(self, objectives, ci):
         if self.reward not in REWARDS:
@@ -184,7 +179,7 @@ class MONAS:
         if self.cost_ref is not None and float(self.cost_ref) <= 0:
             raise HwnasError(f"MONAS cost_ref must be > 0, got {self.cost_ref}")
         cards = [int(c) for c in space.cardinalities()]
-        guard = BudgetedEvaluation(evaluator, min(int(budget), space.size()))
+        guard = Budget(evaluator, budget, space)
         rec = Recorder(evaluator, callback)
 
         seed = torch_seed(rng)

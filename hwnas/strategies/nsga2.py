@@ -12,7 +12,7 @@ Generator (pymoo gets a seed drawn from it).
 Options (see docs/search.md for what each scored on the NB201 benchmark): ``crossover="sbx", mutation="pm"``
 gives the plain pymoo baseline (SBX + polynomial mutation with rounding); ``mutation="neighbour"`` moves a gene
 one step along its choice list; ``space_aware`` repairs to the cheapest equivalent network and treats isomorphic cells as
-duplicates (``space_ops``); ``surrogate`` pre-screens ``pool_factor`` x more children with a surrogate fitted
+duplicates (the space's ``simplify`` and ``equivalence_key``); ``surrogate`` pre-screens ``pool_factor`` x more children with a surrogate fitted
 to the evaluations so far.
 """
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import HwnasError
 from ..contracts import Callback, SearchResult
-from .common import Recorder, remaining
-from .space_ops import equivalence_key, simplify
+from ..errors import HwnasError
+from ..params import Params
+from .toolkit import Budget, Recorder
 
 
 def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_aware: bool, step: str = "any"):
@@ -33,8 +33,8 @@ def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_
     from pymoo.core.sampling import Sampling
 
     card = np.asarray(space.cardinalities(), dtype=int)
-    to_arch = (lambda row: simplify(space, space.make(row))) if space_aware else space.make
-    key = (lambda a: equivalence_key(space, a)) if space_aware else (lambda a: a.arch_id)
+    to_arch = (lambda row: space.simplify(space.make(row))) if space_aware else space.make
+    key = space.equivalence_key if space_aware else (lambda a: a.arch_id)
 
     def canonical(X):
         X = np.clip(np.rint(np.asarray(X, dtype=float)), 0, card - 1).astype(int)
@@ -154,12 +154,12 @@ def _screened_mating(inner, evaluator, space, factor: int, seed: int):
     return ScreenedMating()
 
 
-class NSGA2Search:
+class NSGA2Search(Params):
     name = "nsga2"
 
     def __init__(self, population_size: int = 10, offspring_size: int | None = None, crossover: str = "uniform",
                  crossover_prob: float = 0.9, mutation_rate: float | None = None, min_mutations: int = 1,
-                 mutation: str = "any", space_aware: bool = False, surrogate: bool = False, pool_factor: int = 10):
+                 space_aware: bool = False, surrogate: bool = False, pool_factor: int = 10, mutation: str = "any"):
         self.population_size = population_size
         self.offspring_size = offspring_size
         self.crossover = crossover
@@ -170,13 +170,6 @@ class NSGA2Search:
         self.surrogate = surrogate
         self.pool_factor = pool_factor
         self.mutation = mutation
-
-    def _params(self) -> dict:
-        return {"population_size": self.population_size, "offspring_size": self.offspring_size,
-                "crossover": self.crossover, "crossover_prob": self.crossover_prob,
-                "mutation_rate": self.mutation_rate, "min_mutations": self.min_mutations,
-                "space_aware": self.space_aware, "surrogate": self.surrogate, "pool_factor": self.pool_factor,
-                "mutation": self.mutation}
 
     def _algorithm(self, space, evaluator, seen: set, seed: int):
         from pymoo.algorithms.moo.nsga2 import NSGA2
@@ -218,13 +211,14 @@ class NSGA2Search:
         n_obj = len(evaluator.objectives)
         problem = Problem(n_var=len(card), n_obj=n_obj, n_ieq_constr=1, xl=np.zeros(len(card)), xu=card - 1,
                           vtype=int)
-        key = (lambda a: equivalence_key(space, a)) if self.space_aware else (lambda a: a.arch_id)
+        key = space.equivalence_key if self.space_aware else (lambda a: a.arch_id)
         seen = {key(e.arch) for e in evaluator.evaluations()}
         algorithm = self._algorithm(space, evaluator, seen, int(rng.integers(2**31 - 1)))
         algorithm.setup(problem, termination=NoTermination())
         rec = Recorder(evaluator, callback)
+        budget_ = Budget(evaluator, budget, space)
         step = 0
-        while (left := remaining(evaluator, budget, space)) > 0:
+        while (left := budget_.remaining) > 0:
             pop = algorithm.ask()
             if pop is None or len(pop) == 0:
                 break  # no new unique candidate could be made: the reachable space is exhausted
@@ -238,4 +232,4 @@ class NSGA2Search:
             algorithm.tell(infills=pop)
             step += 1
             rec.record(step)
-        return rec.result(self.name, space, self._params())
+        return rec.result(self.name, space, self.get_params())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..contracts import Callback, SearchResult
-from .common import Recorder, remaining, sample_new
+from ..params import Params
+from .toolkit import Budget, Recorder
 
 
-class RandomSearch:
+class RandomSearch(Params):
     name = "random"
 
     def __init__(self, batch_size: int = 20):
@@ -17,14 +18,16 @@ class RandomSearch:
     def run(self, space, evaluator, budget: int, rng: np.random.Generator,
             callback: Callback | None = None) -> SearchResult:
         rec = Recorder(evaluator, callback)
+        budget_ = Budget(evaluator, budget, space)
         seen = {e.arch.arch_id for e in evaluator.evaluations()}
         step = 0
-        while (left := remaining(evaluator, budget, space)) > 0:
-            batch = sample_new(space, rng, seen, min(int(self.batch_size), left))
+        while (left := budget_.remaining) > 0:
+            n = min(int(self.batch_size), left)
+            batch = space.sample_distinct(n, rng, exclude=seen, max_tries=1000 * max(n, 1))
             if not batch:
                 break
             evaluator.evaluate(batch)
             seen.update(a.arch_id for a in batch)
             step += 1
             rec.record(step)
-        return rec.result(self.name, space, {"batch_size": self.batch_size})
+        return rec.result(self.name, space, self.get_params())

@@ -117,7 +117,7 @@ def source_predictors(store, target: str, space, min_rows: int = MIN_SOURCE_ROWS
 
 def cross_validate(make, archs, y, folds: int = 5, seed: int = 0) -> dict:
     """Pooled out-of-fold metrics of the predictor ``make()`` (archs it cannot predict count in ``coverage``)."""
-    from ._linear import kfold_indices
+    from .huber_ridge import kfold_indices
     from .base import PredictorError
     from .metrics import score
 
