@@ -132,6 +132,24 @@ def test_missing_sources_and_unknown_names_are_clear(space, tables):
         build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@a", "latency_ms@b"], latency=["a=measure"]))
 
 
+def test_every_source_is_a_value_source_with_provenance(space, tables):
+    from hwnas.evaluation import SOURCES, create_source
+
+    acc, lat = tables
+    archs = [space.from_index(i) for i in (3, 7)]
+    assert set(SOURCES) == {"table", "proxy", "train", "predictor", "measure", "count"}
+    for spec, role, quantity, provenance in [(f"table:{acc}", "accuracy", "error", "imported:table:accuracy.csv"),
+                                             (f"table:{lat}", "cost", "energy_mj", "imported:table:latency.csv")]:
+        values, sources = create_source(spec, role, "dev").values(space, archs, quantity)
+        assert values.shape == (2,) and sources == [provenance] * 2
+    values, sources = SOURCES["count"]().values(space, archs, "params")
+    assert list(values) == [space.static_costs(a).params for a in archs] and sources == ["counted:graph"] * 2
+    cheap = {kind for kind, cls in SOURCES.items() if cls.cheap}  # costs no budget: strategies may look it up
+    assert cheap == {"table", "predictor", "count"}
+    with pytest.raises(HwnasError, match="unknown accuracy source 'measure'"):
+        create_source("measure", "accuracy")
+
+
 def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(HwnasError, match=r"pip install 'hwnas\[ray\]'"):
