@@ -87,8 +87,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = ap.parse_args()
 
-    from hwnas import regression as rg
+    from hwnas.ci.ab import MeasureSettings, local_profile
+    from hwnas.ci.check import run_check
+    from hwnas.ci.gates import GATES
+    from hwnas.ci.inputs import ModelSpec
+    from hwnas.ci.stats import Thresholds
     from hwnas.export import ExportSettings, export_arch
+    from hwnas.measure.protocol import host_fingerprint
     from hwnas.runtimes import runtime_version
     from hwnas.spaces import create_space
 
@@ -96,7 +101,7 @@ def main() -> None:
     sp = create_space("nb201", C=args.C, N=args.N)
     base = export_arch(sp, sp.from_string(BASE), ExportSettings(format="onnx"))
     slow = planted(sp, sp.from_string(BASE), Path(os.environ["HWNAS_HOME"]) / "planted.onnx", args.extra_channels)
-    fp = rg.host_fingerprint()
+    fp = host_fingerprint()
     print(f"host: {fp['cpu']}, {fp['cores']} cores; onnxruntime {runtime_version('onnxruntime')}, 1 thread; "
           f"load average at start {loadavg()}")
     t = time.perf_counter()
@@ -105,16 +110,16 @@ def main() -> None:
           f"{d['base_ms']:.3f} ms, planted {d['slow_ms']:.3f} ms -> {100 * (d['ratio'] - 1):+.1f}% "
           f"(median of per-block ratios {100 * (d['paired_median_ratio'] - 1):+.1f}%; per-block ratio p10..p90 {d['per_round_ratio_p10_p90'][0]:.3f}..{d['per_round_ratio_p10_p90'][1]:.3f})")
 
-    device = rg.Device.from_profile("host")
-    th = rg.Thresholds()
+    device = local_profile("host")
+    th = Thresholds()
     rows = {"aa": [], "ab": []}
     loads = []
     for i in range(args.checks):
         for kind, cand in (("aa", base), ("ab", slow)):
-            ms = rg.MeasureSettings(budget_s=args.budget_s, seed=1000 * i + (kind == "ab"))
+            ms = MeasureSettings(budget_s=args.budget_s, seed=1000 * i + (kind == "ab"))
             t = time.perf_counter()
-            rep = rg.run_check([rg.ModelSpec(kind, cand, base, kind, "base")], device, th, ms,
-                               gates=() if kind == "ab" else rg.GATES)
+            rep = run_check([ModelSpec(kind, cand, base, kind, "base")], device, th, ms,
+                            gates=() if kind == "ab" else GATES).to_dict()
             wall = time.perf_counter() - t
             m = rep["models"][0]
             lat = m["latency"]

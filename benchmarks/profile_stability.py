@@ -55,12 +55,11 @@ def main(argv=None) -> int:
     from hwnas.cli.common import make_space
     from hwnas.measure.device_profile import load_profile
     from hwnas.export import ExportSettings, export_arch
-    from hwnas.measure.protocol import sample_archs
     from hwnas.runtimes import format_for
     from hwnas.store import MeasurementStore
 
     sp = make_space(args.space, space_opts)
-    archs = sample_archs(sp, args.n, np.random.default_rng(args.seed))
+    archs = sp.sample_distinct(args.n, np.random.default_rng(args.seed))
     runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
     work = Path(tempfile.mkdtemp(prefix="hwnas-stability-"))
     arch_file = work / "archs.txt"

@@ -182,8 +182,9 @@ class SearchStrategy(Protocol):
 class Runner(Protocol):
     """Where a model runs: this host, a phone over adb, a board's agent (``measure.runners.RUNNERS``)."""
 
-    def reachable(self) -> tuple[bool, str]: ...
-    def run(self, model_path: Path, settings: Any) -> Any: ...          # -> measure.protocol.RunResult
+    def reachable(self, profile: Any) -> tuple[bool, str]: ...          # profile: measure.DeviceProfile
+    def run(self, model_path: Path, profile: Any, protocol: Any = None,
+            op_profile: bool = True) -> Any: ...                          # -> measure.protocol.RunResult
 
 
 # -- value sources -----------------------------------------------------------------------------------------

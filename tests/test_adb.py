@@ -10,7 +10,8 @@ import pytest
 from hwnas.measure.runners.adb import AdbRunner, parse_benchmark_output
 from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
-from hwnas.measure.protocol import DeviceUnreachable, ProtocolSettings, measure_archs
+from hwnas.measure.campaign import measure_archs
+from hwnas.measure.protocol import DeviceUnreachable, ProtocolSettings
 from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
 
@@ -116,4 +117,4 @@ def test_missing_benchmark_binary_is_a_clear_error(fake_adb, monkeypatch, tmp_pa
     model = tmp_path / "m.tflite"
     model.write_bytes(b"TFL3")
     with pytest.raises(DeviceUnreachable, match="benchmark_model not found at /data/local/tmp/benchmark_model"):
-        AdbRunner().measure(model, _pixel())
+        AdbRunner().run(model, _pixel())

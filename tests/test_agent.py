@@ -9,7 +9,8 @@ import pytest
 from hwnas.measure.runners.agent import AgentRunner, AgentServer
 from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
-from hwnas.measure.protocol import DeviceUnreachable, ProtocolSettings, measure_archs
+from hwnas.measure.campaign import measure_archs
+from hwnas.measure.protocol import DeviceUnreachable, ProtocolSettings
 from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
 
@@ -31,7 +32,7 @@ def test_unreachable_agent_is_a_clear_error(tmp_path):
     model = tmp_path / "x.onnx"
     model.write_bytes(b"x")
     with pytest.raises(DeviceUnreachable, match=f"agent at http://127.0.0.1:{port}/measure is not reachable"):
-        AgentRunner().measure(model, p)
+        AgentRunner().run(model, p)
 
 
 def test_agent_rejects_bad_requests_and_tokens():
@@ -64,7 +65,7 @@ def test_profile_through_loopback_agent_matches_local(tmp_path, shared_export_ca
         broken = tmp_path / "broken.onnx"
         broken.write_bytes(b"garbage")
         with pytest.raises(HwnasError, match="cannot load"):
-            AgentRunner().measure(broken, prof, proto)
+            AgentRunner().run(broken, prof, proto)
         assert AgentRunner().reachable(prof)[0]
     (local,) = measure_archs(sp, [arch], "host", store, proto, cache_dir=shared_export_cache)
     assert via_agent.device == "raspberry-pi-4" and via_agent.source == "measured"

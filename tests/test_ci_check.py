@@ -169,3 +169,12 @@ def test_arch_file_against_a_git_ref_pairs_rows_by_name(tmp_path):
     assert by_name["net"]["candidate"] == HEAVY and by_name["net"]["baseline"] == LIGHT
     assert by_name["net"]["verdict"] == "fail" and by_name["net"]["gates"]["macs"]["verdict"] == "fail"
     assert by_name["extra"]["verdict"] == "new" and "archs.csv at HEAD" in by_name["extra"]["reason"]
+
+
+def test_calibrate_is_a_sub_command_and_check_the_default(capsys):
+    assert main(["ci-check", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "check" in out and "calibrate" in out
+    assert main(["ci-check", "calibrate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--rounds" in out and "--against" not in out  # calibrate takes only what it uses

@@ -50,3 +50,22 @@ def test_export_command_writes_a_file(tmp_path):
     out = tmp_path / "cell.onnx"
     assert main(["export", "--arch", CELL, "--space-opt", "C=4", "--space-opt", "N=1", "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("argv", [
+    ["ci-check", "m.onnx", "--againts", "b.onnx"],   # a mistyped option (exit 1 would mean "regression")
+    ["profile", "--n", "abc"],                        # a wrong type
+    ["export"],                                       # a missing required option
+    ["no-such-command"],
+])
+def test_usage_errors_exit_2_with_one_line_not_a_traceback(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Error:" in err
+
+
+def test_every_command_answers_an_unknown_flag_with_exit_2(capsys):
+    for name in _commands():
+        assert main([name, "--no-such-flag-xyz"]) == 2, name
+        err = capsys.readouterr().err
+        assert "No such option" in err and "Traceback" not in err, (name, err)

@@ -3,8 +3,9 @@ import pytest
 
 from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
-from hwnas.measure.protocol import (DeviceUnreachable, MeasurementFailed, ProtocolSettings, RunResult, measure_archs, measurement_settings,
-                             median_ci, run_protocol, sample_archs, summarize)
+from hwnas.measure.campaign import measure_archs, measurement_settings
+from hwnas.measure.protocol import (DeviceUnreachable, MeasurementFailed, ProtocolSettings, RunResult, median_ci,
+                                    run_protocol, summarize)
 from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
 
@@ -91,13 +92,6 @@ def test_protocol_settings_validation():
         ProtocolSettings(min_runs=2)
 
 
-def test_sample_archs_distinct_and_seeded():
-    sp = create_space("nb201", C=4, N=1)
-    a = sample_archs(sp, 30, np.random.default_rng(0))
-    b = sample_archs(sp, 30, np.random.default_rng(0))
-    assert a == b and len({x.arch_id for x in a}) == 30
-
-
 class ScriptedRunner:
     """A runner double for the store/resume logic (the real runners have their own tests)."""
 
@@ -106,7 +100,10 @@ class ScriptedRunner:
         self.fail_on = set(fail_on)
         self.unreachable_after = unreachable_after
 
-    def measure(self, path, profile, protocol, op_profile=True):
+    def reachable(self, profile):
+        return True, "scripted"
+
+    def run(self, path, profile, protocol=None, op_profile=True):
         self.calls += 1
         if self.unreachable_after is not None and self.calls > self.unreachable_after:
             raise DeviceUnreachable("device host: gone")
@@ -120,7 +117,7 @@ class ScriptedRunner:
 @pytest.fixture
 def tiny(tmp_path, shared_export_cache):
     sp = create_space("nb201", C=4, N=1)
-    return sp, sample_archs(sp, 3, np.random.default_rng(1)), MeasurementStore(tmp_path / "m.db"), shared_export_cache
+    return sp, sp.sample_distinct(3, np.random.default_rng(1)), MeasurementStore(tmp_path / "m.db"), shared_export_cache
 
 
 def test_measure_archs_stores_resumes_and_records_failures(tiny, tmp_path):
@@ -161,10 +158,10 @@ def test_interrupt_keeps_results(tiny, tmp_path):
     sp, archs, store, cache = tiny
 
     class Interrupting(ScriptedRunner):
-        def measure(self, *a, **k):
+        def run(self, *a, **k):
             if self.calls == 2:
                 raise KeyboardInterrupt
-            return super().measure(*a, **k)
+            return super().run(*a, **k)
 
     with pytest.raises(KeyboardInterrupt):
         measure_archs(sp, archs, "host", store, runner=Interrupting(), cache_dir=cache)

@@ -1,65 +1,232 @@
-"""Real PyTorch training of one candidate: SGD with momentum and cosine learning rate, then test accuracy.
+"""Real PyTorch training of one candidate, from scratch, with the standard recipe.
 
-Reproducible: weights, batch order and augmentation-free data come from ``seed``; training runs on the CPU with
-``threads`` intra-op threads (1 by default, so parallel executors do not oversubscribe the cores).
+Recipe (:class:`Recipe`): SGD + nesterov momentum 0.9, weight decay 5e-4, cosine learning rate over all steps,
+optional label smoothing; random crop (padding H/8) + horizontal flip for natural RGB data (CIFAR-10, image
+folders), off for digits. On CUDA: automatic mixed precision (fp16 autocast + gradient scaling) and
+``channels_last``. On the CPU training is deterministic per seed: weights, batch order and augmentation all come
+from ``seed``, with ``threads`` intra-op threads (1 by default, so parallel executors do not oversubscribe).
+
+:func:`train_arch` selects on validation data: it returns validation accuracy, and test accuracy only when the
+caller passes ``test=True`` with splits the final step unlocked (``Splits.unlock_test()``). Every result carries
+its provenance, e.g. ``trained:digits(val, 2 epochs, short recipe, seed 0)``; a recipe under
+:data:`FULL_EPOCHS` epochs is labelled ``short recipe`` (a low-fidelity estimate, fine for ranking within a search,
+not a number to ship).
 """
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import HwnasError
 
+FULL_EPOCHS = 50
+TRAIN_DEVICES = ("auto", "cpu", "cuda")
 
-def train_and_test(space, arch, data, epochs: int = 3, batch_size: int = 64, lr: float = 0.05, seed: int = 0,
-                   max_train: int | None = None, threads: int = 1) -> float:
-    """Train ``arch`` on ``data.x_train`` for ``epochs`` epochs; return test accuracy in %."""
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    augment: bool | None = None  # None: the data set's default (on for natural RGB images, off for digits)
+    max_train: int | None = None  # train on a seeded subset of at most this many images
+
+    def __post_init__(self):
+        if int(self.epochs) < 1:
+            raise HwnasError(f"--epochs must be >= 1, got {self.epochs}")
+        if int(self.batch_size) < 2:
+            raise HwnasError(f"--batch-size must be >= 2 (batch norm), got {self.batch_size}")
+        if not float(self.lr) > 0:
+            raise HwnasError(f"--lr must be > 0, got {self.lr}")
+        if not 0.0 <= float(self.label_smoothing) < 1.0:
+            raise HwnasError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    @property
+    def short(self) -> bool:
+        return int(self.epochs) < FULL_EPOCHS
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    val_accuracy: float  # %
+    test_accuracy: float | None  # %, only when the final step asked for it
+    source: str  # provenance, e.g. trained:digits(val, 2 epochs, short recipe, seed 0)
+    seconds: float
+    device: str
+    diverged: bool = False
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device not in TRAIN_DEVICES:
+        raise HwnasError(f"--train-device {device!r}: choose one of {', '.join(TRAIN_DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise HwnasError("--train-device cuda: torch sees no CUDA GPU here (use auto or cpu)")
+    return device
+
+
+def describe(dataset: str, recipe: Recipe, seed: int, device: str, split: str = "val", augment: bool = False) -> str:
+    parts = [split, f"{recipe.epochs} epochs"]
+    if recipe.short:
+        parts.append("short recipe")
+    if augment:
+        parts.append("crop+flip")
+    if recipe.label_smoothing:
+        parts.append(f"label smoothing {recipe.label_smoothing:g}")
+    if recipe.max_train is not None:
+        parts.append(f"max {recipe.max_train} train images")
+    if device == "cuda":
+        parts.append("cuda amp")
+    parts.append(f"seed {seed}")
+    return f"trained:{dataset}({', '.join(parts)})"
+
+
+def augment_batch(x, generator=None):
+    """Random crop (zero padding H/8, at least 1 px) and horizontal flip, per image, vectorised (CPU or GPU)."""
     import torch
     import torch.nn.functional as F
 
-    num_classes = getattr(space, "num_classes", None)
-    if num_classes is not None and num_classes != data.num_classes:
-        raise HwnasError(f"space {space.name} has {num_classes} classes but dataset {data.name} has "
-                         f"{data.num_classes}: add --space-opt num_classes={data.num_classes}")
+    n, c, h, w = x.shape
+    pad = max(1, h // 8)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dev = x.device
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(dev)
+    rows = (oy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+    out = padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None], rows, cols]
+    return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool) -> bool:
+    """Train ``model`` in place on (x_tr, y_tr) (CPU tensors); False when the loss diverged."""
+    import torch
+    import torch.nn.functional as F
+
+    cuda = device == "cuda"
+    n, bs = len(x_tr), int(recipe.batch_size)
+    steps = int(recipe.epochs) * max(1, -(-n // bs))
+    opt = torch.optim.SGD(model.parameters(), lr=float(recipe.lr), momentum=recipe.momentum,
+                          weight_decay=recipe.weight_decay, nesterov=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    scaler = torch.amp.GradScaler("cuda") if cuda else None
+    if cuda:
+        x_tr, y_tr = x_tr.to(device, non_blocking=True), y_tr.to(device, non_blocking=True)
+    model.train()
+    for _ in range(int(recipe.epochs)):
+        order = torch.randperm(n).to(x_tr.device)
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            if len(idx) < 2:
+                continue  # batch norm needs two samples
+            xb, yb = x_tr[idx], y_tr[idx]
+            if augment:
+                xb = augment_batch(xb)
+            if cuda:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+                loss = F.cross_entropy(model(xb), yb, label_smoothing=float(recipe.label_smoothing))
+            if not torch.isfinite(loss):
+                return False
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            sched.step()
+    return True
+
+
+def _accuracy(model, x, y, device: str) -> float:
+    import torch
+
+    model.eval()
+    correct = 0
+    cuda = device == "cuda"
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+        for i in range(0, len(x), 256):
+            xb = torch.from_numpy(x[i:i + 256])
+            if cuda:
+                xb = xb.to(device).contiguous(memory_format=torch.channels_last)
+            correct += int((model(xb).argmax(1).cpu() == torch.from_numpy(y[i:i + 256])).sum())
+    return 100.0 * correct / len(x)
+
+
+def _chance(y: np.ndarray) -> float:
+    return 100.0 * float(np.bincount(y).max()) / len(y)
+
+
+def _check_classes(space, name: str, num_classes: int) -> None:
+    k = getattr(space, "num_classes", None)
+    if k is not None and k != num_classes:
+        raise HwnasError(f"space {space.name} has {k} classes but dataset {name} has "
+                         f"{num_classes}: add --space-opt num_classes={num_classes}")
+
+
+def _train(space, arch, x_tr, y_tr, eval_sets, recipe: Recipe, device: str, seed: int, augment: bool,
+           threads: int) -> tuple[list[float], bool]:
+    """Build ``arch`` from ``seed``, train it, return accuracy (%) on each (x, y) of ``eval_sets`` and whether it
+    trained (a diverged run scores chance)."""
+    import torch
+
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
             torch.manual_seed(seed)
             model = space.build(arch)
-            x_tr = torch.from_numpy(data.x_train)
-            y_tr = torch.from_numpy(data.y_train)
-            if max_train is not None and int(max_train) < len(x_tr):
-                keep = torch.randperm(len(x_tr))[: int(max_train)]
-                x_tr, y_tr = x_tr[keep], y_tr[keep]
-            n = len(x_tr)
-            steps = epochs * max(1, -(-n // batch_size))
-            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-            model.train()
-            for _ in range(epochs):
-                order = torch.randperm(n)
-                for i in range(0, n, batch_size):
-                    idx = order[i:i + batch_size]
-                    if len(idx) < 2:
-                        continue  # batch norm needs two samples
-                    opt.zero_grad(set_to_none=True)
-                    loss = F.cross_entropy(model(x_tr[idx]), y_tr[idx])
-                    if not torch.isfinite(loss):
-                        return _chance(data)  # diverged: the candidate learned nothing
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-            model.eval()
-            correct = 0
-            with torch.no_grad():
-                x_te, y_te = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test)
-                for i in range(0, len(x_te), 256):
-                    correct += int((model(x_te[i:i + 256]).argmax(1) == y_te[i:i + 256]).sum())
-            return 100.0 * correct / len(x_te)
+            x = torch.from_numpy(x_tr)
+            y = torch.from_numpy(y_tr)
+            if recipe.max_train is not None and int(recipe.max_train) < len(x):
+                keep = torch.randperm(len(x))[: int(recipe.max_train)]
+                x, y = x[keep], y[keep]
+            if device == "cuda":
+                model = model.to(device, memory_format=torch.channels_last)
+            if not _fit(model, x, y, recipe, device, augment):
+                return [_chance(ys) for _, ys in eval_sets], False
+            return [_accuracy(model, xs, ys, device) for xs, ys in eval_sets], True
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _chance(data) -> float:
-    return 100.0 * float(np.bincount(data.y_test).max()) / len(data.y_test)
+def train_arch(space, arch, splits, recipe: Recipe | None = None, device: str = "auto", seed: int = 0,
+               test: bool = False, threads: int = 1) -> TrainResult:
+    """Train ``arch`` from scratch on ``splits.train``; validation accuracy, plus test accuracy when ``test``
+    (which needs ``splits.unlock_test()``: the search itself cannot read test images)."""
+    recipe = recipe or Recipe()
+    dev = resolve_device(device)
+    _check_classes(space, splits.name, splits.num_classes)
+    augment = splits.augment if recipe.augment is None else bool(recipe.augment)
+    sets = [(splits.val.x, splits.val.y)]
+    if test:
+        t = splits.test()  # raises LockedSplitError unless unlocked
+        sets.append((t.x, t.y))
+    start = time.perf_counter()
+    accs, ok = _train(space, arch, splits.train.x, splits.train.y, sets, recipe, dev, int(seed), augment, threads)
+    source = describe(splits.name, recipe, int(seed), dev, "val+test" if test else "val", augment)
+    return TrainResult(accs[0], accs[1] if test else None, source if ok else source + " diverged",
+                       time.perf_counter() - start, dev, diverged=not ok)
+
+
+def train_and_test(space, arch, data, epochs: int = 3, batch_size: int = 64, lr: float = 0.05, seed: int = 0,
+                   max_train: int | None = None, threads: int = 1) -> float:
+    """Old API (selects on the test split; kept until callers move to :func:`train_arch`): train ``arch`` on
+    ``data.x_train`` on the CPU, no augmentation; return accuracy in % on ``data.x_test``."""
+    _check_classes(space, data.name, data.num_classes)
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, lr=lr, max_train=max_train, augment=False)
+    accs, _ = _train(space, arch, data.x_train, data.y_train, [(data.x_test, data.y_test)], recipe, "cpu", int(seed),
+                     False, threads)
+    return accs[0]

@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from ..measure.device_profile import list_profiles
-        from ..measure.protocol import get_runner
+        from ..measure.runners import get_runner
 
         table = Table(title="devices")
         for col in ("name", "runtime", "threads", "delegate", "precision", "connection", "energy", "reachable"):

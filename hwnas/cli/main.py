@@ -19,14 +19,29 @@ app = typer.Typer(
 
 def _register() -> None:
     from . import (agent_cmd, ci_check_cmd, devices_cmd, export_cmd, fit_predictor_cmd, measurements_cmd,
-                   pareto_search_cmd, predict_cmd, profile_cmd, propose_cmd, report_cmd, spaces_cmd)
+                   pareto_search_cmd, predict_cmd, profile_cmd, propose_cmd, report_cmd, retrain_cmd, spaces_cmd)
 
     for module in (spaces_cmd, export_cmd, profile_cmd, devices_cmd, measurements_cmd, agent_cmd, fit_predictor_cmd,
-                   predict_cmd, propose_cmd, pareto_search_cmd, report_cmd, ci_check_cmd):
+                   predict_cmd, propose_cmd, pareto_search_cmd, report_cmd, retrain_cmd, ci_check_cmd):
         module.register(app)
 
 
 _register()
+
+
+def _click_classes(name: str) -> tuple[type, ...]:
+    """``name`` from click and, where typer vendors its own copy (typer >= 0.20), from ``typer._click`` too."""
+    import importlib
+
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,15 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as exc:
         return exc.exit_code
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+    except Exception as exc:  # click usage errors (typer may vendor its own click: catch both)
+        if isinstance(exc, _click_classes("Abort")):
             typer.echo("aborted", err=True)
             return 130
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, _click_classes("ClickException")):
             exc.show()
             return 2
+        if isinstance(exc, _click_classes("Exit")):
+            return int(getattr(exc, "exit_code", 0) or 0)
         raise
     return 0
 

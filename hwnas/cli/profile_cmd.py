@@ -39,7 +39,8 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         from ..measure.device_profile import load_profile
-        from ..measure.protocol import ProtocolSettings, measure_archs, sample_archs
+        from ..measure.campaign import measure_archs
+        from ..measure.protocol import ProtocolSettings
         from ..spaces import arch_from_text
         from ..store import MeasurementStore
         from .common import make_space, read_arch_lines
@@ -63,13 +64,14 @@ def register(app: typer.Typer) -> None:
 
                 raise HwnasError(f"arch file {archs} lists no archs")
         else:
-            arch_list = sample_archs(sp, n, np.random.default_rng(seed))
+            arch_list = sp.sample_distinct(n, np.random.default_rng(seed))
         base = ProtocolSettings.quick() if quick else ProtocolSettings()
         from dataclasses import replace
 
         protocol = replace(base, rel_ci=rel_ci, max_time_s=min(max_time_s, base.max_time_s) if quick else max_time_s)
         st = MeasurementStore(store)
-        from ..measure.protocol import DeviceUnreachable, get_runner
+        from ..measure.protocol import DeviceUnreachable
+        from ..measure.runners import get_runner
 
         runner = get_runner(prof)
         ok, why = runner.reachable(prof)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..errors import HwnasError, unknown
 from ..paths import hwnas_home, project_root
+from ..runtimes import RUNTIMES, format_for
 
-RUNTIMES = ("onnxruntime", "litert")
 PRECISIONS = ("fp32", "int8")
 CONNECTIONS = ("local", "adb", "agent")
 SENSORS = ("auto", "none", "rapl", "nvml", "ina3221", "battery")
@@ -44,7 +44,7 @@ class DeviceProfile:
 
     @property
     def format(self) -> str:
-        return {"onnxruntime": "onnx", "litert": "tflite"}[self.runtime]
+        return format_for(self.runtime)
 
     @property
     def connection_type(self) -> str:

@@ -1,4 +1,5 @@
-"""The measurement protocol, and ``measure_archs``: export, measure, store, one arch at a time.
+"""The measurement protocol: settings, statistics, what a runner returns, who measured (a leaf module:
+errors, numpy and the standard library only; the loop that exports, runs and stores is ``measure.campaign``).
 
 Protocol (``run_protocol``; parameters in ``ProtocolSettings``):
 
@@ -14,7 +15,7 @@ Protocol (``run_protocol``; parameters in ``ProtocolSettings``):
 5. Reported: median, p90, IQR, CV (std / mean), the number of timed runs, the first inference.
 
 Every measurement records the runtime, its version, threads, delegate, the host/device fingerprint and
-the time. Results go to the store as they come, so an interrupted run keeps everything finished.
+the time (``RunResult``, ``host_fingerprint``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -242,25 +243,7 @@ def host_fingerprint() -> dict:
             "python": platform.python_version(), "hwnas": __version__}
 
 
-# -- runners -------------------------------------------------------------------------------------------
-def get_runner(profile):
-    """The runner for a profile's connection type (local, adb, agent)."""
-    kind = profile.connection_type
-    if kind == "local":
-        from .runners.local import LocalRunner
-
-        return LocalRunner()
-    if kind == "adb":
-        from .runners.adb import AdbRunner
-
-        return AdbRunner()
-    if kind == "agent":
-        from .runners.agent import AgentRunner
-
-        return AgentRunner()
-    raise HwnasError(f"device {profile.name}: unknown connection type {kind!r}")  # pragma: no cover
-
-
+# -- errors a runner raises --------------------------------------------------------------------------
 class DeviceUnreachable(HwnasError):
     """The device cannot be reached (no adb device, agent not answering): stop the run."""
 
@@ -269,93 +252,5 @@ class MeasurementFailed(HwnasError):
     """Some archs could not be measured (conversion failed, the model crashed); the others were stored."""
 
 
-def measurement_settings(space, profile, export_settings=None) -> dict:
-    """The settings that key a measurement: same settings -> comparable, resumable."""
-    from ..export import ExportSettings
-
-    es = export_settings or ExportSettings(format=profile.format, precision=profile.precision)
-    default_delegate = {"onnxruntime": "CPUExecutionProvider", "litert": "xnnpack"}[profile.runtime]
-    return {"format": es.format, "precision": es.precision, "batch": es.batch, "opset": es.opset,
-            "threads": profile.threads, "delegate": profile.delegate or default_delegate,
-            "affinity": profile.affinity, "connection": profile.connection_type, "space": space.config()}
-
-
-def measure_archs(space, archs: Sequence, profile, store=None, protocol: ProtocolSettings | None = None, *,
-                  runner=None, cache_dir: Path | None = None, op_profile: bool = True, skip_measured: bool = True,
-                  on_result: Callable | None = None, on_skip: Callable | None = None,
-                  on_error: Callable | None = None) -> list:
-    """Measure each arch on ``profile``'s device and append each result to ``store`` as it comes.
-
-    Archs already in the store with the same settings are skipped (their stored measurement is returned),
-    so a re-run resumes. A failed export or a crashing model is recorded as a failure in the store and the
-    run goes on: with ``on_error(arch, message)`` the failed archs are left out of the returned list;
-    without it, ``MeasurementFailed`` is raised at the end (everything else is measured and stored first),
-    so callers never get a silently shorter list. An unreachable device raises ``DeviceUnreachable`` at
-    once. Returns the measurements in the order of ``archs``.
-    """
-    from .device_profile import load_profile
-    from ..export import ExportSettings, export_arch
-    from ..store import Measurement, MeasurementStore
-
-    profile = load_profile(profile)
-    store = store if store is not None else MeasurementStore()
-    protocol = protocol or ProtocolSettings()
-    runner = runner or get_runner(profile)
-    es = ExportSettings(format=profile.format, precision=profile.precision)
-    settings = measurement_settings(space, profile, es)
-    done = store.measured_ids(profile.name, space.name, profile.runtime, settings) if skip_measured else set()
-    todo = [a for a in archs if space.check(a).arch_id not in done]
-    if todo and hasattr(runner, "reachable"):  # fail before exporting anything
-        ok, why = runner.reachable(profile)
-        if not ok:
-            raise DeviceUnreachable(f"device {profile.name} is not reachable: {why}")
-    out, failed = [], []
-    for arch in archs:
-        arch = space.check(arch)
-        arch_text = space.to_string(arch)
-        if arch.arch_id in done:
-            (m,) = store.query(device=profile.name, space=space.name, runtime=profile.runtime,
-                               arch_id=arch.arch_id, settings=settings) or [None]
-            if m is not None:
-                out.append(m)
-            if on_skip:
-                on_skip(arch, m)
-            continue
-        try:
-            path = export_arch(space, arch, es, cache_dir=cache_dir)
-            r = runner.measure(path, profile, protocol, op_profile=op_profile)
-        except DeviceUnreachable:
-            raise
-        except HwnasError as exc:
-            store.add_failure(space.name, arch.arch_id, arch_text, profile.name, profile.runtime, settings, str(exc))
-            failed.append((arch_text, str(exc)))
-            if on_error:
-                on_error(arch, str(exc))
-            continue
-        fp = dict(r.fingerprint)
-        fp["protocol"] = r.protocol
-        m = Measurement(space=space.name, arch_id=arch.arch_id, arch=arch_text, device=profile.name,
-                        runtime=r.runtime, runtime_version=r.runtime_version, settings=settings, source="measured",
-                        latency_ms=r.latency_ms, latency_p90_ms=r.latency_p90_ms, latency_iqr_ms=r.latency_iqr_ms,
-                        latency_cv=r.latency_cv, n_runs=r.n_runs, first_inference_ms=r.first_inference_ms,
-                        unstable=r.unstable, energy_mj=r.energy_mj, energy_source=r.energy_source,
-                        fingerprint=fp, op_profile=r.op_profile)
-        store.add(m)
-        done.add(arch.arch_id)
-        out.append(m)
-        if on_result:
-            on_result(arch, m)
-    if failed and on_error is None:
-        raise MeasurementFailed(f"{len(failed)} of {len(archs)} archs could not be measured on {profile.name} "
-                                f"(the rest are stored); first: {failed[0][0]}: {failed[0][1]}")
-    return out
-
-
-def sample_archs(space, n: int, rng: np.random.Generator, max_tries: int | None = None) -> list:
-    """``n`` distinct archs drawn with ``rng`` (fewer only if the space is smaller)."""
-    return space.sample_distinct(n, rng, max_tries=max_tries)
-
-
 __all__ = ["ProtocolSettings", "LatencyStats", "ProtocolResult", "RunResult", "run_protocol", "summarize",
-           "median_ci", "measure_archs", "measurement_settings", "get_runner", "DeviceUnreachable", "MeasurementFailed",
-           "host_fingerprint", "sample_archs", "replace"]
+           "median_ci", "DeviceUnreachable", "MeasurementFailed", "host_fingerprint"]

@@ -284,7 +284,7 @@ class AdbRunner:
                 props[key] = None
         return {"android": props, "serial": profile.connection.get("serial"), "via": "adb"}
 
-    def measure(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
         protocol = protocol or ProtocolSettings()
         path = Path(path)
         if profile.runtime != "litert" or path.suffix != ".tflite":

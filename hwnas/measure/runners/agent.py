@@ -225,7 +225,7 @@ class AgentRunner:
         fp = info.get("fingerprint", {})
         return True, f"agent {self._base(profile)} ({fp.get('host')}, {fp.get('cpu')})"
 
-    def measure(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
         protocol = protocol or ProtocolSettings()
         path = Path(path)
         body = json.dumps({

@@ -115,7 +115,7 @@ class LocalRunner:
     def reachable(self, profile) -> tuple[bool, str]:
         return True, "this host"
 
-    def measure(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
         return measure_local(path, profile.runtime, threads=profile.threads, delegate=profile.delegate,
                              affinity=profile.affinity, protocol=protocol, energy=profile.energy,
                              op_profile=op_profile, sysfs_root=self.sysfs_root, timeout_s=self.timeout_s)

@@ -1,12 +1,11 @@
-"""Statistics of `hwnas ci-check` on synthetic round medians (no runtime needed: milliseconds)."""
+"""Statistics of `hwnas ci-check` (hwnas.ci.stats) on synthetic round medians (no runtime needed: milliseconds)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from hwnas import regression as rg
-from hwnas.errors import HwnasError
+from hwnas.ci import stats as rg
 
 
 def rounds(rng, n, median_ms=1.0, cv=0.02):
@@ -147,78 +146,3 @@ def test_suite_geometric_mean(rng):
     assert g["models"] == 2
     assert g["ratio"] == pytest.approx(math.sqrt(sts[0].ratio * sts[1].ratio))
     assert g["ci_low"] < g["ratio"] < g["ci_high"]
-
-
-def test_abba_schedule_is_balanced_and_seeded():
-    orders = rg.abba_orders(40, np.random.default_rng(0))
-    pairs = [tuple(orders[i:i + 2]) for i in range(0, 40, 2)]
-    assert set(pairs) == {("AB", "BA"), ("BA", "AB")}  # randomised, both patterns occur
-    assert orders.count("AB") == orders.count("BA") == 20
-    assert orders == rg.abba_orders(40, np.random.default_rng(0))
-    assert rg.abba_orders(5, np.random.default_rng(0)) == orders[:5]
-
-
-def test_gates_are_exact():
-    base = {"macs": 100, "params": 10, "size_bytes": 1000, "op_count": 5}
-    res = rg.compare_gates(base, {"macs": 101, "params": 10, "size_bytes": 900, "op_count": 5})
-    assert res["macs"]["verdict"] == rg.FAIL and "100 -> 101" in res["macs"]["reason"]
-    assert res["params"]["verdict"] == rg.PASS and res["params"]["reason"] == "unchanged"
-    assert res["size_bytes"]["verdict"] == rg.PASS and "shrank" in res["size_bytes"]["reason"]
-
-
-def _report(latency_verdict, gate_verdict=rg.PASS):
-    return {"models": [{"name": "m.onnx", "verdict": latency_verdict, "reason": "r", "notes": [],
-                        "gates": {"macs": {"verdict": gate_verdict, "reason": "g", "baseline": 1, "candidate": 1}}}],
-            "suite": None, "device": {"name": "host", "threads": 1, "fingerprint": {"cpu": "x"}},
-            "thresholds": {"delta": 0.05, "floor_ms": 0.05}}
-
-
-@pytest.mark.parametrize("verdict, gate, policy, code", [
-    (rg.PASS, rg.PASS, "exit3", 0), (rg.FAIL, rg.PASS, "exit3", 1), (rg.PASS, rg.FAIL, "exit3", 1),
-    (rg.INCONCLUSIVE, rg.PASS, "exit3", 3), (rg.INCONCLUSIVE, rg.PASS, "pass", 0),
-    (rg.INCONCLUSIVE, rg.PASS, "fail", 1), ("new", "new", "exit3", 0),
-])
-def test_exit_codes(verdict, gate, policy, code):
-    assert rg.exit_code(_report(verdict, gate), policy) == code
-
-
-def test_exit_code_rejects_an_unknown_policy():
-    with pytest.raises(HwnasError, match="--inconclusive"):
-        rg.exit_code(_report(rg.PASS), "maybe")
-
-
-def test_junit_one_testcase_per_model_and_metric():
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(rg.junit_xml(_report(rg.INCONCLUSIVE, rg.FAIL)))
-    cases = root.findall("testcase")
-    assert [(c.get("classname"), c.get("name")) for c in cases] == [("m.onnx", "latency"), ("m.onnx", "macs")]
-    assert cases[0].find("skipped") is not None and cases[1].find("failure") is not None
-    assert root.get("tests") == "2" and root.get("failures") == "1" and root.get("skipped") == "1"
-    strict = ET.fromstring(rg.junit_xml(_report(rg.INCONCLUSIVE), inconclusive="fail"))
-    assert strict.find("testcase").find("failure") is not None
-
-
-def test_markdown_has_a_row_per_model():
-    md = rg.markdown(_report(rg.FAIL))
-    assert "| `m.onnx` | ❌ FAIL |" in md and md.startswith("### hwnas ci-check: ❌ FAIL")
-
-
-def test_parse_arch_table_with_names():
-    rows = rg.parse_arch_table('# models\nname,arch\nsmall,"genes:0,0,0,0,0,0"\nbig,genes:3,3,3,3,3,3\n')
-    assert rows == [("small", "genes:0,0,0,0,0,0"), ("big", "genes:3,3,3,3,3,3")]
-    assert rg.parse_arch_table("|a~0|\n\n|b~0|\n") == [(None, "|a~0|"), (None, "|b~0|")]
-
-
-def test_fingerprint_mismatch_names_the_difference():
-    fp = rg.host_fingerprint()
-    assert fp["cores"] >= 1 and fp["machine"]
-    assert rg.fingerprint_mismatch(fp, dict(fp)) == []
-    assert rg.fingerprint_mismatch({**fp, "cpu": "Other CPU"}, fp) == [f"cpu: 'Other CPU' != {fp['cpu']!r}"]
-
-
-def test_bad_thresholds_are_usage_errors():
-    with pytest.raises(HwnasError, match="--min-rounds"):
-        rg.Thresholds(min_rounds=1)
-    with pytest.raises(HwnasError, match="--budget-s"):
-        rg.MeasureSettings(budget_s=0)

@@ -1,0 +1,284 @@
+"""Statistics of the CI gate, all on the log scale so effects are ratios (candidate / baseline).
+
+* paired (same job, ``--against``): ``d_r = log(cand_r) - log(base_r)`` per round; the estimate is the
+  one-sample Hodges-Lehmann estimator (median of the Walsh averages of ``d``), i.e. the ratio of medians
+  ``exp(HL)``. Rounds are resampled with replacement (seeded bootstrap) for a percentile 95% CI and for
+  one-sided bootstrap p-values against the threshold ``log(1 + delta)``; these are combined
+  conservatively with the exact signed-rank interval / test of the same estimator (wider CI, larger p).
+* unpaired (stored ``--baseline``): the two-sample Hodges-Lehmann shift (median of all pairwise
+  differences of the round medians), with a stratified bootstrap and the Mann-Whitney interval / test.
+
+Verdict per model: FAIL if the (Holm-adjusted across models) one-sided p-value of "ratio <= 1 + delta" is
+below alpha/2 -- for a single model exactly "the lower bound of the 95% CI exceeds 1 + delta" -- *and* the
+estimated absolute slowdown exceeds ``floor_ms``; PASS if the upper bound is below ``1 + delta`` (or the
+slowdown is real but under the floor); otherwise INCONCLUSIVE. Fewer than ``min_rounds`` rounds never give
+a PASS or FAIL.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import HwnasError
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+
+
+def _chunks(n_boot: int, width: int, cells: int = 2_000_000):
+    step = max(1, cells // max(1, width))
+    for start in range(0, n_boot, step):
+        yield start, min(n_boot, start + step)
+
+
+def _walsh_index(n: int):
+    return np.triu_indices(n)
+
+
+def hl_one_sample(d: np.ndarray) -> float:
+    """One-sample Hodges-Lehmann estimator: the median of the Walsh averages (d_i + d_j) / 2, i <= j."""
+    d = np.asarray(d, dtype=float)
+    i, j = _walsh_index(len(d))
+    return float(np.median((d[i] + d[j]) / 2.0))
+
+
+def hl_two_sample(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sample Hodges-Lehmann shift of ``y`` over ``x``: the median of all differences y_j - x_i."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return float(np.median(y[None, :] - x[:, None]))
+
+
+def bootstrap_hl(base: Sequence[float], cand: Sequence[float], rng: np.random.Generator, paired: bool = True,
+                 n_boot: int = 4000) -> tuple[float, np.ndarray]:
+    """HL estimate of ``log(cand / base)`` and ``n_boot`` bootstrap replicates of it.
+
+    Paired: ``base[r]`` and ``cand[r]`` come from the same round; rounds are resampled together.
+    Unpaired: each group is resampled on its own (stratified bootstrap).
+    """
+    lb, lc = np.log(np.asarray(base, dtype=float)), np.log(np.asarray(cand, dtype=float))
+    if paired:
+        if len(lb) != len(lc):
+            raise ValueError("paired samples need equal lengths")
+        d = lc - lb
+        n = len(d)
+        est = hl_one_sample(d)
+        i, j = _walsh_index(n)
+        boot = np.empty(n_boot)
+        for a, b in _chunks(n_boot, len(i)):
+            D = d[rng.integers(0, n, size=(b - a, n))]
+            boot[a:b] = np.median((D[:, i] + D[:, j]) / 2.0, axis=1)
+        return est, boot
+    est = hl_two_sample(lb, lc)
+    nb, nc = len(lb), len(lc)
+    boot = np.empty(n_boot)
+    for a, b in _chunks(n_boot, nb * nc):
+        X = lb[rng.integers(0, nb, size=(b - a, nb))]
+        Y = lc[rng.integers(0, nc, size=(b - a, nc))]
+        boot[a:b] = np.median((Y[:, None, :] - X[:, :, None]).reshape(b - a, -1), axis=1)
+    return est, boot
+
+
+def signed_rank_null(n: int) -> np.ndarray:
+    """Exact null distribution of the Wilcoxon signed-rank statistic T+ for n values: P(T+ = t), t = 0..N."""
+    dist = np.zeros(n * (n + 1) // 2 + 1)
+    dist[0] = 1.0
+    for k in range(1, n + 1):
+        shifted = np.zeros_like(dist)
+        shifted[k:] = dist[:-k]
+        dist = 0.5 * (dist + shifted)
+    return dist
+
+
+def rank_interval(base_log: np.ndarray, cand_log: np.ndarray, paired: bool, level: float) -> tuple[float, float]:
+    """Distribution-free CI of the HL shift: order statistics of the Walsh averages (exact signed-rank
+    critical value) or of the pairwise differences (Mann-Whitney, normal approximation). Too few rounds
+    for the level give an unbounded interval."""
+    tail = (1.0 - level) / 2.0
+    if paired:
+        d = cand_log - base_log
+        n = len(d)
+        i, j = _walsh_index(n)
+        w = np.sort((d[i] + d[j]) / 2.0)
+        cdf = np.cumsum(signed_rank_null(n))
+        c = int(np.searchsorted(cdf, tail, side="right"))  # number of t with P(T+ <= t) <= tail
+        if c == 0:
+            return -math.inf, math.inf
+        return float(w[c - 1]), float(w[len(w) - c])
+    nb, nc = len(base_log), len(cand_log)
+    diffs = np.sort((cand_log[None, :] - base_log[:, None]).ravel())
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1.0 - tail)
+    c = int(math.floor(nb * nc / 2.0 - z * math.sqrt(nb * nc * (nb + nc + 1) / 12.0)))
+    if c < 1:
+        return -math.inf, math.inf
+    return float(diffs[c - 1]), float(diffs[len(diffs) - c])
+
+
+def rank_p_values(base_log: np.ndarray, cand_log: np.ndarray, thr: float, paired: bool) -> tuple[float, float]:
+    """One-sided p-values of H0 "shift <= thr" and H0 "shift >= thr" (signed-rank exact / Mann-Whitney approx)."""
+    if paired:
+        d = cand_log - base_log - thr
+        n = len(d)
+        ranks = np.argsort(np.argsort(np.abs(d))) + 1  # continuous data: ties have probability zero
+        t_plus = int(ranks[d > 0].sum())
+        dist = signed_rank_null(n)
+        return float(dist[t_plus:].sum()), float(dist[: t_plus + 1].sum())
+    from statistics import NormalDist
+
+    nb, nc = len(base_log), len(cand_log)
+    u = float(np.sum((cand_log[None, :] - thr) > base_log[:, None]))
+    mean, sd = nb * nc / 2.0, math.sqrt(nb * nc * (nb + nc + 1) / 12.0)
+    nd = NormalDist()
+    return 1.0 - nd.cdf((u - 0.5 - mean) / sd), nd.cdf((u + 0.5 - mean) / sd)
+
+
+@dataclass
+class RatioEstimate:
+    """The comparison of one model's baseline and candidate rounds (ratios are candidate / baseline).
+
+    The CI and p-values are the *conservative* combination of a seeded percentile bootstrap and the
+    distribution-free rank interval / test (the wider interval, the larger p-value): at few rounds the
+    bootstrap alone is too narrow, and CI load bursts make that matter.
+    """
+
+    n_rounds: int
+    paired: bool
+    ratio: float  # exp(HL estimate of the log ratio)
+    ci_low: float
+    ci_high: float
+    p_regression: float  # one-sided p-value of H0 "ratio <= 1 + delta" (small: a regression)
+    p_within: float  # one-sided p-value of H0 "ratio >= 1 + delta" (small: within delta)
+    baseline_ms: float  # median of the baseline round medians
+    candidate_ms: float
+    slowdown_ms: float  # (ratio - 1) * baseline_ms: the estimated absolute slowdown
+    ci_bootstrap: tuple = (0.0, 0.0)
+    ci_rank: tuple = (0.0, 0.0)
+    boot_log_ratio: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("boot_log_ratio")
+        d["ci_bootstrap"], d["ci_rank"] = list(self.ci_bootstrap), [x if math.isfinite(x) else None for x in self.ci_rank]
+        return d
+
+
+def compare_rounds(base: Sequence[float], cand: Sequence[float], delta: float = 0.05, paired: bool = True,
+                   rng: np.random.Generator | None = None, n_boot: int = 4000, level: float = 0.95) -> RatioEstimate:
+    """Hodges-Lehmann ratio of medians with a seeded bootstrap + rank CI and threshold p-values."""
+    base, cand = np.asarray(base, dtype=float), np.asarray(cand, dtype=float)
+    if len(base) == 0 or len(cand) == 0:
+        raise ValueError("need at least one round on each side")
+    if np.any(base <= 0) or np.any(cand <= 0):
+        raise ValueError("latencies must be positive")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    est, boot = bootstrap_hl(base, cand, rng, paired=paired, n_boot=n_boot)
+    thr = math.log1p(delta)
+    tail = (1.0 - level) / 2.0
+    b_lo, b_hi = (float(x) for x in np.quantile(boot, [tail, 1.0 - tail]))
+    lb, lc = np.log(base), np.log(cand)
+    r_lo, r_hi = rank_interval(lb, lc, paired, level)
+    rp_reg, rp_within = rank_p_values(lb, lc, thr, paired)
+    p_reg = max((1.0 + np.count_nonzero(boot <= thr)) / (n_boot + 1.0), rp_reg)
+    p_within = max((1.0 + np.count_nonzero(boot >= thr)) / (n_boot + 1.0), rp_within)
+    lo, hi = min(b_lo, r_lo), max(b_hi, r_hi)
+    ratio = math.exp(est)
+    base_ms = float(np.median(base))
+
+    def ex(x):
+        return math.exp(x) if math.isfinite(x) else (0.0 if x < 0 else math.inf)
+
+    return RatioEstimate(n_rounds=int(min(len(base), len(cand))), paired=paired, ratio=ratio,
+                         ci_low=ex(lo), ci_high=ex(hi), p_regression=float(p_reg),
+                         p_within=float(p_within), baseline_ms=base_ms, candidate_ms=float(np.median(cand)),
+                         slowdown_ms=(ratio - 1.0) * base_ms, ci_bootstrap=(ex(b_lo), ex(b_hi)),
+                         ci_rank=(ex(r_lo), ex(r_hi)), boot_log_ratio=boot)
+
+
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni step-down adjusted p-values (monotone, capped at 1)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    adj = np.empty(m)
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[idx]))
+        adj[idx] = running
+    return adj
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    delta: float = 0.05  # a slowdown up to 5 % is tolerated
+    floor_ms: float = 0.05  # ... and so is any slowdown under 0.05 ms
+    alpha: float = 0.05  # two-sided level of the CI (one-sided alpha/2 per decision)
+    min_rounds: int = 12
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.delta < 10:
+            raise HwnasError(f"--delta {self.delta}: expected a fraction such as 0.05")
+        if self.floor_ms < 0:
+            raise HwnasError(f"--floor-ms {self.floor_ms}: must be >= 0")
+        if not 0 < self.alpha < 1:
+            raise HwnasError(f"--alpha {self.alpha}: must be between 0 and 1")
+        if self.min_rounds < 2:
+            raise HwnasError(f"--min-rounds {self.min_rounds}: must be >= 2")
+
+
+def decide(stats: RatioEstimate, th: Thresholds, p_regression_adjusted: float | None = None) -> tuple[str, str]:
+    """PASS / FAIL / INCONCLUSIVE for one model, with the reason in words."""
+    p_reg = stats.p_regression if p_regression_adjusted is None else p_regression_adjusted
+    limit = 1.0 + th.delta
+    ci = f"ratio {stats.ratio:.3f} [{stats.ci_low:.3f}, {stats.ci_high:.3f}]"
+    if stats.n_rounds < th.min_rounds:
+        return INCONCLUSIVE, f"too few rounds ({stats.n_rounds} < {th.min_rounds}); {ci}"
+    if p_reg < th.alpha / 2:
+        if stats.slowdown_ms > th.floor_ms:
+            return FAIL, (f"{(stats.ratio - 1) * 100:+.1f}% (+{stats.slowdown_ms:.3f} ms): {ci}, "
+                          f"lower bound > {limit:.3f}")
+        return PASS, (f"slower ({ci}) but only {stats.slowdown_ms:+.3f} ms, under the {th.floor_ms:g} ms floor")
+    if stats.p_within < th.alpha / 2:
+        return PASS, f"{ci}, upper bound < {limit:.3f}"
+    if stats.p_regression < th.alpha / 2:  # significant alone, not after Holm across the models
+        return INCONCLUSIVE, f"{ci}: a regression for this model alone, not after Holm correction"
+    return INCONCLUSIVE, f"{ci} straddles {limit:.3f}"
+
+
+def suite_geomean(stats: Sequence[RatioEstimate], level: float = 0.95) -> dict | None:
+    """Geometric mean of the models' ratios with a bootstrap CI (replicates combined index by index)."""
+    stats = [s for s in stats if s is not None and len(s.boot_log_ratio)]
+    if not stats:
+        return None
+    n = min(len(s.boot_log_ratio) for s in stats)
+    boot = np.mean([s.boot_log_ratio[:n] for s in stats], axis=0)
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(boot, [tail, 1 - tail])
+    est = float(np.mean([math.log(s.ratio) for s in stats]))
+    return {"models": len(stats), "ratio": math.exp(est), "ci_low": float(math.exp(lo)), "ci_high": float(math.exp(hi)),
+            "boot_log_ratio": boot}
+
+
+
+
+def suite_verdict(estimates: Sequence[RatioEstimate], th: Thresholds) -> dict | None:
+    """The geometric mean of two or more models' ratios, its CI and its verdict (JSON-ready); None below two."""
+    if len(estimates) < 2:
+        return None
+    g = suite_geomean(estimates, level=1 - th.alpha)
+    limit = 1 + th.delta
+    text = f"suite geometric mean {g['ratio']:.3f} [{g['ci_low']:.3f}, {g['ci_high']:.3f}]"
+    if g["ci_low"] > limit:
+        verdict, reason = FAIL, f"{text} > {limit:.3f}"
+    elif g["ci_high"] < limit:
+        verdict, reason = PASS, f"{text} < {limit:.3f}"
+    else:
+        verdict, reason = INCONCLUSIVE, text
+    suite = {k: v for k, v in g.items() if k != "boot_log_ratio"}
+    suite.update(verdict=verdict, reason=reason)
+    return suite

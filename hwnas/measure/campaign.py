@@ -1,0 +1,100 @@
+"""A measuring campaign: export each arch, run it on the profile's device, store each result as it comes.
+
+``measure_archs`` is the loop behind ``hwnas profile``, the ``measure`` cost source and the stability
+benchmark. The protocol (settings, statistics, ``RunResult``) is ``measure.protocol``; where a model runs is
+a runner from ``measure.runners``. Results go to the store one at a time, so an interrupted run keeps
+everything finished, and archs already stored with the same settings (``measurement_settings``) are
+skipped, so a re-run resumes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .. import export
+from ..contracts import Runner
+from ..errors import HwnasError
+from ..store import Measurement, MeasurementStore
+from .device_profile import load_profile
+from .protocol import DeviceUnreachable, MeasurementFailed, ProtocolSettings
+from .runners import get_runner
+
+
+def measurement_settings(space, profile, export_settings=None) -> dict:
+    """The settings that key a measurement: same settings -> comparable, resumable."""
+    es = export_settings or export.ExportSettings(format=profile.format, precision=profile.precision)
+    default_delegate = {"onnxruntime": "CPUExecutionProvider", "litert": "xnnpack"}[profile.runtime]
+    return {"format": es.format, "precision": es.precision, "batch": es.batch, "opset": es.opset,
+            "threads": profile.threads, "delegate": profile.delegate or default_delegate,
+            "affinity": profile.affinity, "connection": profile.connection_type, "space": space.config()}
+
+
+def measure_archs(space, archs: Sequence, profile, store=None, protocol: ProtocolSettings | None = None, *,
+                  runner: Runner | None = None, cache_dir: Path | None = None, op_profile: bool = True,
+                  skip_measured: bool = True, on_result: Callable | None = None, on_skip: Callable | None = None,
+                  on_error: Callable | None = None) -> list:
+    """Measure each arch on ``profile``'s device and append each result to ``store`` as it comes.
+
+    Archs already in the store with the same settings are skipped (their stored measurement is returned),
+    so a re-run resumes. A failed export or a crashing model is recorded as a failure in the store and the
+    run goes on: with ``on_error(arch, message)`` the failed archs are left out of the returned list;
+    without it, ``MeasurementFailed`` is raised at the end (everything else is measured and stored first),
+    so callers never get a silently shorter list. An unreachable device raises ``DeviceUnreachable`` at
+    once. Returns the measurements in the order of ``archs``.
+    """
+    profile = load_profile(profile)
+    store = store if store is not None else MeasurementStore()
+    protocol = protocol or ProtocolSettings()
+    runner = runner or get_runner(profile)
+    es = export.ExportSettings(format=profile.format, precision=profile.precision)
+    settings = measurement_settings(space, profile, es)
+    done = store.measured_ids(profile.name, space.name, profile.runtime, settings) if skip_measured else set()
+    todo = [a for a in archs if space.check(a).arch_id not in done]
+    if todo:  # fail before exporting anything
+        ok, why = runner.reachable(profile)
+        if not ok:
+            raise DeviceUnreachable(f"device {profile.name} is not reachable: {why}")
+    out, failed = [], []
+    for arch in archs:
+        arch = space.check(arch)
+        arch_text = space.to_string(arch)
+        if arch.arch_id in done:
+            (m,) = store.query(device=profile.name, space=space.name, runtime=profile.runtime,
+                               arch_id=arch.arch_id, settings=settings) or [None]
+            if m is not None:
+                out.append(m)
+            if on_skip:
+                on_skip(arch, m)
+            continue
+        try:
+            path = export.export_arch(space, arch, es, cache_dir=cache_dir)
+            r = runner.run(path, profile, protocol, op_profile=op_profile)
+        except DeviceUnreachable:
+            raise
+        except HwnasError as exc:
+            store.add_failure(space.name, arch.arch_id, arch_text, profile.name, profile.runtime, settings, str(exc))
+            failed.append((arch_text, str(exc)))
+            if on_error:
+                on_error(arch, str(exc))
+            continue
+        fp = dict(r.fingerprint)
+        fp["protocol"] = r.protocol
+        m = Measurement(space=space.name, arch_id=arch.arch_id, arch=arch_text, device=profile.name,
+                        runtime=r.runtime, runtime_version=r.runtime_version, settings=settings, source="measured",
+                        latency_ms=r.latency_ms, latency_p90_ms=r.latency_p90_ms, latency_iqr_ms=r.latency_iqr_ms,
+                        latency_cv=r.latency_cv, n_runs=r.n_runs, first_inference_ms=r.first_inference_ms,
+                        unstable=r.unstable, energy_mj=r.energy_mj, energy_source=r.energy_source,
+                        fingerprint=fp, op_profile=r.op_profile)
+        store.add(m)
+        done.add(arch.arch_id)
+        out.append(m)
+        if on_result:
+            on_result(arch, m)
+    if failed and on_error is None:
+        raise MeasurementFailed(f"{len(failed)} of {len(archs)} archs could not be measured on {profile.name} "
+                                f"(the rest are stored); first: {failed[0][0]}: {failed[0][1]}")
+    return out
+
+
+__all__ = ["measure_archs", "measurement_settings"]

@@ -1,0 +1,188 @@
+"""Accuracy you can trust: three splits with a locked, lazy test split; the standard recipe; a deterministic CPU
+path; a real CUDA path (skipped without a GPU); a restricted unpickler for CIFAR-10."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from hwnas.accuracy.datasets import LockedSplitError, load_splits, stratified_carve
+from hwnas.accuracy.training import FULL_EPOCHS, Recipe, augment_batch, resolve_device, train_arch
+from hwnas.errors import HwnasError
+from hwnas.spaces import create_space
+
+CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+
+
+@pytest.fixture(scope="module")
+def space():
+    return create_space("nb201", C=4, N=1, input_size=8)
+
+
+def write_cifar(folder, n_train=100, n_test=20, seed=0):
+    """A CIFAR-10 python-pickle directory with random images (10 of every class in the training batch)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in [("data_batch_1", n_train), ("test_batch", n_test)]:
+        with (folder / name).open("wb") as fh:
+            pickle.dump({b"batch_label": b"fake", b"data": rng.integers(0, 255, (n, 3072), dtype=np.uint8),
+                         b"labels": [int(i % 10) for i in range(n)], b"filenames": [b"x.png"] * n}, fh)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------ splits
+def test_stratified_carve_is_a_seeded_stratified_partition():
+    y = np.repeat(np.arange(5), 20)
+    keep, carve = stratified_carve(y, 0.2, seed=3)
+    assert sorted(np.concatenate([keep, carve])) == list(range(100))
+    assert np.bincount(y[carve]).tolist() == [4] * 5
+    assert np.array_equal(carve, stratified_carve(y, 0.2, seed=3)[1])
+    assert not np.array_equal(carve, stratified_carve(y, 0.2, seed=4)[1])
+    keep, carve = stratified_carve(np.array([0, 1, 1]), 0.9, seed=0)  # a class is never emptied
+    assert set(np.array([0, 1, 1])[keep]) == {0, 1}
+
+
+def test_digits_splits_sizes_seeded_val_fixed_test():
+    s0 = load_splits("digits", (1, 8, 8), seed=0)
+    s1 = load_splits("digits", (1, 8, 8), seed=1)
+    assert (len(s0.train), len(s0.val)) == (1079, 359) and s0.num_classes == 10 and not s0.augment
+    for part in (s0.train, s0.val):
+        assert np.bincount(part.y).min() >= 30  # every class, stratified
+    assert not np.array_equal(s0.val.x, s1.val.x)  # val is seeded
+    t0, t1 = s0.unlock_test().test(), s1.unlock_test().test()
+    assert len(t0) == 359 and np.array_equal(t0.y, t1.y)  # test is fixed: no seed trains on it
+    assert abs(float(s0.train.x.mean())) < 1e-4  # standardised with train statistics
+
+
+def test_test_split_is_locked_until_the_final_step(space):
+    s = load_splits("digits", space.input_shape())
+    with pytest.raises(LockedSplitError, match="test split is locked"):
+        s.test()
+    with pytest.raises(LockedSplitError):
+        train_arch(space, space.from_string(CELL), s, Recipe(epochs=1, max_train=64), device="cpu", test=True)
+    unlocked = s.unlock_test()
+    assert len(unlocked.test()) == 359
+    with pytest.raises(LockedSplitError):  # the cached object stays locked
+        load_splits("digits", space.input_shape()).test()
+
+
+def test_test_images_are_not_read_before_the_final_step(tmp_path, space):
+    """A search trains on train, selects on val and never opens test_batch: a corrupt one goes unnoticed until
+    the final step unlocks the test split."""
+    folder = write_cifar(tmp_path / "cifar-10-batches-py")
+    (folder / "test_batch").write_bytes(b"not a pickle")
+    s = load_splits("cifar10", (3, 8, 8), data_dir=str(tmp_path))
+    assert (len(s.train), len(s.val), s.augment) == (90, 10, True)
+    r = train_arch(space, space.from_string(CELL), s, Recipe(epochs=1), device="cpu")
+    assert r.test_accuracy is None and r.source.startswith("trained:cifar10(val, 1 epochs, short recipe, crop+flip")
+    with pytest.raises(HwnasError, match="test_batch is unreadable"):
+        s.unlock_test().test()
+
+
+# ------------------------------------------------------------------------------------------------ training
+def test_cpu_training_is_deterministic_per_seed_and_labelled(space):
+    s = load_splits("digits", space.input_shape())
+    arch = space.from_string(CELL)
+    recipe = Recipe(epochs=1, batch_size=32, max_train=256)
+    a = train_arch(space, arch, s, recipe, device="cpu", seed=0)
+    b = train_arch(space, arch, s, recipe, device="cpu", seed=0)
+    c = train_arch(space, arch, s, recipe, device="cpu", seed=1)
+    assert a.val_accuracy == b.val_accuracy and a.device == "cpu" and 10 < a.val_accuracy <= 100
+    assert c.val_accuracy != a.val_accuracy or c.source != a.source
+    assert a.source == "trained:digits(val, 1 epochs, short recipe, max 256 train images, seed 0)"
+    full = Recipe(epochs=FULL_EPOCHS, label_smoothing=0.1)
+    assert "short" not in train_arch.__globals__["describe"]("digits", full, 0, "cpu")
+    t = train_arch(space, arch, s.unlock_test(), recipe, device="cpu", seed=0, test=True)
+    assert t.val_accuracy == a.val_accuracy and 0 <= t.test_accuracy <= 100 and "(val+test," in t.source
+
+
+def test_recipe_and_device_errors():
+    with pytest.raises(HwnasError, match="--epochs must be >= 1"):
+        Recipe(epochs=0)
+    with pytest.raises(HwnasError, match="--lr must be > 0"):
+        Recipe(lr=0)
+    with pytest.raises(HwnasError, match="label smoothing"):
+        Recipe(label_smoothing=1.5)
+    with pytest.raises(HwnasError, match="--train-device 'tpu'"):
+        resolve_device("tpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == "cpu"
+        with pytest.raises(HwnasError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_augmentation_crops_and_flips_and_is_off_for_digits(space):
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8) + 1
+    y = augment_batch(x)
+    assert y.shape == x.shape
+    for i in range(2):  # each output is a shifted (zero-padded) window of its input, maybe mirrored
+        vals = set(y[i].flatten().tolist()) - {0.0}
+        assert vals <= set(x[i].flatten().tolist())
+    seen_flip = False
+    for seed in range(20):
+        torch.manual_seed(seed)
+        z = augment_batch(x[:1])
+        row = [v for v in z[0, 0, 4].tolist() if v]
+        seen_flip |= row != sorted(row)
+    assert seen_flip
+    s = load_splits("digits", space.input_shape())
+    r = train_arch(space, space.from_string(CELL), s, Recipe(epochs=1, max_train=64), device="cpu")
+    assert "crop+flip" not in r.source
+    r = train_arch(space, space.from_string(CELL), s, Recipe(epochs=1, max_train=64, augment=True), device="cpu")
+    assert "crop+flip" in r.source
+
+
+def test_cuda_path_trains_with_amp_and_channels_last(space):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here")
+    s = load_splits("digits", space.input_shape())
+    r = train_arch(space, space.from_string(CELL), s.unlock_test(), Recipe(epochs=2, label_smoothing=0.1),
+                   device="cuda", seed=0, test=True)
+    assert r.device == "cuda" and "cuda amp" in r.source and not r.diverged
+    assert r.val_accuracy > 30 and r.test_accuracy > 30
+
+
+# ------------------------------------------------------------------------------------------------ safe loading
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cifar_pickles_are_read_by_a_restricted_unpickler(tmp_path):
+    from hwnas.accuracy.safe_pickle import UnsafePickleError, load_cifar_batch
+
+    folder = write_cifar(tmp_path / "c")
+    d = load_cifar_batch(folder / "data_batch_1")
+    assert d[b"data"].dtype == np.uint8 and d[b"data"].shape == (100, 3072) and d[b"batch_label"] == b"fake"
+    marker = tmp_path / "pwned"
+    with (folder / "data_batch_1").open("wb") as fh:
+        pickle.dump({b"data": _Evil(marker), b"labels": [0]}, fh)
+    with pytest.raises(UnsafePickleError, match=r"refused to unpickle (posix|os|nt)\.system"):
+        load_cifar_batch(folder / "data_batch_1")
+    with pytest.raises(HwnasError, match="refused to unpickle"):
+        load_splits("cifar10", (3, 8, 8), data_dir=str(tmp_path / "c"))
+    assert not marker.exists()
+
+
+def test_no_other_pickle_load_in_the_package():
+    from pathlib import Path
+
+    import hwnas
+
+    root = Path(hwnas.__file__).parent
+    hits = [p for p in root.rglob("*.py") if "pickle.load" in p.read_text() or "pickle.Unpickler" in p.read_text()]
+    assert [p.name for p in hits] == ["safe_pickle.py"]
