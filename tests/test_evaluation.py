@@ -196,7 +196,7 @@ def test_train_source_really_trains_on_digits():
     F = ev.evaluate([good, empty])
     assert F[0, 0] < 30  # a cell with convolutions learns digits (chance error is ~90%)
     assert F[1, 0] > F[0, 0]  # the empty cell (classifier on the stem only) learns less
-    assert ev.evaluations()[0].sources[0] == "trained:digits(2 epochs, seed 0)"
+    assert ev.evaluations()[0].sources[0] == "trained:digits(val, 2 epochs, short recipe, seed 0)"
 
 
 def test_train_source_checks_classes_and_datasets(tmp_path):

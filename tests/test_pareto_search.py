@@ -172,8 +172,42 @@ def test_embedded_default_is_a_real_small_problem(tmp_path):
                          "strategy_opt": {"population_size": 3}})
     result = run_search(quick, tmp_path / "run")
     assert len(result.evaluations) == 3
-    assert all(e.sources[0] == "trained:digits(1 epochs, seed 0)" for e in result.evaluations)
+    # the search selects on validation error; the provenance says which split and recipe
+    assert all(e.sources[0] == "trained:digits(val, 1 epochs, short recipe, max 400 train images, seed 0)"
+               for e in result.evaluations)
     assert DEFAULT_RECIPE["budget"] * 3 < 600  # a few seconds per candidate: a few minutes in all
+    front = read_csv(tmp_path / "run" / "pareto.csv")
+    assert front and all(r["test_error_source"].startswith("trained:digits(test, 1 epochs") for r in front)
+    assert all(0 <= float(r["test_error"]) <= 100 for r in front)
+    assert "test_error" not in read_csv(tmp_path / "run" / "evaluations.csv")[0]  # test numbers: the front only
+    assert "test_error" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_the_search_cannot_read_the_test_split_before_it_ends(tmp_path, monkeypatch):
+    """The test split is locked during the search; it is unlocked exactly once, after the last evaluation."""
+    from hwnas.accuracy import datasets
+    from hwnas.accuracy.datasets import LockedSplitError
+
+    out = tmp_path / "run"
+    unlocked_after = []
+    real_unlock = datasets.Splits.unlock_test
+
+    def spy(self):
+        log = out / "evaluations.jsonl"
+        unlocked_after.append(len(log.read_text().splitlines()) if log.exists() else 0)
+        return real_unlock(self)
+
+    monkeypatch.setattr(datasets.Splits, "unlock_test", spy)
+    splits = datasets.load_splits("digits", (1, 8, 8))
+    with pytest.raises(LockedSplitError):
+        splits.test()
+    cfg = make_config({"space": "nb201", "space_opt": {"C": 8, "N": 1, "input_size": 8}, "strategy": "random",
+                       "objective": ["error", "macs"], "accuracy": "train", "dataset": "digits", "budget": 4,
+                       "epochs": 1, "max_train": 300})
+    result = run_search(cfg, out)
+    assert len(result.evaluations) == 4
+    assert unlocked_after and set(unlocked_after) == {4}  # only after all four evaluations were logged
+    assert len(unlocked_after) == 1  # one unlock, for the whole front
 
 
 def test_cli_error_has_no_traceback(tables, tmp_path):

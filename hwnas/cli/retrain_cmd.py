@@ -46,3 +46,7 @@ def register(app: typer.Typer) -> None:
                    f"{s.reused} kept from before")
         typer.echo(f"Kendall tau, {s.search_column} vs retrained val: {tau(s.kendall_tau_val)}; "
                    f"vs retrained test: {tau(s.kendall_tau_test)}")
+        from ..search import load_result, write_report
+
+        _, html_path = write_report(load_result(run_dir), run_dir)
+        typer.echo(f"updated {html_path} (retrained section)")

@@ -29,6 +29,9 @@ class EvaluatorSpec:
     batch_size: int = 64
     seed: int = 0
     max_train: int | None = None
+    lr: float = 0.05
+    label_smoothing: float = 0.0
+    train_device: str = "auto"
 
     def settings(self) -> dict:
         """The settings a source may take (dataset, epochs, seed, ...)."""

@@ -33,6 +33,17 @@ def _integer(key: str, value) -> int:
     return int(number)
 
 
+def _number(key: str, value) -> float:
+    """0.05, "0.05", 1 -> a finite float; anything else names the field."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise HwnasError(f"{key} must be a number, got {value!r}")
+    return number
+
+
 def _optional_integer(key: str, value) -> int | None:
     return None if value is None else _integer(key, value)
 
@@ -102,6 +113,9 @@ class SearchConfig:
     proxy: str = _setting("naswot", _text)
     batch_size: int = _setting(64, _integer)
     max_train: int | None = _setting(None, _optional_integer)
+    lr: float = _setting(0.05, _number)
+    label_smoothing: float = _setting(0.0, _number)
+    train_device: str = _setting("auto", _text)
     budget: int = _setting(100, _integer)
     seed: int = _setting(0, _integer)
     executor: str = _setting("in-process", _text)
@@ -128,7 +142,8 @@ class SearchConfig:
                              accuracy=self.accuracy, latency=list(self.latency), energy=list(self.energy),
                              dataset=self.dataset, epochs=self.epochs, proxy=self.proxy, data_dir=self.data_dir,
                              download=self.download, batch_size=self.batch_size, seed=self.seed,
-                             max_train=self.max_train)
+                             max_train=self.max_train, lr=self.lr, label_smoothing=self.label_smoothing,
+                             train_device=self.train_device)
 
 
 # The embedded default (``hwnas pareto-search`` with no arguments): a real, small problem that finishes in

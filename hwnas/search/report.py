@@ -88,7 +88,7 @@ def _table(header, rows) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(result, pareto_png: bytes, history_png: bytes) -> str:
+def render_html(result, pareto_png: bytes, history_png: bytes, out: Path | None = None) -> str:
     objectives = result.objectives
     front = sorted(result.pareto(), key=lambda e: e.values[0])
     cfg = result.config or {}
@@ -103,6 +103,12 @@ def render_html(result, pareto_png: bytes, history_png: bytes) -> str:
         row += [s for s in e.sources]
         front_rows.append(row)
     header = ["arch"] + [o.label for o in objectives] + [f"{o.label} obtained" for o in objectives]
+    tested = [e for e in front if "test_error" in e.extras]
+    if tested:  # validation (what the search selected on) beside test (read once, for the front only)
+        header += ["test_error", "test_error obtained"]
+        for row, e in zip(front_rows, front):
+            value, source = e.extras.get("test_error", (float("nan"), ""))
+            row += [f"{value:.4g}", source]
     sources = sorted({s for e in result.evaluations for s in e.sources})
     settings = [(k, v) for k, v in cfg.items() if k not in ("objectives_resolved",)]
     hist_rows = [[r.get("step"), r.get("n_evals"), f"{r.get('hypervolume', float('nan')):.4f}", r.get("front_size", "")]
@@ -123,6 +129,9 @@ def render_html(result, pareto_png: bytes, history_png: bytes) -> str:
         f"<img alt='Pareto front' src='data:image/png;base64,{base64.b64encode(pareto_png).decode()}'>",
         "<h2>Pareto-optimal architectures</h2>",
         _table(header, front_rows),
+        ("<p>The search selected on <b>validation</b> error; <code>test_error</code> was computed once, after "
+         "the search, for these architectures only.</p>" if tested else ""),
+        retrained_section(out),
         "<h2>How the values were obtained</h2>",
         "<ul>" + "".join(f"<li><code>{html.escape(s)}</code></li>" for s in sources) + "</ul>",
         "<p><code>imported</code>: read from a table; <code>predicted</code>: a latency predictor; "
@@ -138,10 +147,32 @@ def render_html(result, pareto_png: bytes, history_png: bytes) -> str:
     return "\n".join(parts)
 
 
+def retrained_section(out) -> str:
+    """Search-time vs retrained accuracy (``hwnas retrain`` writes retrain.json / retrained.csv), if present."""
+    import csv
+    import json
+
+    if not out or not (Path(out) / "retrained.csv").is_file():
+        return ""
+    with open(Path(out) / "retrained.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    summary = {}
+    if (Path(out) / "retrain.json").is_file():
+        try:
+            summary = json.loads((Path(out) / "retrain.json").read_text())
+        except ValueError:
+            summary = {}
+    header = list(rows[0].keys()) if rows else []
+    taus = {k: v for k, v in summary.items() if "tau" in k}
+    return ("<h2>Retrained from scratch (hwnas retrain)</h2>"
+            + (f"<p>Kendall tau, search-time vs retrained: {html.escape(json.dumps(taus))}</p>" if taus else "")
+            + _table(header, [[r.get(h, "") for h in header] for r in rows]))
+
+
 def write_report(result, out: Path) -> tuple[Path, Path]:
     out = Path(out)
     pareto_png = _png(pareto_figure(result))
     history_png = _png(history_figure(result))
     (out / "pareto.png").write_bytes(pareto_png)
-    (out / "report.html").write_text(render_html(result, pareto_png, history_png))
+    (out / "report.html").write_text(render_html(result, pareto_png, history_png, out))
     return out / "pareto.png", out / "report.html"

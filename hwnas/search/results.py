@@ -60,8 +60,10 @@ def _rows(result, evaluations, front_ids: set) -> tuple[list[str], list[dict]]:
     return header, rows
 
 
-def write_results(result, out: Path, space=None) -> None:
-    """evaluations.csv, pareto.csv, history.csv, config.yaml (resolved), pareto.png, report.html."""
+def write_results(result, out: Path, space=None, test: dict[str, tuple[float, str]] | None = None) -> None:
+    """evaluations.csv, pareto.csv, history.csv, config.yaml (resolved), pareto.png, report.html.
+    ``test``: {arch_id: (test error, provenance)} of the front (trained accuracy only): pareto.csv gets
+    ``test_error`` and ``test_error_source`` columns and the report shows validation vs test."""
     out = Path(out)
     for i, e in enumerate(result.evaluations):
         e.extras["order"] = i + 1
@@ -73,7 +75,16 @@ def write_results(result, out: Path, space=None) -> None:
     write_csv(out / "evaluations.csv", header, rows)
     front_rows = [r for r in rows if r["on_front"]]
     front_rows.sort(key=lambda r: float(r[result.objectives[0].label]))
-    write_csv(out / "pareto.csv", [h for h in header if h not in ("on_front",)],
+    front_header = [h for h in header if h not in ("on_front",)]
+    if test:
+        front_header += ["test_error", "test_error_source"]
+        for r in front_rows:
+            value, source = test.get(r["arch_id"], (float("nan"), "missing"))
+            r["test_error"], r["test_error_source"] = f"{value:.6g}", source
+        for e in front:
+            if e.arch.arch_id in test:
+                e.extras["test_error"] = test[e.arch.arch_id]
+    write_csv(out / "pareto.csv", front_header,
               [{k: v for k, v in r.items() if k != "on_front"} for r in front_rows])
     write_history(out / "history.csv", result.history)
     resolved = dict(result.config)
@@ -81,6 +92,18 @@ def write_results(result, out: Path, space=None) -> None:
     resolved["feasible_found"] = result.any_feasible
     (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     write_report(result, out)
+
+
+def _attach_test_errors(pareto_csv: Path, evaluations) -> None:
+    """Put the front's test errors (written once, after the search) back on its evaluations for the report."""
+    if not pareto_csv.is_file():
+        return
+    with pareto_csv.open(newline="") as fh:
+        tested = {r["arch_id"]: (float(r["test_error"]), r.get("test_error_source", ""))
+                  for r in csv.DictReader(fh) if r.get("test_error") not in (None, "")}
+    for e in evaluations:
+        if e.arch.arch_id in tested:
+            e.extras["test_error"] = tested[e.arch.arch_id]
 
 
 def load_result(out: Path) -> SearchResult:
@@ -114,5 +137,6 @@ def load_result(out: Path) -> SearchResult:
                                 for k, v in row.items()})
     for i, e in enumerate(evaluations):
         e.extras["order"] = i + 1
+    _attach_test_errors(out / "pareto.csv", evaluations)
     return SearchResult(strategy=str(config.get("strategy", "")), space=str(config.get("space", "")),
                         objectives=tuple(objectives), evaluations=evaluations, history=history, config=config)

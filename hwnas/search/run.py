@@ -62,6 +62,21 @@ def prepare_out(out: Path, resume: bool) -> Path:
     return out
 
 
+def final_test(evaluator, space, result) -> dict[str, tuple[float, str]] | None:
+    """Test error of the final Pareto front, ``{arch_id: (test error %, provenance)}``: the one and only read of
+    the test split, after the search has selected on validation data. None where the accuracy source has no
+    held-out split of its own (a table, a proxy)."""
+    source = getattr(evaluator, "accuracy", None)
+    if source is None or "error" not in [o.name for o in result.objectives]:
+        return None
+    front = [e.arch for e in result.pareto()]
+    got = source.test_values(space, front, "error") if front else None
+    if got is None:
+        return None
+    values, provenance = got
+    return {a.arch_id: (float(v), s) for a, v, s in zip(front, values, provenance)}
+
+
 def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
@@ -103,7 +118,8 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
     result.config = {**cfg.to_dict(), "out": str(out), "strategy_params": result.config,
                      "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
                      "replay_diverged": evaluator.replay_diverged}
-    write_results(result, out, space)
+    notify("final", {"n_front": len(result.pareto())})
+    write_results(result, out, space, test=final_test(evaluator, space, result))
     write_json(out / "checkpoint.json", {"status": "finished", "n_evals": evaluator.n_unique,
                                          "step": len(result.history)})
     return result

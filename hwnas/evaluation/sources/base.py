@@ -36,3 +36,8 @@ class Source:
 
     def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         raise NotImplementedError
+
+    def test_values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]] | None:
+        """Held-out **test** values for the final Pareto front, where this source selects on a validation split
+        of its own (training): called once, after the search. None where the source has no such split."""
+        return None

@@ -1,4 +1,7 @@
-"""``train[:DATASET]``: real PyTorch training of each candidate (see :mod:`hwnas.accuracy.training`)."""
+"""``train[:DATASET]``: real PyTorch training of each candidate (see :mod:`hwnas.accuracy.training`).
+
+The search sees **validation** accuracy only (``error`` = 100 - val accuracy %); the test split stays locked
+until :meth:`TrainSource.test_values` is called for the final Pareto front (``hwnas.search.run``)."""
 
 from __future__ import annotations
 
@@ -12,37 +15,64 @@ from .base import Source
 
 
 class TrainSource(Source):
-    """Real PyTorch training of each candidate for ``epochs`` epochs; ``error`` = 100 - test accuracy %."""
+    """Real PyTorch training of each candidate with the standard recipe (``hwnas.accuracy.training.Recipe``)."""
 
     kind = "train"
     per_arch = True
 
     def __init__(self, dataset: str = "digits", epochs: int = 3, batch_size: int = 64, lr: float = 0.05,
                  seed: int = 0, data_dir: str | None = None, download: bool = False, max_train: int | None = None,
-                 threads: int = 1):
+                 threads: int = 1, train_device: str = "auto", label_smoothing: float = 0.0,
+                 augment: bool | None = None):
+        from ...accuracy.training import Recipe
+
         if int(epochs) < 1:
-            raise HwnasError(f"--epochs must be >= 1, got {epochs}")
-        self.dataset, self.epochs, self.batch_size, self.lr, self.seed = dataset, int(epochs), int(batch_size), float(lr), int(seed)
-        self.data_dir, self.download, self.max_train, self.threads = data_dir, bool(download), max_train, int(threads)
+            raise HwnasError(f"epochs must be >= 1, got {epochs}")
+        if train_device not in ("auto", "cpu", "cuda"):
+            raise HwnasError(f"train device must be auto, cpu or cuda, got {train_device!r}")
+        self.dataset, self.seed, self.data_dir, self.download = dataset, int(seed), data_dir, bool(download)
+        self.threads, self.train_device = int(threads), train_device
+        self.recipe = Recipe(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), max_train=max_train,
+                             label_smoothing=float(label_smoothing), augment=augment)
 
     @classmethod
     def from_spec(cls, arg, device, settings):
         return cls(arg or settings.get("dataset", "digits"), epochs=settings.get("epochs", 3),
-                   batch_size=settings.get("batch_size", 64), seed=settings.get("seed", 0),
-                   data_dir=settings.get("data_dir"), download=settings.get("download", False),
-                   max_train=settings.get("max_train"))
+                   batch_size=settings.get("batch_size", 64), lr=settings.get("lr", 0.05),
+                   seed=settings.get("seed", 0), data_dir=settings.get("data_dir"),
+                   download=settings.get("download", False), max_train=settings.get("max_train"),
+                   train_device=settings.get("train_device", "auto"),
+                   label_smoothing=settings.get("label_smoothing", 0.0), augment=settings.get("augment"))
 
-    def describe(self) -> str:
-        return f"trained:{self.dataset}({self.epochs} epochs, seed {self.seed})"
+    def check(self, space, quantity: str) -> None:
+        if self.dataset == "imagefolder" and not self.data_dir:
+            raise HwnasError("train:imagefolder needs a data directory (DIR/train/<class>/*.png)")
 
-    def accuracy(self, space, arch: Arch) -> float:
-        from ...accuracy.datasets import load_dataset
-        from ...accuracy.training import train_and_test
+    def _splits(self, space):
+        from ...accuracy.datasets import load_splits
 
-        data = load_dataset(self.dataset, space.input_shape(), root=self.data_dir, download=self.download)
-        return train_and_test(space, arch, data, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                              seed=self.seed, max_train=self.max_train, threads=self.threads)
+        return load_splits(self.dataset, space.input_shape(), data_dir=self.data_dir, download=self.download,
+                           seed=self.seed)
+
+    def _train(self, space, arch: Arch, splits, test: bool = False):
+        from ...accuracy.training import train_arch
+
+        return train_arch(space, arch, splits, self.recipe, device=self.train_device, seed=self.seed, test=test,
+                          threads=self.threads)
+
+    def train(self, space, arch: Arch) -> tuple[float, str]:
+        """(validation error %, provenance) of one candidate."""
+        r = self._train(space, arch, self._splits(space))
+        return 100.0 - r.val_accuracy, r.source
 
     def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
-        return (np.array([100.0 - self.accuracy(space, a) for a in archs], dtype=float),
-                [self.describe()] * len(archs))
+        done = [self.train(space, a) for a in archs]
+        return np.array([v for v, _ in done], dtype=float), [s for _, s in done]
+
+    def test_values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
+        """Test error of the final front: each arch is retrained with the same seed and recipe (identical on the
+        CPU) and scored once on the unlocked test split."""
+        splits = self._splits(space).unlock_test()
+        results = [self._train(space, a, splits, test=True) for a in archs]
+        return (np.array([100.0 - r.test_accuracy for r in results], dtype=float),
+                [r.source.replace("(val+test", "(test", 1) for r in results])
