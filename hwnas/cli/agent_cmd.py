@@ -32,6 +32,9 @@ def register(app: typer.Typer) -> None:
         energy_supply: Optional[str] = typer.Option(None, "--energy-supply",
                                                     help="power supply to read for sensor 'battery' (e.g. BAT0); "
                                                          "set here, never by clients"),
+        energy_sysfs_root: Optional[Path] = typer.Option(None, "--energy-sysfs-root",
+                                                         help="read energy sensors under this root instead of / "
+                                                              "(containers); set here, never by clients"),
         verbose: bool = typer.Option(False, "--verbose", help="log every request"),
     ) -> None:
         """Serve measurements over HTTP: clients send a model, the agent measures it here and answers.
@@ -48,7 +51,8 @@ def register(app: typer.Typer) -> None:
             raise HwnasError("--token is not accepted: a secret on the command line shows in `ps`; "
                              "use $HWNAS_AGENT_TOKEN or --token-file")
         secret = read_token_file(token_file) if token_file is not None else None
-        server = AgentServer(host, port, token=secret, verbose=verbose, energy_supply=energy_supply,
+        server = AgentServer(host, port, token=secret, sysfs_root=energy_sysfs_root, verbose=verbose,
+                             energy_supply=energy_supply,
                              max_model_bytes=max_model_mb * 2**20, read_timeout_s=read_timeout_s,
                              workers=workers, max_time_s=max_time_s).bind()
         auth = "token required" if server.token else "no token: loopback only"

@@ -1,4 +1,4 @@
-"""The agent: ``hwnas agent serve --port P`` on an edge board (Raspberry Pi, Jetson) measures models it is
+"""The agent: ``hwnas agent serve --host ADDR --port P`` on an edge board (Raspberry Pi, Jetson) measures models it is
 sent over HTTP with the local runner and returns the measurement; ``AgentRunner`` is the client side.
 
 Protocol (JSON over HTTP, stdlib only):
@@ -440,8 +440,8 @@ class AgentRunner:
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise DeviceUnreachable(f"device {profile.name}: agent at {url} is not reachable ({reason}); "
-                                        f"start it on the board with `hwnas agent serve --port "
-                                        f"{profile.connection.get('port', 8765)}`") from None
+                                        f"start it on the board with `hwnas agent serve --host 0.0.0.0 --port "
+                                        f"{profile.connection.get('port', 8765)}` and a token (docs/security.md)") from None
 
     @staticmethod
     def _refused(exc: urllib.error.HTTPError, url: str, profile):
