@@ -43,13 +43,26 @@ def _umask() -> int:
     return old
 
 
+def _through_dev_or_proc(path: Path) -> bool:
+    """True when ``path`` or a link on the way to its target lies in /dev or /proc (``/dev/stdout`` ->
+    ``/proc/self/fd/1`` -> an open file): such a name stands for an open file, not a place to rename onto."""
+    p = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on link hops
+        if p.startswith(("/dev/", "/proc/")):
+            return True
+        if not os.path.islink(p):
+            return False
+        p = os.path.normpath(os.path.join(os.path.dirname(p), os.readlink(p)))
+    return False
+
+
 def write_target(path: Path) -> tuple[str, Path]:
     """Where a write to ``path`` really lands, and how to do it without clobbering what is there.
 
     Returns ``("replace", real)`` for a regular file or a new name (``real`` is the path with symlinks
     resolved, so the link itself survives and its target is replaced atomically) or ``("direct", path)``
-    for a FIFO or a character device such as ``/dev/stdout`` or ``/dev/null`` (written in place, never
-    replaced). A directory, a block device or a socket raises ``HwnasError``.
+    for a FIFO or a character device such as ``/dev/stdout`` or ``/dev/null``, and for a file reached through
+    ``/dev/`` or ``/proc/`` (``/dev/stdout`` redirected to a file): written in place, never replaced. A directory, a block device or a socket raises ``HwnasError``.
     """
     path = Path(path)
     try:
@@ -61,6 +74,8 @@ def write_target(path: Path) -> tuple[str, Path]:
     if st is None:
         return "replace", Path(os.path.realpath(path))  # a new file (or a dangling link's target)
     mode = st.st_mode
+    if stat.S_ISREG(mode) and _through_dev_or_proc(path):
+        return "direct", path  # /dev/stdout redirected to a file: write to the open file, never rename over it
     if stat.S_ISREG(mode):
         return "replace", Path(os.path.realpath(path))
     if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):

@@ -66,25 +66,22 @@ def test_fifo_is_written_in_place_never_replaced(tmp_path):
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
-def test_dev_null_and_a_pty_are_written_directly():
-    _write(Path("/dev/null"), "discarded")  # before: mkstemp in /dev (denied) or /dev/null replaced as root
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+def test_a_pty_and_a_link_to_it_are_written_directly(tmp_path):
+    # only a pty: even the old code could not clobber it (devpts has no room for a temporary), unlike /dev/null
     master, slave = pty.openpty()
     try:
         name = Path(os.ttyname(slave))
+        link = tmp_path / "tty"
+        link.symlink_to(name)
         _write(name, "to the terminal")
-        assert b"to the terminal" in os.read(master, 1024)
-        assert stat.S_ISCHR(os.stat(name).st_mode)
+        _write(link, " and through a link")
+        got = b""
+        while b"link" not in got:
+            got += os.read(master, 1024)
+        assert b"to the terminal" in got and stat.S_ISCHR(os.stat(name).st_mode) and link.is_symlink()
     finally:
         os.close(master)
         os.close(slave)
-
-
-def test_a_link_to_a_device_writes_through_it(tmp_path):
-    link = tmp_path / "sink"
-    link.symlink_to("/dev/null")
-    _write(link, "x")
-    assert link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
 def test_directories_sockets_and_block_devices_are_refused(tmp_path):
@@ -113,3 +110,23 @@ def test_failed_block_leaves_the_old_file_and_no_temporary(tmp_path):
             Path(tmp).write_text("half")
             raise RuntimeError("boom")
     assert f.read_text() == "keep" and [p.name for p in tmp_path.iterdir()] == ["a.csv"]
+
+
+def test_stdout_redirected_to_a_file_is_written_not_renamed_over(tmp_path):
+    """``--json /dev/stdout > file``: the name stands for the open file (``/proc/self/fd/1``); rename onto it
+    and the output lands in a new file while the shell's stays behind. A link in tmp_path stands in for
+    /dev/stdout so that no version of the code can touch /dev."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "captured.txt"
+    stdout = tmp_path / "stdout"
+    stdout.symlink_to("/proc/self/fd/1")
+    code = ("import sys; from pathlib import Path; from hwnas.io import atomic_path, check_writable; "
+            "print('before', flush=True); p = Path(sys.argv[1]); check_writable(p); cm = atomic_path(p); "
+            "t = cm.__enter__(); open(t, 'a').write('json'); cm.__exit__(None, None, None)")
+    with open(out, "w") as fh:
+        inode = os.fstat(fh.fileno()).st_ino
+        subprocess.run([sys.executable, "-c", code, str(stdout)], stdout=fh, check=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert stdout.is_symlink() and out.stat().st_ino == inode and "json" in out.read_text()
