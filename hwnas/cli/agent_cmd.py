@@ -10,7 +10,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     agent = typer.Typer(help="The measurement agent for edge boards (Raspberry Pi, Jetson).\n\n"
-                             "Example: HWNAS_AGENT_TOKEN=... hwnas agent serve --host 0.0.0.0 --port 8765",
+                             "Example: hwnas agent serve --host 0.0.0.0 --token-file ~/.hwnas-agent-token",
                         no_args_is_help=True)
 
     @agent.command("serve")
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         Listens on 127.0.0.1 unless --host says otherwise; any other address needs a token from
         $HWNAS_AGENT_TOKEN or --token-file (never the command line, where `ps` shows it).
 
-        Example: HWNAS_AGENT_TOKEN=$(cat ~/.hwnas-token) hwnas agent serve --host 0.0.0.0 --port 8765
+        Example: hwnas agent serve --host 0.0.0.0 --port 8765 --token-file ~/.hwnas-agent-token
         """
         from ..errors import HwnasError
         from ..measure.runners.agent import AgentServer, read_token_file
