@@ -7,7 +7,9 @@ standard-normal inputs (documented: fine for latency, not for accuracy).
 
 Exported files are cached under ``$HWNAS_HOME/cache/exports/<space>/`` by arch id + a hash of the export
 settings and the space config; every file is written to a temporary name and renamed, so an interrupted
-export never leaves a half-written model behind.
+export never leaves a half-written model behind. Each entry's SHA-256 is recorded beside it (``<file>.sha256``)
+and checked on every use: a truncated, emptied or swapped file is rebuilt, never copied out or measured.
+Temporaries left by a killed export (``.*.part*``) are swept once per process when older than an hour.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +30,7 @@ import numpy as np
 
 from .contracts import Arch
 from .errors import HwnasError
-from .io import atomic_path, check_writable
+from .io import atomic_path, check_writable, sha256_file
 from .paths import export_cache_dir
 
 FORMATS = ("onnx", "tflite")
@@ -195,20 +198,65 @@ def cached_export_path(space, arch: Arch, settings: ExportSettings, cache_dir: P
     return base / space.name / f"{arch.arch_id}-{key}{SUFFIX[settings.format]}"
 
 
+STALE_PART_S = 3600.0  # a partial file this old is left from a killed export (no export takes an hour)
+_swept: set[Path] = set()
+
+
+def _sweep_partials(directory: Path, now: float | None = None) -> int:
+    """Delete temporaries left in a cache directory by killed exports (``.<name>.XXXX.part`` and the
+    quantiser's ``.part.pre.onnx`` / ``.part.q.*`` beside them) older than ``STALE_PART_S``; returns how many."""
+    now = time.time() if now is None else now
+    n = 0
+    for p in directory.glob(".*.part*"):
+        try:
+            if now - p.stat().st_mtime > STALE_PART_S:
+                p.unlink()
+                n += 1
+        except OSError:  # another process finished or removed it meanwhile
+            pass
+    return n
+
+
+def _digest_path(cached: Path) -> Path:
+    return cached.with_name(cached.name + ".sha256")
+
+
+def cache_entry_ok(cached: Path) -> bool:
+    """True when ``cached`` exists and its bytes match the SHA-256 recorded when it was exported."""
+    try:
+        recorded = _digest_path(cached).read_text().split()[0]
+        return cached.is_file() and sha256_file(cached) == recorded
+    except (OSError, IndexError):
+        return False
+
+
 def export_arch(space, arch: Arch, settings: ExportSettings, out: Path | None = None,
                 cache_dir: Path | None = None, calibration=None) -> Path:
-    """Export ``arch`` of ``space``; reuses the cached file when one exists (copied to ``out`` if given)."""
+    """Export ``arch`` of ``space``; reuses the cached file when its recorded hash still matches (a truncated,
+    emptied or swapped cache file is rebuilt), copied to ``out`` if given.
+
+    A cell with no path from its input to its output computes a constant: refused (``ExportError``)."""
     arch = space.check(arch)
+    if not space.has_path(arch):
+        raise ExportError(f"{space.to_string(arch)} computes a constant: no path from input to output "
+                          f"(nothing to export or measure)")
     if out is not None:
         check_writable(Path(out))
     cached = cached_export_path(space, arch, settings, cache_dir, calibration)
-    if not cached.exists():
+    if cached.parent not in _swept and cached.parent.is_dir():
+        _sweep_partials(cached.parent)
+        _swept.add(cached.parent)
+    if not cache_entry_ok(cached):
         cached.parent.mkdir(parents=True, exist_ok=True)
+        for p in (_digest_path(cached), cached):  # digest first: a half-cleaned entry is never trusted
+            p.unlink(missing_ok=True)
         model = build_model(space, arch)
         export_model(model, space.input_shape(), cached, settings, calibration, what=space.to_string(arch))
+        with atomic_path(_digest_path(cached)) as tmp:
+            tmp.write_text(f"{sha256_file(cached)}  {cached.name}\n")
     if out is None:
         return cached
     out = Path(out)
-    with atomic_path(out) as tmp:
-        shutil.copyfile(cached, tmp)
+    with atomic_path(out) as tmp, open(cached, "rb") as src, open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst)  # not copyfile: it refuses a FIFO as the destination
     return out

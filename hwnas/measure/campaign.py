@@ -21,6 +21,9 @@ from .protocol import DeviceUnreachable, MeasurementFailed, ProtocolSettings
 from .runners import get_runner
 
 
+NO_PATH = "no path from input to output"  # why a cell that computes a constant is never measured
+
+
 def measurement_settings(space, profile, export_settings=None) -> dict:
     """The settings that key a measurement: same settings -> comparable, resumable."""
     es = export_settings or export.ExportSettings(format=profile.format, precision=profile.precision)
@@ -40,7 +43,8 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
     so a re-run resumes. A failed export or a crashing model is recorded as a failure in the store and the
     run goes on: with ``on_error(arch, message)`` the failed archs are left out of the returned list;
     without it, ``MeasurementFailed`` is raised at the end (everything else is measured and stored first),
-    so callers never get a silently shorter list. An unreachable device raises ``DeviceUnreachable`` at
+    so callers never get a silently shorter list. A cell with no path from input to output (a constant) fails
+with ``NO_PATH`` without being exported or run. An unreachable device raises ``DeviceUnreachable`` at
     once. Returns the measurements in the order of ``archs``.
     """
     profile = load_profile(profile)
@@ -50,7 +54,7 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
     es = export.ExportSettings(format=profile.format, precision=profile.precision)
     settings = measurement_settings(space, profile, es)
     done = store.measured_ids(profile.name, space.name, profile.runtime, settings) if skip_measured else set()
-    todo = [a for a in archs if space.check(a).arch_id not in done]
+    todo = [a for a in archs if space.check(a).arch_id not in done and space.has_path(a)]
     if todo:  # fail before exporting anything
         ok, why = runner.reachable(profile)
         if not ok:
@@ -68,6 +72,8 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
                 on_skip(arch, m)
             continue
         try:
+            if not space.has_path(arch):  # a constant: nothing to export, no worker to start
+                raise HwnasError(NO_PATH)
             path = export.export_arch(space, arch, es, cache_dir=cache_dir)
             r = runner.run(path, profile, protocol, op_profile=op_profile)
         except DeviceUnreachable:

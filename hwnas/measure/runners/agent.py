@@ -1,4 +1,4 @@
-"""The agent: ``hwnas agent serve --port P`` on an edge board (Raspberry Pi, Jetson) measures models it is
+"""The agent: ``hwnas agent serve --host ADDR --port P`` on an edge board (Raspberry Pi, Jetson) measures models it is
 sent over HTTP with the local runner and returns the measurement; ``AgentRunner`` is the client side.
 
 Protocol (JSON over HTTP, stdlib only):
@@ -6,22 +6,33 @@ Protocol (JSON over HTTP, stdlib only):
 - ``GET /info`` -> ``{"hwnas": version, "fingerprint": {...}, "runtimes": {"onnxruntime": "1.x" | null, ...}}``
 - ``POST /measure`` with ``{"model_b64", "format", "runtime", "threads", "delegate", "affinity",
   "protocol": {...}, "energy": {...}, "op_profile": bool}`` -> a ``RunResult`` as JSON, or
-  ``{"error": "..."}`` with status 400 (bad request) / 422 (the model failed) / 401 (bad token).
+  ``{"error": "..."}`` with status 400 (bad request) / 401 (bad token) / 411 (no Content-Length) /
+  413 (body over the limit) / 422 (the model failed) / 503 (every worker busy).
 
-One measurement runs at a time (a lock), so concurrent clients cannot disturb each other's timings. The
-agent has no authentication beyond an optional shared token (``--token`` or ``$HWNAS_AGENT_TOKEN``, sent as
-``X-Hwnas-Token``): run it on a trusted network only.
+Safe by default (docs/security.md): it listens on 127.0.0.1 unless told otherwise, and refuses any other
+address without a shared token (``$HWNAS_AGENT_TOKEN`` or ``--token-file``; sent as ``X-Hwnas-Token``, checked
+on every endpoint). A request's Content-Length is checked against the limit before a byte of the body is read;
+headers and body must arrive within a deadline (a read timeout, plus time for the body at 256 KiB/s); at most
+``workers`` connections are served at once (the rest get 503) and one measurement runs at a time (a lock).
+Protocol settings are bounded (``max_time_s`` at most the agent's own cap), and energy settings that name
+files (``sysfs_root``, ``supply``) come from the agent's command line only: a client sending them is refused.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
+import ipaddress
 import json
+import math
 import os
+import socket
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
+from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,7 +40,99 @@ from ...errors import HwnasError
 from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
 
 TOKEN_ENV = "HWNAS_AGENT_TOKEN"
-MAX_MODEL_BYTES = 512 * 1024 * 1024
+DEFAULT_HOST = "127.0.0.1"
+MAX_MODEL_BYTES = 96 * 1024 * 1024  # default cap on a model; its base64 JSON body is about 4/3 of it
+READ_TIMEOUT_S = 10.0
+MIN_UPLOAD_BPS = 256 * 1024  # a body may take read_timeout_s + its size at this rate, no longer
+WORKERS = 4
+MAX_TIME_S = 60.0  # cap on a client's protocol max_time_s and warmup_max_s
+AGENT_SIDE_ENERGY = ("sysfs_root", "supply")  # name files on the agent: never taken from a client
+# (lowest, highest) accepted per protocol setting; None: the agent's max_time_s
+PROTOCOL_BOUNDS = {"rel_ci": (0.001, 0.5), "min_runs": (5, 10_000), "min_rounds": (1, 1_000),
+                   "round_ms": (0.1, 10_000.0), "max_rounds": (1, 10_000), "max_time_s": (0.01, None),
+                   "warmup_tol": (0.0, 1.0), "warmup_max_s": (0.0, None), "warmup_min_runs": (1, 1_000),
+                   "max_round_runs": (1, 100_000)}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or a wildcard ('', '0.0.0.0' parse; other names may resolve anywhere)
+
+
+def read_token_file(path) -> str:
+    """The token in ``path`` (surrounding whitespace stripped); missing or empty files are errors."""
+    try:
+        token = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwnasError(f"cannot read agent token file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not token:
+        raise HwnasError(f"agent token file {path} is empty")
+    return token
+
+
+def resolve_token(token: str | None) -> str | None:
+    """``token`` if given, else ``$HWNAS_AGENT_TOKEN``; an empty one is an error (it would disable auth)."""
+    if token is None:
+        token = os.environ.get(TOKEN_ENV)
+        if token is not None and not token.strip():
+            raise HwnasError(f"${TOKEN_ENV} is set but empty: set a token or unset it")
+    if token is not None and not token.strip():
+        raise HwnasError("the agent token is empty: an empty token would disable authentication")
+    return token.strip() if token else None
+
+
+def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
+    """A client's protocol settings, each a finite number within ``PROTOCOL_BOUNDS``, as ProtocolSettings."""
+    if not isinstance(d, dict):
+        raise ValueError("protocol must be a mapping")
+    kinds = {f.name: f.type for f in fields(ProtocolSettings)}
+    for key, v in d.items():
+        if key not in PROTOCOL_BOUNDS or key not in kinds:
+            raise ValueError(f"unknown protocol setting {key!r}")
+        lo, hi = PROTOCOL_BOUNDS[key]
+        hi = max_time_s if hi is None else hi
+        integral = kinds[key] in ("int", int)
+        if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi
+                or (integral and v != int(v))):
+            raise ValueError(f"protocol.{key} must be {'an integer' if integral else 'a number'} in "
+                             f"[{lo}, {hi}] on this agent, got {v!r}")
+    return ProtocolSettings(**{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
+
+
+def check_request(req, max_time_s: float = MAX_TIME_S) -> dict:
+    """Validate a /measure request; returns the arguments for ``measure_local`` (less the model path)."""
+    from ...runtimes import RUNTIMES
+    from ..device_profile import validate_profile
+
+    if not isinstance(req, dict):
+        raise ValueError("the body must be a JSON object")
+    fmt = req.get("format")
+    if fmt not in ("onnx", "tflite"):
+        raise ValueError(f"format must be onnx or tflite, got {fmt!r}")
+    runtime = req.get("runtime") or ("onnxruntime" if fmt == "onnx" else "litert")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    energy = req.get("energy") or {}
+    if not isinstance(energy, dict):
+        raise ValueError("energy must be a mapping")
+    sent = [k for k in AGENT_SIDE_ENERGY if k in energy]
+    if sent:
+        raise ValueError(f"energy.{sent[0]} is set on the agent's side (hwnas agent serve --energy-{sent[0].replace('_', '-')}), "
+                         f"never by a client")
+    op_profile = req.get("op_profile", True)
+    if not isinstance(op_profile, bool):
+        raise ValueError("op_profile must be true or false")
+    # threads, delegate, affinity and energy are checked exactly as a device profile's are
+    p = validate_profile({"name": "request", "runtime": runtime, "threads": req.get("threads"),
+                          "delegate": req.get("delegate"), "affinity": req.get("affinity"), "energy": energy},
+                         where="request")
+    return {"runtime": runtime, "threads": p.threads, "delegate": p.delegate, "affinity": p.affinity,
+            "energy": p.energy, "op_profile": op_profile,
+            "protocol": check_protocol(req.get("protocol") or {}, max_time_s)}
 
 
 def _runtimes() -> dict:
@@ -47,26 +150,69 @@ def _runtimes() -> dict:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "hwnas-agent"
 
+    # -- deadlines: every socket read times out, and the whole request must arrive in time ----------------
+    def setup(self):
+        self.timeout = self.server.read_timeout_s  # per-read socket timeout (StreamRequestHandler applies it)
+        self._watchdog = None
+        super().setup()
+        self._arm(self.server.read_timeout_s)
+
+    def _arm(self, seconds: float | None) -> None:
+        """Cut the connection unless ``_arm(None)`` is called within ``seconds`` (slow or stalled clients)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if seconds is None:
+            return
+        conn = self.connection
+
+        def cut():
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        self._watchdog = threading.Timer(seconds, cut)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def finish(self):
+        self._arm(None)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
     def log_message(self, fmt, *args):  # quiet unless asked
         if self.server.verbose:
             super().log_message(fmt, *args)
 
-    def _send(self, status: int, payload: dict) -> None:
+    def _send(self, status: int, payload: dict, close: bool = False) -> None:
         body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the client went away
+            self.close_connection = True
 
     def _authorised(self) -> bool:
         token = self.server.token
-        if token and self.headers.get("X-Hwnas-Token") != token:
-            self._send(401, {"error": "bad or missing agent token (X-Hwnas-Token)"})
-            return False
-        return True
+        if token is None:
+            return True
+        given = self.headers.get("X-Hwnas-Token") or ""
+        if hmac.compare_digest(given.encode(), token.encode()):
+            return True
+        self._send(401, {"error": "bad or missing agent token (X-Hwnas-Token)"}, close=True)
+        return False
 
     def do_GET(self):  # noqa: N802
+        self._arm(None)
         if not self._authorised():
             return
         if self.path.rstrip("/") == "/info":
@@ -76,37 +222,69 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": f"no such endpoint {self.path}"})
 
+    def _read_body(self) -> bytes | None:
+        """The body, after checking its declared length against the limit; None when refused or cut off."""
+        srv = self.server
+        text = self.headers.get("Content-Length")
+        if text is None or self.headers.get("Transfer-Encoding"):
+            self._send(411, {"error": "a Content-Length header is required (no chunked bodies)"}, close=True)
+            return None
+        try:
+            length = int(text)
+        except ValueError:
+            length = -1
+        if length <= 0:
+            self._send(400, {"error": f"bad request: bad Content-Length {text!r}"}, close=True)
+            return None
+        if length > srv.max_body_bytes:
+            self._send(413, {"error": f"request body of {length} bytes is over this agent's limit of "
+                                      f"{srv.max_body_bytes} bytes (a model up to {srv.max_model_bytes // 2**20} MiB; "
+                                      f"start the agent with a larger --max-model-mb)"}, close=True)
+            return None
+        self._arm(srv.read_timeout_s + length / MIN_UPLOAD_BPS)
+        try:
+            body = self.rfile.read(length)
+        except OSError:
+            body = b""
+        self._arm(None)
+        if len(body) != length:  # timed out or the client went away: nobody to answer
+            self.close_connection = True
+            return None
+        return body
+
     def do_POST(self):  # noqa: N802
         if not self._authorised():
             return
         if self.path.rstrip("/") != "/measure":
-            self._send(404, {"error": f"no such endpoint {self.path}"})
+            self._send(404, {"error": f"no such endpoint {self.path}"}, close=True)
+            return
+        body = self._read_body()
+        if body is None:
             return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length <= 0 or length > MAX_MODEL_BYTES * 2:
-                raise ValueError(f"bad Content-Length {length}")
-            req = json.loads(self.rfile.read(length))
-            model = base64.b64decode(req["model_b64"])
-            fmt = req["format"]
-            if fmt not in ("onnx", "tflite"):
-                raise ValueError(f"format must be onnx or tflite, got {fmt!r}")
-            protocol = ProtocolSettings(**(req.get("protocol") or {}))
+            req = json.loads(body)
+            del body
+            args = check_request(req, self.server.max_time_s)
+            model = base64.b64decode(req["model_b64"], validate=True)
+            del req
+            if len(model) > self.server.max_model_bytes:
+                raise ValueError(f"model of {len(model)} bytes is over this agent's limit")
         except (ValueError, KeyError, TypeError, HwnasError) as exc:
             self._send(400, {"error": f"bad request: {type(exc).__name__}: {exc}"})
             return
         from .local import measure_local
 
+        energy = {**args.pop("energy"), **self.server.energy}
+        proto = args["protocol"]
+        timeout_s = proto.warmup_max_s + proto.max_time_s + 120.0  # + loading the model
         with self.server.lock:
             with tempfile.TemporaryDirectory(prefix="hwnas-agent-") as tmp:
-                path = Path(tmp) / f"model.{fmt}"
+                path = Path(tmp) / ("model.onnx" if args["runtime"] == "onnxruntime" else "model.tflite")
                 path.write_bytes(model)
+                del model
                 try:
-                    result = measure_local(path, req.get("runtime") or ("onnxruntime" if fmt == "onnx" else "litert"),
-                                           threads=int(req.get("threads") or 1), delegate=req.get("delegate"),
-                                           affinity=req.get("affinity"), protocol=protocol, energy=req.get("energy"),
-                                           op_profile=bool(req.get("op_profile", True)),
-                                           sysfs_root=self.server.sysfs_root)
+                    result = measure_local(path, energy=energy, sysfs_root=self.server.sysfs_root,
+                                           timeout_s=timeout_s, **args)
                 except HwnasError as exc:
                     self._send(422, {"error": str(exc)})
                     return
@@ -116,25 +294,80 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, result.to_dict())
 
 
-class AgentServer:
-    """``AgentServer(host, port).serve_forever()``; ``start()`` serves from a thread (tests, notebooks)."""
+class _BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``workers`` at once; the rest are answered 503 at once."""
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 8765, token: str | None = None,
-                 sysfs_root: Path | None = None, verbose: bool = False):
+    daemon_threads = True
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self._busy(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def _busy(self, request) -> None:
+        body = json.dumps({"error": f"agent busy: {self.workers} requests in progress; retry later"}).encode()
+        try:
+            request.setblocking(False)
+            try:  # take what already arrived, so closing does not reset the connection before the answer
+                request.recv(1 << 16)
+            except OSError:
+                pass
+            request.settimeout(1.0)
+            request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            request.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+
+class AgentServer:
+    """``AgentServer(host, port).serve_forever()``; ``start()`` serves from a thread (tests, notebooks).
+
+    Loopback only unless a token is given (``token`` or ``$HWNAS_AGENT_TOKEN``); ``energy_supply`` /
+    ``sysfs_root`` configure the energy sensor on this side (clients cannot)."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = 8765, token: str | None = None,
+                 sysfs_root: Path | None = None, verbose: bool = False, *, energy_supply: str | None = None,
+                 max_model_bytes: int = MAX_MODEL_BYTES, read_timeout_s: float = READ_TIMEOUT_S,
+                 workers: int = WORKERS, max_time_s: float = MAX_TIME_S):
         self.host, self.port = host, port
-        self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self.token = resolve_token(token)
+        if self.token is None and not is_loopback(host):
+            raise HwnasError(f"refusing to listen on {host or 'all addresses'} without a token: anyone who can "
+                             f"reach it could run models here. Set ${TOKEN_ENV} or pass --token-file "
+                             f"(or listen on 127.0.0.1)")
+        if workers < 1 or max_model_bytes < 1 or read_timeout_s <= 0 or max_time_s <= 0:
+            raise HwnasError("agent limits must be positive (workers, max model size, read timeout, max time)")
         self.sysfs_root = sysfs_root
+        self.energy = {"supply": energy_supply} if energy_supply else {}
         self.verbose = verbose
+        self.max_model_bytes, self.read_timeout_s = int(max_model_bytes), float(read_timeout_s)
+        self.workers, self.max_time_s = int(workers), float(max_time_s)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def _make(self) -> ThreadingHTTPServer:
         try:
-            httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+            httpd = _BoundedHTTPServer((self.host, self.port), _Handler)
         except OSError as exc:
             raise HwnasError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
-        httpd.daemon_threads = True
-        httpd.token, httpd.sysfs_root, httpd.verbose = self.token, self.sysfs_root, self.verbose
+        httpd.token, httpd.sysfs_root, httpd.verbose, httpd.energy = self.token, self.sysfs_root, self.verbose, self.energy
+        httpd.max_model_bytes = self.max_model_bytes
+        httpd.max_body_bytes = self.max_model_bytes * 4 // 3 + 64 * 1024  # base64 + the JSON around it
+        httpd.read_timeout_s, httpd.max_time_s = self.read_timeout_s, self.max_time_s
+        httpd.workers, httpd.slots = self.workers, threading.BoundedSemaphore(self.workers)
         httpd.lock = threading.Lock()
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -194,22 +427,31 @@ class AgentRunner:
         if token:
             headers["X-Hwnas-Token"] = token
         req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
+        deadline = time.monotonic() + timeout
+        while True:
             try:
-                msg = json.loads(exc.read()).get("error") or exc.reason
-            except Exception:
-                msg = exc.reason
-            if exc.code == 401:
-                raise DeviceUnreachable(f"device {profile.name}: agent at {url} refused: {msg}") from None
-            raise HwnasError(f"device {profile.name}: agent at {url}: {msg}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DeviceUnreachable(f"device {profile.name}: agent at {url} is not reachable ({reason}); "
-                                    f"start it on the board with `hwnas agent serve --port "
-                                    f"{profile.connection.get('port', 8765)}`") from None
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 503 and time.monotonic() + 2.0 < deadline:  # every agent worker busy: wait a turn
+                    time.sleep(2.0)
+                    continue
+                self._refused(exc, url, profile)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise DeviceUnreachable(f"device {profile.name}: agent at {url} is not reachable ({reason}); "
+                                        f"start it on the board with `hwnas agent serve --host 0.0.0.0 --port "
+                                        f"{profile.connection.get('port', 8765)}` and a token (docs/security.md)") from None
+
+    @staticmethod
+    def _refused(exc: urllib.error.HTTPError, url: str, profile):
+        try:
+            msg = json.loads(exc.read()).get("error") or exc.reason
+        except Exception:
+            msg = exc.reason
+        if exc.code == 401:
+            raise DeviceUnreachable(f"device {profile.name}: agent at {url} refused: {msg}") from None
+        raise HwnasError(f"device {profile.name}: agent at {url}: {msg}") from None
 
     def info(self, profile, timeout: float = 3.0) -> dict:
         return self._request(self._base(profile) + "/info", None, timeout, profile)
@@ -231,7 +473,8 @@ class AgentRunner:
         body = json.dumps({
             "model_b64": base64.b64encode(path.read_bytes()).decode(), "format": profile.format,
             "runtime": profile.runtime, "threads": profile.threads, "delegate": profile.delegate,
-            "affinity": profile.affinity, "protocol": protocol.to_dict(), "energy": profile.energy,
+            "affinity": profile.affinity, "protocol": protocol.to_dict(),
+            "energy": {k: v for k, v in (profile.energy or {}).items() if k not in AGENT_SIDE_ENERGY},
             "op_profile": op_profile,
         }).encode()
         timeout = float(profile.connection.get("timeout_s") or 600)
