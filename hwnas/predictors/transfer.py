@@ -21,6 +21,33 @@ from ._linear import RobustLinear
 from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpError, load_npz, save_npz
 
 
+def _memo_unseen(p, archs) -> list:
+    """``p.unseen_ops(archs)``, remembered on the (shared, already fitted) source predictor per arch id."""
+    memo = p.__dict__.setdefault("_unseen_memo", {})
+    todo = [a for a in archs if a.arch_id not in memo]
+    if todo:
+        memo.update(zip((a.arch_id for a in todo), p.unseen_ops(todo)))
+    return [memo[a.arch_id] for a in archs]
+
+
+def source_log_predictions(sources: dict, archs) -> np.ndarray:
+    """(n, n_sources) log predicted latency of every source predictor; nan where a source cannot predict an
+    arch (an op it never saw). Predictions are remembered per arch id on the source objects (they are shared,
+    fitted once, and asked for the same archs again by every fold, candidate and proposal)."""
+    cols = []
+    for p in sources.values():
+        memo = p.__dict__.setdefault("_pred_memo", {})
+        todo = [a for a in archs if a.arch_id not in memo]
+        if todo:
+            unseen = _memo_unseen(p, todo)
+            ok = [a for a, u in zip(todo, unseen) if u is None]
+            mean = p.predict(ok)[0] if ok else []
+            memo.update(zip((a.arch_id for a in ok), np.log(np.maximum(mean, 1e-3))))
+            memo.update((a.arch_id, np.nan) for a, u in zip(todo, unseen) if u is not None)
+        cols.append(np.array([memo[a.arch_id] for a in archs], float))
+    return np.stack(cols, 1) if cols else np.zeros((len(archs), 0))
+
+
 class TransferPredictor(LatencyPredictor):
     kind = "transfer"
 
@@ -34,19 +61,12 @@ class TransferPredictor(LatencyPredictor):
 
     def _source_features(self, archs) -> np.ndarray:
         """(n, n_sources) log predicted latency; nan where a source cannot predict an arch (an op it never saw)."""
-        cols = []
-        for name, p in self.sources_.items():
-            try:
-                mean, _ = p.predict(archs)
-            except UnknownOpError:
-                mean = np.full(len(archs), np.nan)
-                for i, a in enumerate(archs):
-                    try:
-                        mean[i] = p.predict([a])[0][0]
-                    except UnknownOpError:
-                        pass
-            cols.append(np.log(np.maximum(mean, 1e-3)))
-        return np.stack(cols, 1)
+        return source_log_predictions(self.sources_, archs)
+
+    def _unseen(self, archs):
+        """An arch is unseen only when no source can predict it (the model falls back to the others)."""
+        per = [_memo_unseen(p, archs) for p in self.sources_.values()]
+        return [None if any(u[i] is None for u in per) else per[0][i] for i in range(len(archs))]
 
     def _fit(self, archs, y):
         if not self.sources:
