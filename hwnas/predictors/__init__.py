@@ -75,7 +75,7 @@ def list_artifacts(device: str | None = None, space: str | None = None, root: Pa
 
 def load_predictor(device: str, space=None, root: Path | str | None = None, name: str | None = None) -> LatencyPredictor:
     """The newest predictor artifact for ``device`` (and ``space``: a name or a space object)."""
-    arts = list_artifacts(device, space, root)
+    arts = [a for a in list_artifacts(device, space, root) if a[1].get("kind") in PREDICTORS]  # not graph-kernel
     if name is not None:
         arts = [a for a in arts if a[0].name == name]
     if not arts:
