@@ -164,3 +164,18 @@ def test_profile_a_real_onnx_graph_and_predict_it_from_the_cli(tmp_path, monkeyp
     assert (tmp_path / "kernels.csv").read_text().count("\n") == 11
     assert main(["predict", "--device", "nobody", "--model", str(path)]) == 2
     assert "no graph-kernel predictor for device 'nobody'" in capsys.readouterr().err
+
+
+def test_fit_predictor_graph_kernel_from_onnx_files(tmp_path, monkeypatch, capsys):
+    import onnx
+
+    for i in range(3):
+        onnx.save(block_model() if i else residual_model(), str(tmp_path / f"m{i}.onnx"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit-predictor", "--device", "host", "--kind", "graph-kernel", "--onnx", str(tmp_path),
+                 "--runs", "3"]) == 0
+    assert "trained graph-kernel on 3 profiled models of host" in capsys.readouterr().out
+    card = json.loads((tmp_path / "latency_models" / "host" / "graph-kernel" / "card.json").read_text())
+    assert card["kind"] == "graph-kernel" and card["device"] == "host" and "conv" in card["kernel_types"]
+    assert main(["predict", "--device", "host", "--model", str(tmp_path / "m1.onnx")]) == 0
+    assert main(["fit-predictor", "--device", "host", "--kind", "graph-kernel"]) == 2
