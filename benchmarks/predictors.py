@@ -117,7 +117,8 @@ class Reference:
         return np.exp(self.m.predict(self.f.tokens(archs))), None
 
 
-def few_shot(data: dict, targets, seeds, sizes=(10, 50), pool_size: int = 2000, markdown: Path | None = None) -> int:
+def few_shot(data: dict, targets, seeds, sizes=(10, 50), pool_size: int = 2000, markdown: Path | None = None,
+             cells=("proposed", "random")) -> int:
     """Leave one device out: the other devices' kernel predictors (fitted on all their cells) are the prior, as
     `hwnas fit-predictor` builds it from a store holding them; N cells of the target are measured -- proposed
     by `propose_next` with the prior (covering design + max-min spread on the transfer features), or random --
@@ -140,7 +141,7 @@ def few_shot(data: dict, targets, seeds, sizes=(10, 50), pool_size: int = 2000, 
         index = {a.arch_id: i for i, a in enumerate(archs)}
         prior = {d: p for d, p in fitted.items() if d != device}
         for n in sizes:
-            for how in ("proposed", "random"):
+            for how in cells:
                 rhos, w10, fails, picks, secs = [], [], 0, {}, []
                 for seed in seeds:
                     rng = np.random.default_rng(seed)
@@ -194,6 +195,7 @@ def main(argv=None) -> int:
     ap.add_argument("--few-shot", action="store_true", help="leave-one-device-out with 10 / 50 cells (issue 13)")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4], help="--few-shot seeds")
     ap.add_argument("--shot-sizes", nargs="*", type=int, default=[10, 50], help="--few-shot cell counts")
+    ap.add_argument("--shot-cells", nargs="*", default=["proposed", "random"], help="--few-shot: proposed, random")
     args = ap.parse_args(argv)
 
     space = create_space("nb201")
@@ -211,7 +213,7 @@ def main(argv=None) -> int:
     else:
         targets = list(data)
     if args.few_shot:
-        return few_shot(data, targets, args.seeds, args.shot_sizes, markdown=args.markdown)
+        return few_shot(data, targets, args.seeds, args.shot_sizes, markdown=args.markdown, cells=args.shot_cells)
     print(f"# nb201 latency predictors; devices: {len(targets)}; sizes {args.sizes}; kinds {args.kinds}", flush=True)
 
     sources_all = {}

@@ -21,30 +21,32 @@ from ._linear import RobustLinear
 from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpError, load_npz, save_npz
 
 
-def _memo_unseen(p, archs) -> list:
+def _memo_unseen(p, archs, ids=None) -> list:
     """``p.unseen_ops(archs)``, remembered on the (shared, already fitted) source predictor per arch id."""
+    ids = ids or [a.arch_id for a in archs]
     memo = p.__dict__.setdefault("_unseen_memo", {})
-    todo = [a for a in archs if a.arch_id not in memo]
+    todo = [(i, a) for i, a in zip(ids, archs) if i not in memo]
     if todo:
-        memo.update(zip((a.arch_id for a in todo), p.unseen_ops(todo)))
-    return [memo[a.arch_id] for a in archs]
+        memo.update(zip((i for i, _ in todo), p.unseen_ops([a for _, a in todo])))
+    return [memo[i] for i in ids]
 
 
 def source_log_predictions(sources: dict, archs) -> np.ndarray:
     """(n, n_sources) log predicted latency of every source predictor; nan where a source cannot predict an
     arch (an op it never saw). Predictions are remembered per arch id on the source objects (they are shared,
     fitted once, and asked for the same archs again by every fold, candidate and proposal)."""
+    ids = [a.arch_id for a in archs]
     cols = []
     for p in sources.values():
         memo = p.__dict__.setdefault("_pred_memo", {})
-        todo = [a for a in archs if a.arch_id not in memo]
+        todo = [(i, a) for i, a in zip(ids, archs) if i not in memo]
         if todo:
-            unseen = _memo_unseen(p, todo)
-            ok = [a for a, u in zip(todo, unseen) if u is None]
+            unseen = _memo_unseen(p, [a for _, a in todo], [i for i, _ in todo])
+            ok = [a for (_, a), u in zip(todo, unseen) if u is None]
             mean = p.predict(ok)[0] if ok else []
-            memo.update(zip((a.arch_id for a in ok), np.log(np.maximum(mean, 1e-3))))
-            memo.update((a.arch_id, np.nan) for a, u in zip(todo, unseen) if u is not None)
-        cols.append(np.array([memo[a.arch_id] for a in archs], float))
+            memo.update(zip((i for (i, _), u in zip(todo, unseen) if u is None), np.log(np.maximum(mean, 1e-3))))
+            memo.update((i, np.nan) for (i, _), u in zip(todo, unseen) if u is not None)
+        cols.append(np.fromiter((memo[i] for i in ids), float, len(ids)))
     return np.stack(cols, 1) if cols else np.zeros((len(archs), 0))
 
 
