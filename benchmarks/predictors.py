@@ -121,7 +121,8 @@ def few_shot(data: dict, targets, seeds, sizes=(10, 50), pool_size: int = 2000, 
              cells=("proposed", "random")) -> int:
     """Leave one device out: the other devices' kernel predictors (fitted on all their cells) are the prior, as
     `hwnas fit-predictor` builds it from a store holding them; N cells of the target are measured -- proposed
-    by `propose_next` with the prior (covering design + max-min spread on the transfer features), or random --
+    by `propose_next` with the prior (covering design + max-min spread on the transfer features) among the cells
+    the device's table holds (BRP-NAS' tables lack disconnected cells), or random --
     `auto` is fitted on them with the prior and predicts every other cell. A failure is a predict that raises."""
     from hwnas.predictors.active import propose_next
     from hwnas.predictors.metrics import spearman_rho, within
@@ -147,7 +148,7 @@ def few_shot(data: dict, targets, seeds, sizes=(10, 50), pool_size: int = 2000, 
                     rng = np.random.default_rng(seed)
                     if how == "proposed":
                         tr = [index[pr.arch.arch_id] for pr in propose_next(space, [], n, rng, prior=prior,
-                                                                             pool_size=pool_size)]
+                                                                             pool_size=pool_size, candidates=archs)]
                     else:
                         tr = list(rng.choice(len(y), n, replace=False))
                     te = np.setdiff1d(np.arange(len(y)), tr)

@@ -58,20 +58,27 @@ def _cover_units(f, archs) -> np.ndarray:
 
 
 def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.Generator, predictor=None,
-                 pool_size: int = 2000, prior: dict | None = None) -> list[Proposal]:
+                 pool_size: int = 2000, prior: dict | None = None, candidates: Sequence[Arch] | None = None
+                 ) -> list[Proposal]:
     """K unmeasured archs of ``space`` whose measurement should improve the predictor most (see module doc).
 
     ``prior``: source predictors of other devices (as for ``transfer``). Then the spread is measured on the
     transfer features (the sources' predicted log latencies, standardized), which is what a transfer model of
     the new device regresses on: a covering design first (every token and kernel type), then max-min
-    diversity in that space (its extremes and its middle)."""
+    diversity in that space (its extremes and its middle). ``candidates``: choose only among these archs (e.g.
+    the cells a benchmark table holds); by default the whole space."""
     from .features import featurizer_for
 
     if k < 1:
         raise HwnasError(f"--k must be at least 1, got {k}")
     measured = [space.check(a) for a in measured_archs]
     exclude = {a.arch_id for a in measured}
-    pool = _pool(space, exclude, max(pool_size, k), rng)
+    if candidates is not None:
+        pool = [a for a in candidates if a.arch_id not in exclude]
+        if len(pool) > max(pool_size, k):
+            pool = [pool[i] for i in sorted(rng.choice(len(pool), max(pool_size, k), replace=False))]
+    else:
+        pool = _pool(space, exclude, max(pool_size, k), rng)
     if not pool:
         raise HwnasError(f"every arch of space {space.name!r} is already measured")
     f = featurizer_for(space)
