@@ -29,10 +29,13 @@ TORCHVISION = ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resn
                "efficientnet_b0", "regnet_x_400mf", "mnasnet1_0")
 
 
-def _export(model, shape, path: Path) -> Path:
+def _export(make, shape, path: Path) -> Path:
+    """Export ``make()`` to ``path`` unless a previous run left it there (``--cache``)."""
     from hwnas.export import ExportSettings, export_model
 
-    return export_model(model.eval(), shape, path, ExportSettings())
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    return export_model(make().eval(), shape, path, ExportSettings())
 
 
 def _timed(path: Path, runs: int, target: str) -> float:
@@ -65,6 +68,8 @@ def main(argv=None) -> int:
     ap.add_argument("--torchvision", nargs="*", default=list(TORCHVISION))
     ap.add_argument("--save", type=Path, default=None, help="write the trained artifact (all subnets) here")
     ap.add_argument("--device", default="host")
+    ap.add_argument("--cache", type=Path, default=None, help="keep exported ONNX files here (named by arch id / "
+                    "model name) and reuse them on the next run")
     ap.add_argument("--target", default="cpu_ms", choices=("cpu_ms", "latency_ms"),
                     help="whole-model target: the ORT thread's CPU time (default: robust on a shared host) or wall")
     args = ap.parse_args(argv)
@@ -78,22 +83,25 @@ def main(argv=None) -> int:
 
     space = create_space("mobilenet", input_size=args.input)
     archs = space.sample_distinct(args.train + args.test, np.random.default_rng(args.seed))
-    tmp = Path(tempfile.mkdtemp(prefix="hwnas-kbench-"))
+    tmp = args.cache or Path(tempfile.mkdtemp(prefix="hwnas-kbench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     samples, paths = [], []
     for i, a in enumerate(archs):
-        p = _export(build_model(space, a), space.input_shape(), tmp / f"sub{i}.onnx")
+        p = _export(lambda: build_model(space, a), space.input_shape(), tmp / f"{a.arch_id}.onnx")
         samples.append(profile_onnx(p, runs=args.runs))
         paths.append(p)
-        if (i + 1) % 20 == 0:
+        if (i + 1) % 10 == 0:
             print(f"# profiled {i + 1}/{len(archs)} subnets ({time.time() - t0:.0f} s)", flush=True)
     tv = {}
     for name in args.torchvision:
         import torch
 
-        torch.manual_seed(0)
-        m = getattr(torchvision.models, name)(weights=None)
-        p = _export(m, (3, args.input, args.input), tmp / f"{name}.onnx")
+        def make(name=name):
+            torch.manual_seed(0)
+            return getattr(torchvision.models, name)(weights=None)
+
+        p = _export(make, (3, args.input, args.input), tmp / f"tv-{name}-{args.input}.onnx")
         try:
             tv[name] = (p, profile_onnx(p, runs=args.runs))
         except Exception as exc:  # noqa: BLE001 - reported
