@@ -62,8 +62,13 @@ def register(app: typer.Typer) -> None:
         if kind == "auto":
             for k, m in p.cv_.items():
                 line = format_metrics(m) if "within_10pct" in m else m.get("error", "")
+                if "space_coverage" in m:
+                    line += f"  space coverage: {m['space_coverage']:.3f}" + (
+                        f" (never saw {', '.join(m['space_unseen'][:3])})" if m.get("space_unseen") else "")
                 typer.echo(f"  cv {k:9s} {line}")
-            typer.echo(f"auto picked {p.chosen_} (highest cross-validated within+-10% + Kendall tau)")
+            cov = p.cv_[p.chosen_].get("space_coverage")
+            typer.echo(f"auto picked {p.chosen_} (highest space coverage"
+                       + (f": {cov:.3f}" if cov is not None else "") + ", then cross-validated within+-10% + Kendall tau)")
         cv = card.get("cv_metrics", {})
         if "within_10pct" in cv:
             typer.echo(f"cross-validated ({cv.get('folds', 5)}-fold): {format_metrics(cv)}")
