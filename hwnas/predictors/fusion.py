@@ -12,7 +12,7 @@ one node, checked on exported MobileNet subnets):
   (Hard)Sigmoid -> Mul with the block input (ORT runs it as several small nodes; they are summed).
 - ``add``: Add / Sum of two feature maps [+ activation] that no conv absorbed; ``mul``: other element-wise Mul / Div / Sub.
 - ``pool``: MaxPool / AveragePool; ``gap``: GlobalAveragePool / ReduceMean outside an SE block.
-- ``fc``: Gemm, or MatMul [+ Add].
+- ``fc``: Gemm, or MatMul [+ Add], [+ activation].
 - ``act``: an activation no conv / add absorbed.
 - ``concat``, ``transpose``, ``split`` (Split / Slice / Gather), ``reshape`` (Reshape / Flatten / Squeeze /
   Unsqueeze: memory kernels that ORT still runs).
@@ -204,8 +204,9 @@ def fuse(model, runtime: str = "onnxruntime") -> list[Kernel]:
         elif op in ("Gemm", "MatMul"):
             k.type = "fc"
             w = G.shape(node.input[1])
-            if op == "MatMul":
-                absorb(k, node, {"Add"})
+            last = absorb(k, node, {"Add"}) if op == "MatMul" else node
+            last = absorb(k, last, ACTS)
+            k.act = last.op_type if last.op_type in ACTS else ""
             k.cin, k.cout = (int(w[0]), int(w[1])) if len(w) == 2 else (cin, cout)
             k.mmacs = _numel(w) / 1e6
             wbytes = _numel(w) * 4

@@ -5,7 +5,7 @@ Training data per model: the fused kernels (``fusion.fuse``), each kernel's time
 sum of its events, median over the profiled runs) and the whole-model latency measured without the profiler.
 
 Model: per kernel type, a regressor of log kernel time on (H, Cin, Cout, k, stride, groups, MMACs, MB):
-LightGBM (text model) with at least ``GBDT_MIN`` profiled kernels of that type, else a Huber linear model of
+LightGBM (text model) of log(time / work), work = MMACs + MB, with at least ``GBDT_MIN`` profiled kernels, else a Huber linear model of
 time on (MMACs, MB) (JSON). **Overhead between kernels** (profiler events no kernel covers -- ORT's NCHWc
 layout reorders -- plus session and dispatch time) is modelled as whole-model latency minus the sum of the
 kernel times (``target``: wall ``latency_ms``, or ``cpu_ms`` on a host shared with other jobs), fitted as
@@ -35,6 +35,13 @@ from .fusion import FEATURES, Kernel, read_graph
 KIND = "graph-kernel"
 GBDT_MIN = 60
 SCHEMA = {"featurizer": "onnx-fused-kernels", "version": 1, "features": list(FEATURES)}
+
+
+def _work(X: np.ndarray) -> np.ndarray:
+    """A kernel's work for the trees' target: MMACs + MB moved + a floor (columns -2, -1 of FEATURES). The trees
+    learn log(time / work) -- throughput -- so a kernel larger than any profiled one (resnet18's 3x3 convs
+    next to MobileNet subnets') scales with its work instead of getting the largest profiled time."""
+    return X[:, -2] + X[:, -1] + 1e-3
 
 
 def profile_onnx(path: Path, runs: int = 20, threads: int = 1, warmup: int = 5) -> dict:
@@ -133,9 +140,10 @@ class GraphKernelPredictor:
                 params = {"objective": "huber", "alpha": 0.2, "learning_rate": 0.05, "num_leaves": 15,
                           "min_data_in_leaf": 5, "min_data_in_bin": 1, "seed": self.seed, "deterministic": True,
                           "num_threads": 1, "verbose": -1}
-                b = lgb.train(params, lgb.Dataset(X, np.log(y), params={"verbose": -1, "min_data_in_bin": 1}),
+                r = np.log(y) - np.log(_work(X))  # log time per unit of work: trees extrapolate flat in it
+                b = lgb.train(params, lgb.Dataset(X, r, params={"verbose": -1, "min_data_in_bin": 1}),
                               num_boost_round=self.n_estimators)
-                res = np.log(y) - b.predict(X)
+                res = r - b.predict(X)
                 self.gbdt_[t] = b
                 self.models_[t] = {"model": "gbdt", "count": len(rows),
                                    "log_scale": float(1.4826 * np.median(np.abs(res - np.median(res))))}
@@ -181,7 +189,7 @@ class GraphKernelPredictor:
             X = np.array([kernels[i].features() for i in idx])
             m = self.models_[t]
             if m["model"] == "gbdt":
-                p = np.exp(self.gbdt_[t].predict(X))
+                p = np.exp(self.gbdt_[t].predict(X)) * _work(X)
             else:
                 lin = RobustLinear.from_state({k: np.asarray(v) for k, v in m.items()
                                                if k in ("mean", "scale", "coef", "intercept", "noise", "alpha")})
