@@ -119,7 +119,7 @@ def test_check_predictor_every_kind(kind, min_w, space, data, sources):
 
 
 def test_registry_covers_every_kind():
-    assert set(PREDICTORS) == {"lut", "kernel", "arch", "transfer", "auto"}
+    assert set(PREDICTORS) == {"lut", "kernel", "arch", "transfer", "auto", "fallback"}
     with pytest.raises(HwnasError, match="unknown predictor kind 'gnn'"):
         create_predictor("gnn")
 

@@ -13,17 +13,21 @@ def register(app: typer.Typer) -> None:
     def fit_predictor(
         device: str = typer.Option(..., "--device", help="device name as filed in the store"),
         space: str = typer.Option("nb201", "--space", help="search space"),
-        kind: str = typer.Option("auto", "--kind", help="auto | lut | kernel | arch | transfer"),
+        kind: str = typer.Option("auto", "--kind", help="auto | lut | kernel | arch | transfer | fallback | graph-kernel"),
         out: Optional[Path] = typer.Option(None, "--out", help="artifact directory (default latency_models/<device>/<space>-<kind>)"),
         store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
         runtime: Optional[str] = typer.Option(None, "--runtime", help="only rows of this runtime (default: the most common)"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE (default: as stored)"),
         seed: int = typer.Option(0, "--seed", help="seed for cross-validation folds and ensembles"),
+        onnx: Optional[List[Path]] = typer.Option(None, "--onnx", help="graph-kernel: ONNX models (files or folders) "
+                                                  "to profile with ONNX Runtime on this host"),
+        runs: int = typer.Option(20, "--runs", help="graph-kernel: profiled and timed runs per model"),
     ) -> None:
         """Train a latency predictor from the store (measured and imported rows), print its cross-validated
         metrics and write the artifact with its model card.
 
         Example: hwnas fit-predictor --device pixel2 --space nb201 --kind auto
+        Example: hwnas fit-predictor --device host --kind graph-kernel --onnx exported/   (any ONNX graph)
         """
         from rich.console import Console
 
@@ -34,6 +38,8 @@ def register(app: typer.Typer) -> None:
         from ..store import MeasurementStore
         from ..spaces import parse_space_options
 
+        if kind == "graph-kernel":
+            return _fit_graph(device, onnx or [], out, runs, seed)
         if kind not in PREDICTORS:
             from ..errors import unknown
 
@@ -56,8 +62,13 @@ def register(app: typer.Typer) -> None:
         if kind == "auto":
             for k, m in p.cv_.items():
                 line = format_metrics(m) if "within_10pct" in m else m.get("error", "")
+                if "space_coverage" in m:
+                    line += f"  space coverage: {m['space_coverage']:.3f}" + (
+                        f" (never saw {', '.join(m['space_unseen'][:3])})" if m.get("space_unseen") else "")
                 typer.echo(f"  cv {k:9s} {line}")
-            typer.echo(f"auto picked {p.chosen_} (highest cross-validated within+-10% + Kendall tau)")
+            cov = p.cv_[p.chosen_].get("space_coverage")
+            typer.echo(f"auto picked {p.chosen_} (highest space coverage"
+                       + (f": {cov:.3f}" if cov is not None else "") + ", then cross-validated within+-10% + Kendall tau)")
         cv = card.get("cv_metrics", {})
         if "within_10pct" in cv:
             typer.echo(f"cross-validated ({cv.get('folds', 5)}-fold): {format_metrics(cv)}")
@@ -66,3 +77,26 @@ def register(app: typer.Typer) -> None:
         target = out or Path("latency_models") / device / card["name"]
         p.save(target)
         typer.echo(f"wrote {target}/ (card.json: data hash {card['training']['data_hash']})")
+
+
+def _fit_graph(device: str, paths: list, out, runs: int, seed: int) -> None:
+    """Profile ONNX models with ONNX Runtime on this host and fit the per-kernel models (graph.py)."""
+    from ..errors import HwnasError
+    from ..predictors.graph import GraphKernelPredictor, profile_onnx
+
+    files = sorted({f for p in paths for f in (Path(p).glob("*.onnx") if Path(p).is_dir() else [Path(p)])})
+    if len(files) < 2:
+        raise HwnasError("--kind graph-kernel needs --onnx with at least 2 ONNX models to profile "
+                         f"(got {len(files)})")
+    samples = []
+    for i, f in enumerate(files, 1):
+        typer.echo(f"profiling {f} ({i}/{len(files)})", err=True)
+        samples.append(profile_onnx(f, runs=runs))
+    p = GraphKernelPredictor(seed=seed).fit(samples).set_card(device=device, runtime="onnxruntime",
+                                                               name="graph-kernel")
+    target = out or Path("latency_models") / device / "graph-kernel"
+    p.save(target)
+    types = ", ".join(f"{t} ({m['count']})" for t, m in p.models_.items())
+    typer.echo(f"trained graph-kernel on {len(samples)} profiled models of {device}: kernel types {types}; "
+               f"overhead {p.overhead_[0]:.3f} ms + {p.overhead_[1] * 1000:.1f} us/kernel")
+    typer.echo(f"wrote {target}/")

@@ -12,15 +12,18 @@ def register(app: typer.Typer) -> None:
     @app.command("predict")
     def predict(
         device: str = typer.Option(..., "--device", help="device whose predictor to use"),
-        archs: Path = typer.Option(..., "--archs", help="CSV with an arch column, or one arch string per line"),
-        out: Path = typer.Option(..., "--out", help="CSV to write: arch,latency_ms,latency_std_ms,provenance"),
+        archs: Optional[Path] = typer.Option(None, "--archs", help="CSV with an arch column, or one arch string per line"),
+        out: Optional[Path] = typer.Option(None, "--out", help="CSV to write: arch,latency_ms,latency_std_ms,provenance"),
         space: Optional[str] = typer.Option(None, "--space", help="space of the archs (default: the predictor's)"),
         models: Optional[Path] = typer.Option(None, "--models", help="models root (default ./latency_models, then $HWNAS_HOME/latency_models)"),
-        model: Optional[Path] = typer.Option(None, "--model", help="one artifact directory (overrides --device lookup)"),
+        model: Optional[Path] = typer.Option(None, "--model", help="an exported model FILE.onnx to predict with the "
+                                             "device's graph-kernel predictor, or one artifact directory (overrides --device lookup)"),
     ) -> None:
         """Predict latency (mean and std, ms) for every arch in a file; each row says which model predicted it.
+        With --model FILE.onnx: the latency of any exported model, from its fused kernels.
 
         Example: hwnas predict --device pixel2 --archs archs.txt --out predicted.csv
+        Example: hwnas predict --device host --model mobilenet_v2.onnx
         """
         import csv
 
@@ -30,6 +33,10 @@ def register(app: typer.Typer) -> None:
         from ..spaces import arch_from_text
         from .common import read_arch_lines
 
+        if model is not None and model.suffix in (".onnx", ".tflite"):
+            return _predict_graph(device, model, models, out)
+        if archs is None or out is None:
+            raise HwnasError("predict needs --archs and --out (or --model FILE.onnx)")
         check_writable(out)
         lines = read_arch_lines(archs)
         if not lines:
@@ -44,13 +51,51 @@ def register(app: typer.Typer) -> None:
                 parsed.append(arch_from_text(p.space_, line))
             except HwnasError as exc:
                 raise HwnasError(f"{archs}, arch {i}: {exc}") from None
+        from ..predictors.fallback import row_provenance
+
         mean, std = p.predict(parsed)
-        prov = (f"predicted:{card['kind']}:{card['name']} device={card.get('device', device)} "
-                f"runtime={card.get('runtime', 'unknown')} trained_on={card['training']['count']}@{card['training']['data_hash']}")
+        how = row_provenance(p, parsed)  # e.g. transfer(unseen op e3:skip_connect) where a fallback answered
+        tail = (f" device={card.get('device', device)} runtime={card.get('runtime', 'unknown')} "
+                f"trained_on={card['training']['count']}@{card['training']['data_hash']}")
+        own = f"predicted:{card['kind']}:{card['name']}"
         with atomic_path(out) as tmp:
             with open(tmp, "w", newline="") as fh:
                 w = csv.writer(fh)
                 w.writerow(["arch", "latency_ms", "latency_std_ms", "provenance"])
-                for a, m, s in zip(parsed, mean, std):
-                    w.writerow([p.space_.to_string(a), f"{m:.6g}", f"{s:.4g}", prov])
-        typer.echo(f"wrote {len(parsed)} predictions to {out} ({card['kind']} predictor {card['name']} of {device})")
+                for a, m, s, h in zip(parsed, mean, std, how):
+                    w.writerow([p.space_.to_string(a), f"{m:.6g}", f"{s:.4g}",
+                                (own if h is None else f"predicted:{h}:{card['name']}") + tail])
+        n_fb = sum(h is not None for h in how)
+        typer.echo(f"wrote {len(parsed)} predictions to {out} ({card['kind']} predictor {card['name']} of {device}"
+                   + (f"; {n_fb} from the transfer fallback for ops the model never saw" if n_fb else "") + ")")
+
+
+def _predict_graph(device: str, model: Path, models, out) -> None:
+    """``--model FILE.onnx``: fused kernels -> the device's graph-kernel predictor; a table of the kernels."""
+    import csv
+
+    from ..io import atomic_path, check_writable
+    from ..predictors.fusion import read_graph
+    from ..predictors.graph import find_graph_predictor
+
+    kernels = read_graph(model)
+    p = find_graph_predictor(device, root=models)
+    mean, std = p.predict_graph(kernels)
+    per, _ = p.predict_kernels(kernels)
+    card = p.card
+    prov = (f"predicted:{card['kind']}:{card['name']} device={card.get('device', device)} "
+            f"runtime={card.get('runtime', 'onnxruntime')} trained_on={card['training']['count']}@"
+            f"{card['training']['data_hash']}")
+    if out is not None:
+        check_writable(out)
+        with atomic_path(out) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["kernel", "type", "hw", "cin", "cout", "k", "stride", "groups", "mmacs", "mbytes",
+                            "latency_ms"])
+                for k, ms in zip(kernels, per):
+                    w.writerow([k.nodes[0], k.type, k.hw, k.cin, k.cout, k.k, k.stride, k.groups,
+                                f"{k.mmacs:.4g}", f"{k.mbytes:.4g}", f"{ms:.4g}"])
+    typer.echo(f"{model}: {mean:.3f} ms +- {std:.3f} ({len(kernels)} fused kernels, overhead "
+               f"{card['overhead']['intercept_ms'] + card['overhead']['per_kernel_ms'] * len(kernels):.3f} ms; "
+               f"{prov})" + (f"; per-kernel table in {out}" if out is not None else ""))

@@ -3,7 +3,8 @@ save / load as artifacts with a model card.
 
 Kinds (a plain dict registry, filled here explicitly): ``lut`` (per-(position, op) lookup table), ``kernel``
 (nn-Meter-style kernel-level model), ``arch`` (LightGBM / MLP ensemble on the arch encoding), ``transfer``
-(few-sample fit on top of other devices' predictors) and ``auto`` (cross-validation picks one).
+(few-sample fit on top of other devices' predictors), ``fallback`` (lut / kernel / arch where it saw every
+op, transfer elsewhere, labelled) and ``auto`` (space coverage, then cross-validation picks one).
 
 Artifacts live in ``latency_models/<device>/<name>/``; ``load_predictor(device)`` looks in ``root`` when
 given, else in ``./latency_models`` and then ``$HWNAS_HOME/latency_models``.
@@ -19,6 +20,7 @@ from ..errors import unknown
 from .arch import ArchPredictor
 from .auto import AutoPredictor
 from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpError, read_card
+from .fallback import FallbackPredictor
 from .kernel import KernelPredictor
 from .lut import LUTPredictor
 from .transfer import TransferPredictor
@@ -29,6 +31,7 @@ PREDICTORS: dict[str, Callable[..., LatencyPredictor]] = {
     "arch": ArchPredictor,
     "transfer": TransferPredictor,
     "auto": AutoPredictor,
+    "fallback": FallbackPredictor,
 }
 
 MODELS_DIR = "latency_models"
@@ -72,7 +75,7 @@ def list_artifacts(device: str | None = None, space: str | None = None, root: Pa
 
 def load_predictor(device: str, space=None, root: Path | str | None = None, name: str | None = None) -> LatencyPredictor:
     """The newest predictor artifact for ``device`` (and ``space``: a name or a space object)."""
-    arts = list_artifacts(device, space, root)
+    arts = [a for a in list_artifacts(device, space, root) if a[1].get("kind") in PREDICTORS]  # not graph-kernel
     if name is not None:
         arts = [a for a in arts if a[0].name == name]
     if not arts:
@@ -86,4 +89,5 @@ def load_predictor(device: str, space=None, root: Path | str | None = None, name
 
 __all__ = ["PREDICTORS", "create_predictor", "load_predictor", "list_artifacts", "LatencyPredictor",
            "LUTPredictor", "KernelPredictor", "ArchPredictor", "TransferPredictor", "AutoPredictor",
+           "FallbackPredictor",
            "PredictorError", "UnknownOpError", "ArtifactError", "read_card", "MODELS_DIR"]

@@ -43,28 +43,62 @@ def _pool(space, exclude: set[str], size: int, rng: np.random.Generator) -> list
     return space.sample_distinct(size, rng, exclude=exclude, max_tries=size * 20)
 
 
+def _cover_units(f, archs) -> np.ndarray:
+    """(n, units) bool: the (position, op) tokens an arch uses and, where the space has a kernel view, the
+    kernel types it executes under every executed-graph hypothesis (what a predictor must have seen)."""
+    parts = [f.tokens(archs) > 0]
+    if f.supports_kernels:
+        from .features import GRAPHS
+
+        for g in GRAPHS:
+            names = f.kernel_names(g)
+            K = f.kernels(archs, g)
+            parts.append(K[:, [i for i, n in enumerate(names) if n.endswith(":count")]] > 0)
+    return np.hstack(parts)
+
+
 def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.Generator, predictor=None,
-                 pool_size: int = 2000) -> list[Proposal]:
-    """K unmeasured archs of ``space`` whose measurement should improve the predictor most (see module doc)."""
+                 pool_size: int = 2000, prior: dict | None = None, candidates: Sequence[Arch] | None = None
+                 ) -> list[Proposal]:
+    """K unmeasured archs of ``space`` whose measurement should improve the predictor most (see module doc).
+
+    ``prior``: source predictors of other devices (as for ``transfer``). Then the spread is measured on the
+    transfer features (the sources' predicted log latencies, standardized), which is what a transfer model of
+    the new device regresses on: a covering design first (every token and kernel type), then max-min
+    diversity in that space (its extremes and its middle). ``candidates``: choose only among these archs (e.g.
+    the cells a benchmark table holds); by default the whole space."""
     from .features import featurizer_for
 
     if k < 1:
         raise HwnasError(f"--k must be at least 1, got {k}")
     measured = [space.check(a) for a in measured_archs]
     exclude = {a.arch_id for a in measured}
-    pool = _pool(space, exclude, max(pool_size, k), rng)
+    if candidates is not None:
+        pool = [a for a in candidates if a.arch_id not in exclude]
+        if len(pool) > max(pool_size, k):
+            pool = [pool[i] for i in sorted(rng.choice(len(pool), max(pool_size, k), replace=False))]
+    else:
+        pool = _pool(space, exclude, max(pool_size, k), rng)
     if not pool:
         raise HwnasError(f"every arch of space {space.name!r} is already measured")
     f = featurizer_for(space)
-    Xp = f.arch_features(pool)
-    Xm = f.arch_features(measured) if measured else np.zeros((0, Xp.shape[1]))
+    if prior:
+        from .transfer import source_log_predictions
+
+        Xp = source_log_predictions(prior, pool)
+        Xm = source_log_predictions(prior, measured) if measured else np.zeros((0, Xp.shape[1]))
+        fill = np.nanmean(np.vstack([Xp, Xm]), 0)
+        Xp, Xm = np.where(np.isfinite(Xp), Xp, fill), np.where(np.isfinite(Xm), Xm, fill)
+    else:
+        Xp = f.arch_features(pool)
+        Xm = f.arch_features(measured) if measured else np.zeros((0, Xp.shape[1]))
     both = np.vstack([Xp, Xm])
     sd = both.std(0)
     mu = both.mean(0)
     sd = np.where(sd > 1e-12, sd, 1.0)
     Zp, Zm = (Xp - mu) / sd, (Xm - mu) / sd
-    Tp = f.tokens(pool) > 0
-    covered = (f.tokens(measured) > 0).any(0) if measured else np.zeros(Tp.shape[1], bool)
+    Tp = _cover_units(f, pool)
+    covered = _cover_units(f, measured).any(0) if measured else np.zeros(Tp.shape[1], bool)
 
     mean = std = None
     if predictor is not None and getattr(predictor, "fitted_", False):
@@ -136,7 +170,7 @@ def propose_for_device(space, device: str, store, k: int, rng: np.random.Generat
             lat.append(m.latency_ms)
         except HwnasError:
             continue
-    predictor, how = None, "no predictor yet: covering ops, then spreading out"
+    predictor, prior, how = None, None, "no predictor yet: covering ops, then spreading out"
     try:
         predictor = load_predictor(device, space=space, root=models)
         how = f"uncertainty of {predictor.card['name']}"
@@ -145,5 +179,12 @@ def propose_for_device(space, device: str, store, k: int, rng: np.random.Generat
             kind = "kernel" if featurizer_for(space).supports_kernels else "lut"
             predictor = create_predictor(kind, space=space).fit(measured, lat)
             how = f"uncertainty of a {kind} predictor fitted now on {len(measured)} measurements"
-    props = propose_next(space, measured, k, rng, predictor=predictor, pool_size=pool_size)
+        else:
+            from .training import source_predictors
+
+            prior = source_predictors(store, device, space) or None
+            if prior:
+                how = (f"new device: covering every op and kernel, then max-min spread on the predicted latencies "
+                       f"of {len(prior)} other devices ({', '.join(prior)})")
+    props = propose_next(space, measured, k, rng, predictor=predictor, pool_size=pool_size, prior=prior)
     return props, how, len(measured)

@@ -130,6 +130,12 @@ class ArchPredictor(LatencyPredictor):
             out.append(h.ravel() * self.y_scale_ + self.y_mean_)
         return np.stack(out, 1)
 
+    def _unseen(self, archs):
+        _, names = self._onehot_cols()
+        mine = self._unseen_names(self._features(archs), self.seen_, [n.removeprefix("onehot:") for n in names])
+        base = self.base_model_.unseen_ops(archs) if self.base_model_ is not None else [None] * len(archs)
+        return [m if m is not None else b for m, b in zip(mine, base)]
+
     def _predict(self, archs):
         X = self._features(archs)
         _, names = self._onehot_cols()

@@ -1,9 +1,13 @@
 """``auto``: pick the predictor kind by k-fold cross-validation on the available data, and say which.
 
 Candidates: lut, kernel (when the space has a kernel view), arch (when there are enough samples) and transfer
-(when source predictors of other devices are given). Each is scored on pooled out-of-fold predictions;
-the score is within+-10% + Kendall tau (both in [0, 1]-ish, higher is better). The winner is refitted on all
-data. ``fit`` returns the AutoPredictor; ``best_`` is the fitted winner and ``cv_`` the table of every
+(when source predictors of other devices are given). Each candidate is first fitted on all the data and asked
+which archs of the space it can answer (``fallback.space_coverage``: no fold of ten points can reveal that a
+model never saw ``e3:skip_connect``); with priors, a candidate that cannot cover the space becomes
+``<kind>+transfer`` (unseen ops take the transfer model's estimate, labelled, with a wider std). Then each is
+scored on pooled out-of-fold predictions: within+-10% x fold coverage + Kendall tau. The pick has the highest
+space coverage first, then the highest score. The winner is refitted on all
+data (the fit from step 1 is kept). ``fit`` returns the AutoPredictor; ``best_`` is the fitted winner and ``cv_`` the table of every
 candidate's cross-validated metrics. Saving writes the winner's artifact, whose card records the choice.
 """
 
@@ -13,6 +17,7 @@ import numpy as np
 
 from .huber_ridge import kfold_indices
 from .base import LatencyPredictor, PredictorError
+from .fallback import space_coverage
 from .metrics import score
 
 
@@ -30,22 +35,47 @@ class AutoPredictor(LatencyPredictor):
     def _candidates(self, n: int) -> list[str]:
         if self.candidates:
             return list(self.candidates)
-        out = ["lut"]
-        if self.featurizer_.supports_kernels:
-            out.append("kernel")
+        f = self.featurizer_
+        out = {"lut": len(f.token_names())}  # kind -> its number of linear coefficients
+        if f.supports_kernels:
+            out["kernel"] = len(f.kernel_names("pruned"))
         if n >= 40:
-            out.append("arch")
+            out["arch"] = 0
         if self.sources:
-            out.append("transfer")
-        return out
+            out["transfer"] = 0
+        # fewer samples than coefficients: the ridge fits any ten points and CV on folds of two cannot tell
+        # (kernel picked on ten random cells of essential_ph_1: Spearman 0.16); such kinds are left out when
+        # another candidate remains
+        determined = [k for k, d in out.items() if n >= d]
+        return determined or list(out)
 
     def _make(self, kind, cv: bool = False):
         from . import create_predictor
 
+        boot = {"n_boot": 0} if cv else {}  # out-of-fold means need no uncertainty
+        if kind.endswith("+transfer"):
+            return create_predictor("fallback", space=self.space_, seed=self.seed, primary=kind.split("+")[0],
+                                    sources=self.sources, **boot)
         params = {"sources": self.sources} if kind == "transfer" else {}
-        if cv and kind in ("lut", "kernel", "transfer"):
-            params["n_boot"] = 0  # out-of-fold means need no uncertainty
+        if kind in ("lut", "kernel", "transfer"):
+            params.update(boot)
         return create_predictor(kind, space=self.space_, seed=self.seed, **params)
+
+    def _cv(self, kind, archs, y, folds) -> dict:
+        n = len(y)
+        oof = np.full(n, np.nan)
+        for f in folds:
+            tr = np.setdiff1d(np.arange(n), f)
+            p = self._make(kind, cv=True).fit([archs[i] for i in tr], y[tr])
+            test = [archs[i] for i in f]
+            ok = np.array([u is None for u in p.unseen_ops(test)])  # an op unseen in this fold: a miss
+            if ok.any():
+                oof[f[ok]] = p.predict([a for a, k in zip(test, ok) if k])[0]
+        ok = np.isfinite(oof)
+        m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
+        m["coverage"] = float(ok.mean())
+        m["score"] = (m.get("within_10pct", 0.0) * m["coverage"] + np.nan_to_num(m.get("kendall_tau", 0.0)))
+        return m
 
     def _fit(self, archs, y):
         n = len(y)
@@ -53,38 +83,44 @@ class AutoPredictor(LatencyPredictor):
             raise PredictorError(f"auto needs at least 6 measurements to cross-validate, got {n}; pick --kind")
         rng = np.random.default_rng(self.seed)
         folds = kfold_indices(n, min(self.folds, n), rng)
-        self.cv_ = {}
+        self.cv_, fitted = {}, {}
         for kind in self._candidates(n):
-            oof = np.full(n, np.nan)
+            # 1. fitted on all the data, which ops of the space can it answer? (no fold can reveal this)
             try:
-                for f in folds:
-                    tr = np.setdiff1d(np.arange(n), f)
-                    p = self._make(kind, cv=True).fit([archs[i] for i in tr], y[tr])
-                    try:
-                        oof[f] = p.predict([archs[i] for i in f])[0]
-                    except PredictorError:  # an op unseen in this fold: score it as a miss
-                        for i in f:
-                            try:
-                                oof[i] = p.predict([archs[i]])[0][0]
-                            except PredictorError:
-                                oof[i] = np.nan
+                full = self._make(kind).fit(archs, y)
+                cov = space_coverage(full, self.space_)
+                if cov["coverage"] < 1.0 and self.sources and kind in ("lut", "kernel", "arch"):
+                    kind = f"{kind}+transfer"  # unseen ops: the transfer model's estimate, labelled as such
+                    full = self._make(kind).fit(archs, y)
+                    cov = {**space_coverage(full, self.space_), "primary_unseen": cov["unseen"]}
+                # 2. out-of-fold accuracy
+                m = self._cv(kind, archs, y, folds)
             except PredictorError as exc:
                 self.cv_[kind] = {"error": str(exc)}
                 continue
-            ok = np.isfinite(oof)
-            m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
-            m["coverage"] = float(ok.mean())
-            m["score"] = (m.get("within_10pct", 0.0) * m["coverage"] + np.nan_to_num(m.get("kendall_tau", 0.0)))
-            self.cv_[kind] = m
-        scored = {k: v["score"] for k, v in self.cv_.items() if "score" in v}
-        if not scored:
+            m["space_coverage"] = cov["coverage"]
+            m["space_unseen"] = cov["unseen"][:8]
+            if "primary_unseen" in cov:
+                m["primary_unseen"] = cov["primary_unseen"][:8]
+            self.cv_[kind], fitted[kind] = m, full
+        if not fitted:
             raise PredictorError("no predictor kind could be fitted: " +
                                  "; ".join(f"{k}: {v.get('error')}" for k, v in self.cv_.items()))
+        # coverage of the space first (a model that cannot answer is not chosen when one that can is), then CV
+        best_cov = max(self.cv_[k]["space_coverage"] for k in fitted)
+        scored = {k: self.cv_[k]["score"] for k in fitted if self.cv_[k]["space_coverage"] >= best_cov - 1e-12}
         self.chosen_ = max(scored, key=scored.get)
-        self.best_ = self._make(self.chosen_).fit(archs, y)
+        self.best_ = fitted[self.chosen_]
         self.best_.set_card(**{k: v for k, v in self.info_.items() if k != "name"})
         self.best_.set_card(selected_by="auto", cv_metrics=self.cv_[self.chosen_],
-                            auto_cv={k: v for k, v in self.cv_.items()}, cv_folds=len(folds))
+                            auto_cv={k: v for k, v in self.cv_.items()}, cv_folds=len(folds),
+                            auto_rule="highest space coverage, then cross-validated within+-10% x coverage + "
+                                      "Kendall tau")
+
+    def provenance(self, archs):
+        from .fallback import row_provenance
+
+        return row_provenance(self.best_, archs)
 
     def _predict(self, archs):
         return self.best_.predict(archs)

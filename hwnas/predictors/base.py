@@ -139,17 +139,45 @@ class LatencyPredictor(Params):
 
     # -- unseen ops -----------------------------------------------------------------------------------------
     @staticmethod
-    def _check_seen(X: np.ndarray, seen: np.ndarray, names: Sequence[str], archs, space, what: str) -> None:
+    def _unseen_names(X: np.ndarray, seen: np.ndarray, names: Sequence[str]) -> list:
+        """Per row of ``X``: the first feature never seen in training that the row uses (a name), else None."""
         bad = (X[:, ~seen] != 0)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            col = np.flatnonzero(~seen)[c]
+        cols = np.flatnonzero(~seen)
+        out = [None] * len(X)
+        for r in np.flatnonzero(bad.any(1)):
+            out[r] = names[cols[np.argmax(bad[r])]].split(":count")[0]
+        return out
+
+    @classmethod
+    def _check_seen(cls, X: np.ndarray, seen: np.ndarray, names: Sequence[str], archs, space, what: str) -> None:
+        unseen = cls._unseen_names(X, seen, names)
+        r = next((i for i, u in enumerate(unseen) if u is not None), None)
+        if r is not None:
             try:
                 arch_text = space.to_string(archs[r])
             except Exception:  # noqa: BLE001 - only for the message
                 arch_text = archs[r].arch_id
-            raise UnknownOpError(f"{what} {names[col].split(':count')[0]!r} of arch {arch_text} never occurred in "
+            raise UnknownOpError(f"{what} {unseen[r]!r} of arch {arch_text} never occurred in "
                                  f"the training data; measure archs that use it and refit (it is not counted as 0 ms)")
+
+    def unseen_ops(self, archs: Sequence[Arch]) -> list:
+        """Per arch: the name of an op / kernel it uses that never occurred in training (so ``predict`` would
+        raise ``UnknownOpError`` for it), else None. Kinds with a ``seen_`` mask answer without predicting."""
+        if not getattr(self, "fitted_", False):
+            raise PredictorError(f"the {self.kind} predictor is not fitted: call fit() or load an artifact")
+        archs = self.featurizer_.check(archs)
+        if not archs:
+            return []
+        if hasattr(self, "_unseen"):
+            return self._unseen(archs)
+        out = []
+        for a in archs:  # generic (slow) path: ask predict
+            try:
+                self.predict([a])
+                out.append(None)
+            except UnknownOpError as exc:
+                out.append(str(exc).split("'")[1] if "'" in str(exc) else "unknown op")
+        return out
 
     # -- card ----------------------------------------------------------------------------------------------
     def set_card(self, **fields) -> "LatencyPredictor":

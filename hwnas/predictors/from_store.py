@@ -148,10 +148,10 @@ def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "a
     data = load_training_data(store, device, space_name, runtime, space_config)
     n = len(data.archs)
     params: dict = {"space": data.space, "seed": seed}
-    if kind == "transfer" or (kind == "auto" and n < TRANSFER_MAX_ROWS):
+    if kind in ("transfer", "fallback") or (kind == "auto" and n < TRANSFER_MAX_ROWS):
         sources = source_predictors(store, device, data.space, progress=progress)
-        if kind == "transfer" and not sources:
-            raise HwnasError(f"--kind transfer needs other devices with at least {MIN_SOURCE_ROWS} {space_name} "
+        if kind != "auto" and not sources:
+            raise HwnasError(f"--kind {kind} needs other devices with at least {MIN_SOURCE_ROWS} {space_name} "
                              f"measurements (same space settings) in {store.path}; found none")
         if sources:
             params["sources"] = sources

@@ -66,6 +66,9 @@ class KernelPredictor(LatencyPredictor):
         self.seen_ = (X != 0).any(0)
         self.model_ = RobustLinear(self.alpha, n_boot=self.n_boot).fit(X, y, rng)
 
+    def _unseen(self, archs):
+        return self._unseen_names(self.featurizer_.kernels(archs, self.graph_), self.seen_, self.names_)
+
     def _predict(self, archs):
         X = self.featurizer_.kernels(archs, self.graph_)
         self._check_seen(X, self.seen_, self.names_, archs, self.space_, "kernel")

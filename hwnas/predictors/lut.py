@@ -34,6 +34,9 @@ class LUTPredictor(LatencyPredictor):
         self.seen_ = (X != 0).any(0)
         self.model_ = RobustLinear(self.alpha, n_boot=self.n_boot).fit(X, y, np.random.default_rng(self.seed))
 
+    def _unseen(self, archs):
+        return self._unseen_names(self.featurizer_.tokens(archs), self.seen_, self.names_)
+
     def _predict(self, archs):
         X = self.featurizer_.tokens(archs)
         self._check_seen(X, self.seen_, self.names_, archs, self.space_, "op")

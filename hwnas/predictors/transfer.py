@@ -3,8 +3,8 @@
 HELP (Lee et al., NeurIPS 2021) meta-learns a predictor conditioned on a device embedding made of the
 latencies of a few reference archs. We use the same prior knowledge in a simpler, robust form: a source
 predictor is fitted for every other device in the store (all its measurements); for the target device,
-log latency is regressed (Huber ridge, alpha by CV) on the sources' predicted log latencies of the same
-archs. A source that cannot predict some arch (an op it never saw: BRP-NAS' tables hold no disconnected
+log latency is regressed on the sources' predicted log latencies of the same archs: with non-negative
+weights by default (Huber loss; ``positive=False``: Huber ridge, alpha by CV). A source that cannot predict some arch (an op it never saw: BRP-NAS' tables hold no disconnected
 cells) is left out for that arch, with a model refitted on the remaining sources. Devices share most of
 the ranking structure (which ops are expensive), so a handful of target measurements only has to learn how
 this device weights the sources. The std adds the bootstrap spread to the residual scale (in log space,
@@ -21,32 +21,91 @@ from .huber_ridge import RobustLinear
 from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpError, load_npz, save_npz
 
 
+def _memo_unseen(p, archs, ids=None) -> list:
+    """``p.unseen_ops(archs)``, remembered on the (shared, already fitted) source predictor per arch id."""
+    ids = ids or [a.arch_id for a in archs]
+    memo = p.__dict__.setdefault("_unseen_memo", {})
+    todo = [(i, a) for i, a in zip(ids, archs) if i not in memo]
+    if todo:
+        memo.update(zip((i for i, _ in todo), p.unseen_ops([a for _, a in todo])))
+    return [memo[i] for i in ids]
+
+
+def source_log_predictions(sources: dict, archs) -> np.ndarray:
+    """(n, n_sources) log predicted latency of every source predictor; nan where a source cannot predict an
+    arch (an op it never saw). Predictions are remembered per arch id on the source objects (they are shared,
+    fitted once, and asked for the same archs again by every fold, candidate and proposal)."""
+    ids = [a.arch_id for a in archs]
+    cols = []
+    for p in sources.values():
+        memo = p.__dict__.setdefault("_pred_memo", {})
+        todo = [(i, a) for i, a in zip(ids, archs) if i not in memo]
+        if todo:
+            unseen = _memo_unseen(p, [a for _, a in todo], [i for i, _ in todo])
+            ok = [a for (_, a), u in zip(todo, unseen) if u is None]
+            mean = p.predict(ok)[0] if ok else []
+            memo.update(zip((i for (i, _), u in zip(todo, unseen) if u is None), np.log(np.maximum(mean, 1e-3))))
+            memo.update((i, np.nan) for (i, _), u in zip(todo, unseen) if u is not None)
+        cols.append(np.fromiter((memo[i] for i in ids), float, len(ids)))
+    return np.stack(cols, 1) if cols else np.zeros((len(archs), 0))
+
+
+def _nonneg_huber(X, y, iters: int = 20, epsilon: float = 1.35):
+    """y ~ X w + b with w >= 0 and Huber weights (IRLS over scipy's NNLS on centred data)."""
+    from scipy.optimize import nnls
+
+    wts = np.ones(len(y))
+    w = np.zeros(X.shape[1])
+    b, scale = float(np.median(y)), 1e-9
+    for _ in range(iters):
+        sw = np.sqrt(wts)
+        xm, ym = (wts @ X) / wts.sum(), float(wts @ y) / wts.sum()
+        w, _ = nnls((X - xm) * sw[:, None], (y - ym) * sw)
+        b = ym - float(xm @ w)
+        r = y - X @ w - b
+        scale = max(1.4826 * float(np.median(np.abs(r))), 1e-9)
+        wts = np.minimum(1.0, epsilon * scale / np.maximum(np.abs(r), 1e-300))
+    return w, b, scale
+
+
+def _nonneg_linear(X, y, rng, n_boot: int) -> RobustLinear:
+    """Non-negative weights on the sources (a device's log latency as a positive mix of other devices'): with
+    ten samples and nine collinear sources the CV-tuned ridge can pick a tiny penalty and flip signs (Spearman
+    0.52 on one proposed set of adreno-506, 0.95 with non-negative weights). Returned as a ``RobustLinear``
+    (same predict, state and bootstrap uncertainty)."""
+    m = RobustLinear(alpha=0.0, n_boot=n_boot)
+    m.mean_, m.scale_, m.alpha_ = np.zeros(X.shape[1]), np.ones(X.shape[1]), 0.0
+    w, b, s = _nonneg_huber(X, y)
+    coefs, inters = [w], [b]
+    for _ in range(n_boot if len(y) >= 4 else 0):
+        idx = rng.integers(0, len(y), len(y))
+        wb, bb, _ = _nonneg_huber(X[idx], y[idx])
+        coefs.append(wb)
+        inters.append(bb)
+    m.coef_, m.intercept_, m.noise_ = np.array(coefs), np.array(inters), float(s)
+    return m
+
+
 class TransferPredictor(LatencyPredictor):
     kind = "transfer"
 
     def __init__(self, space=None, seed: int = 0, sources: dict | None = None, alpha: float | None = None,
-                 n_boot: int = 16):
+                 n_boot: int = 16, positive: bool = True):
         self.space = space
         self.seed = seed
         self.sources = sources
         self.alpha = alpha
         self.n_boot = n_boot
+        self.positive = positive
 
     def _source_features(self, archs) -> np.ndarray:
         """(n, n_sources) log predicted latency; nan where a source cannot predict an arch (an op it never saw)."""
-        cols = []
-        for name, p in self.sources_.items():
-            try:
-                mean, _ = p.predict(archs)
-            except UnknownOpError:
-                mean = np.full(len(archs), np.nan)
-                for i, a in enumerate(archs):
-                    try:
-                        mean[i] = p.predict([a])[0][0]
-                    except UnknownOpError:
-                        pass
-            cols.append(np.log(np.maximum(mean, 1e-3)))
-        return np.stack(cols, 1)
+        return source_log_predictions(self.sources_, archs)
+
+    def _unseen(self, archs):
+        """An arch is unseen only when no source can predict it (the model falls back to the others)."""
+        per = [_memo_unseen(p, archs) for p in self.sources_.values()]
+        return [None if any(u[i] is None for u in per) else per[0][i] for i in range(len(archs))]
 
     def _fit(self, archs, y):
         if not self.sources:
@@ -67,8 +126,10 @@ class TransferPredictor(LatencyPredictor):
         self._subsets = {}
 
     def _fit_subset(self, cols: np.ndarray) -> RobustLinear:
-        return RobustLinear(self.alpha, n_boot=self.n_boot).fit(self.X_train_[:, cols], self.y_log_,
-                                                                np.random.default_rng(self.seed))
+        rng = np.random.default_rng(self.seed)
+        if self.positive:
+            return _nonneg_linear(self.X_train_[:, cols], self.y_log_, rng, self.n_boot)
+        return RobustLinear(self.alpha, n_boot=self.n_boot).fit(self.X_train_[:, cols], self.y_log_, rng)
 
     def _predict(self, archs):
         X = self._source_features(archs)
@@ -96,7 +157,8 @@ class TransferPredictor(LatencyPredictor):
         return {"sources": {n: {"kind": p.kind, "device": p.info_.get("device", n),
                                 "training_count": p.n_train_, "weight": float(wi)}
                             for (n, p), wi in zip(self.sources_.items(), w)},
-                "method": "Huber ridge of target log latency on source devices' predicted log latency"}
+                "method": ("non-negative Huber regression" if self.positive else "Huber ridge") +
+                          " of target log latency on source devices' predicted log latency"}
 
     def _save(self, d: Path):
         files = []

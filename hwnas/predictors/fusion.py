@@ -1,0 +1,275 @@
+"""Kernels from any ONNX graph (nn-Meter style): read the graph, apply the runtime's fusion rules, describe
+each fused kernel by type and shapes.
+
+Fusion rules for ``onnxruntime`` (CPU execution provider, graph optimizations on; what its profiler shows as
+one node, checked on exported MobileNet subnets):
+
+- ``conv`` / ``dwconv``: Conv [+ BatchNormalization] [+ one activation: Relu, Clip (ReLU6), HardSwish,
+  HardSigmoid, Sigmoid, LeakyRelu, Tanh]; ``dwconv`` when groups == Cin == Cout > 1. A Conv without
+  activation whose only consumer is an Add of two feature maps also absorbs the Add [+ activation]
+  (``residual`` = 1: ORT's NCHWc Conv+Sum fusion; the profiler shows no separate Add).
+- ``se``: squeeze-excite as one kernel: GlobalAveragePool -> 1x1 Conv / Gemm -> act -> 1x1 Conv / Gemm ->
+  (Hard)Sigmoid -> Mul with the block input (ORT runs it as several small nodes; they are summed).
+- ``add``: Add / Sum of two feature maps [+ activation] that no conv absorbed; ``mul``: other element-wise Mul / Div / Sub.
+- ``pool``: MaxPool / AveragePool; ``gap``: GlobalAveragePool / ReduceMean outside an SE block.
+- ``fc``: Gemm, or MatMul [+ Add], [+ activation].
+- ``act``: an activation no conv / add absorbed.
+- ``concat``, ``transpose``, ``split`` (Split / Slice / Gather), ``reshape`` (Reshape / Flatten / Squeeze /
+  Unsqueeze: memory kernels that ORT still runs).
+- dropped (no kernel): Identity, Dropout, Constant, Shape (constant-folded or removed by ORT).
+
+Any other op type raises ``GraphError`` (never a silent 0 ms). Each kernel carries: type, input H (= W),
+Cin, Cout, kernel size, stride, groups, MACs, and memory traffic in bytes (fp32 input + output + weights),
+and the ONNX node names and output tensor names it covers (to match profiler events).
+
+TFLite graphs are not read yet: LiteRT's flatbuffer reader would give the same description, but the
+per-delegate fusion rules need device profiles to check them against; ``.tflite`` raises with that note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HwnasError
+
+ACTS = {"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "LeakyRelu", "Tanh"}
+DROPPED = {"Identity", "Dropout", "Constant", "Shape"}
+SIMPLE = {"MaxPool": "pool", "AveragePool": "pool", "GlobalAveragePool": "gap", "ReduceMean": "gap",
+          "Concat": "concat", "Transpose": "transpose", "Split": "split", "Slice": "split", "Gather": "split",
+          "Reshape": "reshape", "Flatten": "reshape", "Squeeze": "reshape", "Unsqueeze": "reshape",
+          "Mul": "mul", "Div": "mul", "Sub": "mul", "Gemm": "fc", "MatMul": "fc"}
+KERNEL_TYPES = ("conv", "dwconv", "se", "add", "mul", "pool", "gap", "fc", "act", "concat", "transpose", "split",
+                "reshape")
+FEATURES = ("hw", "cin", "cout", "k", "stride", "groups", "residual", "mmacs", "mbytes")
+RUNTIMES = ("onnxruntime",)
+
+
+class GraphError(HwnasError):
+    """A graph that cannot be read or holds an op no fusion rule knows."""
+
+
+@dataclass
+class Kernel:
+    type: str
+    hw: int = 1
+    cin: int = 1
+    cout: int = 1
+    k: int = 1
+    stride: int = 1
+    groups: int = 1
+    mmacs: float = 0.0
+    mbytes: float = 0.0
+    residual: int = 0
+    act: str = ""
+    nodes: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+
+    def features(self) -> list[float]:
+        return [float(getattr(self, f)) for f in FEATURES]
+
+    def describe(self) -> dict:
+        d = asdict(self)
+        d.pop("nodes"), d.pop("outputs")
+        return d
+
+
+class _Graph:
+    def __init__(self, model):
+        import onnx
+        from onnx import numpy_helper, shape_inference
+
+        try:
+            model = shape_inference.infer_shapes(model)
+        except Exception:  # noqa: BLE001 - shapes are then partly unknown
+            pass
+        g = model.graph
+        self.nodes = list(g.node)
+        self.inits = {t.name: numpy_helper.to_array(t).shape for t in g.initializer}
+        self.shapes = dict(self.inits)
+        for vi in list(g.value_info) + list(g.input) + list(g.output):
+            dims = vi.type.tensor_type.shape.dim
+            self.shapes[vi.name] = tuple(int(d.dim_value) if d.dim_value else 1 for d in dims)
+        for n in self.nodes:  # Constant nodes' outputs act as initializers
+            if n.op_type == "Constant":
+                for a in n.attribute:
+                    if a.name == "value":
+                        self.inits[n.output[0]] = tuple(a.t.dims)
+        self.consumers: dict[str, list] = {}
+        for n in self.nodes:
+            for i in n.input:
+                self.consumers.setdefault(i, []).append(n)
+        self.attrs = {id(n): {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in self.nodes}
+
+    def shape(self, name) -> tuple:
+        return self.shapes.get(name, ())
+
+    def only_consumer(self, node):
+        c = self.consumers.get(node.output[0], [])
+        return c[0] if len(c) == 1 else None
+
+    def is_data(self, name) -> bool:
+        return bool(name) and name not in self.inits
+
+
+def _nchw(shape) -> tuple[int, int]:
+    """(channels, spatial H) of a tensor shape (NCHW or NC)."""
+    if len(shape) >= 4:
+        return int(shape[1]), int(shape[2])
+    if len(shape) >= 2:
+        return int(shape[-1]), 1
+    return (int(shape[0]) if shape else 1), 1
+
+
+def _numel(shape) -> int:
+    return int(np.prod(shape)) if shape else 1
+
+
+def fuse(model, runtime: str = "onnxruntime") -> list[Kernel]:
+    """The kernels ``runtime`` executes for an ONNX ``ModelProto`` (see the module doc for the rules)."""
+    if runtime not in RUNTIMES:
+        raise GraphError(f"no fusion rules for runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    G = _Graph(model)
+    done: set[int] = set()
+    kernels: list[Kernel] = []
+
+    def absorb(k: Kernel, node, allowed) -> object:
+        nxt = G.only_consumer(node)
+        if nxt is not None and nxt.op_type in allowed and id(nxt) not in done:
+            done.add(id(nxt))
+            k.nodes.append(nxt.name)
+            k.outputs.append(nxt.output[0])
+            return nxt
+        return node
+
+    for node in G.nodes:
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        op = node.op_type
+        if op in DROPPED:
+            continue
+        ins = G.shape(node.input[0]) if node.input else ()
+        out = G.shape(node.output[0])
+        k = Kernel("?", nodes=[node.name], outputs=[node.output[0]])
+        cin, hw = _nchw(ins)
+        cout, ohw = _nchw(out)
+        k.hw, k.cin, k.cout = hw, cin, cout
+        wbytes = 0
+        if op == "Conv":
+            a = G.attrs[id(node)]
+            w = G.shape(node.input[1])
+            k.k = int(w[2]) if len(w) >= 3 else 1
+            k.stride = int((a.get("strides") or [1])[0])
+            k.groups = int(a.get("group", 1))
+            k.type = "dwconv" if k.groups > 1 and k.groups == cin == cout else "conv"
+            last = absorb(k, node, {"BatchNormalization"})
+            last = absorb(k, last, ACTS)
+            nxt = G.only_consumer(last)
+            if (last.op_type not in ACTS and nxt is not None and nxt.op_type in ("Add", "Sum")
+                    and sum(G.is_data(i) for i in nxt.input) == 2):  # ORT's NCHWc Conv + Sum (+ act) fusion
+                last = absorb(k, last, {"Add", "Sum"})
+                k.residual = 1
+                last = absorb(k, last, ACTS)
+            k.act = last.op_type if last.op_type in ACTS else ""
+            out = G.shape(last.output[0]) or out
+            cout, ohw = _nchw(out)
+            k.cout = cout
+            k.mmacs = cout * ohw * ohw * (cin // max(k.groups, 1)) * k.k * k.k / 1e6
+            wbytes = _numel(w) * 4
+        elif op in ("GlobalAveragePool", "ReduceMean") and _is_se(G, node):
+            k.type = "se"
+            members = _se_members(G, node)
+            for m in members:
+                done.add(id(m))
+                k.nodes.append(m.name)
+                k.outputs.append(m.output[0])
+                if m.op_type in ("Conv", "Gemm"):
+                    ws = G.shape(m.input[1])
+                    wbytes += _numel(ws) * 4
+                    k.mmacs += _numel(ws) / 1e6
+            out = ins
+            k.cout = cin
+            k.mmacs += 2 * cin * hw * hw / 1e6  # the pooling and the gating multiply
+        elif op in ("Add", "Sum") and sum(G.is_data(i) for i in node.input) >= 2:
+            k.type = "add"
+            last = absorb(k, node, ACTS)
+            k.act = last.op_type if last.op_type in ACTS else ""
+            k.mmacs = _numel(out) / 1e6
+        elif op in ACTS:
+            k.type, k.act = "act", op
+            k.mmacs = _numel(out) / 1e6
+        elif op in ("Gemm", "MatMul"):
+            k.type = "fc"
+            w = G.shape(node.input[1])
+            last = absorb(k, node, {"Add"}) if op == "MatMul" else node
+            last = absorb(k, last, ACTS)
+            k.act = last.op_type if last.op_type in ACTS else ""
+            k.cin, k.cout = (int(w[0]), int(w[1])) if len(w) == 2 else (cin, cout)
+            k.mmacs = _numel(w) / 1e6
+            wbytes = _numel(w) * 4
+        elif op in ("Add", "Sum"):  # a bias or constant added to one tensor
+            k.type = "mul"
+            k.mmacs = _numel(out) / 1e6
+        elif op in SIMPLE:
+            k.type = SIMPLE[op]
+            a = G.attrs[id(node)]
+            if k.type == "pool":
+                k.k = int((a.get("kernel_shape") or [1])[0])
+                k.stride = int((a.get("strides") or [1])[0])
+                k.mmacs = _numel(out) * k.k * k.k / 1e6
+            else:
+                k.mmacs = _numel(ins) / 1e6 if k.type in ("gap", "mul") else 0.0
+        else:
+            raise GraphError(f"op {op!r} (node {node.name!r}) has no fusion rule for {runtime}; known ops: "
+                             f"Conv, BatchNormalization, {', '.join(sorted(ACTS | set(SIMPLE) | {'Add', 'Sum'}))}; "
+                             f"dropped: {', '.join(sorted(DROPPED))}")
+        k.mbytes = (_numel(ins) * 4 + _numel(out) * 4 + wbytes) / 1e6
+        kernels.append(k)
+    return kernels
+
+
+def _is_se(G: _Graph, node) -> bool:
+    return _se_members(G, node) is not None
+
+
+def _se_members(G: _Graph, node):
+    """The nodes after a GlobalAveragePool that form an SE block ending in Mul with the pooled tensor's
+    source, or None."""
+    src = node.input[0]
+    members, cur = [], node
+    for _ in range(8):
+        nxt = G.only_consumer(cur)
+        if nxt is None:
+            return None
+        members.append(nxt)
+        if nxt.op_type == "Mul":
+            return members if src in nxt.input else None
+        if nxt.op_type not in ACTS | {"Conv", "Gemm", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Add"}:
+            return None
+        cur = nxt
+    return None
+
+
+def read_graph(path: Path | str, runtime: str = "onnxruntime") -> list[Kernel]:
+    """Fused kernels of an exported model file (``.onnx``; ``.tflite`` is not read yet)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError(f"model file {path} does not exist")
+    if path.suffix == ".tflite":
+        raise GraphError(f"{path}: TFLite graphs are not read yet (only .onnx); export the model to ONNX "
+                         "(hwnas export --format onnx) or predict with a store-trained predictor")
+    if path.suffix != ".onnx":
+        raise GraphError(f"{path}: expected an .onnx model file")
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - any parse error
+        raise GraphError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    return fuse(model, runtime)
+
+
+__all__ = ["Kernel", "GraphError", "fuse", "read_graph", "KERNEL_TYPES", "FEATURES", "RUNTIMES"]

@@ -1,0 +1,301 @@
+"""Per-kernel latency models from op-level profiles, for any ONNX graph (nn-Meter's promise, without pickles).
+
+Training data per model: the fused kernels (``fusion.fuse``), each kernel's time from ONNX Runtime's profiler
+(profiler events matched to kernels by the ONNX node / output tensor names they cover; a kernel's time is the
+sum of its events, median over the profiled runs) and the whole-model latency measured without the profiler.
+
+Model: per kernel type, a regressor of log kernel time on (H, Cin, Cout, k, stride, groups, MMACs, MB):
+LightGBM (text model) of log(time / work), work = MMACs + MB, with at least ``GBDT_MIN`` profiled kernels, else a Huber linear model of
+time on (MMACs, MB) (JSON). **Overhead between kernels** (profiler events no kernel covers -- ORT's NCHWc
+layout reorders -- plus session and dispatch time) is modelled as whole-model latency minus the sum of the
+kernel times (``target``: wall ``latency_ms``, or ``cpu_ms`` on a host shared with other jobs), fitted as
+a + b * number of kernels (least squares, non-negative) over the training models:
+predicted latency = sum of predicted kernel times + overhead. A kernel type never profiled raises
+``UnknownOpError`` (never 0 ms).
+
+Artifacts: ``card.json`` (kind ``graph-kernel``, the same card format and file hashing as the other
+predictors; ``space`` is ``graph``), ``kernels.json`` (per type: model kind, count, residual scale, linear
+coefficients) and ``gbdt_<type>.txt``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..io import now_iso, sha256_file
+from .base import ARTIFACT_FORMAT, CARD, ArtifactError, PredictorError, UnknownOpError, read_card
+from .fusion import FEATURES, Kernel, read_graph
+
+KIND = "graph-kernel"
+GBDT_MIN = 60
+SCHEMA = {"featurizer": "onnx-fused-kernels", "version": 1, "features": list(FEATURES)}
+
+
+def _work(X: np.ndarray) -> np.ndarray:
+    """A kernel's work for the trees' target: MMACs + MB moved + a floor (columns -2, -1 of FEATURES). The trees
+    learn log(time / work) -- throughput -- so a kernel larger than any profiled one (resnet18's 3x3 convs
+    next to MobileNet subnets') scales with its work instead of getting the largest profiled time."""
+    return X[:, -2] + X[:, -1] + 1e-3
+
+
+def profile_onnx(path: Path, runs: int = 20, threads: int = 1, warmup: int = 5) -> dict:
+    """Profile one ONNX model with ONNX Runtime on this host: fused kernels, each kernel's median time (ms)
+    over ``runs`` profiled runs, the unmatched profiler time, and the whole-model median latency (ms) of
+    ``runs`` timed runs without the profiler (``latency_ms``, wall; ``cpu_ms``, the calling thread's CPU time)."""
+    import tempfile
+
+    from ..runtimes.onnxruntime import OrtSession
+
+    kernels = read_graph(path)
+    where = {}
+    for i, k in enumerate(kernels):
+        for n in k.nodes + k.outputs:
+            where.setdefault(n, i)
+    x = None
+    with tempfile.TemporaryDirectory() as tmp:
+        s = OrtSession(Path(path), threads=threads, profile_dir=Path(tmp))
+        x = np.random.default_rng(0).standard_normal((1, *s.input_shape[1:])).astype(np.float32)
+        for _ in range(warmup):
+            s.run(x)
+        for _ in range(runs):
+            s.run(x)
+        events = json.loads(Path(s.end_profiling()).read_text())
+    per_run = np.zeros((runs + warmup, len(kernels)))
+    unmatched = np.zeros(runs + warmup)
+    counters: dict[str, int] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        name = e["name"][: -len("_kernel_time")]
+        r = counters.get(name, 0)
+        counters[name] = r + 1
+        if r >= runs + warmup:
+            continue
+        i = where.get(name.removesuffix("_nchwc"), where.get(name))
+        if i is None:
+            unmatched[r] += e["dur"] / 1000
+        else:
+            per_run[r, i] += e["dur"] / 1000
+    s2 = OrtSession(Path(path), threads=threads)
+    for _ in range(warmup):
+        s2.run(x)
+    wall, cpu = timed_runs(s2, x, runs)
+    return {"kernels": kernels, "kernel_ms": np.median(per_run[warmup:], 0),
+            "unmatched_ms": float(np.median(unmatched[warmup:])), "latency_ms": float(np.median(wall)),
+            "cpu_ms": float(np.median(cpu)), "latency_runs_ms": wall}
+
+
+def timed_runs(session, x, runs: int) -> tuple[list, list]:
+    """Wall and calling-thread CPU milliseconds of ``runs`` runs. With one intra-op thread ORT computes on the
+    calling thread, so its CPU time is the latency minus the time the OS gave the core to other processes
+    (on a shared host the wall time is mostly waiting)."""
+    wall, cpu = [], []
+    for _ in range(runs):
+        t, c = time.perf_counter(), time.thread_time()
+        session.run(x)
+        cpu.append((time.thread_time() - c) * 1000)
+        wall.append((time.perf_counter() - t) * 1000)
+    return wall, cpu
+
+
+class GraphKernelPredictor:
+    """Per-kernel-type latency models + inter-kernel overhead (see the module doc)."""
+
+    kind = KIND
+
+    def __init__(self, seed: int = 0, gbdt_min: int = GBDT_MIN, n_estimators: int = 300, target: str = "latency_ms"):
+        self.seed = seed
+        self.target = target
+        self.gbdt_min = gbdt_min
+        self.n_estimators = n_estimators
+
+    # -- fit ---------------------------------------------------------------------------------------------
+    def fit(self, samples: list[dict]) -> "GraphKernelPredictor":
+        """``samples``: dicts as returned by ``profile_onnx`` (kernels, kernel_ms, latency_ms)."""
+        from ._linear import RobustLinear
+
+        if not samples:
+            raise PredictorError("cannot fit a graph-kernel predictor on no profiled models")
+        by_type: dict[str, list] = {}
+        for s in samples:
+            if len(s["kernel_ms"]) != len(s["kernels"]):
+                raise PredictorError("profile sample: kernel_ms and kernels differ in length")
+            for k, ms in zip(s["kernels"], s["kernel_ms"]):
+                if ms > 0:
+                    by_type.setdefault(k.type, []).append((k.features(), float(ms)))
+        self.models_, self.gbdt_ = {}, {}
+        rng = np.random.default_rng(self.seed)
+        for t, rows in sorted(by_type.items()):
+            X = np.array([r[0] for r in rows])
+            y = np.array([r[1] for r in rows])
+            if len(rows) >= self.gbdt_min:
+                import lightgbm as lgb
+
+                params = {"objective": "huber", "alpha": 0.2, "learning_rate": 0.05, "num_leaves": 15,
+                          "min_data_in_leaf": 5, "min_data_in_bin": 1, "seed": self.seed, "deterministic": True,
+                          "num_threads": 1, "verbose": -1}
+                r = np.log(y) - np.log(_work(X))  # log time per unit of work: trees extrapolate flat in it
+                b = lgb.train(params, lgb.Dataset(X, r, params={"verbose": -1, "min_data_in_bin": 1}),
+                              num_boost_round=self.n_estimators)
+                res = r - b.predict(X)
+                self.gbdt_[t] = b
+                self.models_[t] = {"model": "gbdt", "count": len(rows),
+                                   "log_scale": float(1.4826 * np.median(np.abs(res - np.median(res))))}
+            else:
+                lin = RobustLinear(1e-3, n_boot=0).fit(X[:, -2:], y, rng)
+                res = np.log(np.maximum(lin.predict(X[:, -2:])[0], 1e-4)) - np.log(y)
+                self.models_[t] = {"model": "linear", "count": len(rows), **{k: np.asarray(v).tolist() for k, v in
+                                                                              lin.state().items()},
+                                   "log_scale": float(1.4826 * np.median(np.abs(res - np.median(res))))}
+        # overhead between kernels: whole-model latency minus the kernel sum, a + b * n_kernels
+        n = np.array([len(s["kernels"]) for s in samples], float)
+        if self.target not in ("latency_ms", "cpu_ms"):
+            raise PredictorError(f"graph-kernel target must be latency_ms (wall) or cpu_ms, not {self.target!r}")
+        gap = np.array([s[self.target] - float(np.sum(s["kernel_ms"])) for s in samples])
+        A = np.stack([np.ones_like(n), n], 1)
+        from scipy.optimize import nnls
+
+        coef, _ = nnls(A, np.maximum(gap, 0.0))
+        self.overhead_ = [float(coef[0]), float(coef[1])]
+        r = gap - A @ coef
+        self.overhead_scale_ = float(1.4826 * np.median(np.abs(r - np.median(r)))) if len(r) > 1 else 0.0
+        self.n_train_ = len(samples)
+        self.data_hash_ = hashlib.sha256(json.dumps([[round(s[self.target], 6), len(s["kernels"])]
+                                                     for s in samples]).encode()).hexdigest()[:16]
+        self.info_ = {}
+        self.fitted_ = True
+        return self
+
+    # -- predict -----------------------------------------------------------------------------------------
+    def predict_kernels(self, kernels: list[Kernel]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-kernel (mean ms, std ms); a kernel type never profiled raises ``UnknownOpError``."""
+        from ._linear import RobustLinear
+
+        if not getattr(self, "fitted_", False):
+            raise PredictorError("the graph-kernel predictor is not fitted: call fit() or load an artifact")
+        mean, std = np.zeros(len(kernels)), np.zeros(len(kernels))
+        for t in sorted({k.type for k in kernels}):
+            idx = [i for i, k in enumerate(kernels) if k.type == t]
+            if t not in self.models_:
+                raise UnknownOpError(f"kernel type {t!r} (e.g. node {kernels[idx[0]].nodes[0]!r}) never occurred in "
+                                     f"the profiled training models (types seen: {', '.join(self.models_)}); "
+                                     "profile models that use it and refit (it is not counted as 0 ms)")
+            X = np.array([kernels[i].features() for i in idx])
+            m = self.models_[t]
+            if m["model"] == "gbdt":
+                p = np.exp(self.gbdt_[t].predict(X)) * _work(X)
+            else:
+                lin = RobustLinear.from_state({k: np.asarray(v) for k, v in m.items()
+                                               if k in ("mean", "scale", "coef", "intercept", "noise", "alpha")})
+                p = np.maximum(lin.predict(X[:, -2:])[0], 1e-4)
+            mean[idx], std[idx] = p, p * m["log_scale"]
+        return mean, std
+
+    def predict_graph(self, kernels: list[Kernel]) -> tuple[float, float]:
+        """Whole-model (mean ms, std ms): kernels + overhead; std assumes independent kernel errors."""
+        m, s = self.predict_kernels(kernels)
+        over = self.overhead_[0] + self.overhead_[1] * len(kernels)
+        return float(m.sum() + over), float(np.sqrt(np.sum(s ** 2) + self.overhead_scale_ ** 2))
+
+    def predict_file(self, path: Path | str, runtime: str = "onnxruntime") -> tuple[float, float]:
+        return self.predict_graph(read_graph(path, runtime))
+
+    def predict_archs(self, space, archs, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Any space's archs through the same path: export each to ONNX (cached), fuse, predict."""
+        from ..export import ExportSettings, export_arch
+
+        out = [self.predict_file(export_arch(space, a, ExportSettings(), cache_dir=cache_dir)) for a in archs]
+        return np.array([o[0] for o in out]), np.array([o[1] for o in out])
+
+    # -- card / artifacts --------------------------------------------------------------------------------
+    def set_card(self, **fields) -> "GraphKernelPredictor":
+        self.info_ = {**getattr(self, "info_", {}), **fields}
+        return self
+
+    @property
+    def card(self) -> dict:
+        from .. import __version__
+
+        return {"format": ARTIFACT_FORMAT, "kind": KIND, "name": self.info_.get("name", "graph-kernel"),
+                "params": {"seed": self.seed, "gbdt_min": self.gbdt_min, "n_estimators": self.n_estimators,
+                           "target": self.target},
+                "space": "graph", "space_config": {"runtime": self.info_.get("graph_runtime", "onnxruntime")},
+                "feature_schema": SCHEMA, "training": {"count": self.n_train_, "data_hash": self.data_hash_},
+                "kernel_types": {t: {"model": m["model"], "count": m["count"], "log_scale": m["log_scale"]}
+                                 for t, m in self.models_.items()},
+                "overhead": {"intercept_ms": self.overhead_[0], "per_kernel_ms": self.overhead_[1],
+                             "residual_scale_ms": self.overhead_scale_},
+                "method": "fused kernels (hwnas.predictors.fusion) with per-type LightGBM / Huber-linear models "
+                          "fitted on ONNX Runtime op-level profiles; overhead = a + b * kernels fitted on "
+                          "whole-model latency minus the kernel sum",
+                "hwnas_version": __version__, "created_at": getattr(self, "created_at_", None) or now_iso(),
+                **{k: v for k, v in self.info_.items() if k != "name"}}
+
+    def save(self, directory: Path | str) -> Path:
+        directory = Path(directory)
+        card = self.card
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = directory.with_name(directory.name + ".tmp-writing")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        files = ["kernels.json"]
+        (tmp / "kernels.json").write_text(json.dumps({"models": self.models_, "overhead": self.overhead_,
+                                                      "overhead_scale": self.overhead_scale_}, indent=1))
+        for t, b in self.gbdt_.items():
+            (tmp / f"gbdt_{t}.txt").write_text(b.model_to_string())
+            files.append(f"gbdt_{t}.txt")
+        card["files"] = {f: sha256_file(tmp / f) for f in sorted(files)}
+        (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        if directory.exists():
+            shutil.rmtree(directory)
+        tmp.rename(directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path | str) -> "GraphKernelPredictor":
+        directory = Path(directory)
+        card = read_card(directory)
+        if card.get("kind") != KIND:
+            raise ArtifactError(f"{directory} holds a {card.get('kind')} predictor, not a {KIND} one")
+        if card.get("feature_schema") != SCHEMA:
+            raise ArtifactError(f"{directory}: feature schema {card.get('feature_schema')} differs from this "
+                                f"hwnas' {SCHEMA}; refit it")
+        obj = cls(**card.get("params", {}))
+        meta = json.loads((directory / "kernels.json").read_text())
+        obj.models_, obj.overhead_, obj.overhead_scale_ = meta["models"], meta["overhead"], meta["overhead_scale"]
+        obj.gbdt_ = {}
+        import lightgbm as lgb
+
+        for t, m in obj.models_.items():
+            if m["model"] == "gbdt":
+                try:
+                    obj.gbdt_[t] = lgb.Booster(model_str=(directory / f"gbdt_{t}.txt").read_text())
+                except (OSError, lgb.basic.LightGBMError) as exc:
+                    raise ArtifactError(f"{directory}: LightGBM model of {t} is unreadable ({exc})") from None
+        obj.n_train_, obj.data_hash_ = card["training"]["count"], card["training"]["data_hash"]
+        obj.created_at_ = card.get("created_at")
+        obj.info_ = {k: card[k] for k in ("device", "runtime", "name") if k in card}
+        obj.fitted_ = True
+        return obj
+
+
+def find_graph_predictor(device: str, root: Path | str | None = None) -> GraphKernelPredictor:
+    """The newest ``graph-kernel`` artifact of ``device`` (same roots as ``load_predictor``)."""
+    from . import default_roots, list_artifacts
+
+    arts = [a for a in list_artifacts(device, "graph", root) if a[1].get("kind") == KIND]
+    if not arts:
+        roots = [Path(root)] if root is not None else default_roots()
+        raise ArtifactError(f"no graph-kernel predictor for device {device!r} in "
+                            f"{' or '.join(str(r / device) for r in roots)}; train one with "
+                            "benchmarks/kernel_predictor.py --save (profiles ONNX models with ONNX Runtime)")
+    return GraphKernelPredictor.load(arts[0][0])
+
+
+__all__ = ["GraphKernelPredictor", "profile_onnx", "find_graph_predictor", "KIND"]

@@ -1,0 +1,115 @@
+"""Issue 13 part 1: a new device from few measurements -- coverage-aware `auto`, the transfer fallback for
+unseen ops (labelled in the provenance, wider std), and proposals that cover every op."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from hwnas.cli.main import main
+from hwnas.predictors import LatencyPredictor, UnknownOpError, create_predictor
+from hwnas.predictors.active import _cover_units, propose_next
+from hwnas.predictors.fallback import space_coverage
+from hwnas.predictors.features import cell_kernels, featurizer_for
+from hwnas.spaces import create_space
+from hwnas.store import Measurement, MeasurementStore
+
+COST = {"relu": 0.05, "conv1x1_bn": 0.4, "conv3x3_bn": 1.1, "avgpool3x3": 0.3, "identity": 0.02, "add": 0.08,
+        "fill_zeros": 0.05, "zero": 0.03}
+SKIP = 1  # nb201 op index of skip_connect
+
+
+def planted(archs, scale=1.0, rng=None):
+    y = np.array([2.0 + sum(COST[t] * m for t, m in cell_kernels(a.genes, "pruned")) for a in archs]) * scale
+    return y * (1 + rng.normal(0, 0.02, len(y))) if rng is not None else y
+
+
+@pytest.fixture(scope="module")
+def space():
+    return create_space("nb201", C=4, N=1)
+
+
+@pytest.fixture(scope="module")
+def sources(space):
+    rng = np.random.default_rng(7)
+    archs = space.sample_distinct(260, rng)
+    return {"other": create_predictor("kernel", space=space, n_boot=0).fit(archs, planted(archs, 3.0, rng))
+            .set_card(device="other")}
+
+
+def no_e3_skip(space, n, seed=0):
+    """n archs none of which runs skip_connect on edge 3 (so e3:skip_connect is never seen)."""
+    rng = np.random.default_rng(seed)
+    return [a for a in space.sample_distinct(4 * n, rng) if a.genes[3] != SKIP][:n]
+
+
+def test_auto_prefers_a_model_that_covers_the_space(space):
+    archs = no_e3_skip(space, 40)
+    y = planted(archs, rng=np.random.default_rng(1))
+    p = create_predictor("auto", space=space, candidates=("lut", "kernel")).fit(archs, y)
+    lut, kernel = p.cv_["lut"], p.cv_["kernel"]
+    assert lut["space_coverage"] < 1.0 and "e3:skip_connect" in lut["space_unseen"]
+    assert p.cv_[p.chosen_]["space_coverage"] == max(lut["space_coverage"], kernel["space_coverage"])
+    if kernel["space_coverage"] == 1.0:
+        assert p.chosen_ == "kernel"  # whatever the folds say: the lut cannot answer e3:skip_connect
+    assert "auto_rule" in p.best_.card and p.best_.card["auto_cv"]["lut"]["space_coverage"] < 1.0
+
+
+def test_unseen_ops_fall_back_to_transfer_labelled_with_wider_std(space, sources, tmp_path, capsys):
+    archs = no_e3_skip(space, 30)
+    y = planted(archs, rng=np.random.default_rng(2))
+    lut = create_predictor("lut", space=space).fit(archs, y)
+    skip = space.make((3, 2, 4, SKIP, 2, 3))
+    with pytest.raises(UnknownOpError, match="e3:skip_connect"):  # never a silent 0 ms
+        lut.predict([skip])
+    assert lut.unseen_ops([skip, archs[0]]) == ["e3:skip_connect", None]
+
+    p = create_predictor("auto", space=space, candidates=("lut",), sources=sources).fit(archs, y)
+    assert p.chosen_ == "lut+transfer" and p.cv_["lut+transfer"]["space_coverage"] == 1.0
+    assert p.cv_["lut+transfer"]["primary_unseen"][0] == "e3:skip_connect"
+    seen = space.make((3, 2, 4, 2, 2, 3))
+    mean, std = p.predict([skip, seen])
+    assert np.all(mean > 0)
+    assert p.provenance([skip, seen]) == ["transfer(unseen op e3:skip_connect)", None]
+    t_mean, t_std = p.best_.fallback_.predict([skip])
+    assert mean[0] == pytest.approx(t_mean[0]) and std[0] >= 2 * t_std[0] - 1e-12 and std[0] >= 0.1 * mean[0] - 1e-12
+    assert space_coverage(p.best_)["coverage"] == 1.0
+
+    art = tmp_path / "model"
+    p.set_card(device="dev")
+    p.save(art)
+    q = LatencyPredictor.load(art)
+    assert q.kind == "fallback" and np.allclose(q.predict([skip, seen])[0], mean)
+    listing = tmp_path / "archs.txt"
+    listing.write_text(f"{space.to_string(skip)}\n{space.to_string(seen)}\n")
+    assert main(["predict", "--device", "dev", "--model", str(art), "--archs", str(listing),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert "1 from the transfer fallback" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert rows[0]["provenance"].startswith("predicted:transfer(unseen op e3:skip_connect):")
+    assert rows[1]["provenance"].startswith("predicted:fallback:")
+
+
+def test_propose_with_priors_covers_every_op_and_kernel(space, sources):
+    props = propose_next(space, [], 10, np.random.default_rng(0), prior=sources, pool_size=800)
+    assert len({p.arch.arch_id for p in props}) == 10
+    f = featurizer_for(space)
+    units = _cover_units(f, [p.arch for p in props])
+    pool_units = _cover_units(f, space.sample_distinct(800, np.random.default_rng(0)))
+    assert units.any(0)[pool_units.any(0)].all()  # every token and kernel type the pool has
+    assert props[0].reason == "coverage" and props[-1].reason == "spread"
+
+
+def test_cli_propose_for_a_new_device_uses_the_other_devices(space, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    archs = space.sample_distinct(60, rng)
+    st = MeasurementStore(tmp_path / "m.db")
+    st.add_many([Measurement(space="nb201", arch_id=a.arch_id, arch=space.to_string(a), device="other",
+                             runtime="onnxruntime", runtime_version="1.0", settings={"space": space.config()},
+                             source="imported", latency_ms=float(v)) for a, v in zip(archs, planted(archs, 3.0, rng))])
+    out = tmp_path / "next.csv"
+    assert main(["propose", "--device", "new", "--k", "10", "--out", str(out), "--store", str(tmp_path / "m.db"),
+                 "--space-opt", "C=4", "--space-opt", "N=1", "--pool", "500"]) == 0
+    msg = capsys.readouterr().out
+    assert "new device: covering every op and kernel" in msg and "(other)" in msg
+    assert len(list(csv.DictReader(open(out)))) == 10
