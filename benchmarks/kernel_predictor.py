@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     samples, paths = [], []
     for i, a in enumerate(archs):
-        p = _export(lambda: build_model(space, a), space.input_shape(), tmp / f"{a.arch_id}.onnx")
+        p = _export(lambda a=a: build_model(space, a), space.input_shape(), tmp / f"{a.arch_id}.onnx")
         samples.append(profile_onnx(p, runs=args.runs))
         paths.append(p)
         if (i + 1) % 10 == 0:

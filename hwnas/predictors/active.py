@@ -180,7 +180,7 @@ def propose_for_device(space, device: str, store, k: int, rng: np.random.Generat
             predictor = create_predictor(kind, space=space).fit(measured, lat)
             how = f"uncertainty of a {kind} predictor fitted now on {len(measured)} measurements"
         else:
-            from .training import source_predictors
+            from .from_store import source_predictors
 
             prior = source_predictors(store, device, space) or None
             if prior:

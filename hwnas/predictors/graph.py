@@ -118,7 +118,7 @@ class GraphKernelPredictor:
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, samples: list[dict]) -> "GraphKernelPredictor":
         """``samples``: dicts as returned by ``profile_onnx`` (kernels, kernel_ms, latency_ms)."""
-        from ._linear import RobustLinear
+        from .huber_ridge import RobustLinear
 
         if not samples:
             raise PredictorError("cannot fit a graph-kernel predictor on no profiled models")
@@ -175,7 +175,7 @@ class GraphKernelPredictor:
     # -- predict -----------------------------------------------------------------------------------------
     def predict_kernels(self, kernels: list[Kernel]) -> tuple[np.ndarray, np.ndarray]:
         """Per-kernel (mean ms, std ms); a kernel type never profiled raises ``UnknownOpError``."""
-        from ._linear import RobustLinear
+        from .huber_ridge import RobustLinear
 
         if not getattr(self, "fitted_", False):
             raise PredictorError("the graph-kernel predictor is not fitted: call fit() or load an artifact")
