@@ -32,6 +32,7 @@ from ...errors import HwnasError
 from ...spaces.mobilenet import (ACTS, DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, N_STAGES, SE, STRIDES, WIDTHS,
                                  make_divisible)
 from ...spaces.mobilenet_torch import MBConv, SqueezeExcite, act
+from .nb201 import blank_subnet
 
 _KSET = sorted(KERNELS)  # 3, 5, 7
 
@@ -104,6 +105,7 @@ class ElasticMBConv(nn.Module):
             dst.bias.copy_(src.bias[:c])
             dst.running_mean.copy_(src.running_mean[:c])
             dst.running_var.copy_(src.running_var[:c])
+            dst.num_batches_tracked.copy_(src.num_batches_tracked)
         if self.se:
             se = next(m for m in block.body if isinstance(m, SqueezeExcite))
             s = make_divisible(mid // 4)
@@ -164,8 +166,8 @@ class MobileNetSupernet(nn.Module):
 
     @torch.no_grad()
     def extract(self, arch) -> nn.Module:
-        """The space's standalone ``OFAMobileNetV3`` for ``arch`` with this supernet's weights (a copy)."""
-        sub = self.space.build(arch)
+        """The space's standalone ``OFAMobileNetV3`` for ``arch`` with this supernet's weights (a copy, eval mode)."""
+        sub = blank_subnet(self.space, arch)
         sub.stem.load_state_dict(self.stem.state_dict())
         sub.blocks[0].load_state_dict(self.first.state_dict())
         for j, (i, k, e) in enumerate(self.plan(arch), start=1):
@@ -173,7 +175,7 @@ class MobileNetSupernet(nn.Module):
         sub.final_expand.load_state_dict(self.final_expand.state_dict())
         sub.feature_mix.load_state_dict(self.feature_mix.state_dict())
         sub.classifier.load_state_dict(self.classifier.state_dict())
-        return sub
+        return sub.eval()
 
     def ofa_settings(self, arch) -> dict:
         """``arch`` as the ``ks``, ``e``, ``d`` lists of OFA's ``set_active_subnet`` (inactive slots: 3 / 3)."""

@@ -19,6 +19,13 @@ from ...spaces.nb201_torch import ResNetBasicBlock, make_op
 _EDGE_INDEX = {f"{dst}_{src}": k for k, (dst, src) in enumerate(EDGES)}
 
 
+def blank_subnet(space, arch) -> nn.Module:
+    """The space's standalone network for ``arch`` with uninitialised tensors (every one is overwritten next)."""
+    with torch.device("meta"):
+        sub = space.build(arch)
+    return sub.to_empty(device="cpu")
+
+
 class SuperCell(nn.Module):
     def __init__(self, c: int):
         super().__init__()
@@ -78,9 +85,9 @@ class NB201Supernet(nn.Module):
         return F.cross_entropy(self(x, self.space.sample(rng)), y)
 
     def extract(self, arch) -> nn.Module:
-        """The space's standalone network for ``arch`` with this supernet's weights (a copy)."""
+        """The space's standalone network for ``arch`` with this supernet's weights (a copy, eval mode)."""
         genes = self.space.check(arch).genes
-        sub = self.space.build(arch)
+        sub = blank_subnet(self.space, arch)
         own = self.state_dict()
         state = {}
         for key in sub.state_dict():
@@ -91,4 +98,4 @@ class NB201Supernet(nn.Module):
             else:
                 state[key] = own[key]
         sub.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
-        return sub
+        return sub.eval()
