@@ -96,7 +96,7 @@ def evaluate(
     archs: Optional[Path] = typer.Option(None, "--archs", help="file of archs (one per line, or CSV with an arch column)"),
     sample: int = typer.Option(0, "--sample", help="also score this many random archs (seeded)"),
     seed: int = typer.Option(0, "--seed", help="seed for --sample"),
-    bn_images: int = typer.Option(500, "--bn-images", help="training images for batch-norm recalibration"),
+    bn_images: int = typer.Option(200, "--bn-images", help="training images for batch-norm recalibration"),
 ) -> None:
     """Validation accuracy of subnets with inherited weights (batch norm recalibrated); CSV on stdout.
 

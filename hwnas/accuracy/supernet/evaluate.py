@@ -23,7 +23,7 @@ from ...io import sha256_file
 from .data import splits_for
 from .train import FORMAT, build_supernet, check_matches
 
-BN_IMAGES = 500
+BN_IMAGES = 200
 BN_BATCH = 100
 
 
