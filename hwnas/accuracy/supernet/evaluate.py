@@ -21,7 +21,7 @@ import numpy as np
 from ...errors import HwnasError
 from ...io import sha256_file
 from .data import splits_for
-from .train import FORMAT, build_supernet, check_matches
+from .train import FORMAT, build_supernet, check_matches, torch_threads
 
 BN_IMAGES = 200
 BN_BATCH = 100
@@ -116,16 +116,12 @@ def supernet_values(space, archs, checkpoint_path, *, data=None, bn_images: int 
     n_bn = len(x_bn)
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
     provenance = f"supernet:{sn.hash}(val, bn-recal {n_bn})"
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)))
-    try:
-        values = []
+    values = []
+    with torch_threads(threads):
         for arch in archs:
             sub = sn.net.extract(arch)
             recalibrate_bn(sub, x_bn, bn_batch)
             values.append(accuracy_percent(sub, x_val, y_val))
-    finally:
-        torch.set_num_threads(old_threads)
     return np.asarray(values, dtype=float), [provenance] * len(values)
 
 

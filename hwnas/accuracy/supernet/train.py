@@ -13,6 +13,7 @@ weights and the settings above, first 12 hex digits; the provenance of every acc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -29,6 +30,19 @@ FORMAT = "hwnas-supernet/1"
 SUPERNET_SPACES = ("nb201", "mobilenet")
 DEFAULT_RECIPE = {"epochs": 10, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "seed": 0,
                   "n_random": 2, "val_fraction": VAL_FRACTION}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with ``n`` intra-op threads (tiny convolutions on a shared CPU are fastest on one)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def build_supernet(space):
@@ -135,9 +149,7 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
     if num_classes != data.num_classes:
         raise HwnasError(f"space {space.name} has {num_classes} classes but dataset {dataset} has "
                          f"{data.num_classes}: add --space-opt num_classes={data.num_classes}")
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)))
-    try:
+    with torch_threads(threads):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe["seed"])
             net = build_supernet(space)
@@ -185,9 +197,7 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
             _save(out, meta, net, opt, sched)
         if ckpt is not None and meta["epochs_done"] == ckpt["epochs_done"]:
             meta["hash"] = ckpt["hash"]
-        return {k: v for k, v in meta.items()}
-    finally:
-        torch.set_num_threads(old_threads)
+        return dict(meta)
 
 
 def _save(out: Path, meta: dict, net, opt, sched) -> None:
