@@ -10,7 +10,7 @@ import typer
 supernet_app = typer.Typer(
     help="Weight-sharing supernets: train one, then score any subnet in seconds.\n\n"
          "Example: hwnas supernet train --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 "
-         "--accuracy-data digits --epochs 30 --out supernet.pt",
+         "--accuracy-data digits --epochs 80 --out supernet.pt",
     no_args_is_help=True,
 )
 
@@ -56,7 +56,7 @@ def train(
     nb201: one shared weight per (edge, op), one uniformly sampled path per step (SPOS / RSPS). mobilenet:
     Once-for-All elastic depth, kernel and expansion, sandwich rule with in-place distillation.
 
-    Example: hwnas supernet train --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 --accuracy-data digits --epochs 30 --out supernet.pt
+    Example: hwnas supernet train --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 --accuracy-data digits --epochs 80 --out supernet.pt
     """
     from ..accuracy.supernet import train_supernet
     from ..accuracy.supernet.train import read_checkpoint
