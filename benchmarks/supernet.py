@@ -11,7 +11,7 @@ vs seconds per standalone training, and the supernet's training time. Everything
 are CPU seconds of this process (``time.process_time``), so other jobs on a shared machine do not inflate them.
 
     python benchmarks/supernet.py --space nb201                      # C=8, N=1, 8x8 input
-    python benchmarks/supernet.py --space mobilenet --archs 30 --standalone-epochs 3 --lr 0.1 --supernet-epochs 20   # ~40 CPU min
+    python benchmarks/supernet.py --space mobilenet --archs 30 --standalone-epochs 3 --lr 0.1 --supernet-epochs 20   # ~25 CPU min
     python benchmarks/supernet.py --space nb201 --archs 30 --seeds 2 --standalone-epochs 3 --supernet-epochs 80 --bn-images 200
 """
 
