@@ -193,3 +193,34 @@ def test_ofa_checkpoint_errors(tmp_path):
         supernet_values(space, [space.sample(np.random.default_rng(0))], path)
     with pytest.raises(HwnasError, match="need the mobilenet space"):
         load_ofa_state_dict(create_space("nb201"), path)
+
+
+def test_search_with_a_supernet_resumes_after_a_kill_to_the_unbroken_result(trained, tmp_path):
+    """End to end: a trained supernet is the accuracy source of a search; Ctrl-C mid-search, resume, same files."""
+    from hwnas.search import make_config, run_search
+
+    space, path, meta = trained
+    cfg = make_config({"space": "nb201", "space_opt": TINY, "strategy": "random", "objective": ["error", "macs"],
+                       "accuracy": f"supernet:{path}", "budget": 8, "seed": 1})
+    full = run_search(cfg, tmp_path / "a")
+    assert all(e.sources[0] == f"supernet:{meta['hash']}(val, bn-recal 200)" for e in full.evaluations)
+    assert all(0 <= e.values[0] <= 100 for e in full.evaluations)
+
+    def ctrl_c(kind, info):
+        if kind == "evaluated" and info["n_evals"] == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg, tmp_path / "b", progress=ctrl_c)
+    assert main(["pareto-search", "--resume", str(tmp_path / "b"), "--no-progress"]) == 0
+    for name in ("evaluations.csv", "pareto.csv", "history.csv"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+
+
+def test_a_supernet_for_other_space_settings_is_refused_before_the_search(trained, tmp_path, capsys):
+    _, path, _ = trained
+    rc = main(["pareto-search", "--space", "nb201", "--space-opt", "C=8", "--space-opt", "N=1",
+               "--space-opt", "input_size=8", "--objective", "error", "--objective", "macs",
+               "--accuracy", f"supernet:{path}", "--budget", "4", "--out", str(tmp_path / "run"), "--no-progress"])
+    assert rc == 2 and "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "run" / "evaluations.jsonl").exists()

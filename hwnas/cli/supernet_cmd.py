@@ -62,7 +62,7 @@ def train(
     from ..accuracy.supernet.train import read_checkpoint
     from ..errors import HwnasError
     from ..spaces import create_space
-    from .common import parse_space_options
+    from ..spaces import parse_space_options
 
     recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "n_random": n_random, "seed": seed}
     if resume:

@@ -78,7 +78,7 @@ class ArchEvaluator:
         for q in quantities:
             if q.name == "error":
                 if self.accuracy is None:
-                    raise HwnasError("objective 'error' needs an accuracy source: --accuracy table:FILE|proxy|train")
+                    raise HwnasError("objective 'error' needs an accuracy source: --accuracy table:FILE|proxy|train|supernet:PATH")
                 if self.accuracy.objective_name("error") != "error" and q.bound is not None:
                     raise HwnasError("a constraint on 'error' needs a real accuracy (table or train), not a proxy score")
                 self._sources[q.label] = self.accuracy

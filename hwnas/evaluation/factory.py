@@ -66,7 +66,7 @@ def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None 
     accuracy = None
     if any(q.name == "error" for q in quantities):
         if not spec.accuracy:
-            raise HwnasError("objective 'error' needs --accuracy table:FILE|proxy|train")
+            raise HwnasError("objective 'error' needs --accuracy table:FILE|proxy|train|supernet:PATH")
         accuracy = create_source(spec.accuracy, "accuracy", **settings)
     defaults = {"latency_ms": ("--latency", *split_device_specs(spec.latency), "predictor"),
                 "energy_mj": ("--energy", *split_device_specs(spec.energy), "measure")}

@@ -71,7 +71,7 @@ def make_recipe(**overrides) -> dict:
     if recipe["epochs"] < 1 or recipe["batch_size"] < 2 or recipe["lr"] <= 0 or recipe["n_random"] < 0:
         raise HwnasError("supernet recipe: need epochs >= 1, batch_size >= 2, lr > 0, n_random >= 0")
     if recipe["val_fraction"] != VAL_FRACTION:
-        raise HwnasError(f"supernet recipe: the validation split is fixed at {VAL_FRACTION} until issue 16's splits land")
+        raise HwnasError(f"supernet recipe: the validation split is the data set's fixed one ({VAL_FRACTION})")
     return recipe
 
 

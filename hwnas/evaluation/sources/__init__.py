@@ -15,6 +15,7 @@ from .count import CountSource
 from .measure import MeasureSource
 from .predictor import PredictorSource
 from .proxy import PROXIES, ProxySource
+from .supernet import SupernetSource
 from .table import MissingArchError, TableSource
 from .train import TrainSource
 
@@ -25,10 +26,11 @@ SOURCES: dict[str, Callable[..., Source]] = {
     "predictor": PredictorSource,
     "measure": MeasureSource,
     "count": CountSource,
+    "supernet": SupernetSource,
 }
 
 # the kinds a search may name for each role, and what an unknown kind is called in the error
-ROLES = {"accuracy": ("accuracy source", ("table", "proxy", "train")),
+ROLES = {"accuracy": ("accuracy source", ("table", "proxy", "train", "supernet")),
          "cost": ("device cost source", ("table", "predictor", "measure"))}
 
 
@@ -40,7 +42,7 @@ def register_source(kind: str, cls: Callable[..., Source], roles: tuple[str, ...
 
 
 def create_source(spec: str, role: str = "accuracy", device: str | None = None, **settings) -> Source:
-    """``table:FILE`` | ``proxy[:NAME]`` | ``train[:DATASET]`` (role ``accuracy``) or ``table:FILE`` |
+    """``table:FILE`` | ``proxy[:NAME]`` | ``train[:DATASET]`` | ``supernet:PATH`` (role ``accuracy``) or ``table:FILE`` |
     ``predictor[:ROOT]`` | ``measure`` (role ``cost``, for ``device``) -> a source. ``settings``: the search's
     dataset, epochs, proxy, data_dir, download, batch_size, seed, max_train, predictor_root."""
     kind, _, arg = str(spec).strip().partition(":")
@@ -51,4 +53,4 @@ def create_source(spec: str, role: str = "accuracy", device: str | None = None, 
 
 
 __all__ = ["SOURCES", "ROLES", "Source", "create_source", "register_source", "TableSource", "ProxySource",
-           "TrainSource", "PredictorSource", "MeasureSource", "CountSource", "MissingArchError", "PROXIES"]
+           "TrainSource", "SupernetSource", "PredictorSource", "MeasureSource", "CountSource", "MissingArchError", "PROXIES"]
