@@ -10,8 +10,8 @@ Planted slowdowns, calibrated on this machine: the same network plus one extra o
 a 3x3 convolution of ``c`` output channels over the first ``h`` rows of the input, folded into the output
 (``y + 1e-6 * mean(conv(x[:, :, :h]))``) so no runtime can drop it; its cost grows with ``c * h`` ("work").
 Before any check, for each size and each target (+5%, +10%) the script measures the pair directly (two
-workers, ABBA rounds of ~25 ms blocks, ~``--calib-s`` seconds; the paired Hodges-Lehmann ratio, the
-estimator ci-check uses) and moves the knob inside a bracket (interpolating) until the measured slowdown is within
+workers -- three fresh pairs, ~``--calib-s`` seconds of ABBA rounds of ~25 ms blocks each; the paired Hodges-Lehmann ratio, the
+estimator ci-check uses) and moves the knob along a straight line fitted to every point so far until the measured slowdown is within
 ``--tolerance`` (1 percentage point) of the target, and prints what it reached.
 
 Then ``--checks`` rounds; in each, for each size: an A/A check (the same file both sides: false alarms),
@@ -69,47 +69,49 @@ def planted(space, arch, path: Path, work: int) -> Path:
     return export_model(model, space.input_shape(), path, ExportSettings(format="onnx"), what="planted slowdown")
 
 
-def direct_ratio(base: Path, slow: Path, seconds: float, min_rounds: int = 20) -> dict:
-    """Plain paired measurement, no ci-check decision: ABBA rounds of ~25 ms blocks for ~``seconds``;
-    the Hodges-Lehmann ratio of the per-round medians (the estimator ci-check reports)."""
+def direct_ratio(base: Path, slow: Path, seconds: float, pairs: int = 3, min_rounds: int = 8) -> dict:
+    """Plain paired measurement, no ci-check decision: ``pairs`` fresh pairs of workers (a process's memory
+    layout alone can shift its speed by a few percent, so one pair is not enough), each for ~``seconds`` of
+    ABBA rounds of ~25 ms blocks; the Hodges-Lehmann ratio of all per-round medians (ci-check's estimator)."""
     from hwnas.ci.ab import abba_orders
     from hwnas.ci.stats import hl_one_sample
     from hwnas.measure.runners.worker import ModelWorker
 
-    with ModelWorker(base) as a, ModelWorker(slow) as b:
-        est = max(float(np.median(a.time(10))), float(np.median(b.time(10))))
-        k = int(np.clip(round(25.0 / est), 3, 200))
-        ma, mb = [], []
-        t_end = time.perf_counter() + seconds
-        for order in abba_orders(100_000, np.random.default_rng(0)):
-            for side in order:
-                w = a if side == "A" else b
-                w.time(2)
-                (ma if side == "A" else mb).append(float(np.median(w.time(k))))
-            if len(ma) >= min_rounds and len(ma) % 2 == 0 and time.perf_counter() > t_end:
-                break
+    ma, mb, k = [], [], 0
+    for pair in range(pairs):
+        with ModelWorker(base) as a, ModelWorker(slow) as b:
+            est = max(float(np.median(a.time(10))), float(np.median(b.time(10))))
+            k = int(np.clip(round(25.0 / est), 3, 200))
+            n0 = len(ma)
+            t_end = time.perf_counter() + seconds
+            for order in abba_orders(100_000, np.random.default_rng(pair)):
+                for side in order:
+                    w = a if side == "A" else b
+                    w.time(2)
+                    (ma if side == "A" else mb).append(float(np.median(w.time(k))))
+                if len(ma) - n0 >= min_rounds and (len(ma) - n0) % 2 == 0 and time.perf_counter() > t_end:
+                    break
     ratio = math.exp(hl_one_sample(np.log(mb) - np.log(ma)))
     return {"base_ms": float(np.median(ma)), "slow_ms": float(np.median(mb)), "ratio": ratio, "rounds": len(ma),
-            "per_block": k}
+            "worker_pairs": pairs, "per_block": k}
 
 
-def next_work(tried: list[dict], target: float) -> int | None:
-    """The next knob setting: interpolate inside the bracket [largest work below target, smallest above]
-    (the cost grows with work; a noisy point that contradicts it just narrows the bracket); double the
-    work while nothing is above. None when the bracket is one unit wide."""
-    above = [p for p in tried if p["slowdown"] > target]
-    hi = min(above, key=lambda p: p["work"]) if above else None
-    below = [p for p in tried if p["slowdown"] <= target and (hi is None or p["work"] < hi["work"])]
-    lo = max(below, key=lambda p: p["work"]) if below else {"work": 0, "slowdown": 0.0}
-    if hi is None:
-        if lo["work"] == 0:
-            return 32
-        guess = lo["work"] * target / lo["slowdown"] if lo["slowdown"] > 0 else 4 * lo["work"]
-        return int(min(max(round(guess), lo["work"] + 1), 4 * lo["work"], 32 * 4000))
-    if hi["work"] - lo["work"] <= 1:
-        return None
-    w = lo["work"] + (target - lo["slowdown"]) * (hi["work"] - lo["work"]) / (hi["slowdown"] - lo["slowdown"])
-    return int(min(max(round(w), lo["work"] + 1), hi["work"] - 1))
+def next_work(tried: list[dict], target: float, max_work: int = 32 * 4000) -> int:
+    """The next knob setting from a least-squares line slowdown = a + b * work through every point so far
+    (one noisy point moves it little); through the origin while there are fewer than three points, and a
+    4x step up while no point shows a slowdown."""
+    w = np.array([p["work"] for p in tried], dtype=float)
+    y = np.array([p["slowdown"] for p in tried], dtype=float)
+    if not len(w):
+        return 32
+    if len(w) >= 3 and np.ptp(w) > 0:
+        b, a = np.polyfit(w, y, 1)
+    else:
+        a, b = 0.0, float(np.dot(w, y) / np.dot(w, w))
+    if b <= 0:
+        return int(min(4 * w.max(), max_work))
+    guess = (target - a) / b
+    return int(np.clip(round(guess), 1, min(4 * w.max(), max_work)))
 
 
 def calibrate_slowdown(space, arch, base: Path, target: float, out_dir: Path, tol: float, seconds: float,
@@ -123,9 +125,9 @@ def calibrate_slowdown(space, arch, base: Path, target: float, out_dir: Path, to
         if best is not None and abs(best["slowdown"] - target) <= tol:
             break
         work = next_work(tried, target)
-        if work is None:  # bracketed down to one unit of work: the knob cannot get closer
-            break
-        path = planted(space, arch, out_dir / f"planted-{work}.onnx", work)
+        path = out_dir / f"planted-{work}.onnx"
+        if not path.exists():  # a repeated setting is measured again (one more point on the line)
+            planted(space, arch, path, work)
         d = direct_ratio(base, path, seconds)
         point = {"work": work, "channels_rows": knob(work), "slowdown": d["ratio"] - 1.0, "path": str(path),
                  "direct": d}
@@ -151,7 +153,8 @@ def main() -> None:
     ap.add_argument("--delta", type=float, default=0.025, help="ci-check --delta (the tolerated slowdown)")
     ap.add_argument("--sizes", default=",".join(SIZES), help="comma list of: " + ", ".join(SIZES))
     ap.add_argument("--tolerance", type=float, default=0.01, help="planted slowdown within target +- this")
-    ap.add_argument("--calib-s", type=float, default=4.0, help="seconds per direct measurement while calibrating")
+    ap.add_argument("--calib-s", type=float, default=3.0,
+                    help="seconds per worker pair (three pairs) per direct measurement while calibrating")
     ap.add_argument("--out", type=Path, default=None, help="also write every check as JSON here")
     args = ap.parse_args()
 
