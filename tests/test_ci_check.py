@@ -68,9 +68,9 @@ def test_same_model_does_not_fail_and_noise_is_reported(models, tmp_path):
     shutil.copy(models["light"], cand / "net.onnx")
     shutil.copy(models["light"], base / "net.onnx")
     assert main(["ci-check", "calibrate", str(cand / "net.onnx"), "--rounds", "4"]) == 0
-    code = main(["ci-check", str(cand), "--against", str(base), "--delta", "0.001", *FAST,
+    code = main(["ci-check", str(cand), "--against", str(base), "--delta", "0.001", "--floor-ms", "0.05", *FAST,
                  "--json", str(tmp_path / "r.json")])
-    assert code in (0, 3)  # an A/A comparison is never a regression (the floor alone forbids it here)
+    assert code in (0, 3)  # an A/A comparison is never a regression (the explicit floor alone forbids it here)
     (m,) = json.loads((tmp_path / "r.json").read_text())["models"]
     assert m["verdict"] != "fail" and all(r["verdict"] == "pass" for r in m["gates"].values())
     assert m["noise"]["rounds"] == 4

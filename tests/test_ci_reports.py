@@ -103,3 +103,24 @@ def test_report_json_keeps_its_keys_and_the_verdict_once_concluded():
     assert report.conclude("exit3") == 1
     d = json.loads(json.dumps(report.to_dict()))
     assert (d["verdict"], d["exit_code"], d["inconclusive_policy"]) == ("fail", 1, "exit3")
+
+
+def test_under_floor_is_its_own_verdict_in_json_junit_and_markdown():
+    import xml.etree.ElementTree as ET
+
+    from hwnas.ci.stats import UNDER_FLOOR
+
+    report = _report(UNDER_FLOOR)
+    report.models[0].reason = "slower (ratio 1.200 [1.150, 1.250]) by +0.0200 ms, under the explicit 0.05 ms floor"
+    report.thresholds = Thresholds(floor_ms=0.05)
+    assert report.conclude("exit3") == 0  # the user's explicit floor: exit 0 ...
+    d = json.loads(json.dumps(report.to_dict()))
+    assert d["models"][0]["verdict"] == UNDER_FLOOR and d["thresholds"]["floor_ms"] == 0.05  # ... but named
+    case = ET.fromstring(junit_xml(report)).find("testcase")
+    assert case.find("failure") is None and case.find("skipped") is None
+    assert case.find("properties/property").attrib == {"name": "verdict", "value": UNDER_FLOOR}
+    assert case.find("system-out").text.startswith("under_floor: slower")
+    md = markdown(report)
+    assert "| `m.onnx` | 🔶 slower, under floor |" in md and "**under_floor**: slower" in md
+    assert "explicit 0.05 ms floor: under_floor" in md
+    assert "noise floor (A/A spread, timer)" in markdown(_report(PASS))  # the default: no explicit floor

@@ -73,13 +73,71 @@ def test_noisy_small_shift_is_inconclusive(rng):
     assert rg.decide(st, TH)[0] == rg.INCONCLUSIVE
 
 
-def test_slowdown_under_the_absolute_floor_passes(rng):
+def test_slowdown_under_an_explicit_floor_gets_its_own_verdict(rng):
     base, cand = paired(rng, 12, ratio=1.20, median_ms=0.1)  # +20 % but only +0.02 ms
     st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
     assert st.ci_low > 1.05 and st.slowdown_ms < 0.05
+    verdict, reason = rg.decide(st, rg.Thresholds(floor_ms=0.05))
+    assert verdict == rg.UNDER_FLOOR and "explicit 0.05 ms floor" in reason  # not a silent pass
+    assert rg.decide(st, TH)[0] == rg.FAIL  # no explicit floor: the noise floor is far below 0.02 ms
+
+
+def test_issue15_small_model_regression_fails_by_default(rng):
+    # the issue's case: a 0.4 ms model measured +6.6% [1.053, 1.070] passed under a fixed 0.05 ms floor
+    base, cand = paired(rng, 16, ratio=1.066, median_ms=0.398, cv=0.004)
+    st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1))
+    assert st.ci_low > 1.05 and st.slowdown_ms < 0.05
+    nf = st.noise_floor
+    assert nf["floor_ms"] < st.slowdown_ms and nf["aa_pairs"] == 8 and nf["timer_ms"] < 1e-4
     verdict, reason = rg.decide(st, TH)
-    assert verdict == rg.PASS and "floor" in reason
-    assert rg.decide(st, rg.Thresholds(floor_ms=0.0))[0] == rg.FAIL
+    assert verdict == rg.FAIL and "lower bound > 1.050" in reason
+
+
+def test_aa_spread_recovers_the_block_noise():
+    rng = np.random.default_rng(7)
+    sd_block = 0.03  # each round's baseline median has 3 % lognormal noise -> an A/A pair differs by 3 % * sqrt 2
+    base = np.exp(rng.normal(0.0, sd_block, 2000))
+    sd, pairs = rg.aa_spread(base)
+    assert pairs == 1000 and sd == pytest.approx(sd_block * math.sqrt(2), rel=0.1)
+    assert rg.aa_spread([1.0, 1.1, 1.2]) == (0.0, 1)  # one pair: no spread estimate
+
+
+def test_noise_floor_is_the_aa_half_width_and_shrinks_with_rounds():
+    rng = np.random.default_rng(8)
+    base = 2.0 * np.exp(rng.normal(0.0, 0.02, 40))
+    sd, _ = rg.aa_spread(base)
+    f12, f48 = rg.noise_floor(base, 12, timer_resolution_ms=1e-6), rg.noise_floor(base, 48, timer_resolution_ms=1e-6)
+    assert f12["aa_ms"] == pytest.approx(float(np.median(base)) * math.expm1(1.959964 * sd / math.sqrt(12)), rel=1e-5)
+    assert f48["floor_ms"] == pytest.approx(f12["floor_ms"] / 2, rel=0.02)  # 1 / sqrt(rounds)
+    assert rg.noise_floor(base, 12, timer_resolution_ms=1.0)["floor_ms"] == 1.0  # a coarse timer dominates
+
+
+def test_a_difference_of_one_timer_tick_is_not_a_regression():
+    # a coarse clock (0.01 ms ticks): every block median is 0.10 or 0.11 ms -- the CI says +10 %, exactly,
+    # but the measurement cannot resolve 0.01 ms: inconclusive (not a pass, not a fail)
+    base, cand = np.full(16, 0.10), np.full(16, 0.11)
+    st = rg.compare_rounds(base, cand, rng=np.random.default_rng(1), timer_resolution_ms=0.01)
+    assert st.ci_low > 1.05 and st.noise_floor["aa_ms"] == 0.0
+    verdict, reason = rg.decide(st, TH)
+    assert verdict == rg.INCONCLUSIVE and "within what this measurement resolves" in reason
+    assert rg.decide(st, rg.Thresholds(floor_ms=0.02))[0] == rg.UNDER_FLOOR  # the explicit floor's own verdict
+
+
+@pytest.mark.parametrize("median_ms", [0.05, 0.2, 2.0, 20.0])
+@pytest.mark.parametrize("floor_ms", [None, 0.05])
+def test_a_ci_above_one_plus_delta_never_passes(median_ms, floor_ms):
+    th = rg.Thresholds(floor_ms=floor_ms)
+    seen = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        base, cand = paired(rng, 16, ratio=1.05 + 0.01 * seed, median_ms=median_ms, cv=0.01)
+        st = rg.compare_rounds(base, cand, rng=np.random.default_rng(seed))
+        verdict, _ = rg.decide(st, th)
+        if st.ci_low > 1.05:
+            seen += 1
+            assert verdict in (rg.FAIL, rg.UNDER_FLOOR, rg.INCONCLUSIVE) and verdict != rg.PASS
+            assert verdict == rg.FAIL or (floor_ms is not None and verdict == rg.UNDER_FLOOR)
+    assert seen >= 6
 
 
 def test_unpaired_comparison_detects_a_shift(rng):

@@ -23,7 +23,8 @@ from .stats import FAIL, INCONCLUSIVE, PASS, RatioEstimate, Thresholds, compare_
 REPORT_FORMAT = "hwnas-ci-check/1"
 INCONCLUSIVE_POLICIES = ("exit3", "pass", "fail")
 STATISTICS = ("ratio of medians = exp(Hodges-Lehmann estimate of the log ratio of per-round medians); "
-              "percentile bootstrap CI over rounds (seeded); Holm correction across models")
+              "percentile bootstrap CI over rounds (seeded) combined with the signed-rank interval; Holm correction "
+              "across models; noise floor = max(A/A spread of the baseline's rounds at this many rounds, timer tick)")
 
 
 @dataclass
@@ -43,7 +44,7 @@ class ModelResult:
     baseline_sha256: str | None = None
     noise: dict | None = None  # the calibrated A/A noise of this model on this device
     mode: str = ""
-    verdict: str = INCONCLUSIVE  # pass | fail | inconclusive | new
+    verdict: str = INCONCLUSIVE  # pass | fail | inconclusive | under_floor | new
     reason: str = ""
     latency: dict | None = None  # RatioEstimate.to_dict() + Holm-adjusted p-value + thresholds
     measurement: dict | None = None  # PairResult.to_dict(): raw samples of every round
@@ -85,7 +86,8 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        """fail if anything failed (latency, a gate, the suite), else inconclusive if anything was, else pass."""
+        """fail if anything failed (latency, a gate, the suite), else inconclusive if anything was, else pass
+        (a model UNDER_FLOOR passes by the user's explicit floor; its own verdict says so)."""
         verdicts = [m.verdict for m in self.models] + [g["verdict"] for m in self.models for g in m.gates.values()]
         if self.suite:
             verdicts.append(self.suite["verdict"])
@@ -269,7 +271,8 @@ def _conclude_latency(models: list[ModelResult], estimates: list[RatioEstimate |
         st = estimates[i]
         models[i].verdict, models[i].reason = decide(st, th, p_regression_adjusted=float(p_adj))
         models[i].latency = {**st.to_dict(), "p_regression_holm": float(p_adj), "delta": th.delta,
-                             "floor_ms": th.floor_ms, "ci_level": 1 - th.alpha}
+                             "floor_ms": th.floor_ms, "noise_floor_ms": st.noise_floor.get("floor_ms"),
+                             "ci_level": 1 - th.alpha}
     return suite_verdict([estimates[i] for i in compared], th)
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from .baseline import write_json
 from .check import CheckReport, ModelResult
-from .stats import FAIL, INCONCLUSIVE, PASS
+from .stats import FAIL, INCONCLUSIVE, PASS, UNDER_FLOOR
 
-ICONS = {PASS: "✅ pass", FAIL: "❌ FAIL", INCONCLUSIVE: "⚠️ inconclusive", "new": "🆕 new"}
+ICONS = {PASS: "✅ pass", FAIL: "❌ FAIL", INCONCLUSIVE: "⚠️ inconclusive", "new": "🆕 new",
+         UNDER_FLOOR: "🔶 slower, under floor"}
 
 
 def write_report(report: CheckReport, path: Path) -> Path:
@@ -35,6 +36,12 @@ def latency_cells(m: ModelResult) -> tuple[str, str, str, str]:
     return "", "", m.reason, str((m.measurement or {}).get("n_rounds", ""))
 
 
+def floor_text(th) -> str:
+    """How the floor was set: the measurement's noise floor, and the explicit one when given."""
+    own = "each model's noise floor (A/A spread, timer)"
+    return own if th.floor_ms is None else f"{own}; under the explicit {th.floor_ms:g} ms floor: {UNDER_FLOOR}"
+
+
 def failed_gates(m: ModelResult) -> list[str]:
     return [g for g, r in m.gates.items() if r["verdict"] == FAIL]
 
@@ -49,7 +56,8 @@ def _latency_line(m: ModelResult) -> str:
 
 def junit_xml(report: CheckReport, inconclusive: str = "exit3") -> str:
     """One testcase per model and metric (latency + each gate); fail -> <failure>, inconclusive -> <skipped>
-    (or <failure> with ``--inconclusive fail``), new models -> <skipped>."""
+    (or <failure> with ``--inconclusive fail``), new models -> <skipped>; under_floor passes (exit 0) but
+    carries a ``verdict`` property and says so in its <system-out>."""
     import xml.etree.ElementTree as ET
 
     suite = ET.Element("testsuite", name="hwnas-ci-check")
@@ -65,8 +73,13 @@ def junit_xml(report: CheckReport, inconclusive: str = "exit3") -> str:
         elif verdict in (INCONCLUSIVE, "new"):
             ET.SubElement(tc, "skipped", message=f"{verdict}: {message}")
             counts["skipped"] += 1
-        elif details:
-            ET.SubElement(tc, "system-out").text = details
+        else:
+            if verdict == UNDER_FLOOR:
+                props = ET.SubElement(tc, "properties")
+                ET.SubElement(props, "property", name="verdict", value=UNDER_FLOOR)
+                details = f"{UNDER_FLOOR}: {message}\n{details}"
+            if details:
+                ET.SubElement(tc, "system-out").text = details
 
     for m in report.models:
         details = _latency_line(m) + "".join(f"\nnote: {n}" for n in m.notes)
@@ -87,7 +100,7 @@ def markdown(report: CheckReport, inconclusive: str = "exit3") -> str:
     dev, th, verdict = report.device, report.thresholds, report.verdict
     lines = [f"### hwnas ci-check: {ICONS.get(verdict, verdict)}", "",
              f"Measured on `{dev['name']}` ({dev['fingerprint'].get('cpu', '?')}, {dev['threads']} thread(s)); "
-             f"regression = ratio CI lower bound > {1 + th.delta:.2f} and slowdown > {th.floor_ms:g} ms.", "",
+             f"regression = ratio CI lower bound > {1 + th.delta:.2f} and slowdown above {floor_text(th)}.", "",
              "| model | verdict | baseline ms | candidate ms | ratio [95% CI] | rounds | gates |",
              "|---|---|---:|---:|---|---:|---|"]
     for m in report.models:
@@ -99,7 +112,8 @@ def markdown(report: CheckReport, inconclusive: str = "exit3") -> str:
         s = report.suite
         lines += ["", f"Suite geometric mean over {s['models']} models: **{s['ratio']:.3f}** "
                       f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] ({s['verdict']})."]
-    notes = [(m.name, n) for m in report.models for n in m.notes]
+    notes = [(m.name, f"**{m.verdict}**: {m.reason}") for m in report.models if m.verdict == UNDER_FLOOR]
+    notes += [(m.name, n) for m in report.models for n in m.notes]
     notes += [(m.name, r["reason"]) for m in report.models for r in m.gates.values() if r["verdict"] == FAIL]
     if notes:
         lines += [""] + [f"- `{name}`: {n}" for name, n in notes]

@@ -10,14 +10,18 @@
 
 Verdict per model: FAIL if the (Holm-adjusted across models) one-sided p-value of "ratio <= 1 + delta" is
 below alpha/2 -- for a single model exactly "the lower bound of the 95% CI exceeds 1 + delta" -- *and* the
-estimated absolute slowdown exceeds ``floor_ms``; PASS if the upper bound is below ``1 + delta`` (or the
-slowdown is real but under the floor); otherwise INCONCLUSIVE. Fewer than ``min_rounds`` rounds never give
-a PASS or FAIL.
+estimated absolute slowdown exceeds the *noise floor* (what this measurement can resolve: the A/A spread of
+the baseline's own rounds, and the timer resolution; see :func:`noise_floor`). A slowdown whose CI is above
+``1 + delta`` never passes silently: under an explicit user ``floor_ms`` it gets its own verdict
+UNDER_FLOOR (exit 0, but named in every report); under the noise floor it is INCONCLUSIVE. PASS if the
+upper bound is below ``1 + delta``; otherwise INCONCLUSIVE. Fewer than ``min_rounds`` rounds never give a
+PASS or FAIL.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -26,6 +30,9 @@ import numpy as np
 from ..errors import HwnasError
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+UNDER_FLOOR = "under_floor"  # a real slowdown (CI above 1 + delta) under the user's explicit --floor-ms: exit 0
+# the clock the workers time inferences with (time.perf_counter_ns): one tick, in ms
+TIMER_RESOLUTION_MS = time.get_clock_info("perf_counter").resolution * 1e3
 
 
 def _chunks(n_boot: int, width: int, cells: int = 2_000_000):
@@ -136,6 +143,45 @@ def rank_p_values(base_log: np.ndarray, cand_log: np.ndarray, thr: float, paired
     return 1.0 - nd.cdf((u - 0.5 - mean) / sd), nd.cdf((u + 0.5 - mean) / sd)
 
 
+def aa_spread(base: Sequence[float]) -> tuple[float, int]:
+    """The A/A spread of one arm's own rounds: a robust SD of ``log x[2i+1] - log x[2i]``, and the pair count.
+
+    Consecutive rounds form an ABBA pair (AB,BA or BA,AB), so the two baseline blocks of a pair are at most
+    two blocks apart -- an A/A comparison under the same load as the A/B one, whose per-round difference
+    ``d_r`` is also the log ratio of two nearby blocks. Robust SD = 1.4826 x median |difference| (an A/A
+    difference is centred on 0); 0 when there are fewer than two pairs.
+    """
+    x = np.log(np.asarray(base, dtype=float))
+    n_pairs = len(x) // 2
+    if n_pairs < 2:
+        return 0.0, n_pairs
+    s = x[1: 2 * n_pairs: 2] - x[0: 2 * n_pairs: 2]
+    return float(1.4826 * np.median(np.abs(s))), n_pairs
+
+
+def noise_floor(base: Sequence[float], n_rounds: int, level: float = 0.95,
+                timer_resolution_ms: float = TIMER_RESOLUTION_MS) -> dict:
+    """The smallest absolute slowdown this measurement can resolve, in ms, and what it is made of.
+
+    * ``aa_ms``: the half-width of the CI an A/A comparison of ``n_rounds`` rounds would have, given the A/A
+      spread of the baseline's own rounds (:func:`aa_spread`): ``z * sd / sqrt(n_rounds)`` on the log scale,
+      converted with the baseline median. It shrinks as rounds are added, like the A/B interval does.
+    * ``timer_ms``: one tick of the clock that timed the inferences (block medians are multiples of it, so a
+      difference under one tick is not measured at all -- coarse timers on boards make this term matter).
+
+    The floor is the larger of the two. It replaces a fixed constant: a 0.2 ms edge model with a 5%
+    regression (+0.01 ms) on a quiet timer is resolved, and flagged, if its A/A spread allows it.
+    """
+    from statistics import NormalDist
+
+    sd, pairs = aa_spread(base)
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    base_ms = float(np.median(np.asarray(base, dtype=float)))
+    aa_ms = base_ms * math.expm1(z * sd / math.sqrt(max(1, n_rounds)))
+    return {"floor_ms": max(aa_ms, timer_resolution_ms), "aa_ms": aa_ms, "aa_sd_log": sd, "aa_pairs": pairs,
+            "timer_ms": timer_resolution_ms}
+
+
 @dataclass
 class RatioEstimate:
     """The comparison of one model's baseline and candidate rounds (ratios are candidate / baseline).
@@ -157,6 +203,7 @@ class RatioEstimate:
     slowdown_ms: float  # (ratio - 1) * baseline_ms: the estimated absolute slowdown
     ci_bootstrap: tuple = (0.0, 0.0)
     ci_rank: tuple = (0.0, 0.0)
+    noise_floor: dict = field(default_factory=dict)  # noise_floor(): floor_ms, aa_ms, aa_sd_log, aa_pairs, timer_ms
     boot_log_ratio: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
     def to_dict(self) -> dict:
@@ -167,8 +214,10 @@ class RatioEstimate:
 
 
 def compare_rounds(base: Sequence[float], cand: Sequence[float], delta: float = 0.05, paired: bool = True,
-                   rng: np.random.Generator | None = None, n_boot: int = 4000, level: float = 0.95) -> RatioEstimate:
-    """Hodges-Lehmann ratio of medians with a seeded bootstrap + rank CI and threshold p-values."""
+                   rng: np.random.Generator | None = None, n_boot: int = 4000, level: float = 0.95,
+                   timer_resolution_ms: float = TIMER_RESOLUTION_MS) -> RatioEstimate:
+    """Hodges-Lehmann ratio of medians with a seeded bootstrap + rank CI, threshold p-values and the noise
+    floor of the baseline's rounds (``base`` in the order measured)."""
     base, cand = np.asarray(base, dtype=float), np.asarray(cand, dtype=float)
     if len(base) == 0 or len(cand) == 0:
         raise ValueError("need at least one round on each side")
@@ -195,7 +244,9 @@ def compare_rounds(base: Sequence[float], cand: Sequence[float], delta: float = 
                          ci_low=ex(lo), ci_high=ex(hi), p_regression=float(p_reg),
                          p_within=float(p_within), baseline_ms=base_ms, candidate_ms=float(np.median(cand)),
                          slowdown_ms=(ratio - 1.0) * base_ms, ci_bootstrap=(ex(b_lo), ex(b_hi)),
-                         ci_rank=(ex(r_lo), ex(r_hi)), boot_log_ratio=boot)
+                         ci_rank=(ex(r_lo), ex(r_hi)),
+                         noise_floor=noise_floor(base, int(min(len(base), len(cand))), level, timer_resolution_ms),
+                         boot_log_ratio=boot)
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -216,14 +267,16 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 @dataclass(frozen=True)
 class Thresholds:
     delta: float = 0.05  # a slowdown up to 5 % is tolerated
-    floor_ms: float = 0.05  # ... and so is any slowdown under 0.05 ms
+    # an explicit absolute floor: a real slowdown under it is UNDER_FLOOR (exit 0, reported as such). None:
+    # only the measurement's own noise floor (A/A spread, timer resolution) applies
+    floor_ms: float | None = None
     alpha: float = 0.05  # two-sided level of the CI (one-sided alpha/2 per decision)
     min_rounds: int = 12
 
     def __post_init__(self) -> None:
         if not 0 <= self.delta < 10:
             raise HwnasError(f"--delta {self.delta}: expected a fraction such as 0.05")
-        if self.floor_ms < 0:
+        if self.floor_ms is not None and self.floor_ms < 0:
             raise HwnasError(f"--floor-ms {self.floor_ms}: must be >= 0")
         if not 0 < self.alpha < 1:
             raise HwnasError(f"--alpha {self.alpha}: must be between 0 and 1")
@@ -238,16 +291,26 @@ def decide(stats: RatioEstimate, th: Thresholds, p_regression_adjusted: float | 
     ci = f"ratio {stats.ratio:.3f} [{stats.ci_low:.3f}, {stats.ci_high:.3f}]"
     if stats.n_rounds < th.min_rounds:
         return INCONCLUSIVE, f"too few rounds ({stats.n_rounds} < {th.min_rounds}); {ci}"
-    if p_reg < th.alpha / 2:
-        if stats.slowdown_ms > th.floor_ms:
-            return FAIL, (f"{(stats.ratio - 1) * 100:+.1f}% (+{stats.slowdown_ms:.3f} ms): {ci}, "
-                          f"lower bound > {limit:.3f}")
-        return PASS, (f"slower ({ci}) but only {stats.slowdown_ms:+.3f} ms, under the {th.floor_ms:g} ms floor")
+    if p_reg < th.alpha / 2:  # the CI is entirely above 1 + delta: never a silent pass
+        nf = stats.noise_floor or {}
+        if th.floor_ms is not None and stats.slowdown_ms <= th.floor_ms:
+            return UNDER_FLOOR, (f"slower ({ci}, lower bound > {limit:.3f}) by {stats.slowdown_ms:+.4f} ms, under "
+                                 f"the explicit {th.floor_ms:g} ms floor")
+        if stats.slowdown_ms <= nf.get("floor_ms", 0.0):
+            return INCONCLUSIVE, (f"slower ({ci}) by {stats.slowdown_ms:+.4f} ms, but that is within what this "
+                                  f"measurement resolves ({_floor_text(nf)})")
+        return FAIL, (f"{(stats.ratio - 1) * 100:+.1f}% (+{stats.slowdown_ms:.4f} ms): {ci}, "
+                      f"lower bound > {limit:.3f}")
     if stats.p_within < th.alpha / 2:
         return PASS, f"{ci}, upper bound < {limit:.3f}"
     if stats.p_regression < th.alpha / 2:  # significant alone, not after Holm across the models
         return INCONCLUSIVE, f"{ci}: a regression for this model alone, not after Holm correction"
     return INCONCLUSIVE, f"{ci} straddles {limit:.3f}"
+
+
+def _floor_text(nf: dict) -> str:
+    return (f"noise floor {nf.get('floor_ms', 0.0):.4f} ms: A/A spread {nf.get('aa_ms', 0.0):.4f} ms, "
+            f"timer {nf.get('timer_ms', 0.0):.2g} ms")
 
 
 def suite_geomean(stats: Sequence[RatioEstimate], level: float = 0.95) -> dict | None:

@@ -58,7 +58,7 @@ def check_cmd(
     space_opt: SpaceOpt = None,
     arch_file: ArchFile = None,
     delta: float = typer.Option(0.05, "--delta", help="tolerated relative slowdown (0.05 = 5%)"),
-    floor_ms: float = typer.Option(0.05, "--floor-ms", help="tolerated absolute slowdown in ms"),
+    floor_ms: Optional[float] = typer.Option(None, "--floor-ms", help="tolerated absolute slowdown in ms: a real slowdown under it gets the verdict under_floor (exit 0); default: none, only the measurement's noise floor (A/A spread, timer)"),
     alpha: float = typer.Option(0.05, "--alpha", help="1 - CI level (0.05: 95% CIs)"),
     min_rounds: int = typer.Option(12, "--min-rounds", help="no pass or fail before this many rounds"),
     max_rounds: int = typer.Option(200, "--max-rounds", help="stop adding rounds here"),
@@ -214,12 +214,13 @@ def print_table(report, console=None) -> None:
     from rich.table import Table
 
     from ..ci.reports import failed_gates, latency_cells
-    from ..ci.stats import FAIL, INCONCLUSIVE, PASS
+    from ..ci.stats import FAIL, INCONCLUSIVE, PASS, UNDER_FLOOR
 
     console = console or Console()
-    style = {PASS: "green", FAIL: "bold red", INCONCLUSIVE: "yellow", "new": "cyan"}
+    style = {PASS: "green", FAIL: "bold red", INCONCLUSIVE: "yellow", "new": "cyan", UNDER_FLOOR: "magenta"}
     th = report.thresholds
-    t = Table(title=f"ci-check on {report.device['name']} (delta {th.delta * 100:g}%, floor {th.floor_ms:g} ms)")
+    floor = "noise floor" if th.floor_ms is None else f"floor {th.floor_ms:g} ms"
+    t = Table(title=f"ci-check on {report.device['name']} (delta {th.delta * 100:g}%, {floor})")
     t.add_column("model", overflow="fold", min_width=24, ratio=3)
     for col in ("verdict", "baseline ms", "candidate ms", "ratio [95% CI]", "rounds", "gates"):
         t.add_column(col, overflow="fold", ratio=1)
@@ -229,7 +230,7 @@ def print_table(report, console=None) -> None:
         t.add_row(escape(m.name), f"[{style.get(m.verdict, '')}]{m.verdict}[/]", *latency_cells(m), gates)
     console.print(t)
     for m in report.models:
-        if m.verdict in (FAIL, INCONCLUSIVE) and m.latency:
+        if m.verdict in (FAIL, INCONCLUSIVE, UNDER_FLOOR) and m.latency:
             console.print(f"  {escape(m.name)}: {escape(m.reason)}")
         for n in m.notes:
             console.print(f"  [yellow]note[/] {escape(m.name)}: {escape(n)}")
