@@ -1,11 +1,17 @@
-"""A/B measurement of the CI check: two long-lived workers, randomised ABBA rounds.
+"""A/B measurement of the CI check: two long-lived workers, each holding both models; randomised ABBA rounds.
 
-The baseline (A) and candidate (B) models live in two worker processes
+The baseline (A) and candidate (B) models are *both* loaded in each of two worker processes
 (:class:`hwnas.measure.runners.worker.ModelWorker`). They are measured in *rounds*; a round is one block of A
-and one block of B back to back, and consecutive rounds come in randomised ABBA pairs (AB,BA or BA,AB, chosen
-by a seeded generator) so that a slow drift of the machine's load hits both models alike. Each block runs a
-few discarded warm-up inferences and then ``k`` timed inferences; the block's median is the round's value.
-The first inference after loading is recorded apart and never mixed into the rounds.
+and one block of B back to back, **in the same worker**, so a per-process speed offset (memory layout,
+scheduling of that process on a loaded host -- up to 15-20% for minutes on a 2-core VM) hits both blocks of
+the round alike and cancels in the round's ratio. Consecutive rounds come in randomised ABBA pairs (AB,BA or
+BA,AB, chosen by a seeded generator) so that a slow drift of the machine's load hits both models alike; the
+two rounds of a pair run in one worker, and the pairs alternate between the workers (worker 0, 1, 0, 1, ...:
+see :func:`worker_schedule`), so an offset of one model *within* one process (a model x process interaction)
+is sampled on two processes and enters the round-to-round variance instead of biasing every round. Worker 0
+loads A first, worker 1 loads B first. Each block runs a few discarded warm-up inferences and then ``k``
+timed inferences; the block's median is the round's value. The first inference after loading is recorded
+apart and never mixed into the rounds.
 """
 
 from __future__ import annotations
@@ -67,22 +73,33 @@ def abba_orders(n_rounds: int, rng: np.random.Generator) -> list[str]:
     return out[:n_rounds]
 
 
-def _open_worker(path: Path, device: DeviceProfile, seed: int):
+def worker_schedule(n_rounds: int, n_workers: int = 2) -> list[int]:
+    """Which worker serves round ``r`` (both of its blocks): the two rounds of an ABBA pair share a worker,
+    and the pairs take turns, 0, 0, 1, 1, 0, 0, 1, 1, ... -- every ``round_step`` of 4 rounds has each of
+    two workers serving one (AB, BA) pair."""
+    return [(r // 2) % n_workers for r in range(n_rounds)]
+
+
+def _open_worker(paths: list[Path], device: DeviceProfile, seed: int):
+    """A worker process holding ``paths`` (model ``i`` is ``paths[i]``), pinned as the profile says."""
     from ..measure.runners.worker import ModelWorker
     from ..runtimes import runtime_for
 
-    runtime = runtime_for(path)
-    # model files bring their own runtime (by suffix); the profile's delegate belongs to the profile's runtime
-    delegate = device.delegate if runtime == device.runtime else None
+    models = []
+    for path in paths:
+        runtime = runtime_for(path)
+        # model files bring their own runtime (by suffix); the profile's delegate belongs to the profile's runtime
+        models.append((path, runtime, device.delegate if runtime == device.runtime else None))
+    (path, runtime, delegate), extra = models[0], models[1:]
     return ModelWorker(path, runtime=runtime, threads=device.threads, delegate=delegate,
-                       affinity=list(device.affinity) if device.affinity else None, seed=seed)
+                       affinity=list(device.affinity) if device.affinity else None, seed=seed, extra_models=extra)
 
 
-def _warm(worker, warmup_s: float) -> list[float]:
+def _warm(worker, warmup_s: float, model: int = 0) -> list[float]:
     out: list[float] = []
     t_end = time.perf_counter() + warmup_s
     while time.perf_counter() < t_end or len(out) < 3:
-        out.extend(worker.time(3))
+        out.extend(worker.time(3, model))
         if len(out) > 5000:
             break
     return out
@@ -90,6 +107,10 @@ def _warm(worker, warmup_s: float) -> list[float]:
 
 def _per_block(est_ms: float, ms: MeasureSettings) -> int:
     return int(np.clip(round(ms.target_block_ms / max(est_ms, 1e-3)), ms.min_per_block, ms.max_per_block))
+
+
+SCHEDULE = ("both models in each of 2 worker processes; a round = one block of each model in the same worker "
+            "(its 'worker' field); ABBA pairs, pairs alternate between the workers")
 
 
 @dataclass
@@ -103,6 +124,8 @@ class PairResult:
     seconds: float
     runtime: str = ""
     runtime_version: str = ""
+    first_by_worker: list[dict] | None = None  # every worker's first inference of each model
+
 
     def medians(self, side: str) -> list[float]:
         return [r[f"{side}_median_ms"] for r in self.rounds if f"{side}_median_ms" in r]
@@ -111,43 +134,66 @@ class PairResult:
         """The ``measurement`` block of a report (raw samples of every block of every round)."""
         return {"rounds": self.rounds, "first_inference_ms": self.first_inference_ms, "per_block": self.per_block,
                 "block_warmup": block_warmup, "stop": self.stop, "seconds": round(self.seconds, 3),
-                "n_rounds": len(self.rounds)}
+                "n_rounds": len(self.rounds), "workers": len(self.first_by_worker or [None]),
+                "first_inference_ms_by_worker": self.first_by_worker or [self.first_inference_ms],
+                "schedule": SCHEDULE}
 
 
 def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: MeasureSettings,
             rng: np.random.Generator, should_stop: Callable[[PairResult], bool] | None = None, check_from: int = 8,
-            n_rounds: int | None = None, on_round: Callable[[int], None] | None = None) -> PairResult:
-    """Measure ``candidate`` (and ``baseline`` when given, interleaved ABBA) in rounds.
+            n_rounds: int | None = None, on_round: Callable[[int], None] | None = None,
+            open_worker: Callable | None = None) -> PairResult:
+    """Measure ``candidate`` (and ``baseline`` when given: both in each of two workers, ABBA) in rounds.
 
     Stops when ``should_stop`` says so (checked after ``check_from`` rounds, then every ``round_step``), when
     ``n_rounds`` (if given) or ``max_rounds`` rounds are done, or when ``budget_s`` has passed.
+    ``open_worker(paths, device, seed)`` makes a worker holding ``paths`` (tests pass fakes).
     """
+    open_worker = open_worker or _open_worker
     t0 = time.perf_counter()
-    workers = {}
+    workers: list = []
     try:
-        workers["B"] = _open_worker(candidate, device, seed=ms.seed)
-        if baseline is not None:
-            workers["A"] = _open_worker(baseline, device, seed=ms.seed)
-        first = {("candidate" if k == "B" else "baseline"): w.first_inference_ms for k, w in workers.items()}
-        warm = {k: _warm(w, ms.warmup_s) for k, w in workers.items()}
-        est = max(float(np.median(v)) for v in warm.values())
+        if baseline is None:
+            workers.append(open_worker([candidate], device, ms.seed))
+            index = [{"B": 0}]
+        else:  # worker 0 loads A first, worker 1 loads B first
+            workers.append(open_worker([baseline, candidate], device, ms.seed))
+            workers.append(open_worker([candidate, baseline], device, ms.seed))
+            index = [{"A": 0, "B": 1}, {"B": 0, "A": 1}]
+        names = {"A": "baseline", "B": "candidate"}
+
+        def first(w: int) -> dict:
+            models = workers[w].info.get("models") or [{"first_inference_ms": workers[w].first_inference_ms}]
+            return {names[side]: models[i]["first_inference_ms"] for side, i in sorted(index[w].items())}
+
+        by_worker = [first(w) for w in range(len(workers))]
+        warm = [_warm(workers[w], ms.warmup_s, i) for w in range(len(workers)) for i in index[w].values()]
+        est = max(float(np.median(v)) for v in warm)
         k = _per_block(est, ms)
         limit = n_rounds if n_rounds is not None else ms.max_rounds
         orders = abba_orders(limit, rng) if baseline is not None else ["B"] * limit
-        info = workers["B"].info
-        res = PairResult(rounds=[], first_inference_ms=first, per_block=k, stop="", seconds=0.0,
-                         runtime=info.get("runtime", ""), runtime_version=str(info.get("version", "")))
+        serving = worker_schedule(limit, len(workers))
+        info = workers[0].info
+        if baseline is not None:  # the candidate's runtime (worker 0 holds it as model 1)
+            info = (info.get("models") or [info, info])[index[0]["B"]]
+        # each model's first inference in the process that loaded it first (as in a fresh process)
+        first_ms = by_worker[0] if baseline is None else {"candidate": by_worker[1]["candidate"],
+                                                          "baseline": by_worker[0]["baseline"]}
+        res = PairResult(rounds=[], first_inference_ms=first_ms, per_block=k, stop="", seconds=0.0,
+                         runtime=info.get("runtime", ""), runtime_version=str(info.get("version", "")),
+                         first_by_worker=by_worker)
         t_start = time.perf_counter()
         for r, order in enumerate(orders):
+            w = serving[r]
             rec: dict = {"order": order}
             for side in order:
-                w = workers[side]
+                model = index[w][side]
                 if ms.block_warmup:
-                    w.time(ms.block_warmup)
-                samples = w.time(k)
-                name = "candidate" if side == "B" else "baseline"
-                rec[f"{name}_ms"] = samples
-                rec[f"{name}_median_ms"] = float(np.median(samples))
+                    workers[w].time(ms.block_warmup, model)
+                samples = workers[w].time(k, model)
+                rec[f"{names[side]}_ms"] = samples
+                rec[f"{names[side]}_median_ms"] = float(np.median(samples))
+            rec["worker"] = w
             res.rounds.append(rec)
             if on_round:
                 on_round(r + 1)
@@ -164,5 +210,5 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
         res.seconds = time.perf_counter() - t0
         return res
     finally:
-        for w in workers.values():
-            w.close()
+        for wk in workers:
+            wk.close()

@@ -1,4 +1,4 @@
-"""A model worker: a separate process that loads one model file and times inferences on request.
+"""A model worker: a separate process that loads a model file (or several) and times inferences on request.
 
 Measuring in a child process means a model that crashes the runtime (segfault, abort, OOM) cannot take the
 caller down: the caller gets ``WorkerCrashed`` and keeps everything measured so far. The worker pins its
@@ -7,6 +7,9 @@ CPU affinity and thread count as asked, and records the first inference apart fr
     with ModelWorker(path, runtime="litert", threads=1) as w:
         w.first_inference_ms      # the first run after loading (includes lazy init)
         w.time(50)                # list of per-inference latencies in ms (perf_counter_ns around invoke)
+
+``extra_models`` loads more models into the same process (``w.time(50, model=1)``): the A/B check of
+``hwnas.ci.ab`` holds both models in each worker so that a per-process speed offset hits both alike.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class WorkerCrashed(HwnasError):
     """The worker process died or reported an error while loading or running the model."""
 
 
-def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | None, affinity, seed: int) -> None:
+def _serve(conn, models: list[tuple[str, str | None, str | None]], threads: int, affinity, seed: int) -> None:
     import signal
 
     # Ctrl-C is the parent's to handle (it keeps what was measured and stops this worker); a worker that
@@ -39,21 +42,25 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
 
         from ...runtimes import open_session
 
-        session = open_session(Path(path), runtime=runtime, threads=threads, delegate=delegate)
-        x = np.random.default_rng(seed).standard_normal(session.input_shape).astype(np.float32)
-        session.set_input(x)
-        t0 = time.perf_counter_ns()
-        session.invoke()
-        first_ms = (time.perf_counter_ns() - t0) / 1e6
-        conn.send(("ready", {"first_inference_ms": first_ms, "runtime": session.runtime, "version": session.version,
-                             "input_shape": list(session.input_shape), "threads": session.threads,
-                             "delegate": session.delegate}))
+        sessions, infos = [], []
+        for path, runtime, delegate in models:
+            session = open_session(Path(path), runtime=runtime, threads=threads, delegate=delegate)
+            x = np.random.default_rng(seed).standard_normal(session.input_shape).astype(np.float32)
+            session.set_input(x)
+            t0 = time.perf_counter_ns()
+            session.invoke()
+            first_ms = (time.perf_counter_ns() - t0) / 1e6
+            sessions.append(session)
+            infos.append({"first_inference_ms": first_ms, "runtime": session.runtime, "version": session.version,
+                          "input_shape": list(session.input_shape), "threads": session.threads,
+                          "delegate": session.delegate})
+        conn.send(("ready", {**infos[0], "models": infos}))
         while True:
             msg = conn.recv()
             if msg[0] == "time":
                 n = int(msg[1])
                 out = []
-                invoke = session.invoke
+                invoke = sessions[msg[2] if len(msg) > 2 else 0].invoke
                 for _ in range(n):
                     t0 = time.perf_counter_ns()
                     invoke()
@@ -73,13 +80,16 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
 
 class ModelWorker:
     def __init__(self, path, runtime: str | None = None, threads: int = 1, delegate: str | None = None,
-                 affinity: list[int] | None = None, seed: int = 0, timeout_s: float = 300.0):
+                 affinity: list[int] | None = None, seed: int = 0, timeout_s: float = 300.0,
+                 extra_models: list[tuple] = ()):
+        """``extra_models``: more ``(path, runtime, delegate)`` to load in this process (``time(n, model=i)``,
+        ``i`` = 1, 2, ...; model 0 is ``path``); ``info["models"]`` has each one's first inference."""
         self.path = Path(path)
         self.timeout_s = timeout_s
+        models = [(str(self.path), runtime, delegate)] + [(str(p), r, d) for p, r, d in extra_models]
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, str(self.path), runtime, threads, delegate, affinity, seed),
-                                 daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, models, threads, affinity, seed), daemon=True)
         self._proc.start()
         child.close()
         self.info = self._expect("ready")
@@ -102,9 +112,9 @@ class ModelWorker:
             raise WorkerCrashed(f"worker protocol error: expected {kind}, got {tag}")
         return payload
 
-    def time(self, n: int) -> list[float]:
-        """Run ``n`` inferences back to back; return each one's latency in ms."""
-        self._conn.send(("time", int(n)))
+    def time(self, n: int, model: int = 0) -> list[float]:
+        """Run ``n`` inferences of model ``model`` back to back; return each one's latency in ms."""
+        self._conn.send(("time", int(n), int(model)))
         return self._expect("times")
 
     def close(self, kill: bool = False) -> None:
