@@ -9,9 +9,9 @@ times move with the machine's load.
 Planted slowdowns, calibrated on this machine: the same network plus one extra op whose cost is a knob --
 a 3x3 convolution of ``c`` output channels over the first ``h`` rows of the input, folded into the output
 (``y + 1e-6 * mean(conv(x[:, :, :h]))``) so no runtime can drop it; its cost grows with ``c * h`` ("work").
-Before any check, for each size and each target (+5%, +10%) the script measures the pair directly (two
-workers -- three fresh pairs, ~``--calib-s`` seconds of ABBA rounds of ~25 ms blocks each; the paired Hodges-Lehmann ratio, the
-estimator ci-check uses) and moves the knob along a straight line fitted to every point so far until the measured slowdown is within
+Before any check, for each size and each target (+5%, +10%) the script measures the pair directly (as ci-check does: two
+workers each holding both models -- three fresh pairs, ~``--calib-s`` seconds of ABBA rounds of ~25 ms blocks each; the paired
+Hodges-Lehmann ratio, the estimator ci-check uses) and moves the knob along a straight line fitted to every point so far until the measured slowdown is within
 ``--tolerance`` (1 percentage point) of the target, and prints what it reached.
 
 Then ``--checks`` rounds; in each, for each size: an A/A check (the same file both sides: false alarms),
@@ -69,28 +69,22 @@ def planted(space, arch, path: Path, work: int) -> Path:
     return export_model(model, space.input_shape(), path, ExportSettings(format="onnx"), what="planted slowdown")
 
 
-def direct_ratio(base: Path, slow: Path, seconds: float, pairs: int = 3, min_rounds: int = 8) -> dict:
-    """Plain paired measurement, no ci-check decision: ``pairs`` fresh pairs of workers (a process's memory
-    layout alone can shift its speed by a few percent, so one pair is not enough), each for ~``seconds`` of
-    ABBA rounds of ~25 ms blocks; the Hodges-Lehmann ratio of all per-round medians (ci-check's estimator)."""
-    from hwnas.ci.ab import abba_orders
+def direct_ratio(base: Path, slow: Path, seconds: float, pairs: int = 3) -> dict:
+    """Plain paired measurement, no ci-check decision: ``pairs`` fresh pairs of workers measured as ci-check
+    does (both models in each worker, a round's two blocks in one worker, ABBA pairs alternating between the
+    workers), each for ~``seconds`` of rounds of ~25 ms blocks; the Hodges-Lehmann ratio of all per-round
+    medians (ci-check's estimator)."""
+    from hwnas.ci.ab import MeasureSettings, local_profile, measure
     from hwnas.ci.stats import hl_one_sample
-    from hwnas.measure.runners.worker import ModelWorker
 
+    device = local_profile("host")
     ma, mb, k = [], [], 0
     for pair in range(pairs):
-        with ModelWorker(base) as a, ModelWorker(slow) as b:
-            est = max(float(np.median(a.time(10))), float(np.median(b.time(10))))
-            k = int(np.clip(round(25.0 / est), 3, 200))
-            n0 = len(ma)
-            t_end = time.perf_counter() + seconds
-            for order in abba_orders(100_000, np.random.default_rng(pair)):
-                for side in order:
-                    w = a if side == "A" else b
-                    w.time(2)
-                    (ma if side == "A" else mb).append(float(np.median(w.time(k))))
-                if len(ma) - n0 >= min_rounds and (len(ma) - n0) % 2 == 0 and time.perf_counter() > t_end:
-                    break
+        res = measure(slow, base, device, MeasureSettings(budget_s=seconds, warmup_s=0.1, seed=pair),
+                      np.random.default_rng(pair))
+        ma += res.medians("baseline")
+        mb += res.medians("candidate")
+        k = res.per_block
     ratio = math.exp(hl_one_sample(np.log(mb) - np.log(ma)))
     return {"base_ms": float(np.median(ma)), "slow_ms": float(np.median(mb)), "ratio": ratio, "rounds": len(ma),
             "worker_pairs": pairs, "per_block": k}
