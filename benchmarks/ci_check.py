@@ -9,9 +9,10 @@ times move with the machine's load.
 Planted slowdowns, calibrated on this machine: the same network plus one extra op whose cost is a knob --
 a 3x3 convolution of ``c`` output channels over the first ``h`` rows of the input, folded into the output
 (``y + 1e-6 * mean(conv(x[:, :, :h]))``) so no runtime can drop it; its cost grows with ``c * h`` ("work").
-Before any check, for each size and each target (+5%, +10%) the script measures the pair directly (as ci-check does: two
-workers each holding both models -- three fresh pairs, ~``--calib-s`` seconds of ABBA rounds of ~25 ms blocks each; the paired
-Hodges-Lehmann ratio, the estimator ci-check uses) and moves the knob along a straight line fitted to every point so far until the measured slowdown is within
+Before any check, for each size and each target (+5%, +10%) the script measures the pair directly (as
+ci-check does: two workers each holding both models -- three fresh pairs, ~``--calib-s`` seconds of ABBA
+rounds of ~25 ms blocks each; the paired Hodges-Lehmann ratio, the estimator ci-check uses) and moves the
+knob along a straight line fitted to every point so far until the measured slowdown is within
 ``--tolerance`` (1 percentage point) of the target, and prints what it reached.
 
 Then ``--checks`` rounds; in each, for each size: an A/A check (the same file both sides: false alarms),
