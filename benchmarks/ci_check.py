@@ -220,7 +220,7 @@ def main() -> None:
     print(f"\nsize x slowdown ({args.checks} checks each; delta {args.delta}, budget {args.budget_s:g} s; "
           f"total {time.perf_counter() - t0:.0f} s):")
     print(f"{'size':8s} {'base ms':>8s} {'kind':>14s} {'detected':>9s} {'false alarms':>13s} {'inconcl.':>9s} "
-          f"{'median s':>9s} {'max s':>6s}")
+          f"{'median s':>9s} {'max s':>6s} {'ratio in checks':>16s}")
     for size in sizes:
         for kind, t in kinds:
             r = [x for x in rows if x["size"] == size and x["kind"] == kind]
@@ -232,7 +232,8 @@ def main() -> None:
             det = "" if t is None else f"{v.count('fail')}/{len(r)}"
             fa = f"{v.count('fail') + sum(bool(x['gates_fired']) for x in r)}/{len(r)}" if t is None else ""
             print(f"{size:8s} {np.median([x['baseline_ms'] for x in r]):8.3f} {label:>14s} {det:>9s} {fa:>13s} "
-                  f"{v.count('inconclusive'):9d} {np.median(w):9.1f} {max(w):6.1f}")
+                  f"{v.count('inconclusive'):9d} {np.median(w):9.1f} {max(w):6.1f} "
+                  f"{np.median([x['ratio'] for x in r]):16.3f}")  # the planted slowdown as the checks saw it
     loads = [x["load"] for x in rows]
     if loads:
         print(f"1-min load average during the checks: median {np.median(loads):.2f}, max {max(loads):.2f} "
