@@ -218,8 +218,13 @@ class _Check:
                                   n_boot=n_boot)
 
         def clear(res: PairResult) -> bool:  # decisive even at the strictest (Bonferroni) step of Holm
-            st = estimate(res, self.stop_boot)
-            return decide(st, th, p_regression_adjusted=min(1.0, st.p_regression * self.n_compared))[0] != INCONCLUSIVE
+            # a cheap bootstrap first; confirmed with the final one (same seed and size as the reported estimate),
+            # so a check never stops on a verdict that its final statistics then call inconclusive
+            for n_boot in dict.fromkeys((self.stop_boot, ms.n_boot)):
+                st = estimate(res, n_boot)
+                if decide(st, th, p_regression_adjusted=min(1.0, st.p_regression * self.n_compared))[0] == INCONCLUSIVE:
+                    return False
+            return True
 
         pr = measure(candidate, baseline, self.device, ms, self.rng, should_stop=clear, check_from=th.min_rounds,
                      on_round=on_round)
