@@ -33,6 +33,17 @@ def test_recipes_resolve_to_a_space_and_a_strategy(name):
     assert strategy.name == cfg.strategy and space.size() > 1
 
 
+def test_dppnet_recipes_use_the_papers_fixed_k_and_name_its_devices():
+    for name in ("dppnet.yaml", "dppnet-devices.yaml"):
+        cfg = make_config(load_recipe(ROOT / "search" / name))
+        space = create_space(cfg.space, **cfg.space_opt)
+        strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
+        assert strategy.k is not None and strategy.growth == "layer"
+        assert cfg.budget == strategy.budget_needed(space)  # the budget follows from K and the maximum length
+    devices = {o.partition("@")[2] for o in cfg.objective if "@" in o}
+    assert devices == {"titan-x-workstation", "jetson-tx1", "cortex-a53-phone"}
+
+
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     return write_nb201_tables(tmp_path_factory.mktemp("tables"))
