@@ -118,6 +118,23 @@ def test_controller_input_is_fixed_zeros_by_default():
         assert len(res.evaluations) == 12 and res.config["learn_input"] == opts.get("learn_input", False)
 
 
+def test_monas_gives_the_penalty_to_targets_that_break_a_constraint():
+    """A bound the reward does not use (e.g. peak power while the reward is on energy) still counts."""
+    space = create_space("nb201", C=4, N=1)
+
+    class Bounded(PlantedEvaluator):
+        def violations(self, archs):
+            return np.array([max(0.0, self._f(a)[1] - 8.0) for a in archs])
+
+    res = MONAS(alpha=1.0, batch_size=8).run(space, Bounded(space, seed=1), 48, np.random.default_rng(0))
+    ev = Bounded(space, seed=1)
+    best = space.from_string(res.config["best_arch"])
+    assert ev.violations([best])[0] == 0 and res.config["best_reward"] > 0
+    free = MONAS(alpha=1.0, batch_size=8, penalise_violations=False).run(space, Bounded(space, seed=1), 48,
+                                                                        np.random.default_rng(0))
+    assert free.config["best_reward"] >= res.config["best_reward"]
+
+
 def test_monas_mixed_reward_improves_over_its_first_samples():
     space = create_space("nb201", C=4, N=1)
     ev = PlantedEvaluator(space, seed=1)

@@ -11,7 +11,9 @@ as in Zoph & Le 2017):
 
 Rewards (``reward=``): ``mixed`` R = alpha * Acc - (1 - alpha) * Cost/cost_ref; ``constrained``
 R = Acc if Cost <= threshold else penalty; ``accuracy_floor`` R = 1 - Cost/cost_ref if Acc >= threshold
-else penalty (minimise cost subject to an accuracy floor). Acc is a fraction in [0, 1].
+else penalty (minimise cost subject to an accuracy floor). Acc is a fraction in [0, 1]. With
+``penalise_violations`` (default) a target that breaks any bound of the evaluator (``--constraint``, e.g. a
+peak power limit while the reward is on energy) gets ``penalty`` whatever the reward would be.
 
 What the papers do not pin down is a documented parameter (see docs/reproductions.md): controller size,
 learning rate, batch N, baseline decay, cost normalisation (``cost_ref``; default: the largest cost seen so
@@ -144,10 +146,12 @@ class MONAS(Params):
                  penalty: float = 0.0, cost_objective: str | None = None, accuracy_objective: str | None = None,
                  cost_ref: float | None = None, batch_size: int = 8, hidden: int = 64, layers: int = 1,
                  lr: float = 0.0035, baseline_decay: float = 0.95, entropy_weight: float = 0.0,
-                 patience: int = 50, learn_input: bool = False, feedback: bool = True, threads: int = 1):
+                 patience: int = 50, learn_input: bool = False, feedback: bool = True, penalise_violations: bool = True,
+                 threads: int = 1):
         self.reward = reward
         self.learn_input = learn_input
         self.feedback = feedback
+        self.penalise_violations = penalise_violations
         self.alpha = alpha
         self.threshold = threshold
         self.penalty = penalty
@@ -224,6 +228,10 @@ class MONAS(Params):
             cost_max = max(cost_max, float(np.max(cost)))
             ref = float(self.cost_ref) if self.cost_ref is not None else (cost_max if cost_max > 0 else 1.0)
             R = np.asarray(reward_fn(acc, cost, cost / ref), dtype=float)
+            if self.penalise_violations and hasattr(evaluator, "violations"):
+                # any bound of the evaluator (e.g. --constraint peak_power_w@DEV<=W) that a target breaks
+                V = np.asarray(evaluator.violations([archs[i] for i in rows]), dtype=float)
+                R = np.where(V > 0, float(self.penalty), R)
             if baseline is None:
                 baseline = float(R.mean())
             adv = torch.as_tensor(R - baseline, dtype=torch.float32)
