@@ -117,7 +117,7 @@ def test_impossible_constraints_give_the_least_violating_set(space, tables):
     assert front and all(e.violation == pytest.approx(least) for e in front)
 
 
-def test_missing_sources_and_unknown_names_are_clear(space, tables, monkeypatch):
+def test_missing_sources_and_unknown_names_are_clear(space, tables):
     with pytest.raises(HwnasError, match="needs --accuracy"):
         build_evaluator(space, EvaluatorSpec(objectives=["error"]))
     with pytest.raises(HwnasError, match="unknown accuracy source 'oracle'"):
@@ -128,15 +128,26 @@ def test_missing_sources_and_unknown_names_are_clear(space, tables, monkeypatch)
         build_evaluator(space, EvaluatorSpec(objectives=["macs"], latency=["pixel9=table:x.csv"]))
     with pytest.raises(HwnasError, match="unknown proxy 'magic'"):
         build_evaluator(space, EvaluatorSpec(objectives=["error"], accuracy="proxy:magic"))
-    # predictor and profiler come from other parts of hwnas; when absent, the error says what to do
-    monkeypatch.setitem(sys.modules, "hwnas.predictors", None)
-    monkeypatch.setitem(sys.modules, "hwnas.measure.campaign", None)
-    with pytest.raises(HwnasError, match="needs hwnas.predictors.*--latency table:FILE"):
-        build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@pixel2"], latency=["predictor"]))
-    with pytest.raises(HwnasError, match="needs hwnas.measure.campaign"):
-        build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@pixel2"], latency=["measure"]))
     with pytest.raises(HwnasError, match="no cost source for latency_ms@b: add --latency b=table:FILE"):
         build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@a", "latency_ms@b"], latency=["a=measure"]))
+
+
+def test_every_source_is_a_value_source_with_provenance(space, tables):
+    from hwnas.evaluation import SOURCES, create_source
+
+    acc, lat = tables
+    archs = [space.from_index(i) for i in (3, 7)]
+    assert set(SOURCES) == {"table", "proxy", "train", "predictor", "measure", "count"}
+    for spec, role, quantity, provenance in [(f"table:{acc}", "accuracy", "error", "imported:table:accuracy.csv"),
+                                             (f"table:{lat}", "cost", "energy_mj", "imported:table:latency.csv")]:
+        values, sources = create_source(spec, role, "dev").values(space, archs, quantity)
+        assert values.shape == (2,) and sources == [provenance] * 2
+    values, sources = SOURCES["count"]().values(space, archs, "params")
+    assert list(values) == [space.static_costs(a).params for a in archs] and sources == ["counted:graph"] * 2
+    cheap = {kind for kind, cls in SOURCES.items() if cls.cheap}  # costs no budget: strategies may look it up
+    assert cheap == {"table", "predictor", "count"}
+    with pytest.raises(HwnasError, match="unknown accuracy source 'measure'"):
+        create_source("measure", "accuracy")
 
 
 def test_ray_executor_without_ray_says_how_to_install(monkeypatch):

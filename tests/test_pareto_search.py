@@ -192,3 +192,37 @@ def test_every_recipe_is_valid():
     for path in recipes:
         cfg = make_config(load_recipe(path))  # keys and types only: no data is read
         assert cfg.objective and cfg.budget >= 1, path.name
+
+
+@pytest.mark.parametrize("value, expected", [("no", False), ("false", False), (False, False), (0, False),
+                                             ("yes", True), ("True", True), (True, True), ("1", True)])
+def test_config_booleans_are_real_booleans(value, expected):
+    assert make_config({"download": value}).download is expected
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("download", "maybe", "download must be true or false, got 'maybe'"),
+    ("budget", "ten", "budget must be an integer, got 'ten'"),
+    ("epochs", 2.5, "epochs must be an integer, got 2.5"),
+    ("max_train", "many", "max_train must be an integer, got 'many'"),
+    ("seed", True, "seed must be an integer, got True"),
+])
+def test_config_fields_name_themselves_in_errors(key, value, message):
+    from hwnas.errors import HwnasError
+
+    with pytest.raises(HwnasError, match=message):
+        make_config({key: value})
+    assert make_config({"budget": "12", "max_train": 400.0}).budget == 12
+
+
+def test_resume_config_allows_only_the_budget_to_change(tables, tmp_path):
+    from hwnas.errors import HwnasError
+    from hwnas.search import resume_config
+
+    out = tmp_path / "run"
+    assert main(table_args(tables, budget=10) + ["--out", str(out)]) == 0
+    assert resume_config(out, {"budget": 25, "seed": None}).budget == 25
+    with pytest.raises(HwnasError, match=r"only --budget may change \(got --seed, --out\)"):
+        resume_config(out, {"seed": 4, "out": tmp_path})
+    with pytest.raises(HwnasError, match="holds no search to resume"):
+        resume_config(tmp_path / "nothing")

@@ -1,4 +1,4 @@
-"""Helpers shared by CLI commands (parsing space settings, reading arch lists)."""
+"""Helpers shared by CLI commands (making a space from flags, reading arch lists)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,8 @@ from pathlib import Path
 from ..errors import HwnasError
 
 
-def parse_space_options(options: list[str] | None) -> dict:
-    """``--space-opt C=8 --space-opt N=1`` -> {"C": 8, "N": 1} (numbers parsed, else strings)."""
-    out: dict = {}
-    for item in options or []:
-        if "=" not in item:
-            raise HwnasError(f"--space-opt {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        try:
-            out[key.strip()] = int(value)
-        except ValueError:
-            try:
-                out[key.strip()] = float(value)
-            except ValueError:
-                out[key.strip()] = value
-    return out
-
-
 def make_space(name: str, options: list[str] | None = None):
-    from ..spaces import create_space
+    from ..spaces import create_space, parse_space_options
 
     return create_space(name, **parse_space_options(options))
 

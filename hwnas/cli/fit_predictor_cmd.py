@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from ..predictors.metrics import format_metrics
         from ..predictors.from_store import fit_from_store
         from ..store import MeasurementStore
-        from .common import parse_space_options
+        from ..spaces import parse_space_options
 
         if kind not in PREDICTORS:
             from ..errors import unknown

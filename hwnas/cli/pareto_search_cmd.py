@@ -66,10 +66,7 @@ def register(app: typer.Typer) -> None:
         """
         import time
 
-        import yaml
-
-        from ..errors import HwnasError
-        from ..search import SearchConfig, default_config, load_recipe, make_config, run_search
+        from ..search import default_config, load_recipe, make_config, resume_config, run_search
 
         flags = {"space": space, "space_opt": space_opt, "strategy": strategy, "strategy_opt": strategy_opt,
                  "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
@@ -78,15 +75,7 @@ def register(app: typer.Typer) -> None:
                  "executor": executor, "address": address}
         notes: list[str] = []
         if resume is not None:
-            given = [k for k, v in flags.items() if v not in (None, []) and k != "budget"]
-            if given or recipe is not None or out is not None:
-                raise HwnasError("--resume DIR continues with DIR/config.yaml; only --budget may change "
-                                 f"(got {', '.join(['--' + k.replace('_', '-') for k in given] + (['--recipe'] if recipe else []) + (['--out'] if out else []))})")
-            path = resume / "config.yaml"
-            if not path.is_file():
-                raise HwnasError(f"{resume} holds no search to resume (no config.yaml)")
-            saved = yaml.safe_load(path.read_text()) or {}
-            cfg = make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()}, {"budget": budget})
+            cfg = resume_config(resume, {**flags, "recipe": recipe, "out": out})
             target = resume
         else:
             if recipe is not None:

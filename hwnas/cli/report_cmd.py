@@ -14,8 +14,7 @@ def register(app: typer.Typer) -> None:
 
         Example: hwnas report runs/pixel2
         """
-        from ..report import write_report
-        from ..search import load_result
+        from ..search import load_result, write_report
 
         result = load_result(directory)
         png, page = write_report(result, directory)

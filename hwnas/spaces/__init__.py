@@ -36,6 +36,23 @@ def create_space(name: str, **config) -> GeneSpace:
         raise HwnasError(f"space {name!r} does not take these settings: {config}") from exc
 
 
+def parse_space_options(options: list[str] | None) -> dict:
+    """``["C=8", "N=1"]`` (``--space-opt``, ``--strategy-opt``) -> {"C": 8, "N": 1} (numbers parsed, else strings)."""
+    out: dict = {}
+    for item in options or []:
+        if "=" not in item:
+            raise HwnasError(f"--space-opt {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = int(value)
+        except ValueError:
+            try:
+                out[key.strip()] = float(value)
+            except ValueError:
+                out[key.strip()] = value
+    return out
+
+
 def arch_from_text(space: GeneSpace, text: str):
     """Parse an arch given as the space's string, or as ``genes:1,2,3`` / a JSON list of genes."""
     from ..contracts import InvalidArchError
@@ -69,5 +86,5 @@ def parse_arch_table(text: str) -> list[tuple[str | None, str]]:
     return [(None, ln.strip()) for ln in lines]
 
 
-__all__ = ["SPACES", "create_space", "register_space", "arch_from_text", "parse_arch_table", "GeneSpace", "NB201Space", "MobileNetSpace",
+__all__ = ["SPACES", "create_space", "register_space", "parse_space_options", "arch_from_text", "parse_arch_table", "GeneSpace", "NB201Space", "MobileNetSpace",
            "MonasCondenseNetSpace", "MonasAlexNetSpace", "DPPNetSpace"]

@@ -199,8 +199,8 @@ def cheap_objective_values(evaluator, space, archs: Sequence[Arch], idx: Sequenc
                         cache[a.arch_id] = space.static_costs(a)
                     col.append(getattr(cache[a.arch_id], STATIC[obj.name]))
                 out[j] = np.asarray(col, dtype=float)
-            elif obj.label in sources and hasattr(sources[obj.label], "values"):
-                out[j] = np.asarray(sources[obj.label].values(space, list(archs), obj.name), dtype=float)
+            elif obj.label in sources and getattr(sources[obj.label], "cheap", False):
+                out[j] = np.asarray(sources[obj.label].values(space, list(archs), obj.name)[0], dtype=float)
         except (HwnasError, KeyError, ValueError, NotImplementedError):
             continue
     return out

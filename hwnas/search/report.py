@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .pareto import non_dominated_mask
+from ..pareto import non_dominated_mask
 
 
 def _plt():

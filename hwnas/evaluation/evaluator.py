@@ -1,0 +1,181 @@
+"""``ArchEvaluator``: objectives (+ constraint-only quantities) of a batch of archs from their value sources,
+cached by arch id, logged as they are computed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..contracts import Arch, Evaluation, Objective
+from ..errors import HwnasError
+from .checkpoint import append_log
+from .executors import InProcessExecutor
+from .objectives import DEVICE_METRICS, STATIC_METRICS, violation_of
+from .sources import CountSource
+
+
+def _per_arch_work(task):
+    """The per-arch (heavy) quantities of one arch: ``{label: (value, provenance)}``. Picklable."""
+    space, arch, wanted = task
+    out: dict[str, tuple[float, str]] = {}
+    for label, source, quantity in wanted:
+        vals, provenance = source.values(space, [arch], quantity)
+        out[label] = (vals[0], provenance[0])
+    return out
+
+
+class ArchEvaluator:
+    """The Evaluator of hwnas: objectives (+ constraint-only quantities) for a batch of archs, cached by id.
+
+    ``objectives``: what the search minimises. ``constraints``: bounded quantities; a constraint on an
+    objective puts the bound on that objective (so ``SearchResult.pareto`` honours it). ``accuracy``: a source
+    for ``error``. ``costs``: quantity label (``latency_ms@pixel2``) -> cost source; counted quantities
+    (params, macs, peak memory) come from a ``CountSource``. ``log``: a JSON-lines file to which each new
+    evaluation is appended at once (the checkpoint), ``on_evaluated``: called with each new Evaluation.
+    """
+
+    def __init__(self, space, objectives: Sequence[Objective], constraints: Sequence[Objective] = (),
+                 accuracy=None, costs: dict | None = None, executor=None, log: Path | None = None,
+                 on_evaluated: Callable[[Evaluation], None] | None = None):
+        self.space = space
+        self.accuracy = accuracy
+        self.costs = dict(costs or {})
+        self.executor = executor or InProcessExecutor()
+        self.log = Path(log) if log else None
+        self.on_evaluated = on_evaluated
+        if not objectives:
+            raise HwnasError("a search needs at least one objective")
+        bounds: dict[str, float] = {}  # label -> tightest bound
+        con: dict[str, Objective] = {}
+        for c in constraints:
+            if c.bound is None:
+                raise HwnasError(f"constraint {c.label} has no bound")
+            bounds[c.label] = min(c.bound, bounds.get(c.label, math.inf))
+            con.setdefault(c.label, c)
+        labels = [o.label for o in objectives]
+        if len(set(labels)) != len(labels):
+            raise HwnasError(f"objective listed twice: {', '.join(sorted({x for x in labels if labels.count(x) > 1}))}")
+        self._check_sources(list(objectives) + list(constraints))
+        self.objectives: tuple[Objective, ...] = tuple(
+            Objective(self._sources[o.label].objective_name(o.name), bound=bounds.get(o.label, o.bound), device=o.device)
+            for o in objectives)
+        self.constraints: tuple[Objective, ...] = tuple(
+            Objective(c.name, bound=bounds[label], device=c.device) for label, c in con.items() if label not in labels)
+        self._internal = labels + [c.label for c in self.constraints]
+        self._seen: dict[str, Evaluation] = {}
+        self._known: dict[str, Evaluation] = {}
+        self.n_computed = 0  # evaluations actually computed in this process (not served from a checkpoint)
+        self.replay_diverged = False
+
+    # -- set-up checks -------------------------------------------------------------------------------------
+    def _check_sources(self, quantities: Sequence[Objective]) -> None:
+        """Find the source of every quantity (``self._sources``: label -> source), or say what is missing."""
+        self._sources: dict = {}
+        counter = CountSource()
+        for q in quantities:
+            if q.name == "error":
+                if self.accuracy is None:
+                    raise HwnasError("objective 'error' needs an accuracy source: --accuracy table:FILE|proxy|train")
+                if self.accuracy.objective_name("error") != "error" and q.bound is not None:
+                    raise HwnasError("a constraint on 'error' needs a real accuracy (table or train), not a proxy score")
+                self._sources[q.label] = self.accuracy
+            elif q.name in DEVICE_METRICS:
+                if q.label not in self.costs:
+                    flag = "--latency" if q.name == "latency_ms" else "--energy"
+                    raise HwnasError(f"no cost source for {q.label}: {flag} {q.device}=table:FILE|predictor|measure")
+                self._sources[q.label] = self.costs[q.label]
+            elif q.name in STATIC_METRICS:
+                self._sources[q.label] = counter
+
+    # -- state ----------------------------------------------------------------------------------------------
+    @property
+    def bounds(self) -> list[float]:
+        return [o.bound for o in self.objectives if o.bound is not None] + [c.bound for c in self.constraints]
+
+    @property
+    def n_unique(self) -> int:
+        return len(self._seen)
+
+    def evaluations(self) -> list[Evaluation]:
+        return list(self._seen.values())
+
+    def preload(self, evaluations: Iterable[Evaluation]) -> None:
+        """Results known from a checkpoint: served without recomputation when (and if) asked for again."""
+        for e in evaluations:
+            self._known.setdefault(e.arch.arch_id, e)
+
+    # -- evaluation -------------------------------------------------------------------------------------
+    def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
+        return np.array([e.values for e in self.evaluate_full(archs)], dtype=float).reshape(len(archs), len(self.objectives))
+
+    def violations(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Total constraint violation of each arch (0 = feasible); evaluates what is not cached."""
+        return np.array([e.violation for e in self.evaluate_full(archs)], dtype=float)
+
+    def evaluate_full(self, archs: Sequence[Arch]) -> list[Evaluation]:
+        archs = [self.space.check(a) for a in archs]
+        new: list[Arch] = []
+        pending = set()
+        for a in archs:
+            aid = a.arch_id
+            if aid in self._seen or aid in pending:
+                continue
+            pending.add(aid)
+            if aid in self._known:
+                if new:  # keep evaluation order identical to the checkpoint
+                    self._compute(new)
+                    new = []
+                self._accept(self._known.pop(aid))
+            else:
+                if self._known:
+                    self.replay_diverged = True
+                new.append(a)
+        if new:
+            self._compute(new)
+        return [self._seen[a.arch_id] for a in archs]
+
+    def _accept(self, e: Evaluation) -> None:
+        self._seen[e.arch.arch_id] = e
+        if self.on_evaluated is not None:
+            self.on_evaluated(e)
+
+    def _compute(self, archs: list[Arch]) -> None:
+        labels = self._internal
+        n = len(archs)
+        values = {label: np.full(n, np.nan) for label in labels}
+        sources = {label: [""] * n for label in labels}
+        per_arch = []  # (label, source, quantity) computed one arch at a time through the executor
+        for label in labels:
+            source, quantity = self._sources[label], label.partition("@")[0]
+            if source.per_arch:
+                per_arch.append((label, source, quantity))
+            else:  # batch sources first: tables, predictors, measurements
+                values[label], sources[label] = source.values(self.space, archs, quantity)
+        if per_arch:
+            results: Iterable = self.executor.map(_per_arch_work, [(self.space, a, per_arch) for a in archs])
+        else:
+            results = ({} for _ in archs)
+        for i, (arch, res) in enumerate(zip(archs, results)):
+            for label, (v, s) in res.items():
+                values[label][i], sources[label][i] = v, s
+            self._accept(self._make(arch, [values[lb][i] for lb in labels], [sources[lb][i] for lb in labels]))
+            self.n_computed += 1
+
+    def _make(self, arch: Arch, vals: list[float], srcs: list[str]) -> Evaluation:
+        k = len(self.objectives)
+        bounded = [(vals[j], o.bound) for j, o in enumerate(self.objectives) if o.bound is not None]
+        bounded += [(vals[k + j], c.bound) for j, c in enumerate(self.constraints)]
+        violation = violation_of([v for v, _ in bounded], [b for _, b in bounded])
+        if not all(np.isfinite(vals)):  # an unknown value (failed measurement, degenerate proxy) is never feasible
+            violation += 1e6
+        extras = {"arch": self.space.to_string(arch)}
+        if self.constraints:
+            extras["constraints"] = {c.label: float(vals[k + j]) for j, c in enumerate(self.constraints)}
+            extras["constraint_sources"] = {c.label: srcs[k + j] for j, c in enumerate(self.constraints)}
+        e = Evaluation(arch, tuple(float(v) for v in vals[:k]), tuple(srcs[:k]), extras, violation=violation)
+        if self.log is not None:
+            append_log(self.log, e)
+        return e

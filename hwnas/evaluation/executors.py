@@ -1,0 +1,55 @@
+"""Executors: how the per-arch (heavy) work of a batch runs: in this process, or as Ray tasks."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+from ..errors import HwnasError, unknown
+
+
+class InProcessExecutor:
+    """Evaluate one after another in this process (the default)."""
+
+    name = "in-process"
+
+    def map(self, fn: Callable, items: Sequence) -> Iterable:
+        for item in items:
+            yield fn(item)
+
+
+class RayExecutor:
+    """Evaluate candidates in parallel as Ray tasks (local Ray unless ``address`` names a cluster)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1.0):
+        self.address, self.num_cpus = address, num_cpus
+
+    def _ray(self):
+        try:
+            import ray
+        except ImportError:
+            raise HwnasError("--executor ray needs Ray, which is not installed: pip install 'hwnas[ray]' "
+                             "(or pip install 'ray[default]')") from None
+        if not ray.is_initialized():
+            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False)
+        return ray
+
+    def map(self, fn: Callable, items: Sequence) -> Iterable:
+        ray = self._ray()
+        remote = ray.remote(num_cpus=self.num_cpus)(fn)
+        refs = [remote.remote(item) for item in items]
+        for ref in refs:  # in order, so results (and any checkpoint) do not depend on scheduling
+            yield ray.get(ref)
+
+
+def create_executor(name: str | None, address: str | None = None):
+    if name in (None, "", "local", "in-process", "inprocess"):
+        if address:
+            raise HwnasError("--address only makes sense with --executor ray")
+        return InProcessExecutor()
+    if name == "ray":
+        executor = RayExecutor(address)
+        executor._ray()  # fail now, with the install hint, rather than mid-search
+        return executor
+    raise unknown("executor", name, ("in-process", "ray"))

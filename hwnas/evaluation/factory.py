@@ -1,0 +1,93 @@
+"""From names to an evaluator: ``EvaluatorSpec`` (what the CLI and recipes give) and ``build_evaluator``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import HwnasError
+from .evaluator import ArchEvaluator
+from .objectives import parse_constraint, parse_objective
+from .sources import create_source
+
+
+@dataclass
+class EvaluatorSpec:
+    """Everything needed to build an ArchEvaluator from names (what the CLI and recipes give)."""
+
+    objectives: list[str]
+    constraints: list[str] = field(default_factory=list)
+    accuracy: str | None = None
+    latency: list[str] = field(default_factory=list)
+    energy: list[str] = field(default_factory=list)
+    dataset: str = "digits"
+    epochs: int = 3
+    proxy: str = "naswot"
+    data_dir: str | None = None
+    download: bool = False
+    batch_size: int = 64
+    seed: int = 0
+    max_train: int | None = None
+
+    def settings(self) -> dict:
+        """The settings a source may take (dataset, epochs, seed, ...)."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("objectives", "constraints", "accuracy", "latency", "energy")}
+
+
+def split_device_specs(specs: Iterable[str] | str | None) -> tuple[str | None, dict[str, str]]:
+    """``["predictor", "pixel2=table:p.csv"]`` -> (default "predictor", {"pixel2": "table:p.csv"})."""
+    if specs is None:
+        return None, {}
+    if isinstance(specs, str):
+        specs = [specs]
+    default, per_device = None, {}
+    for spec in specs:
+        spec = str(spec).strip()
+        head, sep, rest = spec.partition("=")
+        if sep and ":" not in head and head:
+            per_device[head] = rest
+        else:
+            default = spec
+    return default, per_device
+
+
+def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None = None,
+                    on_evaluated=None) -> ArchEvaluator:
+    """The evaluator for ``spec``; every source is checked (files read, predictors loaded) before it returns."""
+    objectives = [parse_objective(o) for o in spec.objectives]
+    constraints = [parse_constraint(c) for c in spec.constraints]
+    quantities = objectives + constraints
+    settings = spec.settings()
+    accuracy = None
+    if any(q.name == "error" for q in quantities):
+        if not spec.accuracy:
+            raise HwnasError("objective 'error' needs --accuracy table:FILE|proxy|train")
+        accuracy = create_source(spec.accuracy, "accuracy", **settings)
+    defaults = {"latency_ms": ("--latency", *split_device_specs(spec.latency), "predictor"),
+                "energy_mj": ("--energy", *split_device_specs(spec.energy), "measure")}
+    costs: dict = {}
+    made: dict = {}  # one source per (device, spec): latency and energy of a device share measurements
+    used = set()
+    for q in quantities:
+        if q.name not in defaults:
+            continue
+        flag, default, per_device, fallback = defaults[q.name]
+        text = per_device.get(q.device) or default or (None if per_device else fallback)
+        if text is None:
+            raise HwnasError(f"no cost source for {q.label}: add {flag} {q.device}=table:FILE|predictor|measure")
+        used.add(q.device)
+        if (q.device, text) not in made:
+            made[q.device, text] = create_source(text, "cost", q.device, **settings)
+        costs[q.label] = made[q.device, text]
+    named = set(defaults["latency_ms"][2]) | set(defaults["energy_mj"][2])
+    for name in sorted(named):
+        if name not in used:
+            raise HwnasError(f"a cost source is given for device {name!r}, but no objective or constraint uses it")
+    if accuracy is not None:
+        accuracy.check(space, "error")
+    for label, src in costs.items():
+        src.check(space, label.partition("@")[0])
+    return ArchEvaluator(space, objectives, constraints, accuracy=accuracy, costs=costs, executor=executor,
+                         log=log, on_evaluated=on_evaluated)

@@ -1,0 +1,47 @@
+"""``predictor[:ROOT]``: latency from a trained latency predictor (``hwnas.predictors.load_predictor``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ...contracts import Arch
+from ...errors import HwnasError
+from .base import Source
+
+
+class PredictorSource(Source):
+    """Latency of one device from its trained predictor."""
+
+    kind = "predictor"
+    cheap = True
+
+    def __init__(self, device: str, root: str | None = None):
+        self.device, self.root = device, root
+
+    @classmethod
+    def from_spec(cls, arg, device, settings):
+        return cls(device, root=arg or settings.get("predictor_root"))
+
+    def _predictor(self, space):
+        pred = getattr(self, "_pred", None)
+        if pred is None:
+            from ...predictors import load_predictor
+
+            pred = self._pred = load_predictor(self.device, space=space.name, root=self.root)
+        return pred
+
+    def describe_for(self, space) -> str:
+        card = getattr(self._predictor(space), "card", {}) or {}
+        name = card.get("name") or card.get("kind") or "predictor"
+        return f"predicted:{name}@{self.device}"
+
+    def check(self, space, quantity: str) -> None:
+        self.describe_for(space)  # loads the predictor: an unknown device fails now
+
+    def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
+        if quantity != "latency_ms":
+            raise HwnasError(f"{quantity}@{self.device}: predictors predict latency only; give an energy table or --energy measure")
+        mean, _std = self._predictor(space).predict(list(archs))
+        return np.asarray(mean, dtype=float).reshape(len(archs)), [self.describe_for(space)] * len(archs)

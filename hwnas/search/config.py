@@ -1,0 +1,235 @@
+"""The configuration of a search: a typed ``SearchConfig`` whose fields parse themselves (recipe values and
+CLI flags alike), recipe loading, and the embedded default recipe."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..errors import HwnasError
+
+
+# -- field parsers: (field name, value) -> typed value, or one clear HwnasError naming the field ------------
+def _text(key: str, value) -> str:
+    return str(value)
+
+
+def _optional_text(key: str, value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _integer(key: str, value) -> int:
+    """3, "3", 3.0 -> 3; anything else (3.5, "three", True) names the field."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer():
+        raise HwnasError(f"{key} must be an integer, got {value!r}")
+    return int(number)
+
+
+def _optional_integer(key: str, value) -> int | None:
+    return None if value is None else _integer(key, value)
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _boolean(key: str, value) -> bool:
+    """A real boolean: YAML/flag booleans, or true/false, yes/no, on/off, 1/0 (``"no"`` is False)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise HwnasError(f"{key} must be true or false, got {value!r}")
+
+
+def _listify(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _strings(key: str, value) -> list[str]:
+    return _listify(value)
+
+
+def _mapping(key: str, value) -> dict:
+    """A mapping, or KEY=VALUE strings (numbers parsed), -> dict."""
+    from ..spaces import parse_space_options
+
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    return parse_space_options(_listify(value))
+
+
+def _setting(default, parse: Callable[[str, Any], Any]):
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"parse": parse})
+    return field(default=default, metadata={"parse": parse})
+
+
+@dataclass
+class SearchConfig:
+    """Every setting of a search; recipe keys and CLI flags use these names (``-`` or ``_``).
+    Set values through ``make_config``: each field's parser turns recipe text into its type."""
+
+    space: str = _setting("nb201", _text)
+    space_opt: dict = _setting({}, _mapping)
+    strategy: str = _setting("nsga2", _text)
+    strategy_opt: dict = _setting({}, _mapping)
+    objective: list = _setting(["error", "latency_ms@host"], _strings)
+    constraint: list = _setting([], _strings)
+    accuracy: str | None = _setting("train", _optional_text)
+    latency: list = _setting([], _strings)
+    energy: list = _setting([], _strings)
+    dataset: str = _setting("digits", _text)
+    data_dir: str | None = _setting(None, _optional_text)
+    download: bool = _setting(False, _boolean)
+    epochs: int = _setting(3, _integer)
+    proxy: str = _setting("naswot", _text)
+    batch_size: int = _setting(64, _integer)
+    max_train: int | None = _setting(None, _optional_integer)
+    budget: int = _setting(100, _integer)
+    seed: int = _setting(0, _integer)
+    executor: str = _setting("in-process", _text)
+    address: str | None = _setting(None, _optional_text)
+    out: str | None = _setting(None, _optional_text)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def set(self, key: str, value) -> None:
+        """Parse ``value`` with the field's parser and store it."""
+        parse = next(f.metadata["parse"] for f in fields(self) if f.name == key)
+        setattr(self, key, parse(key, value))
+
+    def evaluator_spec(self):
+        """What the evaluator needs of this configuration."""
+        from ..evaluation import EvaluatorSpec
+
+        return EvaluatorSpec(objectives=list(self.objective), constraints=list(self.constraint),
+                             accuracy=self.accuracy, latency=list(self.latency), energy=list(self.energy),
+                             dataset=self.dataset, epochs=self.epochs, proxy=self.proxy, data_dir=self.data_dir,
+                             download=self.download, batch_size=self.batch_size, seed=self.seed,
+                             max_train=self.max_train)
+
+
+# The embedded default (``hwnas pareto-search`` with no arguments): a real, small problem that finishes in
+# a few minutes on 2 cores. NB201 cells at C=8, N=1 on 8x8 inputs, trained for 2 epochs on scikit-learn's
+# bundled digits; the cost objective is host latency when a host predictor or the profiler is available,
+# else the MAC count (counted from the graph, an honest static proxy for cost; the run says which).
+DEFAULT_RECIPE = {
+    "space": "nb201",
+    "space_opt": {"C": 8, "N": 1, "input_size": 8},
+    "strategy": "nsga2",
+    "strategy_opt": {"population_size": 8},
+    "objective": ["error", "latency_ms@host"],
+    "accuracy": "train",
+    "dataset": "digits",
+    "epochs": 2,
+    "budget": 32,
+    "seed": 0,
+}
+
+
+def load_recipe(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise HwnasError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise HwnasError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise HwnasError(f"recipe {path}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _absolute_table(spec):
+    """``table:rel.csv`` -> ``table:/abs/rel.csv`` (also ``DEV=table:...``), so a resumed run finds it."""
+    if not spec:
+        return spec
+    head, sep, rest = str(spec).partition("=")
+    prefix, body = (head + sep, rest) if sep and not head.startswith("table:") else ("", str(spec))
+    if body.startswith("table:") and len(body) > 6:
+        return prefix + "table:" + str(Path(body[6:]).expanduser().absolute())
+    return spec
+
+
+_ALIASES = {"objectives": "objective", "constraints": "constraint"}
+
+
+def make_config(recipe: dict | None = None, overrides: dict | None = None) -> SearchConfig:
+    """Recipe values, then explicit flag values (None = not given) on top; unknown keys are an error."""
+    known = SearchConfig.keys()
+    merged: dict[str, Any] = {}
+    for source, values in (("recipe", recipe or {}), ("flag", overrides or {})):
+        for key, value in values.items():
+            k = str(key).replace("-", "_")
+            k = _ALIASES.get(k, k)
+            if k not in known:
+                raise HwnasError(f"unknown {source} setting {key!r}; known: {', '.join(known)}")
+            if value is None or (isinstance(value, (list, tuple, dict)) and not value and source == "flag"):
+                continue
+            merged[k] = value
+    cfg = SearchConfig()
+    for k, v in merged.items():
+        cfg.set(k, v)
+    cfg.accuracy = _absolute_table(cfg.accuracy)
+    cfg.latency = [_absolute_table(x) for x in cfg.latency]
+    cfg.energy = [_absolute_table(x) for x in cfg.energy]
+    if cfg.data_dir:
+        cfg.data_dir = str(Path(cfg.data_dir).expanduser().absolute())
+    if cfg.budget < 1:
+        raise HwnasError(f"budget must be >= 1, got {cfg.budget}")
+    if not cfg.objective:
+        raise HwnasError("a search needs at least one --objective")
+    return cfg
+
+
+def host_cost_source(space_name: str) -> str | None:
+    """How host latency can be obtained here: 'predictor' (a trained host predictor), 'measure' (a host
+    device profile) or None."""
+    from ..measure.device_profile import load_profile
+    from ..predictors import load_predictor
+
+    try:
+        load_predictor("host", space=space_name)
+        return "predictor"
+    except Exception:
+        pass
+    try:
+        load_profile("host")
+        return "measure"
+    except Exception:
+        return None
+
+
+def default_config(notes: list[str] | None = None) -> SearchConfig:
+    recipe = dict(DEFAULT_RECIPE)
+    how = host_cost_source(recipe["space"])
+    if how is None:
+        recipe["objective"] = ["error", "macs"]
+        if notes is not None:
+            notes.append("no host latency predictor or profiler in this build: the cost objective is MACs "
+                         "(counted from the graph)")
+    else:
+        recipe["latency"] = [f"host={how}"]
+    return make_config(recipe)

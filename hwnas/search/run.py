@@ -1,0 +1,109 @@
+"""Build and run (or resume) a search into a results directory, with checkpoints.
+
+Resuming replays the strategy from the seed: evaluations in the log are served without recomputation, so a
+killed run continues to exactly the result of an unbroken run with the same seed. Only the budget of a
+resumed search may change.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import yaml
+
+from ..errors import HwnasError
+from ..evaluation import build_evaluator, create_executor, read_log
+from ..spaces import create_space
+from ..strategies import create_strategy
+from .config import SearchConfig, make_config
+from .results import LOG_NAME, write_history, write_json, write_results
+
+
+def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
+    """(space, evaluator, strategy) for a configuration; every name is checked before anything runs."""
+    space = create_space(cfg.space, **cfg.space_opt)
+    strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
+    executor = create_executor(cfg.executor, cfg.address)
+    evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
+    return space, evaluator, strategy
+
+
+def resume_config(directory: Path, changed: dict | None = None) -> SearchConfig:
+    """The configuration of the search in ``directory``; ``changed``: settings given again (None = not given).
+    Only ``budget`` may change: anything else would make the replay diverge from the logged evaluations."""
+    changed = {k: v for k, v in (changed or {}).items() if v not in (None, [])}
+    others = [k for k in changed if k != "budget"]
+    if others:
+        raise HwnasError("--resume DIR continues with DIR/config.yaml; only --budget may change "
+                         f"(got {', '.join('--' + k.replace('_', '-') for k in others)})")
+    path = Path(directory) / "config.yaml"
+    if not path.is_file():
+        raise HwnasError(f"{directory} holds no search to resume (no config.yaml)")
+    saved = yaml.safe_load(path.read_text()) or {}
+    return make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()},
+                       {"budget": changed.get("budget")})
+
+
+def prepare_out(out: Path, resume: bool) -> Path:
+    out = Path(out)
+    if resume:
+        if not (out / "config.yaml").is_file():
+            raise HwnasError(f"{out} holds no search to resume (no config.yaml)")
+        return out
+    if out.exists() and not out.is_dir():
+        raise HwnasError(f"--out {out} is a file")
+    if out.is_dir() and ((out / "config.yaml").exists() or (out / LOG_NAME).exists()):
+        raise HwnasError(f"{out} already holds a search: continue it with --resume {out}, or choose another --out")
+    if not out.parent.is_dir():
+        raise HwnasError(f"cannot write {out}: directory {out.parent} does not exist")
+    return out
+
+
+def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
+               progress: Callable[[str, dict], None] | None = None):
+    """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
+    with kind "evaluated" (info: n_evals) and "generation" (a history row)."""
+    out = prepare_out(out, resume)
+    notify = progress or (lambda kind, info: None)
+    counter = {"n": 0}
+
+    def on_evaluated(e):
+        counter["n"] += 1
+        notify("evaluated", {"n_evals": counter["n"], "arch": e.extras.get("arch", "")})
+
+    # build everything (and fail on bad input) before creating anything on disk
+    space, evaluator, strategy = build(cfg, log=None, on_evaluated=on_evaluated)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / LOG_NAME
+    if resume:
+        evaluator.preload(read_log(log))
+    else:
+        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out)}, sort_keys=False))
+    evaluator.log = log
+    started = time.time()
+    history: list[dict] = []
+
+    def on_generation(row):
+        history.append(row)
+        write_json(out / "checkpoint.json", {"status": "running", "step": row["step"], "n_evals": row["n_evals"],
+                                             "hypervolume": row["hypervolume"]})
+        write_history(out / "history.csv", history)
+        notify("generation", row)
+
+    try:
+        result = strategy.run(space, evaluator, cfg.budget, np.random.default_rng(cfg.seed), callback=on_generation)
+    except KeyboardInterrupt:
+        write_json(out / "checkpoint.json", {"status": "interrupted", "n_evals": evaluator.n_unique,
+                                             "step": len(history)})
+        write_history(out / "history.csv", history)
+        raise
+    result.config = {**cfg.to_dict(), "out": str(out), "strategy_params": result.config,
+                     "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
+                     "replay_diverged": evaluator.replay_diverged}
+    write_results(result, out, space)
+    write_json(out / "checkpoint.json", {"status": "finished", "n_evals": evaluator.n_unique,
+                                         "step": len(result.history)})
+    return result
