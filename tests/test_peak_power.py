@@ -105,3 +105,64 @@ def test_store_keeps_peak_power_and_migrates_a_schema_1_file(tmp_path):
     s.add(_m())
     (back,) = s.query()
     assert back.peak_power_w is None and back.peak_power_source is None
+
+
+# -- the objective ------------------------------------------------------------------------------------------
+
+
+def test_peak_power_objective_and_constraint_from_a_table(tmp_path):
+    from hwnas.evaluation import EvaluatorSpec, build_evaluator
+    from hwnas.spaces import create_space
+
+    space = create_space("nb201", C=4, N=1)
+    archs = [space.from_index(i) for i in (0, 7, 99)]
+    acc = tmp_path / "acc.csv"
+    acc.write_text("arch,test_accuracy\n" + "".join(f"{space.to_string(a)},{80 + i}\n" for i, a in enumerate(archs)))
+    power = tmp_path / "power.csv"
+    power.write_text("arch,peak_power_w\n" + "".join(f"{space.to_string(a)},{5.0 + 2 * i}\n" for i, a in enumerate(archs)))
+    ev = build_evaluator(space, EvaluatorSpec(objectives=["error", "peak_power_w@tx1"],
+                                              constraints=["peak_power_w@tx1<=8"], energy=[f"tx1=table:{power}"],
+                                              accuracy=f"table:{acc}"))
+    F = ev.evaluate(archs)
+    assert F[:, 1].tolist() == [5.0, 7.0, 9.0]
+    assert ev.violations(archs).tolist()[:2] == [0.0, 0.0] and ev.violations(archs)[2] > 0
+    with pytest.raises(Exception, match="peak_power_w@DEVICE"):
+        build_evaluator(space, EvaluatorSpec(objectives=["peak_power_w"]))
+
+
+@pytest.mark.slow  # two real local measurements: ~50 s on the shared 2-core box
+def test_monas_searches_under_a_peak_power_limit_measured_from_a_fake_ina3221(tmp_path, monkeypatch):
+    """End to end: MONAS's constrained reward on peak_power_w@DEV, each candidate really run here in ONNX
+    Runtime while a background thread samples a fake INA3221 sysfs tree (the only fake: the board)."""
+    import os
+
+    from hwnas.cli.main import main
+    from search_fixtures import write_nb201_tables
+
+    home = tmp_path / "hwnas_home"
+    monkeypatch.setenv("HWNAS_HOME", str(home))
+    sysfs = tmp_path / "board"
+    dev = sysfs / "sys/bus/i2c/drivers/ina3221x/1-0040/iio:device0"
+    dev.mkdir(parents=True)
+    (dev / "rail_name_0").write_text("VDD_IN\n")
+    (dev / "in_power0_input").write_text("4200\n")  # mW
+    (home / "device_profiles").mkdir(parents=True)
+    (home / "device_profiles" / "fakejet.yaml").write_text(
+        "runtime: onnxruntime\nthreads: 1\nconnection: {type: local}\n"
+        f"energy: {{sensor: ina3221, rail: VDD_IN, sysfs_root: '{sysfs}', sample_interval_s: 0.005}}\n")
+    acc, _ = write_nb201_tables(tmp_path)
+    out = tmp_path / "run"
+    argv = ["pareto-search", "--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1", "--space-opt",
+            "input_size=8", "--strategy", "monas", "--strategy-opt", "reward=constrained", "--strategy-opt",
+            "batch_size=2", "--objective", "error", "--objective", "peak_power_w@fakejet", "--constraint",
+            "peak_power_w@fakejet<=5", "--accuracy", f"table:{acc}", "--energy", "fakejet=measure",
+            "--budget", "2", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0, os.listdir(out)
+    import json
+
+    rows = [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines() if line.strip()]
+    assert len(rows) == 2
+    for r in rows:
+        assert r["values"][1] == pytest.approx(4.2)
+        assert r["sources"][1].startswith("measured:ina3221(peak of ") and r["sources"][1].endswith("@fakejet")
+        assert r["violation"] == 0
