@@ -250,13 +250,13 @@ class CheapCostMOBO(Params):
         nadir = front.max(0)
         scale = np.where(nadir - ideal > 0, nadir - ideal, 1.0)
         Z = (front - ideal) / scale
-        O = (opt - ideal) / scale
+        Zopt = (opt - ideal) / scale
         M = (mean - ideal) / scale
         ref = np.full(2, 1.1)
         chosen: list[int] = []
         free = violation <= 0
         for _ in range(k):
-            gain = hv_improvement_2d(Z, O, ref)
+            gain = hv_improvement_2d(Z, Zopt, ref)
             gain[~free] = -1.0
             gain[chosen] = -np.inf
             i = int(np.argmax(gain))
