@@ -27,7 +27,7 @@ from .errors import HwnasError
 from .io import now_iso
 from .paths import hwnas_home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SOURCES = ("measured", "imported")
 DB_NAME = "measurements.db"
 
@@ -65,6 +65,8 @@ class Measurement:
     unstable: bool = False
     energy_mj: float | None = None
     energy_source: str | None = None  # 'measured:<sensor>' | 'estimated:<power model>' | 'imported'
+    peak_power_w: float | None = None  # largest power seen while it ran (schema 2)
+    peak_power_source: str | None = None  # 'measured:<sensor>(peak of n samples every t ms)' | 'estimated:...'
     fingerprint: dict = field(default_factory=dict)
     created_at: str = ""
     op_profile: list[dict] | None = None  # [{name, op_type, ms, ...}]
@@ -113,14 +115,17 @@ _COLUMNS = (
     ("fingerprint", "TEXT NOT NULL", True),
     ("created_at", "TEXT NOT NULL", False),
     ("op_profile", "TEXT", True),
+    ("peak_power_w", "REAL", False),  # schema 2
+    ("peak_power_source", "TEXT", False),  # schema 2
 )
+_V2_COLUMNS = ("peak_power_w", "peak_power_source")
 _NAMES = [c[0] for c in _COLUMNS]
 _JSON = {c[0] for c in _COLUMNS if c[2]}
 
 _SCHEMA_V1 = f"""
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{n} {t}" for n, t, _ in _COLUMNS)},
+    {", ".join(f"{n} {t}" for n, t, _ in _COLUMNS if n not in _V2_COLUMNS)},
     settings_key TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS measurements_key ON measurements (device, space, runtime, settings_key, arch_id);
@@ -132,8 +137,10 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 """
 
-# Migrations from version v to v+1 (none yet); the store refuses files from a newer hwnas.
-_MIGRATIONS: dict[int, str] = {}
+# Migrations from version v to v+1 (1 -> 2: peak power columns); the store refuses files from a newer hwnas.
+_MIGRATIONS: dict[int, str] = {
+    1: "ALTER TABLE measurements ADD COLUMN peak_power_w REAL; ALTER TABLE measurements ADD COLUMN peak_power_source TEXT",
+}
 
 
 def default_store_path() -> Path:

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
         strategy: Optional[str] = typer.Option(None, "--strategy", help="nsga2 | random | evolution | ..."),
         strategy_opt: Optional[List[str]] = typer.Option(None, "--strategy-opt", help="strategy parameter KEY=VALUE, e.g. population_size=20"),
-        objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | params | macs | peak_memory_bytes (repeat)"),
+        objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | peak_power_w@DEV | params | macs | peak_memory_bytes (repeat)"),
         constraint: Optional[List[str]] = typer.Option(None, "--constraint", help="bound, e.g. 'latency_ms@pixel2<=15' (repeat)"),
         accuracy: Optional[str] = typer.Option(None, "--accuracy", help="table:FILE | proxy[:naswot|synflow|jacob_cov] | train[:digits|cifar10|imagefolder] (validation accuracy; test only for the final front) | supernet:PATH (hwnas supernet train)"),
         latency: Optional[List[str]] = typer.Option(None, "--latency", help="predictor | measure | table:FILE, or DEV=SOURCE per device (repeat)"),

@@ -70,6 +70,7 @@ def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None 
         accuracy = create_source(spec.accuracy, "accuracy", **settings)
     defaults = {"latency_ms": ("--latency", *split_device_specs(spec.latency), "predictor"),
                 "energy_mj": ("--energy", *split_device_specs(spec.energy), "measure")}
+    defaults["peak_power_w"] = defaults["energy_mj"]  # both come from the device's power sensor
     costs: dict = {}
     made: dict = {}  # one source per (device, spec): latency and energy of a device share measurements
     used = set()

@@ -11,8 +11,8 @@ import numpy as np
 from ..contracts import Objective
 from ..errors import HwnasError, unknown
 
-OBJECTIVE_NAMES = ("error", "latency_ms", "energy_mj", "params", "macs", "peak_memory_bytes")
-DEVICE_METRICS = ("latency_ms", "energy_mj")
+OBJECTIVE_NAMES = ("error", "latency_ms", "energy_mj", "peak_power_w", "params", "macs", "peak_memory_bytes")
+DEVICE_METRICS = ("latency_ms", "energy_mj", "peak_power_w")  # peak_power_w: from the energy source (--energy)
 STATIC_METRICS = {"params": "params", "macs": "macs", "peak_memory_bytes": "peak_activation_bytes"}
 
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")

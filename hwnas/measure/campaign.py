@@ -91,6 +91,7 @@ with ``NO_PATH`` without being exported or run. An unreachable device raises ``D
                         latency_ms=r.latency_ms, latency_p90_ms=r.latency_p90_ms, latency_iqr_ms=r.latency_iqr_ms,
                         latency_cv=r.latency_cv, n_runs=r.n_runs, first_inference_ms=r.first_inference_ms,
                         unstable=r.unstable, energy_mj=r.energy_mj, energy_source=r.energy_source,
+                        peak_power_w=r.peak_power_w, peak_power_source=r.peak_power_source,
                         fingerprint=fp, op_profile=r.op_profile)
         store.add(m)
         done.add(arch.arch_id)

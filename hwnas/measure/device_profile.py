@@ -75,7 +75,7 @@ _CONNECTION_KEYS = {
     "adb": {"type", "serial", "benchmark_model", "remote_dir", "adb", "taskset", "energy_duration_s"},
     "agent": {"type", "host", "port", "timeout_s"},
 }
-_ENERGY_KEYS = {"sensor", "power_model", "sysfs_root", "rail", "gpu_index", "supply"}
+_ENERGY_KEYS = {"sensor", "power_model", "sysfs_root", "rail", "gpu_index", "supply", "sample_interval_s"}
 _POWER_MODEL_KEYS = {"name", "idle_w", "active_w", "cores", "note"}
 
 
@@ -188,6 +188,8 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
     c.string(energy, "rail", prefix="energy.")
     c.string(energy, "supply", prefix="energy.")
     c.integer(energy, "gpu_index", prefix="energy.", minimum=0)
+    if "sample_interval_s" in energy:  # how often power sensors are read (energy and peak power)
+        c.number(energy, "sample_interval_s", prefix="energy.", positive=True)
     pm = energy.get("power_model")
     if pm is not None:
         if not isinstance(pm, dict):

@@ -209,6 +209,8 @@ class RunResult:
     delegate: str | None
     energy_mj: float | None = None
     energy_source: str | None = None
+    peak_power_w: float | None = None
+    peak_power_source: str | None = None
     fingerprint: dict = field(default_factory=dict)
     op_profile: list[dict] | None = None
     protocol: dict = field(default_factory=dict)

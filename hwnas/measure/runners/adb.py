@@ -31,7 +31,7 @@ import numpy as np
 
 from ...errors import HwnasError
 from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, median_ci
-from .energy import BatteryReader, SampledMeter, SensorError, estimate
+from .energy import BatteryReader, SampledMeter, SensorError, estimate, peak_power
 
 _NUM = r"([-+]?[\d.]+(?:[eE][-+]?\d+)?)"
 _STATS_RE = re.compile(r"count=(\d+)(?P<rest>.*)")
@@ -241,7 +241,8 @@ class AdbRunner:
     def _bench(self, profile, remote: str, **kw) -> dict:
         return parse_benchmark_output(self.shell(profile, self._bench_cmd(profile, remote, **kw)))
 
-    def _battery_energy(self, profile, remote: str, median_ms: float) -> tuple[float | None, str | None]:
+    def _battery_energy(self, profile, remote: str, median_ms: float):
+        """(energy_mj, source, the meter for its peak power) from sampled battery power, or (None, None, None)."""
         duration = float(profile.connection.get("energy_duration_s") or 5.0)
 
         def read(name: str) -> str:
@@ -252,7 +253,7 @@ class AdbRunner:
 
         reader = BatteryReader(read=read)
         if not reader.available():
-            return None, None
+            return None, None, None
         cmd = self._cmd(profile, "shell", self._bench_cmd(profile, remote, num_runs=1_000_000, warmup_runs=1,
                                                           min_secs=duration, max_secs=duration))
         meter = SampledMeter(reader.power_w, "battery", interval_s=self.sample_interval_s)
@@ -263,15 +264,15 @@ class AdbRunner:
             proc.wait(timeout=duration + 120)
             meter.stop()
         except (subprocess.TimeoutExpired, SensorError):
-            return None, None
+            return None, None, None
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         p = meter.mean_power_w
         if p is None:
-            return None, None
-        return p * median_ms, meter.label
+            return None, None, None
+        return p * median_ms, meter.label, meter
 
     # -- the runner ------------------------------------------------------------------------------------
     def fingerprint(self, profile) -> dict:
@@ -334,11 +335,12 @@ class AdbRunner:
             if op_profile:
                 ops = self._bench(profile, remote, num_runs=max(10, protocol.min_runs), warmup_runs=1,
                                   op_profiling=True)["op_profile"]
-            energy_mj, energy_source = None, None
+            energy_mj, energy_source, meter = None, None, None
             if profile.energy.get("sensor") in ("battery", "auto"):
-                energy_mj, energy_source = self._battery_energy(profile, remote, med)
+                energy_mj, energy_source, meter = self._battery_energy(profile, remote, med)
             if energy_mj is None:
                 energy_mj, energy_source = estimate(profile.energy, med, profile.threads)
+            peak_w, peak_source = peak_power(meter, profile.energy, profile.threads)
         finally:
             self._run(profile, "shell", f"rm -f {shlex.quote(remote)}", check=False, timeout=60)
         p95 = [r["p95_ms"] for r in timed if r["p95_ms"] is not None]
@@ -358,4 +360,5 @@ class AdbRunner:
                          n_runs=int(counts.sum()), first_inference_ms=first["first_inference_ms"],
                          unstable=not converged, runtime="litert", runtime_version=version,
                          threads=profile.threads, delegate=profile.delegate or "xnnpack", energy_mj=energy_mj,
-                         energy_source=energy_source, fingerprint=fp, op_profile=ops, protocol=report)
+                         energy_source=energy_source, peak_power_w=peak_w, peak_power_source=peak_source,
+                         fingerprint=fp, op_profile=ops, protocol=report)

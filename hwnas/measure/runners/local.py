@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import HwnasError
 from ..protocol import ProtocolSettings, RunResult, host_fingerprint, run_protocol
-from .energy import SensorError, estimate, open_meter
+from .energy import SensorError, estimate, open_meter, peak_power
 from .worker import ModelWorker
 
 
@@ -91,6 +91,7 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
         energy_mj, energy_source = joules * 1e3 / stats.n_runs, meter.label
     else:
         energy_mj, energy_source = estimate(energy, stats.median_ms, threads)
+    peak_w, peak_source = peak_power(meter if joules is not None else None, energy, threads)
     ops = None
     if op_profile and info["runtime"] == "onnxruntime":
         try:
@@ -101,7 +102,8 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
                      latency_cv=stats.cv, n_runs=stats.n_runs, first_inference_ms=res.first_inference_ms,
                      unstable=res.unstable, runtime=info["runtime"], runtime_version=str(info["version"]),
                      threads=int(info["threads"]), delegate=info.get("delegate"), energy_mj=energy_mj,
-                     energy_source=energy_source, fingerprint=host_fingerprint(), op_profile=ops,
+                     energy_source=energy_source, peak_power_w=peak_w, peak_power_source=peak_source,
+                     fingerprint=host_fingerprint(), op_profile=ops,
                      protocol=res.report(protocol))
 
 
