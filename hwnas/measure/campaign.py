@@ -86,7 +86,7 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
                         latency_cv=r.latency_cv, n_runs=r.n_runs, first_inference_ms=r.first_inference_ms,
                         unstable=r.unstable, energy_mj=r.energy_mj, energy_source=r.energy_source,
                         fingerprint=fp, op_profile=r.op_profile)
-        store.add(m)
+        store.add(m, if_absent=skip_measured)  # a concurrent profile may have stored it meanwhile
         done.add(arch.arch_id)
         out.append(m)
         if on_result:
