@@ -222,6 +222,8 @@ class MeasurementStore:
             except sqlite3.OperationalError as exc:  # locked for too long, disk full, read-only ...
                 raise StoreError(f"cannot use the measurement store {self.path} (SQLite says: {exc})") from None
             except sqlite3.DatabaseError as exc:
+                if type(exc) is not sqlite3.DatabaseError:  # a constraint or API error: a bug, not the file
+                    raise
                 raise StoreError(f"the measurement store {self.path} is damaged (SQLite says: {exc}); "
                                  "restore it from a backup or move it aside to start a new one") from None
 
