@@ -150,11 +150,13 @@ DEFAULT_RECIPE = {
 
 
 def load_recipe(path: Path) -> dict:
+    from ..io import read_text
+
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"recipe {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(read_text(path, "recipe")) or {}
     except yaml.YAMLError as exc:
         raise HwnasError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
