@@ -16,7 +16,7 @@ from hwnas.errors import HwnasError
 from hwnas.search import DEFAULT_RECIPE, config_from_flags, make_config, run_search
 from hwnas.store import Measurement, MeasurementStore, StoreError
 
-from search_fixtures import write_nb201_tables
+from search_fixtures import table_args, write_nb201_tables
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
 LATIN1 = b"arch,latency_ms\n" + CELL.encode() + b",1.0\n\xe9t\xe9,2\n"
@@ -28,10 +28,7 @@ def tables(tmp_path_factory):
 
 
 def table_flags(tables, budget=12):
-    acc, lat = tables
-    return ["pareto-search", "--objective", "error", "--objective", "latency_ms@dev", "--accuracy", f"table:{acc}",
-            "--latency", f"dev=table:{lat}", "--budget", str(budget), "--strategy-opt", "population_size=6",
-            "--no-progress"]
+    return table_args(tables, budget=budget, population=6)
 
 
 def table_config(tables, **extra):

@@ -10,19 +10,12 @@ import yaml
 from hwnas.cli.main import main
 from hwnas.search import DEFAULT_RECIPE, default_config, make_config, run_search
 
-from search_fixtures import write_nb201_tables
+from search_fixtures import table_args, write_nb201_tables
 
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory):
     return write_nb201_tables(tmp_path_factory.mktemp("tables"))
-
-
-def table_args(tables, budget=40):
-    acc, lat = tables
-    return ["pareto-search", "--objective", "error", "--objective", "latency_ms@dev", "--accuracy", f"table:{acc}",
-            "--latency", f"dev=table:{lat}", "--budget", str(budget), "--strategy-opt", "population_size=10",
-            "--no-progress"]
 
 
 def read_csv(path):
