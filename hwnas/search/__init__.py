@@ -3,7 +3,9 @@ write the results directory. The CLI (``hwnas pareto-search``) is a thin layer o
 
 Results directory::
 
-    config.yaml          the fully resolved configuration (written first; ``--resume`` reads it)
+    config.yaml          the fully resolved configuration (``--resume`` reads it); written once every setting
+                         is checked, and removed again if the run fails before its first evaluation
+    .hwnas.lock          held (flock) by the run using the directory: a second run into it fails at once
     evaluations.jsonl    every unique evaluation, appended the moment it is computed (the checkpoint)
     checkpoint.json      status (running | interrupted | finished), step, n_evals: rewritten every generation
     evaluations.csv      every unique arch in evaluation order, objectives + how each value was obtained

@@ -115,6 +115,8 @@ def _make_out(out: Path) -> bool:
         return False
     try:
         out.mkdir()
+    except FileExistsError:  # another run made it a moment ago: the lock decides
+        return False
     except OSError as exc:
         raise HwnasError(f"cannot create --out {out}: {exc.strerror or exc}") from None
     return True
