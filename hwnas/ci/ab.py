@@ -32,6 +32,7 @@ class MeasureSettings:
     warmup_s: float = 0.2  # discarded inferences per worker after loading (after the first inference)
     block_warmup: int = 2  # discarded inferences at the start of every block
     baseline_rounds: int = 20  # rounds when only measuring (for --update-baseline without a comparison)
+    startup_s: float = 30.0  # allowance beyond budget_s for starting the workers (spawn, runtime import, load)
     n_boot: int = 4000
     seed: int = 0
 
@@ -67,7 +68,7 @@ def abba_orders(n_rounds: int, rng: np.random.Generator) -> list[str]:
     return out[:n_rounds]
 
 
-def _open_worker(path: Path, device: DeviceProfile, seed: int):
+def _open_worker(path: Path, device: DeviceProfile, seed: int, timeout_s: float = 300.0):
     from ..measure.runners.worker import ModelWorker
     from ..runtimes import runtime_for
 
@@ -75,14 +76,14 @@ def _open_worker(path: Path, device: DeviceProfile, seed: int):
     # model files bring their own runtime (by suffix); the profile's delegate belongs to the profile's runtime
     delegate = device.delegate if runtime == device.runtime else None
     return ModelWorker(path, runtime=runtime, threads=device.threads, delegate=delegate,
-                       affinity=list(device.affinity) if device.affinity else None, seed=seed)
+                       affinity=list(device.affinity) if device.affinity else None, seed=seed, timeout_s=timeout_s)
 
 
-def _warm(worker, warmup_s: float) -> list[float]:
+def _warm(time_n: Callable[[int], list[float]], warmup_s: float) -> list[float]:
     out: list[float] = []
     t_end = time.perf_counter() + warmup_s
     while time.perf_counter() < t_end or len(out) < 3:
-        out.extend(worker.time(3))
+        out.extend(time_n(3))
         if len(out) > 5000:
             break
     return out
@@ -120,16 +121,30 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
     """Measure ``candidate`` (and ``baseline`` when given, interleaved ABBA) in rounds.
 
     Stops when ``should_stop`` says so (checked after ``check_from`` rounds, then every ``round_step``), when
-    ``n_rounds`` (if given) or ``max_rounds`` rounds are done, or when ``budget_s`` has passed.
+    ``n_rounds`` (if given) or ``max_rounds`` rounds are done, or when ``budget_s`` has passed. A model that
+    hangs (loading or running) cannot hold the check longer than ``budget_s + startup_s``: every wait on a
+    worker ends at that deadline with ``WorkerCrashed`` naming the budget.
     """
+    from ..measure.runners.worker import WorkerCrashed
+
     t0 = time.perf_counter()
+    deadline = t0 + ms.budget_s + ms.startup_s
     workers = {}
+
+    def left() -> float:
+        return max(0.5, deadline - time.perf_counter())
+
+    def timed(side: str, n: int) -> list[float]:
+        w = workers[side]
+        w.timeout_s = left()
+        return w.time(n)
+
     try:
-        workers["B"] = _open_worker(candidate, device, seed=ms.seed)
+        workers["B"] = _open_worker(candidate, device, seed=ms.seed, timeout_s=left())
         if baseline is not None:
-            workers["A"] = _open_worker(baseline, device, seed=ms.seed)
+            workers["A"] = _open_worker(baseline, device, seed=ms.seed, timeout_s=left())
         first = {("candidate" if k == "B" else "baseline"): w.first_inference_ms for k, w in workers.items()}
-        warm = {k: _warm(w, ms.warmup_s) for k, w in workers.items()}
+        warm = {k: _warm(lambda n, k=k: timed(k, n), ms.warmup_s) for k in workers}
         est = max(float(np.median(v)) for v in warm.values())
         k = _per_block(est, ms)
         limit = n_rounds if n_rounds is not None else ms.max_rounds
@@ -141,10 +156,9 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
         for r, order in enumerate(orders):
             rec: dict = {"order": order}
             for side in order:
-                w = workers[side]
                 if ms.block_warmup:
-                    w.time(ms.block_warmup)
-                samples = w.time(k)
+                    timed(side, ms.block_warmup)
+                samples = timed(side, k)
                 name = "candidate" if side == "B" else "baseline"
                 rec[f"{name}_ms"] = samples
                 rec[f"{name}_median_ms"] = float(np.median(samples))
@@ -163,6 +177,11 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
             res.stop = f"{len(orders)} rounds done"
         res.seconds = time.perf_counter() - t0
         return res
+    except WorkerCrashed as exc:
+        if time.perf_counter() < deadline - 0.25:
+            raise
+        raise WorkerCrashed(f"{Path(candidate).name}: no result within --budget-s {ms.budget_s:g} s "
+                            f"(+{ms.startup_s:g} s to start the workers); the model may hang ({exc})") from None
     finally:
         for w in workers.values():
             w.close()

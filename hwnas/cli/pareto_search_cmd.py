@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         """
         import time
 
-        from ..search import default_config, load_recipe, make_config, resume_config, run_search
+        from ..search import config_from_flags, load_recipe, make_config, resume_config, run_search
 
         flags = {"space": space, "space_opt": space_opt, "strategy": strategy, "strategy_opt": strategy_opt,
                  "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
@@ -82,13 +82,7 @@ def register(app: typer.Typer) -> None:
             cfg = resume_config(resume, {**flags, "recipe": recipe, "out": out})
             target = resume
         else:
-            if recipe is not None:
-                base = load_recipe(recipe)
-            elif all(v in (None, []) for v in flags.values()):
-                base = default_config(notes).to_dict()
-            else:
-                base = {}
-            cfg = make_config(base, flags)
+            cfg = make_config(load_recipe(recipe), flags) if recipe is not None else config_from_flags(flags, notes)
             target = out or Path(cfg.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
             if out is None and cfg.out is None:
                 Path("runs").mkdir(exist_ok=True)

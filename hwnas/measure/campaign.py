@@ -93,7 +93,7 @@ with ``NO_PATH`` without being exported or run. An unreachable device raises ``D
                         unstable=r.unstable, energy_mj=r.energy_mj, energy_source=r.energy_source,
                         peak_power_w=r.peak_power_w, peak_power_source=r.peak_power_source,
                         fingerprint=fp, op_profile=r.op_profile)
-        store.add(m)
+        store.add(m, if_absent=skip_measured)  # a concurrent profile may have stored it meanwhile
         done.add(arch.arch_id)
         out.append(m)
         if on_result:
