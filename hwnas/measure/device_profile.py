@@ -22,6 +22,10 @@ from ..runtimes import RUNTIMES, format_for
 
 PRECISIONS = ("fp32", "int8")
 CONNECTIONS = ("local", "adb", "agent")
+# delegates the adb runner's tools accept: benchmark_model flags; onnxruntime_perf_test -e values
+ADB_DELEGATES = {"litert": ("xnnpack", "cpu", "none", "builtin", "gpu", "nnapi"),
+                 "onnxruntime": ("cpu", "xnnpack", "nnapi", "qnn", "cpuexecutionprovider", "xnnpackexecutionprovider",
+                                 "nnapiexecutionprovider", "qnnexecutionprovider")}
 SENSORS = ("auto", "none", "rapl", "nvml", "ina3221", "battery")
 
 
@@ -72,7 +76,8 @@ _TOP_KEYS = {"name", "description", "runtime", "threads", "delegate", "precision
              "energy"}
 _CONNECTION_KEYS = {
     "local": {"type"},
-    "adb": {"type", "serial", "benchmark_model", "remote_dir", "adb", "taskset", "energy_duration_s"},
+    "adb": {"type", "serial", "benchmark_model", "perf_test", "ep_options", "remote_dir", "adb", "taskset",
+            "energy_duration_s"},
     "agent": {"type", "host", "port", "timeout_s"},
 }
 _ENERGY_KEYS = {"sensor", "power_model", "sysfs_root", "rail", "gpu_index", "supply"}
@@ -173,10 +178,16 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
         if "timeout_s" in conn:
             c.number(conn, "timeout_s", prefix="connection.", positive=True)
     if ctype == "adb":
-        for key in ("serial", "adb", "taskset"):
+        for key in ("serial", "adb", "taskset", "ep_options"):
             c.string(conn, key, prefix="connection.")
         conn["benchmark_model"] = c.string(conn, "benchmark_model", prefix="connection.",
                                            default="/data/local/tmp/benchmark_model")
+        conn["perf_test"] = c.string(conn, "perf_test", prefix="connection.",
+                                     default="/data/local/tmp/onnxruntime_perf_test")
+        # the phone's tools take these delegates / execution providers (checked here, not mid-run)
+        known = ADB_DELEGATES[runtime]
+        if delegate is not None and delegate.lower() not in known:
+            raise c.fail("delegate", f"one of {', '.join(known)} for {runtime} over adb", delegate)
         conn["remote_dir"] = c.string(conn, "remote_dir", prefix="connection.", default="/data/local/tmp/hwnas")
         if "energy_duration_s" in conn:
             c.number(conn, "energy_duration_s", prefix="connection.", positive=True)
