@@ -190,3 +190,17 @@ def test_profile_pixel_onnxruntime_through_fake_adb(fake_adb, tmp_path, shared_e
     assert m.fingerprint["protocol"]["sample"] == "onnxruntime_perf_test round P50s"
     assert m.fingerprint["protocol"]["p99_ms"] == pytest.approx(2.139 * 1.15, rel=0.01)
     assert m.settings["delegate"] == "xnnpack" and m.op_profile is None
+
+
+def test_drift_reference_over_adb_runs_abab(fake_adb, tmp_path):
+    model, ref = tmp_path / "m.onnx", tmp_path / "r.onnx"
+    model.write_bytes(b"onnx")
+    ref.write_bytes(b"onnx-ref")
+    prof = replace(load_profile("pixel-onnxruntime"), energy={"sensor": "none", "power_model": None})
+    r = AdbRunner().run(model, prof, ProtocolSettings.quick(), reference=ref)
+    runs = [ln.split()[-1].strip("'") for ln in (fake_adb / "calls.log").read_text().splitlines() if " -I -s " in ln]
+    timed = runs[2:]  # after one probe of each
+    assert timed[0::2] == ["/data/local/tmp/hwnas/ref-r.onnx"] * (len(timed) // 2)
+    assert timed[1::2] == ["/data/local/tmp/hwnas/m.onnx"] * (len(timed) // 2)
+    assert r.reference["rounds"] == len(timed) // 2 and r.reference["ratio"] == pytest.approx(1.0, abs=0.02)
+    assert not list((fake_adb / "data/local/tmp/hwnas").glob("*.onnx"))

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HwnasError
-from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, median_ci
+from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, interleaved_reference, median_ci
 from .energy import BatteryReader, SampledMeter, SensorError, estimate
 
 _NUM = r"([-+]?[\d.]+(?:[eE][-+]?\d+)?)"
@@ -366,7 +366,10 @@ class AdbRunner:
                 props[key] = None
         return {"android": props, "serial": profile.connection.get("serial"), "via": "adb"}
 
-    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True,
+            reference: Path | None = None) -> RunResult:
+        """Measure ``path``; with ``reference`` (a model of the same format) a round of the reference runs
+        before every round of the candidate (ABAB) and ``RunResult.reference`` holds the drift ratio."""
         protocol = protocol or ProtocolSettings()
         path = Path(path)
         tool, bm = self.tool(profile)
@@ -384,7 +387,14 @@ class AdbRunner:
                                     f"push the official {tool} binary there (see docs/profiling.md)")
         remote = f"{remote_dir}/{path.name}"
         self._run(profile, "push", str(path), remote, timeout=600)
+        ref_remote = None if reference is None else f"{remote_dir}/ref-{Path(reference).name}"
+        ref_rounds: list[float] = []
         try:
+            if ref_remote is not None:
+                self._run(profile, "push", str(reference), ref_remote, timeout=600)
+                r0 = self._bench(profile, ref_remote, num_runs=protocol.min_runs, warmup_runs=1)
+                ref_runs = int(min(max(round(protocol.round_ms * 10 / max(r0["avg_ms"], 1e-3)), protocol.min_runs),
+                                   protocol.max_round_runs))
             first = self._bench(profile, remote, num_runs=protocol.min_runs, warmup_runs=1)
             avg = max(first["avg_ms"], 1e-3)
             per_round = int(min(max(round(protocol.round_ms * 10 / avg), protocol.min_runs), protocol.max_round_runs))
@@ -392,6 +402,9 @@ class AdbRunner:
             t0 = time.monotonic()
             converged = False
             while True:
+                if ref_remote is not None:  # ABAB: a reference round right before each candidate round
+                    rr = self._bench(profile, ref_remote, num_runs=ref_runs, warmup_runs=max(1, ref_runs // 10))
+                    ref_rounds.append(rr["median_ms"] if rr["median_ms"] is not None else rr["avg_ms"])
                 rounds.append(self._bench(profile, remote, num_runs=per_round, warmup_runs=max(1, per_round // 10)))
                 centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in rounds[1:]])
                 if len(centre) >= 3:
@@ -404,6 +417,7 @@ class AdbRunner:
                 if len(rounds) - 1 >= protocol.max_rounds or time.monotonic() - t0 >= protocol.max_time_s:
                     break
             timed = rounds[1:]
+            centre_seq = [r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in timed]
             centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in timed])
             med = float(np.median(centre))
             lo, hi = median_ci(centre)
@@ -426,7 +440,9 @@ class AdbRunner:
             if energy_mj is None:
                 energy_mj, energy_source = estimate(profile.energy, med, profile.threads)
         finally:
-            self._run(profile, "shell", f"rm -f {shlex.quote(remote)}", check=False, timeout=60)
+            for f in (remote, ref_remote):
+                if f is not None:
+                    self._run(profile, "shell", f"rm -f {shlex.quote(f)}", check=False, timeout=60)
 
         def med_of(key):
             vals = [r.get(key) for r in timed if r.get(key) is not None]
@@ -450,4 +466,5 @@ class AdbRunner:
                          n_runs=int(counts.sum()), first_inference_ms=first["first_inference_ms"],
                          unstable=not converged, runtime=profile.runtime, runtime_version=version,
                          threads=profile.threads, delegate=profile.delegate or default_delegate, energy_mj=energy_mj,
-                         energy_source=energy_source, fingerprint=fp, op_profile=ops, protocol=report)
+                         energy_source=energy_source, fingerprint=fp, op_profile=ops, protocol=report,
+                         reference=interleaved_reference(ref_rounds, list(centre_seq)) if ref_rounds else None)
