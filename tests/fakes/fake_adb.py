@@ -5,7 +5,7 @@ Tests put a wrapper named `adb` on PATH that runs this file. State lives under $
 phone's filesystem: pushed files land at $FAKE_ADB_ROOT/<remote path>); every invocation is appended to
 $FAKE_ADB_ROOT/calls.log. Knobs: FAKE_ADB_DEVICES (serials, comma separated; '' = none attached),
 FAKE_ADB_LATENCY_US (median latency, default 2139), FAKE_ADB_NO_BENCHMARK=1 (binaries missing),
-FAKE_ADB_BATTERY=0 (battery files unreadable).
+FAKE_ADB_BATTERY=0 (battery files unreadable), FAKE_ADB_TEMPS / FAKE_ADB_CPU_CAPPED (thermal readings).
 """
 
 import os
@@ -92,7 +92,24 @@ def perf_test(args: list[str]) -> int:
     return 0
 
 
+def temperatures() -> int:
+    """The thermal one-liner: zones from FAKE_ADB_TEMPS (hottest zone per successive reading, degrees C, the last
+    one repeats; default 38.5), battery at 31.0 C, CPU 4 capped when FAKE_ADB_CPU_CAPPED=1."""
+    seq = [float(t) for t in os.environ.get("FAKE_ADB_TEMPS", "38.5").split(",")]
+    f = ROOT / "thermal_reads"
+    n = int(f.read_text()) if f.exists() else 0
+    f.write_text(str(n + 1))
+    t = seq[min(n, len(seq) - 1)]
+    print(f"zone cpu-big-therm {int(t * 1000)}\nzone cpu-little-therm {int((t - 6) * 1000)}\nbattery battery 310")
+    for cpu in range(8):
+        cap = 1704000 if cpu == 4 and os.environ.get("FAKE_ADB_CPU_CAPPED") == "1" else 2850000
+        print(f"cpufreq cpu{cpu} {cap}/2850000")
+    return 0
+
+
 def shell(cmd: str) -> int:
+    if cmd.startswith("for z in /sys/class/thermal/thermal_zone*"):
+        return temperatures()
     words = shlex.split(cmd)
     if words[:1] == ["taskset"]:
         words = words[2:]

@@ -35,6 +35,7 @@ import numpy as np
 
 from ...errors import HwnasError
 from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, interleaved_reference, median_ci
+from .. import thermal as thermal_mod
 from .energy import BatteryReader, SampledMeter, SensorError, estimate
 
 _NUM = r"([-+]?[\d.]+(?:[eE][-+]?\d+)?)"
@@ -195,9 +196,10 @@ def parse_perf_test_output(text: str) -> dict:
 class AdbRunner:
     """Measures .tflite files on an Android phone through adb and benchmark_model (connection type ``adb``)."""
 
-    def __init__(self, adb: str | None = None, sample_interval_s: float = 0.2):
+    def __init__(self, adb: str | None = None, sample_interval_s: float = 0.2, thermal_poll_s: float = 2.0):
         self.adb = adb
         self.sample_interval_s = sample_interval_s
+        self.thermal_poll_s = thermal_poll_s  # how often a cooldown re-reads the phone's temperatures
 
     # -- adb plumbing --------------------------------------------------------------------------------------
     def _exe(self, profile) -> str:
@@ -355,6 +357,13 @@ class AdbRunner:
             return None, None
         return p * median_ms, meter.label
 
+    def temperatures(self, profile) -> dict:
+        """Thermal zones, battery temperature and CPU frequency caps over adb (``measure.thermal``)."""
+        try:
+            return thermal_mod.parse_thermal_lines(self.shell(profile, thermal_mod.ADB_THERMAL_CMD, timeout=30))
+        except HwnasError:
+            return {"zones": {}, "capped_cpus": []}
+
     # -- the runner ------------------------------------------------------------------------------------
     def fingerprint(self, profile) -> dict:
         props = {}
@@ -389,6 +398,9 @@ class AdbRunner:
         self._run(profile, "push", str(path), remote, timeout=600)
         ref_remote = None if reference is None else f"{remote_dir}/ref-{Path(reference).name}"
         ref_rounds: list[float] = []
+        policy = profile.thermal or {}
+        before, waited, cooled = thermal_mod.cool_down(lambda: self.temperatures(profile), policy,
+                                                       poll_s=self.thermal_poll_s)
         try:
             if ref_remote is not None:
                 self._run(profile, "push", str(reference), ref_remote, timeout=600)
@@ -430,6 +442,7 @@ class AdbRunner:
                 cv = float(np.sqrt(var) / mean) if mean > 0 else 0.0
             else:  # onnxruntime_perf_test prints no std: the CV stays empty rather than guessed
                 cv = None
+            heat = thermal_mod.thermal_record(before, self.temperatures(profile), policy, waited, cooled)
             ops = None
             if op_profile and tool == "benchmark_model":
                 ops = self._bench(profile, remote, num_runs=max(10, protocol.min_runs), warmup_runs=1,
@@ -467,4 +480,5 @@ class AdbRunner:
                          unstable=not converged, runtime=profile.runtime, runtime_version=version,
                          threads=profile.threads, delegate=profile.delegate or default_delegate, energy_mj=energy_mj,
                          energy_source=energy_source, fingerprint=fp, op_profile=ops, protocol=report,
-                         reference=interleaved_reference(ref_rounds, list(centre_seq)) if ref_rounds else None)
+                         reference=interleaved_reference(ref_rounds, list(centre_seq)) if ref_rounds else None,
+                         thermal=heat)

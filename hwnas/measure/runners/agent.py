@@ -106,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
                                            threads=int(req.get("threads") or 1), delegate=req.get("delegate"),
                                            affinity=req.get("affinity"), protocol=protocol, energy=req.get("energy"),
                                            op_profile=bool(req.get("op_profile", True)),
-                                           sysfs_root=self.server.sysfs_root)
+                                           sysfs_root=self.server.sysfs_root, thermal=req.get("thermal"))
                 except HwnasError as exc:
                     self._send(422, {"error": str(exc)})
                     return
@@ -232,7 +232,7 @@ class AgentRunner:
             "model_b64": base64.b64encode(path.read_bytes()).decode(), "format": profile.format,
             "runtime": profile.runtime, "threads": profile.threads, "delegate": profile.delegate,
             "affinity": profile.affinity, "protocol": protocol.to_dict(), "energy": profile.energy,
-            "op_profile": op_profile,
+            "op_profile": op_profile, "thermal": profile.thermal,
         }).encode()
         timeout = float(profile.connection.get("timeout_s") or 600)
         d = self._request(self._base(profile) + "/measure", body, timeout, profile)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...errors import HwnasError
 from ..protocol import ProtocolSettings, RunResult, host_fingerprint, interleaved_reference, run_protocol
+from .. import thermal as thermal_mod
 from .energy import SensorError, estimate, open_meter
 from .worker import ModelWorker
 
@@ -68,9 +69,13 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
 
     With ``reference`` (a model file of the same format), the reference is loaded in the same worker and a
     round of it is timed before every round of the candidate (ABAB); ``RunResult.reference`` then holds
-    the reference's median and the median candidate/reference ratio over the timed rounds.
+    the reference's median and the median candidate/reference ratio over the timed rounds. ``thermal`` is
+    the profile's thermal policy (``measure.thermal``): temperatures are read from sysfs before (after an
+    optional cooldown) and after the timed rounds.
     """
     protocol = protocol or ProtocolSettings()
+    policy = thermal or {}
+    before, waited, cooled = thermal_mod.cool_down(lambda: thermal_mod.read_sysfs(sysfs_root), policy)
     meter = open_meter(energy, root=sysfs_root)
     started = []
 
@@ -110,6 +115,7 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
             except SensorError:
                 joules = None
         info = w.info
+    heat = thermal_mod.thermal_record(before, thermal_mod.read_sysfs(sysfs_root), policy, waited, cooled)
     stats = res.stats
     latency = res.estimate(protocol)
     if joules is not None and stats.n_runs:
@@ -130,7 +136,7 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
                      unstable=res.unstable, runtime=info["runtime"], runtime_version=str(info["version"]),
                      threads=int(info["threads"]), delegate=info.get("delegate"), energy_mj=energy_mj,
                      energy_source=energy_source, fingerprint=host_fingerprint(), op_profile=ops,
-                     protocol=report, reference=ref)
+                     protocol=report, reference=ref, thermal=heat)
 
 
 class LocalRunner:
@@ -148,4 +154,4 @@ class LocalRunner:
         return measure_local(path, profile.runtime, threads=profile.threads, delegate=profile.delegate,
                              affinity=profile.affinity, protocol=protocol, energy=profile.energy,
                              op_profile=op_profile, sysfs_root=self.sysfs_root, timeout_s=self.timeout_s,
-                             reference=reference)
+                             reference=reference, thermal=profile.thermal)
