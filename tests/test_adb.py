@@ -179,7 +179,8 @@ def test_profile_pixel_onnxruntime_through_fake_adb(fake_adb, tmp_path, shared_e
     arch = sp.from_index(5)
     store = MeasurementStore(tmp_path / "m.db")
     prof = replace(load_profile("pixel-onnxruntime"), energy={"sensor": "none", "power_model": None})
-    (m,) = measure_archs(sp, [arch], prof, store, ProtocolSettings.quick(), cache_dir=shared_export_cache)
+    proto = replace(ProtocolSettings.quick(), max_time_s=60.0)  # converges in 3 rounds; the cap only guards a slow box
+    (m,) = measure_archs(sp, [arch], prof, store, proto, cache_dir=shared_export_cache)
     calls = (fake_adb / "calls.log").read_text()
     assert "taskset f0 /data/local/tmp/onnxruntime_perf_test -I -s -e xnnpack -x 4 -y 1 -m times" in calls
     assert f"/data/local/tmp/hwnas/{arch.arch_id}" in calls and ".onnx" in calls
@@ -197,7 +198,7 @@ def test_drift_reference_over_adb_runs_abab(fake_adb, tmp_path):
     model.write_bytes(b"onnx")
     ref.write_bytes(b"onnx-ref")
     prof = replace(load_profile("pixel-onnxruntime"), energy={"sensor": "none", "power_model": None})
-    r = AdbRunner().run(model, prof, ProtocolSettings.quick(), reference=ref)
+    r = AdbRunner().run(model, prof, replace(ProtocolSettings.quick(), max_time_s=60.0), reference=ref)
     runs = [ln.split()[-1].strip("'") for ln in (fake_adb / "calls.log").read_text().splitlines() if " -I -s " in ln]
     timed = runs[2:]  # after one probe of each
     assert timed[0::2] == ["/data/local/tmp/hwnas/ref-r.onnx"] * (len(timed) // 2)
