@@ -415,8 +415,10 @@ class AdbRunner:
             converged = False
             while True:
                 if ref_remote is not None:  # ABAB: a reference round right before each candidate round
+                    t_ref = time.monotonic()
                     rr = self._bench(profile, ref_remote, num_runs=ref_runs, warmup_runs=max(1, ref_runs // 10))
                     ref_rounds.append(rr["median_ms"] if rr["median_ms"] is not None else rr["avg_ms"])
+                    t0 += time.monotonic() - t_ref  # the cap counts the candidate's rounds only
                 rounds.append(self._bench(profile, remote, num_runs=per_round, warmup_runs=max(1, per_round // 10)))
                 centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in rounds[1:]])
                 if len(centre) >= 3:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
             pass
 
     ref_rounds: list[float] = []
+    ref_s = [0.0]  # seconds spent timing the reference
     timing: list[bool] = []
 
     def timed_start() -> None:
@@ -102,12 +104,17 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
                                     1), protocol.max_round_runs))
 
             def sample(n: int) -> list[float]:  # ABAB: a reference round before every candidate round
+                t0 = time.monotonic()
                 m = float(np.median(w.time(ref_batch, reference=True)))
+                ref_s[0] += time.monotonic() - t0
                 if timing:
                     ref_rounds.append(m)
                 return w.time(n)
 
-        res = run_protocol(sample, protocol, first_inference_ms=w.first_inference_ms, on_timed_start=timed_start)
+        # the caps (warmup_max_s, max_time_s) count the candidate's time only: a reference doubles the wall time
+        # but leaves the candidate as many rounds as without one
+        res = run_protocol(sample, protocol, first_inference_ms=w.first_inference_ms, on_timed_start=timed_start,
+                           clock=lambda: time.monotonic() - ref_s[0])
         joules = None
         if started:
             try:
