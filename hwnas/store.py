@@ -28,7 +28,7 @@ from .errors import HwnasError
 from .io import now_iso
 from .paths import hwnas_home
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SOURCES = ("measured", "imported")
 DB_NAME = "measurements.db"
 
@@ -71,6 +71,12 @@ class Measurement:
     fingerprint: dict = field(default_factory=dict)
     created_at: str = ""
     op_profile: list[dict] | None = None  # [{name, op_type, ms, ...}]
+    # schema 3: drift compensation, estimator, thermal state (None on rows from before, or when not used)
+    latency_corrected_ms: float | None = None  # latency_ms x (reference long-run median / reference here)
+    reference: dict | None = None  # {arch, arch_id, key, median_ms (here), long_run_median_ms, ratio, rounds}
+    estimator: str | None = None  # which estimator latency_ms is (measure.protocol.ESTIMATORS)
+    throttled: bool | None = None  # measured while the device was at / above its throttle temperature
+    thermal: dict | None = None  # {before_c, after_c, cooldown_s, zones ...}
     id: int | None = None
 
     def __post_init__(self) -> None:
@@ -118,15 +124,22 @@ _COLUMNS = (
     ("op_profile", "TEXT", True),
     ("peak_power_w", "REAL", False),  # schema 2
     ("peak_power_source", "TEXT", False),  # schema 2
+    # schema 3
+    ("latency_corrected_ms", "REAL", False),
+    ("reference", "TEXT", True),
+    ("estimator", "TEXT", False),
+    ("throttled", "INTEGER", False),
+    ("thermal", "TEXT", True),
 )
-_V2_COLUMNS = ("peak_power_w", "peak_power_source")
+_V1_NAMES = [c[0] for c in _COLUMNS[:_COLUMNS.index(("op_profile", "TEXT", True)) + 1]]
+_V2_NAMES = _V1_NAMES + ["peak_power_w", "peak_power_source"]
 _NAMES = [c[0] for c in _COLUMNS]
 _JSON = {c[0] for c in _COLUMNS if c[2]}
 
 _SCHEMA_V1 = f"""
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{n} {t}" for n, t, _ in _COLUMNS if n not in _V2_COLUMNS)},
+    {", ".join(f"{n} {t}" for n, t, _ in _COLUMNS if n in _V1_NAMES)},
     settings_key TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS measurements_key ON measurements (device, space, runtime, settings_key, arch_id);
@@ -138,9 +151,17 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 """
 
-# Migrations from version v to v+1 (1 -> 2: peak power columns); the store refuses files from a newer hwnas.
+# Migrations from version v to v+1 (a new store is created at v1 and migrated up, so every store takes the same
+# path); the store refuses files from a newer hwnas.
 _MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: peak power columns
     1: "ALTER TABLE measurements ADD COLUMN peak_power_w REAL; ALTER TABLE measurements ADD COLUMN peak_power_source TEXT",
+    # 2 -> 3: drift-corrected latency, the reference it was normalised by, the estimator, thermal state; and the
+    # reference model's medians per device (their long-run median is what corrected values are scaled to)
+    2: "; ".join([f"ALTER TABLE measurements ADD COLUMN {n} {t}" for n, t, _ in _COLUMNS if n not in _V2_NAMES] + [
+        "CREATE TABLE IF NOT EXISTS reference_medians (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, "
+        "reference_key TEXT NOT NULL, arch TEXT NOT NULL, median_ms REAL NOT NULL, created_at TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS reference_medians_key ON reference_medians (device, reference_key)"]),
 }
 
 
@@ -250,6 +271,8 @@ class MeasurementStore:
                 v = None if v is None else json.dumps(v, sort_keys=True, default=str)
             elif name == "unstable":
                 v = int(bool(v))
+            elif name == "throttled":
+                v = None if v is None else int(bool(v))
             out.append(v)
         return out + [m.settings_key]
 
@@ -302,6 +325,7 @@ class MeasurementStore:
         for name in _JSON:
             d[name] = None if d[name] is None else json.loads(d[name])
         d["unstable"] = bool(d["unstable"])
+        d["throttled"] = None if d["throttled"] is None else bool(d["throttled"])
         d["id"] = row["id"]
         return Measurement(**d)
 
@@ -336,6 +360,32 @@ class MeasurementStore:
                 "SELECT DISTINCT arch_id FROM measurements WHERE device=? AND space=? AND runtime=? AND settings_key=?",
                 (device, space, runtime, settings_key(settings))).fetchall()
         return {r[0] for r in rows}
+
+    def add_reference_median(self, device: str, reference_key: str, arch: str, median_ms: float) -> float:
+        """Record one reference median measured on ``device``; return the reference's long-run median there
+        (the median of every one recorded so far, this one included)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("INSERT INTO reference_medians (device, reference_key, arch, median_ms, created_at) "
+                                   "VALUES (?,?,?,?,?)", (device, reference_key, arch, float(median_ms), now_iso()))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return self.reference_median(device, reference_key)
+
+    def reference_median(self, device: str, reference_key: str) -> float | None:
+        """The long-run median of a reference model's medians on ``device`` (None if never measured)."""
+        with self._lock:
+            vals = [r[0] for r in self._conn.execute(
+                "SELECT median_ms FROM reference_medians WHERE device=? AND reference_key=?", (device, reference_key))]
+        if not vals:
+            return None
+        vals.sort()
+        n = len(vals)
+        return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
 
     def failures(self, device: str | None = None) -> list[dict]:
         sql = "SELECT * FROM failures" + (" WHERE device = ?" if device else "") + " ORDER BY id"

@@ -3,7 +3,7 @@ import pytest
 from hwnas.measure.device_profile import DeviceProfile, ProfileError, list_profiles, load_profile
 from hwnas.errors import HwnasError
 
-SHIPPED = {"host", "pixel", "raspberry-pi-4", "raspberry-pi-5", "jetson-nano"}
+SHIPPED = {"host", "pixel", "pixel-onnxruntime", "raspberry-pi-4", "raspberry-pi-5", "jetson-nano"}
 
 
 def test_shipped_profiles_validate():

@@ -88,7 +88,7 @@ def _m(**kw):
 
 
 def test_store_keeps_peak_power_and_migrates_a_schema_1_file(tmp_path):
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     store = MeasurementStore(tmp_path / "m.db")
     store.add(_m(peak_power_w=6.4, peak_power_source="measured:ina3221(peak of 9 samples every 20 ms)"))
     (back,) = MeasurementStore(tmp_path / "m.db").query()
@@ -101,7 +101,7 @@ def test_store_keeps_peak_power_and_migrates_a_schema_1_file(tmp_path):
     con.executescript(store_mod._SCHEMA_V1 + "PRAGMA user_version=1;")
     con.close()
     s = MeasurementStore(old)
-    assert s.schema_version == 2
+    assert s.schema_version == 3
     s.add(_m())
     (back,) = s.query()
     assert back.peak_power_w is None and back.peak_power_source is None

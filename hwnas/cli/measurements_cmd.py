@@ -9,7 +9,7 @@ import typer
 
 EXPORT_COLUMNS = ("arch", "latency_ms", "energy_mj", "energy_source", "source", "space", "arch_id", "device", "runtime",
                   "runtime_version", "latency_p90_ms", "latency_iqr_ms", "latency_cv", "n_runs", "first_inference_ms",
-                  "unstable", "created_at", "settings")
+                  "unstable", "created_at", "settings", "latency_corrected_ms", "estimator", "throttled")
 
 
 def import_latency_csv(path: Path, device: str, space, store, runtime: str = "unknown") -> int:

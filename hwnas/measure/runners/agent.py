@@ -103,6 +103,9 @@ def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
     return ProtocolSettings(**{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
 
 
+MAX_COOLDOWN_S = 300.0  # a client may ask the agent to wait for the board to cool, but not for ever
+
+
 def check_request(req, max_time_s: float = MAX_TIME_S) -> dict:
     """Validate a /measure request; returns the arguments for ``measure_local`` (less the model path)."""
     from ...runtimes import RUNTIMES
@@ -128,10 +131,12 @@ def check_request(req, max_time_s: float = MAX_TIME_S) -> dict:
         raise ValueError("op_profile must be true or false")
     # threads, delegate, affinity and energy are checked exactly as a device profile's are
     p = validate_profile({"name": "request", "runtime": runtime, "threads": req.get("threads"),
-                          "delegate": req.get("delegate"), "affinity": req.get("affinity"), "energy": energy},
-                         where="request")
+                          "delegate": req.get("delegate"), "affinity": req.get("affinity"), "energy": energy,
+                          "thermal": req.get("thermal") or {}}, where="request")
+    if float(p.thermal.get("cooldown_timeout_s") or 0) > MAX_COOLDOWN_S:
+        raise ValueError(f"thermal.cooldown_timeout_s must be at most {MAX_COOLDOWN_S:g} s on this agent")
     return {"runtime": runtime, "threads": p.threads, "delegate": p.delegate, "affinity": p.affinity,
-            "energy": p.energy, "op_profile": op_profile,
+            "energy": p.energy, "op_profile": op_profile, "thermal": p.thermal,
             "protocol": check_protocol(req.get("protocol") or {}, max_time_s)}
 
 
@@ -475,7 +480,7 @@ class AgentRunner:
             "runtime": profile.runtime, "threads": profile.threads, "delegate": profile.delegate,
             "affinity": profile.affinity, "protocol": protocol.to_dict(),
             "energy": {k: v for k, v in (profile.energy or {}).items() if k not in AGENT_SIDE_ENERGY},
-            "op_profile": op_profile,
+            "op_profile": op_profile, "thermal": profile.thermal,
         }).encode()
         timeout = float(profile.connection.get("timeout_s") or 600)
         d = self._request(self._base(profile) + "/measure", body, timeout, profile)
