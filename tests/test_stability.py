@@ -108,7 +108,7 @@ def test_measure_with_a_drift_reference_stores_raw_and_corrected(tmp_path, share
     sp = create_space("nb201", C=4, N=1)
     store = MeasurementStore(tmp_path / "m.db")
     archs = [sp.from_index(i) for i in (2, 9)]
-    ms = measure_archs(sp, archs, "host", store, ProtocolSettings.quick(), cache_dir=shared_export_cache,
+    ms = measure_archs(sp, archs, "host", store, ProtocolSettings.quick(), cache_dir=shared_export_cache, reference="auto",
                        op_profile=False)
     ref = reference_arch(sp)
     assert ref == reference_arch(sp)  # the same every run
