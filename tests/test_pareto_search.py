@@ -131,18 +131,19 @@ def test_bad_input_is_one_clear_line(tables, tmp_path, capsys, extra, message):
     assert not out.exists()  # nothing half-written
 
 
-def test_table_missing_an_arch_fails_naming_it_and_keeps_results(tmp_path, capsys):
-    from hwnas.spaces import create_space
-
+def test_table_missing_rows_are_unknown_never_on_the_front(tmp_path, capsys):
     acc, lat = write_nb201_tables(tmp_path)
     lines = acc.read_text().splitlines()
-    acc.write_text("\n".join(lines[:1] + lines[1:4000]) + "\n")  # most cells missing
+    acc.write_text("\n".join(lines[:1] + lines[1:4000]) + "\n")  # most cells missing: the crash
     out = tmp_path / "run"
-    assert main(table_args((acc, lat)) + ["--out", str(out)]) == 2
+    assert main(table_args((acc, lat)) + ["--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "has no row for arch |" in err
-    create_space("nb201").from_string(err.split("has no row for arch ")[1].strip())  # a real arch string
-    assert (out / "config.yaml").exists()
+    warnings = [ln for ln in err.splitlines() if "no value in accuracy.csv" in ln]
+    evals = read_csv(out / "evaluations.csv")
+    missing = [r for r in evals if r["error_source"] == "missing:table accuracy.csv"]
+    assert len(evals) == 40 and missing and len(warnings) == 1 and f"warning: {len(missing)} evaluated" in warnings[0]
+    assert all(r["on_front"] == "False" for r in missing)
+    assert all(r["error_source"] == "imported:table:accuracy.csv" for r in read_csv(out / "pareto.csv"))
 
 
 def test_existing_results_are_not_overwritten(tables, tmp_path, capsys):

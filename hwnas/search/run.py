@@ -62,6 +62,16 @@ def prepare_out(out: Path, resume: bool) -> Path:
     return out
 
 
+def missing_values(evaluations) -> dict[str, int]:
+    """How many evaluated archs a source had no value for (provenance ``missing:...``), per provenance."""
+    counts: dict[str, int] = {}
+    for e in evaluations:
+        for s in e.sources:
+            if s.startswith("missing:"):
+                counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
 def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
@@ -102,7 +112,8 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
         raise
     result.config = {**cfg.to_dict(), "out": str(out), "strategy_params": result.config,
                      "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
-                     "replay_diverged": evaluator.replay_diverged}
+                     "replay_diverged": evaluator.replay_diverged,
+                     "missing_values": missing_values(result.evaluations)}
     write_results(result, out, space)
     write_json(out / "checkpoint.json", {"status": "finished", "n_evals": evaluator.n_unique,
                                          "step": len(result.history)})
