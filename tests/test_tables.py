@@ -58,3 +58,28 @@ def test_build_evaluator_fails_before_the_search_on_a_bad_value(tmp_path):
     spec = EvaluatorSpec(objectives=["error", "latency_ms@dev"], accuracy=f"table:{acc}", latency=[f"dev=table:{lat}"])
     with pytest.raises(HwnasError, match=r"lat.csv, line 3 .*must be > 0"):
         build_evaluator(SPACE, spec)
+
+
+@pytest.mark.parametrize("objectives, constraints, latency, label", [
+    (["error", "latency_ms"], [], ["table:{lat}"], "latency_ms@lat"),
+    (["error", "latency_ms"], [], ["pixel2=table:{lat}"], "latency_ms@pixel2"),
+    (["error", "latency_ms"], ["latency_ms<=5"], ["table:{lat}"], "latency_ms@lat"),
+    (["error", "latency_ms"], ["latency_ms@pixel2<=5"], ["table:{lat}"], "latency_ms@pixel2"),
+])
+def test_single_device_shorthand(tmp_path, objectives, constraints, latency, label):
+    acc = table(tmp_path, "arch,test_accuracy", [(A, "90"), (B, "80")], "acc.csv")
+    lat = table(tmp_path, "arch,latency_ms", [(A, "2"), (B, "7")], "lat.csv")
+    spec = EvaluatorSpec(objectives=objectives, constraints=constraints, accuracy=f"table:{acc}",
+                         latency=[x.format(lat=lat) for x in latency])
+    ev = build_evaluator(SPACE, spec)
+    assert ev.objectives[1].label == label
+    assert ev.evaluate([SPACE.from_string(A)])[0].tolist() == [10.0, 2.0]
+    if constraints:
+        assert ev.objectives[1].bound == 5
+
+
+def test_shorthand_with_several_devices_asks_which(tmp_path):
+    lat = table(tmp_path, "arch,latency_ms", [(A, "2")], "lat.csv")
+    spec = EvaluatorSpec(objectives=["latency_ms", "latency_ms@b"], latency=[f"a=table:{lat}", f"b=table:{lat}"])
+    with pytest.raises(HwnasError, match=r"several devices \(a, b\): name the one meant"):
+        build_evaluator(SPACE, spec)
