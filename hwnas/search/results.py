@@ -114,5 +114,5 @@ def load_result(out: Path) -> SearchResult:
                                 for k, v in row.items()})
     for i, e in enumerate(evaluations):
         e.extras["order"] = i + 1
-    return SearchResult(strategy=str(config.get("strategy", "")), space=str(config.get("space", "")),
+    return SearchResult(strategy=str(config.get("strategy_ran") or config.get("strategy", "")), space=str(config.get("space", "")),
                         objectives=tuple(objectives), evaluations=evaluations, history=history, config=config)

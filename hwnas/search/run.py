@@ -17,7 +17,7 @@ import yaml
 from ..errors import HwnasError
 from ..evaluation import build_evaluator, create_executor, read_log
 from ..spaces import create_space
-from ..strategies import create_strategy
+from ..strategies import AUTO, choose_strategy, create_strategy
 from .config import SearchConfig, make_config
 from .results import LOG_NAME, write_history, write_json, write_results
 
@@ -25,9 +25,14 @@ from .results import LOG_NAME, write_history, write_json, write_results
 def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
     """(space, evaluator, strategy) for a configuration; every name is checked before anything runs."""
     space = create_space(cfg.space, **cfg.space_opt)
-    strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
+    if cfg.strategy != AUTO:
+        strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
     executor = create_executor(cfg.executor, cfg.address)
     evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
+    if cfg.strategy == AUTO:
+        name, why = choose_strategy(evaluator, cfg.strategy_opt)
+        strategy = create_strategy(name, **cfg.strategy_opt)
+        strategy.chosen_because = why
     return space, evaluator, strategy
 
 
@@ -62,6 +67,12 @@ def prepare_out(out: Path, resume: bool) -> Path:
     return out
 
 
+def ran(strategy) -> dict:
+    """Which strategy ran and why (config.yaml): the one named, or the one ``auto`` chose."""
+    why = getattr(strategy, "chosen_because", None)
+    return {"strategy_ran": strategy.name, "strategy_why": why or f"named: --strategy {strategy.name}"}
+
+
 def missing_values(evaluations) -> dict[str, int]:
     """How many evaluated archs a source had no value for (provenance ``missing:...``), per provenance."""
     counts: dict[str, int] = {}
@@ -91,7 +102,8 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
     if resume:
         evaluator.preload(read_log(log))
     else:
-        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out)}, sort_keys=False))
+        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out), **ran(strategy)},
+                                                        sort_keys=False))
     evaluator.log = log
     started = time.time()
     history: list[dict] = []
@@ -110,7 +122,7 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                                              "step": len(history)})
         write_history(out / "history.csv", history)
         raise
-    result.config = {**cfg.to_dict(), "out": str(out), "strategy_params": result.config,
+    result.config = {**cfg.to_dict(), "out": str(out), **ran(strategy), "strategy_params": result.config,
                      "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
                      "replay_diverged": evaluator.replay_diverged,
                      "missing_values": missing_values(result.evaluations)}
