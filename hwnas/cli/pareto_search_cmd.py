@@ -101,6 +101,9 @@ def register(app: typer.Typer) -> None:
         if not result.any_feasible:
             typer.echo("warning: no evaluated architecture satisfies the constraints (they may be impossible); "
                        "pareto.csv lists the least-violating ones", err=True)
+        for what, n in (result.config.get("missing_values") or {}).items():
+            typer.echo(f"warning: {n} evaluated archs have no value in {what.partition(' ')[2]} (unknown, "
+                       "counted in the budget, never on the front)", err=True)
         if result.config.get("replay_diverged"):
             typer.echo("warning: the resumed search did not replay the logged evaluations in order "
                        "(settings changed?); results are valid but differ from an unbroken run", err=True)

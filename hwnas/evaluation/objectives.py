@@ -28,7 +28,8 @@ def parse_objective(text: str) -> Objective:
         raise unknown("objective", name, OBJECTIVE_NAMES)
     if name in DEVICE_METRICS:
         if not device:
-            raise HwnasError(f"objective {name!r} needs a device: {name}@DEVICE, e.g. {name}@pixel2")
+            raise HwnasError(f"objective {name!r} needs a device: {name}@DEVICE, e.g. {name}@pixel2 "
+                             "(or exactly one device in the search)")
         if not _DEVICE_RE.match(device):
             raise HwnasError(f"objective {text!r}: bad device name {device!r}")
         return Objective(name, device=device)

@@ -99,7 +99,7 @@ class SearchConfig:
 
     space: str = _setting("nb201", _text)
     space_opt: dict = _setting({}, _mapping)
-    strategy: str = _setting("nsga2", _text)
+    strategy: str = _setting("auto", _text)  # auto: mobo when every cost is cheap, else nsga2 (choose_strategy)
     strategy_opt: dict = _setting({}, _mapping)
     objective: list = _setting(["error", "latency_ms@host"], _strings)
     constraint: list = _setting([], _strings)

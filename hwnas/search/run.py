@@ -19,7 +19,7 @@ import yaml
 from ..errors import HwnasError
 from ..evaluation import build_evaluator, create_executor, read_log
 from ..spaces import create_space
-from ..strategies import create_strategy
+from ..strategies import AUTO, choose_strategy, create_strategy
 from .config import SearchConfig, check_option_types, make_config
 from .results import LOG_NAME, write_history, write_json, write_results
 
@@ -37,9 +37,14 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
         space = create_space(cfg.space, **cfg.space_opt)
     except (ValueError, TypeError) as exc:
         raise HwnasError(f"--space-opt for space {cfg.space!r}: {exc}") from None
-    strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
+    if cfg.strategy != AUTO:
+        strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
     executor = create_executor(cfg.executor, cfg.address)
     evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
+    if cfg.strategy == AUTO:
+        name, why = choose_strategy(evaluator, cfg.strategy_opt)
+        strategy = create_strategy(name, **cfg.strategy_opt)
+        strategy.chosen_because = why
     return space, evaluator, strategy
 
 
@@ -156,6 +161,22 @@ def _read_log(log: Path):
                          "another --out") from None
 
 
+def ran(strategy) -> dict:
+    """Which strategy ran and why (config.yaml): the one named, or the one ``auto`` chose."""
+    why = getattr(strategy, "chosen_because", None)
+    return {"strategy_ran": strategy.name, "strategy_why": why or f"named: --strategy {strategy.name}"}
+
+
+def missing_values(evaluations) -> dict[str, int]:
+    """How many evaluated archs a source had no value for (provenance ``missing:...``), per provenance."""
+    counts: dict[str, int] = {}
+    for e in evaluations:
+        for s in e.sources:
+            if s.startswith("missing:"):
+                counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
 def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
@@ -186,7 +207,8 @@ def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
     if resume:
         evaluator.preload(_read_log(log))
     else:
-        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out)}, sort_keys=False))
+        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out), **ran(strategy)},
+                                                        sort_keys=False))
     evaluator.log = log
     started = time.time()
     history: list[dict] = []
@@ -205,9 +227,10 @@ def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
                                              "step": len(history)})
         write_history(out / "history.csv", history)
         raise
-    result.config = {**cfg.to_dict(), "out": str(out), "strategy_params": result.config,
+    result.config = {**cfg.to_dict(), "out": str(out), **ran(strategy), "strategy_params": result.config,
                      "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
-                     "replay_diverged": evaluator.replay_diverged}
+                     "replay_diverged": evaluator.replay_diverged,
+                     "missing_values": missing_values(result.evaluations)}
     notify("final", {"n_front": len(result.pareto())})
     write_results(result, out, space, test=final_test(evaluator, space, result))
     write_json(out / "checkpoint.json", {"status": "finished", "n_evals": evaluator.n_unique,
