@@ -139,7 +139,7 @@ def test_every_source_is_a_value_source_with_provenance(space, tables):
 
     acc, lat = tables
     archs = [space.from_index(i) for i in (3, 7)]
-    assert set(SOURCES) == {"table", "proxy", "train", "predictor", "measure", "count"}
+    assert set(SOURCES) == {"table", "proxy", "train", "predictor", "measure", "count", "supernet"}
     for spec, role, quantity, provenance in [(f"table:{acc}", "accuracy", "error", "imported:table:accuracy.csv"),
                                              (f"table:{lat}", "cost", "energy_mj", "imported:table:latency.csv")]:
         values, sources = create_source(spec, role, "dev").values(space, archs, quantity)
