@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ...errors import HwnasError
-from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
+from ..protocol import ESTIMATORS, DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
 
 TOKEN_ENV = "HWNAS_AGENT_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
@@ -90,6 +90,10 @@ def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
     if not isinstance(d, dict):
         raise ValueError("protocol must be a mapping")
     kinds = {f.name: f.type for f in fields(ProtocolSettings)}
+    d = dict(d)
+    estimator = d.pop("estimator", "median")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"protocol.estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     for key, v in d.items():
         if key not in PROTOCOL_BOUNDS or key not in kinds:
             raise ValueError(f"unknown protocol setting {key!r}")
@@ -100,7 +104,8 @@ def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
                 or (integral and v != int(v))):
             raise ValueError(f"protocol.{key} must be {'an integer' if integral else 'a number'} in "
                              f"[{lo}, {hi}] on this agent, got {v!r}")
-    return ProtocolSettings(**{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
+    return ProtocolSettings(estimator=estimator,
+                            **{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
 
 
 MAX_COOLDOWN_S = 300.0  # a client may ask the agent to wait for the board to cool, but not for ever
