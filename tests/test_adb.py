@@ -205,3 +205,13 @@ def test_drift_reference_over_adb_runs_abab(fake_adb, tmp_path):
     assert timed[1::2] == ["/data/local/tmp/hwnas/m.onnx"] * (len(timed) // 2)
     assert r.reference["rounds"] == len(timed) // 2 and r.reference["ratio"] == pytest.approx(1.0, abs=0.02)
     assert not list((fake_adb / "data/local/tmp/hwnas").glob("*.onnx"))
+
+
+def test_taskset_must_be_a_cpu_mask_never_shell_text():
+    from dataclasses import replace
+
+    runner = AdbRunner()
+    prof = load_profile("pixel")
+    assert runner._taskset(replace(prof, connection={**prof.connection, "taskset": "f0"})) == "f0"
+    with pytest.raises(HwnasError, match="hex CPU mask"):
+        runner._taskset(replace(prof, connection={**prof.connection, "taskset": "f0; rm -rf /sdcard"}))

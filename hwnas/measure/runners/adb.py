@@ -282,6 +282,10 @@ class AdbRunner:
         taskset = profile.connection.get("taskset")
         if taskset is None and profile.affinity:
             taskset = format(sum(1 << int(i) for i in profile.affinity), "x")
+        if taskset is not None and not re.fullmatch(r"(0x)?[0-9a-fA-F]{1,16}", str(taskset)):
+            # it goes into a phone-side shell line: a CPU mask only, never anything a shell would interpret
+            raise HwnasError(f"device {profile.name}: connection.taskset must be a hex CPU mask such as f0, "
+                             f"got {taskset!r}")
         return taskset
 
     def _bench_cmd(self, profile, remote: str, num_runs: int, warmup_runs: int, op_profiling: bool = False,
