@@ -126,8 +126,11 @@ def test_peak_power_objective_and_constraint_from_a_table(tmp_path):
     F = ev.evaluate(archs)
     assert F[:, 1].tolist() == [5.0, 7.0, 9.0]
     assert ev.violations(archs).tolist()[:2] == [0.0, 0.0] and ev.violations(archs)[2] > 0
-    with pytest.raises(Exception, match="peak_power_w@DEVICE"):
-        build_evaluator(space, EvaluatorSpec(objectives=["peak_power_w"]))
+    # the single-device shorthand (issue 11) names the one device; with two it asks which
+    one = build_evaluator(space, EvaluatorSpec(objectives=["peak_power_w"], energy=[f"dev=table:{power}"]))
+    assert [o.label for o in one.objectives] == ["peak_power_w@dev"]
+    with pytest.raises(Exception, match="several devices"):
+        build_evaluator(space, EvaluatorSpec(objectives=["peak_power_w"], energy=[f"a=table:{power}", f"b=table:{power}"]))
 
 
 @pytest.mark.slow  # two real local measurements: ~50 s on the shared 2-core box
