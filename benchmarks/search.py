@@ -26,6 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from hwnas.contracts import Objective  # noqa: E402
 from hwnas.evaluation import ArchEvaluator, TableSource  # noqa: E402
@@ -44,6 +45,11 @@ def find_data() -> Path:
 
 DATA = find_data()
 FULL_DEVICES = ("pixel2", "samsung_s7", "essential_ph_1", "gold_6226", "silver_4114")
+# the five Snapdragon tables lack the cells with no path from input to output (341 or so): unknown, infeasible
+PARTIAL_DEVICES = ("mobile-cpu-snapdragon-450-cortex-a53-int8", "mobile-cpu-snapdragon-675-kryo-460-int8",
+                   "mobile-dsp-snapdragon-675-hexagon-685-int8", "mobile-gpu-snapdragon-450-adreno-506-int8",
+                   "mobile-gpu-snapdragon-675-adreno-612-int8")
+ALL_DEVICES = FULL_DEVICES + PARTIAL_DEVICES
 
 
 def parse_value(value: str):
@@ -82,8 +88,9 @@ class Problem:
         self.space, self.device = space, device
         self.accuracy = accuracy
         self.latency = TableSource(latency_csv)
-        F = np.column_stack([100.0 - accuracy.values(space, archs, "test_accuracy"),
-                             self.latency.values(space, archs, "latency_ms")])
+        F = np.column_stack([accuracy.values(space, archs, "error")[0],
+                             self.latency.values(space, archs, "latency_ms")[0]])
+        F = F[np.all(np.isfinite(F), axis=1)]  # archs a table lacks are never on a front
         front = F[non_dominated_mask(F)]
         front = np.unique(front, axis=0)
         # "front" (the issue's definition): the exact front's ideal and nadir; "space": every arch's range
@@ -96,7 +103,10 @@ class Problem:
         return (np.asarray(F, dtype=float) - self.ideal) / (self.nadir - self.ideal)
 
     def hv(self, F) -> float:
-        Z = self.norm(F)
+        Z = self.norm(np.asarray(F, dtype=float).reshape(-1, 2))
+        Z = Z[np.all(np.isfinite(Z), axis=1)]
+        if not len(Z):
+            return 0.0
         return hypervolume(Z[non_dominated_mask(Z)], np.array([1.1, 1.1]))
 
     def evaluator(self):
@@ -107,7 +117,10 @@ class Problem:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--strategy", action="append", help=f"strategy name, repeatable (registered: {', '.join(STRATEGIES)})")
-    ap.add_argument("--device", action="append", help=f"device table name, repeatable (default: {', '.join(FULL_DEVICES)})")
+    ap.add_argument("--device", action="append", help="device table name, repeatable (default: all ten tables)")
+    ap.add_argument("--peers", action="store_true", help="add Optuna (NSGA-II, TPE multivariate, GP) and BoTorch "
+                    "qLogNEHVI, through the same sources, budget and score (pip install -e '.[bench]')")
+    ap.add_argument("--no-botorch", action="store_true", help="with --peers: leave BoTorch out (slow)")
     ap.add_argument("--budgets", default="100,300,1000")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--param", action="append", help="STRATEGY.PARAM=VALUE, e.g. nsga2.population_size=30")
@@ -126,8 +139,14 @@ def main(argv=None) -> int:
             print(f"skipping strategy {label!r}: not registered in this build (registered: {', '.join(STRATEGIES)})")
     params = parse_params(args.param)
     specs = [(label, name, {**params.get(name, {}), **p}) for label, name, p in specs if name in STRATEGIES]
-    strategies = [label for label, _, _ in specs]
-    devices = args.device or list(FULL_DEVICES)
+    factories = {label: (lambda name=name, p=p: create_strategy(name, **p)) for label, name, p in specs}
+    if args.peers:
+        from peers import peers
+
+        factories.update(peers(botorch=not args.no_botorch))
+        factories.setdefault("random", lambda: create_strategy("random"))
+    strategies = list(factories)
+    devices = args.device or list(ALL_DEVICES)
     budgets = [int(b) for b in args.budgets.split(",")]
 
     space = create_space("nb201")
@@ -139,14 +158,15 @@ def main(argv=None) -> int:
               f"nadir {np.round(p.nadir, 3).tolist()}")
 
     ratios: dict[tuple[str, int], dict[str, list[float]]] = {}
-    for name, sname, sparams in specs:
+    seconds: dict[tuple[str, int], float] = {}
+    for name in strategies:
         for budget in budgets:
             t0 = time.perf_counter()
             per_device = {}
             for p in problems:
                 vals = []
                 for seed in range(args.seeds):
-                    strategy = create_strategy(sname, **sparams)
+                    strategy = factories[name]()
                     ev = p.evaluator()
                     result = strategy.run(space, ev, budget, np.random.default_rng(seed))
                     assert ev.n_unique <= budget
@@ -154,6 +174,7 @@ def main(argv=None) -> int:
                     vals.append(p.hv(F) / p.exact_hv)
                 per_device[p.device] = vals
             ratios[name, budget] = per_device
+            seconds[name, budget] = (time.perf_counter() - t0) / (args.seeds * len(problems))
             allv = np.concatenate(list(per_device.values()))
             print(f"  {name:12s} budget {budget:5d}: mean {allv.mean():.4f}  worst {allv.min():.4f}  "
                   f"({len(allv)} runs, {time.perf_counter() - t0:.1f} s)", flush=True)
@@ -162,14 +183,14 @@ def main(argv=None) -> int:
     print(f"Hypervolume ratio vs the exact front (nb201, CIFAR-10 error x latency; {args.seeds} seeds x "
           f"{len(devices)} devices: {', '.join(devices)}; normalised by the {args.normalise}'s ideal and nadir)")
     print()
-    header = "| strategy | " + " | ".join(f"{b}: mean | {b}: worst" for b in budgets) + " |"
+    header = "| strategy | " + " | ".join(f"{b}: mean | {b}: worst | {b}: s/run" for b in budgets) + " |"
     print(header)
-    print("|" + "---|" * (1 + 2 * len(budgets)))
+    print("|" + "---|" * (1 + 3 * len(budgets)))
     for name in strategies:
         cells = []
         for b in budgets:
             allv = np.concatenate(list(ratios[name, b].values()))
-            cells += [f"{allv.mean():.4f}", f"{allv.min():.4f}"]
+            cells += [f"{allv.mean():.4f}", f"{allv.min():.4f}", f"{seconds[name, b]:.1f}"]
         print(f"| {name} | " + " | ".join(cells) + " |")
     print()
     print("Per device (mean over seeds):")

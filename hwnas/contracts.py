@@ -188,7 +188,8 @@ class Runner(Protocol):
 
     def reachable(self, profile: Any) -> tuple[bool, str]: ...          # profile: measure.DeviceProfile
     def run(self, model_path: Path, profile: Any, protocol: Any = None,
-            op_profile: bool = True) -> Any: ...                          # -> measure.protocol.RunResult
+            op_profile: bool = True, **kw: Any) -> Any: ...               # -> measure.protocol.RunResult
+    # kw: reference=<model file> (drift reference timed ABAB; local and adb runners)
 
 
 # -- value sources -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import contextlib
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field, fields
@@ -27,7 +28,7 @@ from .errors import HwnasError
 from .io import now_iso
 from .paths import hwnas_home
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 SOURCES = ("measured", "imported")
 DB_NAME = "measurements.db"
 
@@ -65,9 +66,17 @@ class Measurement:
     unstable: bool = False
     energy_mj: float | None = None
     energy_source: str | None = None  # 'measured:<sensor>' | 'estimated:<power model>' | 'imported'
+    peak_power_w: float | None = None  # largest power seen while it ran (schema 2)
+    peak_power_source: str | None = None  # 'measured:<sensor>(peak of n samples every t ms)' | 'estimated:...'
     fingerprint: dict = field(default_factory=dict)
     created_at: str = ""
     op_profile: list[dict] | None = None  # [{name, op_type, ms, ...}]
+    # schema 3: drift compensation, estimator, thermal state (None on rows from before, or when not used)
+    latency_corrected_ms: float | None = None  # latency_ms x (reference long-run median / reference here)
+    reference: dict | None = None  # {arch, arch_id, key, median_ms (here), long_run_median_ms, ratio, rounds}
+    estimator: str | None = None  # which estimator latency_ms is (measure.protocol.ESTIMATORS)
+    throttled: bool | None = None  # measured while the device was at / above its throttle temperature
+    thermal: dict | None = None  # {before_c, after_c, cooldown_s, zones ...}
     id: int | None = None
 
     def __post_init__(self) -> None:
@@ -113,14 +122,24 @@ _COLUMNS = (
     ("fingerprint", "TEXT NOT NULL", True),
     ("created_at", "TEXT NOT NULL", False),
     ("op_profile", "TEXT", True),
+    ("peak_power_w", "REAL", False),  # schema 2
+    ("peak_power_source", "TEXT", False),  # schema 2
+    # schema 3
+    ("latency_corrected_ms", "REAL", False),
+    ("reference", "TEXT", True),
+    ("estimator", "TEXT", False),
+    ("throttled", "INTEGER", False),
+    ("thermal", "TEXT", True),
 )
+_V1_NAMES = [c[0] for c in _COLUMNS[:_COLUMNS.index(("op_profile", "TEXT", True)) + 1]]
+_V2_NAMES = _V1_NAMES + ["peak_power_w", "peak_power_source"]
 _NAMES = [c[0] for c in _COLUMNS]
 _JSON = {c[0] for c in _COLUMNS if c[2]}
 
 _SCHEMA_V1 = f"""
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{n} {t}" for n, t, _ in _COLUMNS)},
+    {", ".join(f"{n} {t}" for n, t, _ in _COLUMNS if n in _V1_NAMES)},
     settings_key TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS measurements_key ON measurements (device, space, runtime, settings_key, arch_id);
@@ -132,8 +151,18 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 """
 
-# Migrations from version v to v+1 (none yet); the store refuses files from a newer hwnas.
-_MIGRATIONS: dict[int, str] = {}
+# Migrations from version v to v+1 (a new store is created at v1 and migrated up, so every store takes the same
+# path); the store refuses files from a newer hwnas.
+_MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: peak power columns
+    1: "ALTER TABLE measurements ADD COLUMN peak_power_w REAL; ALTER TABLE measurements ADD COLUMN peak_power_source TEXT",
+    # 2 -> 3: drift-corrected latency, the reference it was normalised by, the estimator, thermal state; and the
+    # reference model's medians per device (their long-run median is what corrected values are scaled to)
+    2: "; ".join([f"ALTER TABLE measurements ADD COLUMN {n} {t}" for n, t, _ in _COLUMNS if n not in _V2_NAMES] + [
+        "CREATE TABLE IF NOT EXISTS reference_medians (id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, "
+        "reference_key TEXT NOT NULL, arch TEXT NOT NULL, median_ms REAL NOT NULL, created_at TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS reference_medians_key ON reference_medians (device, reference_key)"]),
+}
 
 
 def default_store_path() -> Path:
@@ -149,16 +178,21 @@ def resolve_store_path(path: Path | str | None = None) -> Path:
 
 
 class MeasurementStore:
-    """The SQLite measurement store. Safe to share between threads of one process (one lock)."""
+    """The SQLite measurement store. Safe to share between threads of one process (one lock) and between
+    processes (SQLite's own locking; ``add_many(..., if_absent=True)`` checks and inserts in one write
+    transaction, so two concurrent profiles never store the same measurement twice)."""
 
     def __init__(self, path: Path | str | None = None):
+        explicit = path is not None and str(path) != ""
         self.path = resolve_store_path(path)
         self._lock = threading.RLock()
-        self._conn = self._open()
+        self._conn = self._open(create_parent=not explicit)
 
     # -- opening -------------------------------------------------------------------------------------
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, create_parent: bool = True) -> sqlite3.Connection:
         parent = self.path.parent
+        if not create_parent and not parent.is_dir():  # an explicit --store names a file in an existing directory
+            raise StoreError(f"cannot open the store {self.path}: directory {parent} does not exist")
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -197,6 +231,30 @@ class MeasurementStore:
         with self._lock:
             self._conn.close()
 
+    @contextlib.contextmanager
+    def _db(self, write: bool = False):
+        """The connection under the thread lock (in one IMMEDIATE transaction when ``write``); SQLite errors
+        of a damaged file become one StoreError naming the file."""
+        with self._lock:
+            try:
+                if write:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    if write:
+                        self._conn.execute("COMMIT")
+                except BaseException:
+                    if write and self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:  # locked for too long, disk full, read-only ...
+                raise StoreError(f"cannot use the measurement store {self.path} (SQLite says: {exc})") from None
+            except sqlite3.DatabaseError as exc:
+                if type(exc) is not sqlite3.DatabaseError:  # a constraint or API error: a bug, not the file
+                    raise
+                raise StoreError(f"the measurement store {self.path} is damaged (SQLite says: {exc}); "
+                                 "restore it from a backup or move it aside to start a new one") from None
+
     def __enter__(self):
         return self
 
@@ -213,29 +271,32 @@ class MeasurementStore:
                 v = None if v is None else json.dumps(v, sort_keys=True, default=str)
             elif name == "unstable":
                 v = int(bool(v))
+            elif name == "throttled":
+                v = None if v is None else int(bool(v))
             out.append(v)
         return out + [m.settings_key]
 
-    def add(self, m: Measurement) -> int:
+    def add(self, m: Measurement, if_absent: bool = False) -> int:
         """Append one measurement (one transaction); returns its row id and sets ``m.id``."""
-        return self.add_many([m])[0]
+        return self.add_many([m], if_absent=if_absent)[0]
 
-    def add_many(self, ms: Iterable[Measurement]) -> list[int]:
-        """Append measurements in one transaction: all of them are written, or none."""
+    def add_many(self, ms: Iterable[Measurement], if_absent: bool = False) -> list[int]:
+        """Append measurements in one transaction: all of them are written, or none. With ``if_absent``, a
+        measurement whose key (space, arch id, device, runtime, settings) is already stored is not added
+        again (its stored row id is returned): the check and the insert are one write transaction, so two
+        processes profiling the same archs store each once."""
         ms = list(ms)
         sql = (f"INSERT INTO measurements ({', '.join(_NAMES)}, settings_key) "
                f"VALUES ({', '.join('?' * (len(_NAMES) + 1))})")
         ids = []
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                for m in ms:
-                    ids.append(self._conn.execute(sql, self._row(m)).lastrowid)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+        with self._db(write=True) as conn:
+            for m in ms:
+                row = None
+                if if_absent:
+                    row = conn.execute(
+                        "SELECT MAX(id) FROM measurements WHERE device=? AND space=? AND runtime=? AND settings_key=? "
+                        "AND arch_id=?", (m.device, m.space, m.runtime, m.settings_key, m.arch_id)).fetchone()[0]
+                ids.append(row if row is not None else conn.execute(sql, self._row(m)).lastrowid)
         for m, i in zip(ms, ids):
             m.id = i
         return ids
@@ -243,19 +304,19 @@ class MeasurementStore:
     def add_failure(self, space: str, arch_id: str, arch: str, device: str, runtime: str, settings: dict,
                     error: str) -> None:
         """Record that an arch could not be measured (conversion failed, the model crashed ...)."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.execute(
-                    "INSERT INTO failures (space, arch_id, arch, device, runtime, settings, settings_key, error, "
-                    "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (space, arch_id, arch, device, runtime, json.dumps(settings, sort_keys=True, default=str),
-                     settings_key(settings), error, now_iso()))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+        with self._db(write=True) as conn:
+            conn.execute(
+                "INSERT INTO failures (space, arch_id, arch, device, runtime, settings, settings_key, error, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (space, arch_id, arch, device, runtime, json.dumps(settings, sort_keys=True, default=str),
+                 settings_key(settings), error, now_iso()))
+
+    def has_import(self, sha256: str, device: str, space: str) -> bool:
+        """Whether a file with this sha256 was already imported for ``device`` and ``space``."""
+        with self._db() as conn:
+            rows = conn.execute("SELECT fingerprint FROM measurements WHERE source='imported' AND device=? AND space=?",
+                                (device, space)).fetchall()
+        return any(json.loads(r[0]).get("sha256") == sha256 for r in rows)
 
     # -- reading -------------------------------------------------------------------------------------
     @staticmethod
@@ -264,6 +325,7 @@ class MeasurementStore:
         for name in _JSON:
             d[name] = None if d[name] is None else json.loads(d[name])
         d["unstable"] = bool(d["unstable"])
+        d["throttled"] = None if d["throttled"] is None else bool(d["throttled"])
         d["id"] = row["id"]
         return Measurement(**d)
 
@@ -287,33 +349,59 @@ class MeasurementStore:
                    f"GROUP BY space, arch_id, device, runtime, settings_key) ORDER BY id")
         else:
             sql = f"SELECT * FROM measurements {cond} ORDER BY id"
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        with self._db() as conn:
+            rows = conn.execute(sql, args).fetchall()
         return [self._measurement(r) for r in rows]
 
     def measured_ids(self, device: str, space: str, runtime: str, settings: dict) -> set[str]:
         """Arch ids that already have a measurement with exactly these settings (for resuming)."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._db() as conn:
+            rows = conn.execute(
                 "SELECT DISTINCT arch_id FROM measurements WHERE device=? AND space=? AND runtime=? AND settings_key=?",
                 (device, space, runtime, settings_key(settings))).fetchall()
         return {r[0] for r in rows}
 
+    def add_reference_median(self, device: str, reference_key: str, arch: str, median_ms: float) -> float:
+        """Record one reference median measured on ``device``; return the reference's long-run median there
+        (the median of every one recorded so far, this one included)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("INSERT INTO reference_medians (device, reference_key, arch, median_ms, created_at) "
+                                   "VALUES (?,?,?,?,?)", (device, reference_key, arch, float(median_ms), now_iso()))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return self.reference_median(device, reference_key)
+
+    def reference_median(self, device: str, reference_key: str) -> float | None:
+        """The long-run median of a reference model's medians on ``device`` (None if never measured)."""
+        with self._lock:
+            vals = [r[0] for r in self._conn.execute(
+                "SELECT median_ms FROM reference_medians WHERE device=? AND reference_key=?", (device, reference_key))]
+        if not vals:
+            return None
+        vals.sort()
+        n = len(vals)
+        return vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2
+
     def failures(self, device: str | None = None) -> list[dict]:
         sql = "SELECT * FROM failures" + (" WHERE device = ?" if device else "") + " ORDER BY id"
-        with self._lock:
-            rows = self._conn.execute(sql, (device,) if device else ()).fetchall()
+        with self._db() as conn:
+            rows = conn.execute(sql, (device,) if device else ()).fetchall()
         return [dict(r) for r in rows]
 
     def devices(self) -> dict[str, int]:
         """Device name -> number of rows."""
-        with self._lock:
-            rows = self._conn.execute("SELECT device, COUNT(*) FROM measurements GROUP BY device ORDER BY device")
+        with self._db() as conn:
+            rows = conn.execute("SELECT device, COUNT(*) FROM measurements GROUP BY device ORDER BY device")
             return {r[0]: r[1] for r in rows.fetchall()}
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
+        with self._db() as conn:
+            return conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
 
     @property
     def schema_version(self) -> int:

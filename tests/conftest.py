@@ -19,3 +19,15 @@ def rng():
 def shared_export_cache(tmp_path_factory):
     """A cache shared by slow tests in one session, so a TFLite conversion happens once."""
     return tmp_path_factory.mktemp("export_cache")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny networks train and run fastest on one intra-op thread on a shared 2-core machine (several times
+    faster than torch's default there); results do not depend on it (CPU training is deterministic per seed)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

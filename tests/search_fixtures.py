@@ -29,3 +29,11 @@ def write_nb201_tables(directory: Path, seed: int = 0, drop: int | None = None) 
     (directory / "accuracy.csv").write_text("\n".join(acc_lines) + "\n")
     (directory / "latency.csv").write_text("\n".join(lat_lines) + "\n")
     return directory / "accuracy.csv", directory / "latency.csv"
+
+
+def table_args(tables, budget: int = 40, population: int = 10) -> list[str]:
+    """`hwnas pareto-search` arguments for a quick table-driven search (error vs latency on device dev)."""
+    acc, lat = tables
+    return ["pareto-search", "--objective", "error", "--objective", "latency_ms@dev", "--accuracy", f"table:{acc}",
+            "--latency", f"dev=table:{lat}", "--budget", str(budget), "--strategy-opt", f"population_size={population}",
+            "--no-progress"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hwnas.measure.runners.adb import AdbRunner, parse_benchmark_output
+from hwnas.measure.runners.adb import AdbRunner, parse_benchmark_output, parse_perf_test_output
 from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
 from hwnas.measure.campaign import measure_archs
@@ -116,5 +116,102 @@ def test_missing_benchmark_binary_is_a_clear_error(fake_adb, monkeypatch, tmp_pa
     monkeypatch.setenv("FAKE_ADB_NO_BENCHMARK", "1")
     model = tmp_path / "m.tflite"
     model.write_bytes(b"TFL3")
-    with pytest.raises(DeviceUnreachable, match="benchmark_model not found at /data/local/tmp/benchmark_model"):
+    with pytest.raises(DeviceUnreachable, match="benchmark_model not found at /data/local/tmp/benchmark_model on the phone; push the official"):
         AdbRunner().run(model, _pixel())
+
+
+# -- ONNX Runtime over adb: onnxruntime_perf_test ------------------------------------------------------------
+def _fill(name, **values):
+    text = (DATA / name).read_text()
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", str(v))
+    return text
+
+
+def test_parse_perf_test_output():
+    text = _fill("onnxruntime_perf_test.txt", THREADS=4, FIRST=3, TOTAL=0.2181, NUM_RUNS=100, AVG=2.181,
+                 RUNTIME=0.2203, IPS=453.9, MIN=0.002051, MAX=0.003302, P50=0.002139, P90=0.002231, P95=0.002301,
+                 P99=0.002911, P999=0.003302)
+    r = parse_perf_test_output(text)
+    assert r["count"] == 100 and r["avg_ms"] == pytest.approx(2.181) and r["median_ms"] == pytest.approx(2.139)
+    assert r["min_ms"] == pytest.approx(2.051) and r["max_ms"] == pytest.approx(3.302)
+    assert r["p90_ms"] == pytest.approx(2.231) and r["p95_ms"] == pytest.approx(2.301) and r["p99_ms"] == pytest.approx(2.911)
+    assert r["first_inference_ms"] == 3.0 and r["init_ms"] == pytest.approx(41.2931)
+    assert r["peak_memory_mb"] == pytest.approx(38297600 / 2 ** 20) and r["std_ms"] is None and r["op_profile"] is None
+
+
+def test_parse_perf_test_legacy_format():
+    r = parse_perf_test_output((DATA / "onnxruntime_perf_test_legacy.txt").read_text())
+    assert r["count"] == 1000 and r["avg_ms"] == pytest.approx(58.8053) and r["median_ms"] == pytest.approx(58.7108)
+    assert r["p99_ms"] == pytest.approx(61.9517) and r["first_inference_ms"] is None
+
+
+def test_parse_perf_test_failure_quotes_the_output():
+    with pytest.raises(HwnasError, match="no latency statistics.*not included in perf test runner"):
+        parse_perf_test_output("This backend is not included in perf test runner.\n")
+
+
+def test_tool_commands_for_delegates_and_providers():
+    r = AdbRunner()
+    pixel = load_profile("pixel")
+    assert "--use_gpu=true" in r._bench_cmd(replace(pixel, delegate="gpu"), "/m.tflite", 10, 1)
+    assert "--use_nnapi=true" in r._bench_cmd(replace(pixel, delegate="nnapi"), "/m.tflite", 10, 1)
+    ort = load_profile("pixel-onnxruntime")
+    cmd = r._bench_cmd(ort, "/d/m.onnx", 50, 1)
+    assert cmd == ("taskset f0 /data/local/tmp/onnxruntime_perf_test -I -s -e xnnpack -x 4 -y 1 -m times -r 50 "
+                   "/d/m.onnx")
+    qnn = replace(ort, delegate="QNNExecutionProvider", connection={**ort.connection, "ep_options": "backend_path|libQnnHtp.so"})
+    assert "-e qnn" in r._bench_cmd(qnn, "/m.onnx", 5, 1) and "-i 'backend_path|libQnnHtp.so'" in r._bench_cmd(qnn, "/m.onnx", 5, 1)
+    assert "-m duration -t 5" in r._bench_cmd(ort, "/m.onnx", 1_000_000, 1, min_secs=5, max_secs=5)
+
+
+def test_adb_delegate_is_validated_per_runtime(tmp_path):
+    from hwnas.measure.device_profile import ProfileError, validate_profile
+
+    data = load_profile("pixel-onnxruntime").to_dict()
+    data["delegate"] = "gpu"
+    with pytest.raises(ProfileError, match="key 'delegate': expected one of cpu, xnnpack, nnapi, qnn.*for onnxruntime"):
+        validate_profile(data, where="x.yaml")
+
+
+def test_profile_pixel_onnxruntime_through_fake_adb(fake_adb, tmp_path, shared_export_cache):
+    sp = create_space("nb201", C=4, N=1)
+    arch = sp.from_index(5)
+    store = MeasurementStore(tmp_path / "m.db")
+    prof = replace(load_profile("pixel-onnxruntime"), energy={"sensor": "none", "power_model": None})
+    proto = replace(ProtocolSettings.quick(), max_time_s=60.0)  # converges in 3 rounds; the cap only guards a slow box
+    (m,) = measure_archs(sp, [arch], prof, store, proto, cache_dir=shared_export_cache)
+    calls = (fake_adb / "calls.log").read_text()
+    assert "taskset f0 /data/local/tmp/onnxruntime_perf_test -I -s -e xnnpack -x 4 -y 1 -m times" in calls
+    assert f"/data/local/tmp/hwnas/{arch.arch_id}" in calls and ".onnx" in calls
+    assert not list((fake_adb / "data/local/tmp/hwnas").glob("*.onnx"))  # cleaned up on the phone
+    assert m.runtime == "onnxruntime" and m.runtime_version == "onnxruntime_perf_test sha1:3f786850e387"
+    assert m.latency_ms == pytest.approx(2.139, rel=0.01) and m.latency_p90_ms == pytest.approx(2.139 * 1.04, rel=0.01)
+    assert m.latency_cv is None and m.first_inference_ms is not None and not m.unstable
+    assert m.fingerprint["protocol"]["sample"] == "onnxruntime_perf_test round P50s"
+    assert m.fingerprint["protocol"]["p99_ms"] == pytest.approx(2.139 * 1.15, rel=0.01)
+    assert m.settings["delegate"] == "xnnpack" and m.op_profile is None
+
+
+def test_drift_reference_over_adb_runs_abab(fake_adb, tmp_path):
+    model, ref = tmp_path / "m.onnx", tmp_path / "r.onnx"
+    model.write_bytes(b"onnx")
+    ref.write_bytes(b"onnx-ref")
+    prof = replace(load_profile("pixel-onnxruntime"), energy={"sensor": "none", "power_model": None})
+    r = AdbRunner().run(model, prof, replace(ProtocolSettings.quick(), max_time_s=60.0), reference=ref)
+    runs = [ln.split()[-1].strip("'") for ln in (fake_adb / "calls.log").read_text().splitlines() if " -I -s " in ln]
+    timed = runs[2:]  # after one probe of each
+    assert timed[0::2] == ["/data/local/tmp/hwnas/ref-r.onnx"] * (len(timed) // 2)
+    assert timed[1::2] == ["/data/local/tmp/hwnas/m.onnx"] * (len(timed) // 2)
+    assert r.reference["rounds"] == len(timed) // 2 and r.reference["ratio"] == pytest.approx(1.0, abs=0.02)
+    assert not list((fake_adb / "data/local/tmp/hwnas").glob("*.onnx"))
+
+
+def test_taskset_must_be_a_cpu_mask_never_shell_text():
+    from dataclasses import replace
+
+    runner = AdbRunner()
+    prof = load_profile("pixel")
+    assert runner._taskset(replace(prof, connection={**prof.connection, "taskset": "f0"})) == "f0"
+    with pytest.raises(HwnasError, match="hex CPU mask"):
+        runner._taskset(replace(prof, connection={**prof.connection, "taskset": "f0; rm -rf /sdcard"}))

@@ -188,3 +188,11 @@ def test_concurrency_is_bounded_the_rest_get_503():
         time.sleep(0.3)
         with urllib.request.urlopen(server.url + "/info", timeout=5) as resp:
             assert resp.status == 200
+
+
+def test_protocol_estimator_is_checked_by_name():
+    from hwnas.measure.runners.agent import check_protocol
+
+    assert check_protocol({"estimator": "p10", "max_time_s": 1.0}).estimator == "p10"
+    with pytest.raises(ValueError, match="protocol.estimator must be one of"):
+        check_protocol({"estimator": "__import__"})

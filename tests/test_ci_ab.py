@@ -16,16 +16,14 @@ A, B = Path("base.onnx"), Path("cand.onnx")
 class FakeWorker:
     """A process holding ``paths``: latency = the model's own ms x this process's bias x shared load x noise."""
 
-    def __init__(self, farm, wid: int, paths):
-        self.farm, self.wid, self.paths = farm, wid, list(paths)
-        self.info = {"runtime": "fake", "version": "0",
-                     "models": [{"first_inference_ms": 10.0 + wid, "runtime": "fake", "version": "0"}
-                                for _ in self.paths]}
-        self.first_inference_ms = self.info["models"][0]["first_inference_ms"]
+    def __init__(self, farm, wid: int, paths, timeout_s: float):
+        self.farm, self.wid, self.paths, self.timeout_s = farm, wid, list(paths), timeout_s
+        self.info = {"runtime": "fake", "version": "0"}
+        self.first_inference_ms = 10.0 + wid
         self.closed = False
 
-    def time(self, n: int, model: int = 0) -> list[float]:
-        farm, path = self.farm, self.paths[model]
+    def time(self, n: int, reference: bool = False) -> list[float]:
+        farm, path = self.farm, self.paths[1 if reference else 0]
         farm.calls.append((self.wid, path, n))
         farm.load *= float(np.exp(farm.rng.normal(0.0, 0.02)))  # slow drift of the machine's load
         farm.load = min(max(farm.load, 0.8), 1.25)
@@ -46,8 +44,8 @@ class FakeFarm:
         self.calls: list[tuple[int, Path, int]] = []
         self.workers: list[FakeWorker] = []
 
-    def open(self, paths, device, seed):
-        w = FakeWorker(self, len(self.workers), paths)
+    def open(self, path, device, seed, timeout_s=300.0, reference=None):
+        w = FakeWorker(self, len(self.workers), [path] + ([reference] if reference is not None else []), timeout_s)
         self.workers.append(w)
         return w
 
@@ -71,7 +69,7 @@ def test_worker_schedule_alternates_abba_pairs():
 def test_each_round_measures_both_models_in_one_worker(host):
     farm = FakeFarm({A: 2.0, B: 2.0})
     res = measure(B, A, host, SETTINGS, np.random.default_rng(7), n_rounds=12, open_worker=farm.open)
-    # both workers hold both models; worker 0 loaded A first, worker 1 loaded B first
+    # both workers hold both models; worker 0 has A as its own model (B as reference), worker 1 B
     assert [w.paths for w in farm.workers] == [[A, B], [B, A]]
     assert all(w.closed for w in farm.workers)
     orders = abba_orders(12, np.random.default_rng(7))
@@ -87,7 +85,7 @@ def test_each_round_measures_both_models_in_one_worker(host):
     blocks = farm.calls[4:]
     assert [(c[0], c[1]) for c in blocks[0::2]] == [(c[0], c[1]) for c in blocks[1::2]]
     assert all(c[2] == 2 for c in blocks[0::2])
-    # first inferences: each model in the worker that loaded it first; every worker's in the report
+    # first inferences: each model in the worker that holds it as its own; every worker's in the report
     assert res.first_inference_ms == {"baseline": 10.0, "candidate": 11.0}
     d = res.to_dict(SETTINGS.block_warmup)
     assert d["workers"] == 2 and len(d["first_inference_ms_by_worker"]) == 2 and "schedule" in d
@@ -108,7 +106,7 @@ def test_a_constant_process_offset_is_no_false_alarm(host, seed):
     assert abs(st.ratio - 1.0) < 0.02
     # the old design (baseline in worker 0, candidate in worker 1) sees the offset as a 15% regression
     old = FakeFarm({A: 2.0, B: 2.0}, bias=(1.0, 1.15), seed=seed)
-    wa, wb = old.open([A], host, 0), old.open([B], host, 0)
+    wa, wb = old.open(A, host, 0), old.open(B, host, 0)
     base = [float(np.median(wa.time(10))) for _ in range(24)]
     cand = [float(np.median(wb.time(10))) for _ in range(24)]
     assert _verdict(base, cand, 0.025)[0] == FAIL

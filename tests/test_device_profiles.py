@@ -3,7 +3,7 @@ import pytest
 from hwnas.measure.device_profile import DeviceProfile, ProfileError, list_profiles, load_profile
 from hwnas.errors import HwnasError
 
-SHIPPED = {"host", "pixel", "raspberry-pi-4", "raspberry-pi-5", "jetson-nano"}
+SHIPPED = {"host", "pixel", "pixel-onnxruntime", "raspberry-pi-4", "raspberry-pi-5", "jetson-nano"}
 
 
 def test_shipped_profiles_validate():
@@ -73,3 +73,19 @@ def test_with_runtime_switches_and_drops_delegate():
     assert p.runtime == "onnxruntime" and p.delegate is None and p.format == "onnx"
     with pytest.raises(HwnasError, match="unknown runtime"):
         load_profile("host").with_runtime("tvm")
+
+
+def test_dppnet_paper_device_classes_are_shipped():
+    """DPP-Net's three devices: a Titan X workstation (agent + NVML), a Jetson TX1 (agent + INA3221) and a
+    Cortex-A53 phone (adb + battery), each sampling its sensor at its own rate."""
+    want = {"titan-x-workstation": ("agent", "nvml", "onnxruntime"), "jetson-tx1": ("agent", "ina3221", "onnxruntime"),
+            "cortex-a53-phone": ("adb", "battery", "litert")}
+    for name, (conn, sensor, runtime) in want.items():
+        p = load_profile(name)
+        assert (p.connection_type, p.energy["sensor"], p.runtime) == (conn, sensor, runtime)
+        assert p.energy["sample_interval_s"] > 0 and p.energy["power_model"]["name"]
+
+
+def test_sample_interval_must_be_positive(tmp_path):
+    with pytest.raises(ProfileError, match="sample_interval_s"):
+        load_profile(str(_write(tmp_path, "runtime: onnxruntime\nenergy: {sensor: none, sample_interval_s: 0}\n")))

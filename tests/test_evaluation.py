@@ -1,4 +1,3 @@
-import re
 import sys
 
 import numpy as np
@@ -7,7 +6,7 @@ import pytest
 from hwnas.contracts import Objective
 from hwnas.errors import HwnasError
 from hwnas.evaluation import (
-    EvaluatorSpec, MissingArchError, TableSource, build_evaluator, create_executor,
+    EvaluatorSpec, TableSource, build_evaluator, create_executor,
     parse_constraint, parse_objective, read_log,
 )
 from hwnas.spaces import create_space
@@ -75,12 +74,15 @@ def test_energy_and_static_objectives(space, tables):
     assert ev.evaluations()[0].sources[1:] == ("counted:graph",) * 3
 
 
-def test_table_missing_an_arch_names_it(space, tmp_path):
+def test_table_missing_an_arch_is_unknown_and_infeasible(space, tmp_path):
     tables = write_nb201_tables(tmp_path, drop=7)
     ev = table_evaluator(space, tables)
-    missing = space.to_string(space.from_index(7))
-    with pytest.raises(MissingArchError, match="has no row for arch " + re.escape(missing)):
-        ev.evaluate([space.from_index(3), space.from_index(7)])
+    F = ev.evaluate([space.from_index(3), space.from_index(7)])
+    assert np.isfinite(F[0]).all() and np.isnan(F[1]).all()  # the fixture drops it from both tables
+    e = ev.evaluations()[1]
+    assert e.sources == ("missing:table accuracy.csv", "missing:table latency.csv") and e.violation > 0 and ev.n_unique == 2
+    result = SearchResult("t", "nb201", ev.objectives, ev.evaluations())
+    assert [x.arch for x in result.pareto()] == [space.from_index(3)]
 
 
 def test_unreadable_tables_are_clear_errors(space, tmp_path):
@@ -137,7 +139,7 @@ def test_every_source_is_a_value_source_with_provenance(space, tables):
 
     acc, lat = tables
     archs = [space.from_index(i) for i in (3, 7)]
-    assert set(SOURCES) == {"table", "proxy", "train", "predictor", "measure", "count"}
+    assert set(SOURCES) == {"table", "proxy", "train", "predictor", "measure", "count", "supernet"}
     for spec, role, quantity, provenance in [(f"table:{acc}", "accuracy", "error", "imported:table:accuracy.csv"),
                                              (f"table:{lat}", "cost", "energy_mj", "imported:table:latency.csv")]:
         values, sources = create_source(spec, role, "dev").values(space, archs, quantity)

@@ -103,7 +103,7 @@ class ScriptedRunner:
     def reachable(self, profile):
         return True, "scripted"
 
-    def run(self, path, profile, protocol=None, op_profile=True):
+    def run(self, path, profile, protocol=None, op_profile=True, reference=None):
         self.calls += 1
         if self.unreachable_after is not None and self.calls > self.unreachable_after:
             raise DeviceUnreachable("device host: gone")

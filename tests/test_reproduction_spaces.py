@@ -54,7 +54,7 @@ def test_dppnet_condensenet_cell_equals_monas_condensenet():
 
 def test_dppnet_layers_length_and_canonical_genes():
     sp = create_space("dppnet", **TINY["dppnet"])
-    assert sp.layer_choices() == 18 and sp.size() == 18 + 18**2 + 18**3
+    assert sp.layer_choices() == 18 and sp.size() == 3 * (18 + 18**2 + 18**3)  # x 3 tails
     a = sp.from_layers([4, 7])
     assert sp.layers(a) == [4, 7] and sp.to_string(a) == "bn_relu:lgconv1x1,bn:conv3x3"
     genes = list(a.genes)
@@ -66,6 +66,26 @@ def test_dppnet_layers_length_and_canonical_genes():
         sp.from_layers([1, 2, 3, 4])
     with pytest.raises(InvalidArchError, match="bad layer"):
         sp.from_string("bn_relu:conv5x5")
+
+
+def test_dppnet_single_layers_and_tail_norm():
+    """One-layer view: Norm, Conv, Norm, ...; an odd count ends in a tail Norm on the cell's output."""
+    sp = create_space("dppnet", **TINY["dppnet"])
+    assert [sp.single_layer_choices(i) for i in range(4)] == [3, 6, 3, 6]
+    a = sp.from_single_layers([0, 4, 1])
+    assert sp.to_string(a) == "bn_relu:lgconv1x1,bn" and sp.from_string("bn_relu:lgconv1x1,bn") == a
+    assert sp.single_layers(a) == [0, 4, 1] and sp.layers(a) == [4]
+    assert sp.from_single_layers([0, 4, 2]) == sp.from_single_layers([0, 4])  # a trailing identity is no layer
+    b = sp.from_single_layers([0, 4, 0, 3])
+    assert sp.to_string(b) == "bn_relu:lgconv1x1,bn_relu:gconv3x3"
+    tail_bn = [m for m in sp.build(a).modules() if type(m).__name__ == "BatchNorm2d"]
+    assert len(tail_bn) > len([m for m in sp.build(sp.from_single_layers([0, 4])).modules()
+                               if type(m).__name__ == "BatchNorm2d"])
+    for bad in ([0], [0, 6], [3, 1], [0, 1, 0, 1, 0, 1, 0, 1]):
+        with pytest.raises(InvalidArchError):
+            sp.from_single_layers(bad)
+    with pytest.raises(InvalidArchError, match="bad tail"):
+        sp.from_string("bn_relu:conv1x1,identity")
 
 
 def test_monas_strings_and_settings_errors():

@@ -91,6 +91,51 @@ def test_controller_policy_moves_toward_planted_optimum():
     assert np.exp(after) > 0.5  # the policy now mostly emits the optimum
 
 
+def test_controller_input_is_fixed_zeros_by_default():
+    """MONAS's controller reads a zero vector first; it is not trained unless learn_input=True."""
+    import torch
+
+    ctl = MONAS.controller([4, 3], hidden=8, seed=0)
+    assert "start" not in dict(ctl.named_parameters()) and torch.count_nonzero(ctl.start) == 0
+    opt = torch.optim.Adam(ctl.parameters(), lr=0.1)
+    acts, logp, _ = ctl.sample(4, torch.Generator().manual_seed(0))
+    (-logp.mean()).backward()
+    opt.step()
+    assert torch.count_nonzero(ctl.start) == 0  # still zeros after an update
+    learned = MONAS.controller([4, 3], hidden=8, seed=0, learn_input=True)
+    assert "start" in dict(learned.named_parameters())
+    # feedback=False: zeros at every step, so the policy of step 2 does not depend on the sampled choice
+    blind = MONAS.controller([4, 3], hidden=8, seed=0, feedback=False)
+    def step2_gap(ctl):  # log p(second = 1 | first = 0) - log p(second = 1 | first = 3), via differences
+        with torch.no_grad():
+            lp1 = ctl._steps(2, actions=torch.tensor([[0, 1], [3, 1]]))[1]
+            lp2 = ctl._steps(2, actions=torch.tensor([[0, 2], [3, 2]]))[1]
+        return float((lp1[0] - lp1[1]) - (lp2[0] - lp2[1]))
+
+    assert abs(step2_gap(blind)) < 1e-6 and abs(step2_gap(ctl)) > 1e-6
+    space = create_space("nb201", C=4, N=1)
+    for opts in ({}, {"learn_input": True}, {"feedback": False}):
+        res = MONAS(batch_size=4, **opts).run(space, PlantedEvaluator(space), 12, np.random.default_rng(0))
+        assert len(res.evaluations) == 12 and res.config["learn_input"] == opts.get("learn_input", False)
+
+
+def test_monas_gives_the_penalty_to_targets_that_break_a_constraint():
+    """A bound the reward does not use (e.g. peak power while the reward is on energy) still counts."""
+    space = create_space("nb201", C=4, N=1)
+
+    class Bounded(PlantedEvaluator):
+        def violations(self, archs):
+            return np.array([max(0.0, self._f(a)[1] - 8.0) for a in archs])
+
+    res = MONAS(alpha=1.0, batch_size=8).run(space, Bounded(space, seed=1), 48, np.random.default_rng(0))
+    ev = Bounded(space, seed=1)
+    best = space.from_string(res.config["best_arch"])
+    assert ev.violations([best])[0] == 0 and res.config["best_reward"] > 0
+    free = MONAS(alpha=1.0, batch_size=8, penalise_violations=False).run(space, Bounded(space, seed=1), 48,
+                                                                        np.random.default_rng(0))
+    assert free.config["best_reward"] >= res.config["best_reward"]
+
+
 def test_monas_mixed_reward_improves_over_its_first_samples():
     space = create_space("nb201", C=4, N=1)
     ev = PlantedEvaluator(space, seed=1)
@@ -212,10 +257,33 @@ def test_dppnet_auto_k_spends_the_budget_exactly():
 # check_strategy for monas and dppnet: tests/test_strategies.py runs it for every registered strategy.
 
 
-def test_dppnet_grows_layer_sequences_on_the_dppnet_space():
+def test_dppnet_grows_one_layer_per_step_on_the_dppnet_space():
+    """The default growth: a Norm (3 children) or a Conv (6 children) by turn, from every (Norm, Conv) start."""
     space = create_space("dppnet", max_length=3, depths=(1,), growths=(4,), input_size=8)
     ev = PlantedEvaluator(space, seed=0)
-    res = DPPNet(k=3, epochs=30, hidden=8).run(space, ev, 100, np.random.default_rng(0))
+    dpp = DPPNet(k=3, epochs=30, hidden=8)
+    res = dpp.run(space, ev, 100, np.random.default_rng(0))
+    assert res.config["progression"] == "SingleLayerProgression" and res.config["length_unit"] == "layers"
+    assert [h["length"] for h in res.history] == [2, 3, 4, 5, 6]
+    assert [h["n_candidates"] for h in res.history[1:]] == [18 * 3, 3 * 6, 3 * 3, 3 * 6]  # all 18 starts expand
+    assert res.history[0]["k"] == 18 and all(h["k"] == 3 for h in res.history[1:])
+    # fixed K: 18 starts + at most K new cells per longer length; the rest of the budget stays unspent
+    assert dpp.budget_needed(space) == 18 + 3 * 4 == res.config["budget_needed"]
+    assert ev.n_unique <= 30 and res.config["stopped"] == "max_length"
+    singles = {len(space.single_layers(e.arch)) for e in res.evaluations}
+    assert {2, 3, 4} <= singles <= {2, 3, 4, 5, 6}  # cells ending in a Norm (odd) are evaluated too
+    # max_length is in single layers in this mode
+    res = DPPNet(k=2, epochs=10, hidden=8, max_length=3).run(space, PlantedEvaluator(space), 100,
+                                                             np.random.default_rng(0))
+    assert [h["length"] for h in res.history] == [2, 3]
+    with pytest.raises(HwnasError, match="growth"):
+        DPPNet(growth="triple").run(space, ev, 10, np.random.default_rng(0))
+
+
+def test_dppnet_pair_growth_option_on_the_dppnet_space():
+    space = create_space("dppnet", max_length=3, depths=(1,), growths=(4,), input_size=8)
+    ev = PlantedEvaluator(space, seed=0)
+    res = DPPNet(k=3, epochs=30, hidden=8, growth="pair").run(space, ev, 100, np.random.default_rng(0))
     assert res.config["progression"] == "LayerProgression"
     lengths = sorted({len(space.layers(e.arch)) for e in res.evaluations})
     assert lengths == [1, 2, 3] and ev.n_unique == 18 + 3 + 3

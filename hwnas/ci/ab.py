@@ -9,7 +9,7 @@ BA,AB, chosen by a seeded generator) so that a slow drift of the machine's load 
 two rounds of a pair run in one worker, and the pairs alternate between the workers (worker 0, 1, 0, 1, ...:
 see :func:`worker_schedule`), so an offset of one model *within* one process (a model x process interaction)
 is sampled on two processes and enters the round-to-round variance instead of biasing every round. Worker 0
-loads A first, worker 1 loads B first. Each block runs a few discarded warm-up inferences and then ``k``
+holds A as its model and B as its second ("reference") model, worker 1 the other way round. Each block runs a few discarded warm-up inferences and then ``k``
 timed inferences; the block's median is the round's value. The first inference after loading is recorded
 apart and never mixed into the rounds.
 """
@@ -38,6 +38,7 @@ class MeasureSettings:
     warmup_s: float = 0.2  # discarded inferences per worker after loading (after the first inference)
     block_warmup: int = 2  # discarded inferences at the start of every block
     baseline_rounds: int = 20  # rounds when only measuring (for --update-baseline without a comparison)
+    startup_s: float = 30.0  # allowance beyond budget_s for starting the workers (spawn, runtime import, load)
     n_boot: int = 4000
     seed: int = 0
 
@@ -80,26 +81,29 @@ def worker_schedule(n_rounds: int, n_workers: int = 2) -> list[int]:
     return [(r // 2) % n_workers for r in range(n_rounds)]
 
 
-def _open_worker(paths: list[Path], device: DeviceProfile, seed: int):
-    """A worker process holding ``paths`` (model ``i`` is ``paths[i]``), pinned as the profile says."""
+def _open_worker(path: Path, device: DeviceProfile, seed: int, timeout_s: float = 300.0,
+                 reference: Path | None = None):
+    """A worker process holding ``path`` (and ``reference``: a second model in the same process, timed with
+    ``time(n, reference=True)``), pinned as the profile says."""
     from ..measure.runners.worker import ModelWorker
     from ..runtimes import runtime_for
 
-    models = []
-    for path in paths:
-        runtime = runtime_for(path)
-        # model files bring their own runtime (by suffix); the profile's delegate belongs to the profile's runtime
-        models.append((path, runtime, device.delegate if runtime == device.runtime else None))
-    (path, runtime, delegate), extra = models[0], models[1:]
+    runtime = runtime_for(path)
+    if reference is not None and runtime_for(reference) != runtime:
+        raise HwnasError(f"{Path(path).name} ({runtime}) and {Path(reference).name} ({runtime_for(reference)}): "
+                         "ci-check compares models of the same runtime (both are loaded in each worker)")
+    # model files bring their own runtime (by suffix); the profile's delegate belongs to the profile's runtime
+    delegate = device.delegate if runtime == device.runtime else None
     return ModelWorker(path, runtime=runtime, threads=device.threads, delegate=delegate,
-                       affinity=list(device.affinity) if device.affinity else None, seed=seed, extra_models=extra)
+                       affinity=list(device.affinity) if device.affinity else None, seed=seed, timeout_s=timeout_s,
+                       reference=reference)
 
 
-def _warm(worker, warmup_s: float, model: int = 0) -> list[float]:
+def _warm(time_n: Callable[[int], list[float]], warmup_s: float) -> list[float]:
     out: list[float] = []
     t_end = time.perf_counter() + warmup_s
     while time.perf_counter() < t_end or len(out) < 3:
-        out.extend(worker.time(3, model))
+        out.extend(time_n(3))
         if len(out) > 5000:
             break
     return out
@@ -124,7 +128,7 @@ class PairResult:
     seconds: float
     runtime: str = ""
     runtime_version: str = ""
-    first_by_worker: list[dict] | None = None  # every worker's first inference of each model
+    first_by_worker: list[dict] | None = None  # each worker's first inference of its own model
 
 
     def medians(self, side: str) -> list[float]:
@@ -146,39 +150,50 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
     """Measure ``candidate`` (and ``baseline`` when given: both in each of two workers, ABBA) in rounds.
 
     Stops when ``should_stop`` says so (checked after ``check_from`` rounds, then every ``round_step``), when
-    ``n_rounds`` (if given) or ``max_rounds`` rounds are done, or when ``budget_s`` has passed.
-    ``open_worker(paths, device, seed)`` makes a worker holding ``paths`` (tests pass fakes).
+    ``n_rounds`` (if given) or ``max_rounds`` rounds are done, or when ``budget_s`` has passed. A model that
+    hangs (loading or running) cannot hold the check longer than ``budget_s + startup_s``: every wait on a
+    worker ends at that deadline with ``WorkerCrashed`` naming the budget. ``open_worker`` makes a worker
+    as :func:`_open_worker` does (tests pass fakes).
     """
+    from ..measure.runners.worker import WorkerCrashed
+
     open_worker = open_worker or _open_worker
     t0 = time.perf_counter()
+    deadline = t0 + ms.budget_s + ms.startup_s
     workers: list = []
+    # which model each worker holds as its own (False) and as its reference (True); model = its first loaded
+    holds: list[dict[str, bool]] = []
+    names = {"A": "baseline", "B": "candidate"}
+
+    def left() -> float:
+        return max(0.5, deadline - time.perf_counter())
+
+    def timed(w: int, side: str, n: int) -> list[float]:
+        wk = workers[w]
+        wk.timeout_s = left()
+        return wk.time(n, reference=True) if holds[w][side] else wk.time(n)
+
     try:
         if baseline is None:
-            workers.append(open_worker([candidate], device, ms.seed))
-            index = [{"B": 0}]
-        else:  # worker 0 loads A first, worker 1 loads B first
-            workers.append(open_worker([baseline, candidate], device, ms.seed))
-            workers.append(open_worker([candidate, baseline], device, ms.seed))
-            index = [{"A": 0, "B": 1}, {"B": 0, "A": 1}]
-        names = {"A": "baseline", "B": "candidate"}
-
-        def first(w: int) -> dict:
-            models = workers[w].info.get("models") or [{"first_inference_ms": workers[w].first_inference_ms}]
-            return {names[side]: models[i]["first_inference_ms"] for side, i in sorted(index[w].items())}
-
-        by_worker = [first(w) for w in range(len(workers))]
-        warm = [_warm(workers[w], ms.warmup_s, i) for w in range(len(workers)) for i in index[w].values()]
+            workers.append(open_worker(candidate, device, seed=ms.seed, timeout_s=left()))
+            holds.append({"B": False})
+        else:  # worker 0 holds A as its model (loaded first), worker 1 holds B
+            workers.append(open_worker(baseline, device, seed=ms.seed, timeout_s=left(), reference=candidate))
+            holds.append({"A": False, "B": True})
+            workers.append(open_worker(candidate, device, seed=ms.seed, timeout_s=left(), reference=baseline))
+            holds.append({"B": False, "A": True})
+        # each model's first inference in the worker that holds it as its own model (as in a fresh process)
+        by_worker = [{names[side]: wk.first_inference_ms for side, ref in h.items() if not ref}
+                     for wk, h in zip(workers, holds)]
+        first_ms = {k: v for d in reversed(by_worker) for k, v in d.items()}
+        warm = [_warm(lambda n, w=w, side=side: timed(w, side, n), ms.warmup_s)
+                for w in range(len(workers)) for side in holds[w]]
         est = max(float(np.median(v)) for v in warm)
         k = _per_block(est, ms)
         limit = n_rounds if n_rounds is not None else ms.max_rounds
         orders = abba_orders(limit, rng) if baseline is not None else ["B"] * limit
         serving = worker_schedule(limit, len(workers))
-        info = workers[0].info
-        if baseline is not None:  # the candidate's runtime (worker 0 holds it as model 1)
-            info = (info.get("models") or [info, info])[index[0]["B"]]
-        # each model's first inference in the process that loaded it first (as in a fresh process)
-        first_ms = by_worker[0] if baseline is None else {"candidate": by_worker[1]["candidate"],
-                                                          "baseline": by_worker[0]["baseline"]}
+        info = workers[-1].info  # the candidate's own worker
         res = PairResult(rounds=[], first_inference_ms=first_ms, per_block=k, stop="", seconds=0.0,
                          runtime=info.get("runtime", ""), runtime_version=str(info.get("version", "")),
                          first_by_worker=by_worker)
@@ -187,10 +202,9 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
             w = serving[r]
             rec: dict = {"order": order}
             for side in order:
-                model = index[w][side]
                 if ms.block_warmup:
-                    workers[w].time(ms.block_warmup, model)
-                samples = workers[w].time(k, model)
+                    timed(w, side, ms.block_warmup)
+                samples = timed(w, side, k)
                 rec[f"{names[side]}_ms"] = samples
                 rec[f"{names[side]}_median_ms"] = float(np.median(samples))
             rec["worker"] = w
@@ -209,6 +223,11 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
             res.stop = f"{len(orders)} rounds done"
         res.seconds = time.perf_counter() - t0
         return res
+    except WorkerCrashed as exc:
+        if time.perf_counter() < deadline - 0.25:
+            raise
+        raise WorkerCrashed(f"{Path(candidate).name}: no result within --budget-s {ms.budget_s:g} s "
+                            f"(+{ms.startup_s:g} s to start the workers); the model may hang ({exc})") from None
     finally:
         for wk in workers:
             wk.close()

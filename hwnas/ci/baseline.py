@@ -57,9 +57,11 @@ def load_baseline_file(path: Path) -> dict:
     if not path.is_file():
         raise HwnasError(f"baseline file {path} does not exist (write one with --update-baseline {path})")
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise HwnasError(f"baseline file {path} is not valid JSON: {exc}") from None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or not text at all (a model file)
+        why = "it is not text (a model file? --baseline takes the JSON written by --update-baseline)" \
+            if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise HwnasError(f"baseline file {path} is not valid JSON: {why}") from None
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT or not isinstance(data.get("models"), dict):
         raise HwnasError(f"baseline file {path} is not an hwnas ci-check baseline (format {BASELINE_FORMAT}); "
                          "write one with --update-baseline")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import HwnasError
+from ..io import read_text
 from ..spaces import parse_arch_table
 
 MODEL_SUFFIXES = (".onnx", ".tflite")
@@ -126,20 +127,20 @@ def resolve_archs(space, archs: Sequence[str], arch_file: Path | None, against: 
     if arch_file is not None:
         if not Path(arch_file).is_file():
             raise HwnasError(f"arch file {arch_file} does not exist")
-        rows += parse_arch_table(Path(arch_file).read_text())
+        rows += parse_arch_table(read_text(Path(arch_file), "arch file"))
     if not rows:
         raise HwnasError("nothing to check: give arch strings or --arch-file with --space")
     base_rows: list[tuple[str | None, str]] | None = None
     where = against
     if against is not None:
         if Path(against).is_file():
-            base_rows = parse_arch_table(Path(against).read_text())
+            base_rows = parse_arch_table(read_text(Path(against), "arch file"))
         elif arch_file is not None and is_git_ref(against, Path(arch_file).resolve().parent):
             import tempfile
 
             with tempfile.TemporaryDirectory() as tmp:
                 got = git_file_at(against, Path(arch_file), Path(tmp) / "archs.txt")
-                base_rows = parse_arch_table(got.read_text()) if got else []
+                base_rows = parse_arch_table(read_text(got, "arch file")) if got else []
             where = f"{arch_file} at {against}"
         else:
             if len(rows) != 1:

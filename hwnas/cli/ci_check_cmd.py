@@ -23,7 +23,8 @@ Space = Annotated[Optional[str], typer.Option("--space", help="inputs are arch s
 SpaceOpt = Annotated[Optional[List[str]], typer.Option("--space-opt", help="space setting KEY=VALUE, e.g. C=8")]
 ArchFile = Annotated[Optional[Path], typer.Option(
     "--arch-file", help="arch strings, one a line, or CSV with arch (and name) columns")]
-BudgetS = Annotated[float, typer.Option("--budget-s", help="time budget per model for measuring rounds (s)")]
+BudgetS = Annotated[float, typer.Option("--budget-s", help="time budget per model for measuring rounds (s); a model "
+                                        "that hangs fails (exit 2) after it plus 30 s for starting the workers")]
 Seed = Annotated[int, typer.Option("--seed", help="seed of the ABBA schedule and the bootstrap")]
 
 class _CheckByDefault(TyperGroup):

@@ -8,16 +8,24 @@ from ..errors import HwnasError
 
 
 def make_space(name: str, options: list[str] | None = None):
-    from ..spaces import create_space, parse_space_options
+    from ..search.config import check_option_types
+    from ..spaces import SPACES, create_space, parse_space_options
 
-    return create_space(name, **parse_space_options(options))
+    config = parse_space_options(options)
+    if name in SPACES:
+        check_option_types(SPACES[name], config, "--space-opt")
+    try:
+        return create_space(name, **config)
+    except (ValueError, TypeError) as exc:
+        raise HwnasError(f"--space-opt for space {name!r}: {exc}") from None
 
 
 def read_arch_lines(path: Path) -> list[str]:
     """Arch strings from a CSV with an ``arch`` column, or one arch per line (blank lines and # skipped)."""
+    from ..io import read_text
     from ..spaces import parse_arch_table
 
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"arch file {path} does not exist")
-    return [arch for _, arch in parse_arch_table(path.read_text())]
+    return [arch for _, arch in parse_arch_table(read_text(path, "arch file"))]

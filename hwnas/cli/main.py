@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted: everything finished so far is kept", err=True)
         return 130
+    except OSError as exc:  # the environment, not hwnas: a read-only disk, an unwritable HWNAS_HOME ...
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return 2
     except typer.Exit as exc:
         return exc.exit_code
     except Exception as exc:  # click usage errors (typer may vendor its own click: catch both)

@@ -9,12 +9,13 @@ import typer
 
 EXPORT_COLUMNS = ("arch", "latency_ms", "energy_mj", "energy_source", "source", "space", "arch_id", "device", "runtime",
                   "runtime_version", "latency_p90_ms", "latency_iqr_ms", "latency_cv", "n_runs", "first_inference_ms",
-                  "unstable", "created_at", "settings")
+                  "unstable", "created_at", "settings", "latency_corrected_ms", "estimator", "throttled")
 
 
 def import_latency_csv(path: Path, device: str, space, store, runtime: str = "unknown") -> int:
     """Read ``arch,latency_ms[,energy_mj]`` rows and store them labelled ``imported`` in one transaction
-    (a bad row aborts the import, naming its line, and nothing is written)."""
+    (a bad row aborts the import, naming its line, and nothing is written). Returns the rows added: 0 when
+    a file with the same sha256 was already imported for this device and space (re-importing is a no-op)."""
     import csv
     import math
 
@@ -22,40 +23,49 @@ def import_latency_csv(path: Path, device: str, space, store, runtime: str = "un
     from ..spaces import arch_from_text
     from ..store import Measurement
 
+    import io as _io
+
+    from ..io import read_text, sha256_file
+
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"{path} does not exist")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = [c.strip() for c in (reader.fieldnames or [])]
-        if "arch" not in cols or "latency_ms" not in cols:
-            raise HwnasError(f"{path}: expected columns arch,latency_ms[,energy_mj]; found {', '.join(cols) or 'none'}")
-        settings = {"imported_from": path.name, "space": space.config()}
-        rows = []
-        for i, row in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-            if not row.get("arch"):
-                continue
-            where = f"{path}, line {i}"
-            try:
-                arch = arch_from_text(space, row["arch"])
-            except HwnasError as exc:
-                raise HwnasError(f"{where}: {exc}") from None
-            try:
-                lat = float(row["latency_ms"])
-                energy = float(row["energy_mj"]) if row.get("energy_mj") else None
-            except ValueError:
-                raise HwnasError(f"{where}: latency_ms / energy_mj must be numbers, got "
-                                 f"{row.get('latency_ms')!r} / {row.get('energy_mj')!r}") from None
-            if not (math.isfinite(lat) and lat > 0) or (energy is not None and not (math.isfinite(energy) and energy >= 0)):
-                raise HwnasError(f"{where}: latency_ms must be > 0 and energy_mj >= 0, got {lat} / {energy}")
-            rows.append(Measurement(space=space.name, arch_id=arch.arch_id, arch=space.to_string(arch), device=device,
-                                    runtime=runtime, runtime_version="unknown", settings=settings, source="imported",
-                                    latency_ms=lat, n_runs=0, energy_mj=energy,
-                                    energy_source="imported" if energy is not None else None,
-                                    fingerprint={"imported_from": str(path.resolve())}))
+    digest = sha256_file(path)
+    reader = csv.DictReader(_io.StringIO(read_text(path, "CSV file"), newline=""))
+    cols = [c.strip() for c in (reader.fieldnames or [])]
+    if "arch" not in cols or "latency_ms" not in cols:
+        raise HwnasError(f"{path}: expected columns arch,latency_ms[,energy_mj]; found {', '.join(cols) or 'none'}")
+    settings = {"imported_from": path.name, "space": space.config()}
+    rows = []
+    for i, row in enumerate(reader, start=2):
+        where = f"{path}, line {i}"
+        if None in row:  # more fields than the header: an arch string with commas, unquoted
+            raise HwnasError(f"{where}: {len(cols) + len(row[None])} fields but the header has {len(cols)}; "
+                             f'quote arch strings that contain commas, e.g. "genes:0,1,2"')
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        if not row.get("arch"):
+            continue
+        try:
+            arch = arch_from_text(space, row["arch"])
+        except HwnasError as exc:
+            raise HwnasError(f"{where}: {exc}") from None
+        try:
+            lat = float(row["latency_ms"])
+            energy = float(row["energy_mj"]) if row.get("energy_mj") else None
+        except ValueError:
+            raise HwnasError(f"{where}: latency_ms / energy_mj must be numbers, got "
+                             f"{row.get('latency_ms')!r} / {row.get('energy_mj')!r}") from None
+        if not (math.isfinite(lat) and lat > 0) or (energy is not None and not (math.isfinite(energy) and energy >= 0)):
+            raise HwnasError(f"{where}: latency_ms must be > 0 and energy_mj >= 0, got {lat} / {energy}")
+        rows.append(Measurement(space=space.name, arch_id=arch.arch_id, arch=space.to_string(arch), device=device,
+                                runtime=runtime, runtime_version="unknown", settings=settings, source="imported",
+                                latency_ms=lat, n_runs=0, energy_mj=energy,
+                                energy_source="imported" if energy is not None else None,
+                                fingerprint={"imported_from": str(path.resolve()), "sha256": digest}))
     if not rows:
         raise HwnasError(f"{path}: no rows to import")
+    if store.has_import(digest, device=device, space=space.name):
+        return 0  # the same file (same sha256) was imported before: importing is idempotent
     store.add_many(rows)
     return len(rows)
 
@@ -84,7 +94,11 @@ def register(app: typer.Typer) -> None:
         sp = make_space(space, space_opt)
         st = MeasurementStore(store)
         n = import_latency_csv(file, device, sp, st, runtime=runtime)
-        typer.echo(f"imported {n} measurements for {device} ({sp.name}) into {st.path}")
+        if n == 0:
+            typer.echo(f"{file} was already imported for {device} ({sp.name}) into {st.path} (same sha256): "
+                       "nothing added")
+        else:
+            typer.echo(f"imported {n} measurements for {device} ({sp.name}) into {st.path}")
 
     app.add_typer(imp, name="import")
 
@@ -107,8 +121,10 @@ def register(app: typer.Typer) -> None:
 
         from ..errors import HwnasError
         from ..io import atomic_path, check_writable
-        from ..store import MeasurementStore
+        from ..store import SOURCES, MeasurementStore
 
+        if source is not None and source not in SOURCES:
+            raise HwnasError(f"--source {source!r}: expected one of {', '.join(SOURCES)}")
         check_writable(out)
         st = MeasurementStore(store)
         rows = st.query(device=device, space=space, runtime=runtime, source=source, latest=not all_rows)

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
         strategy: Optional[str] = typer.Option(None, "--strategy", help="nsga2 | random | evolution | ..."),
         strategy_opt: Optional[List[str]] = typer.Option(None, "--strategy-opt", help="strategy parameter KEY=VALUE, e.g. population_size=20"),
-        objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | params | macs | peak_memory_bytes (repeat)"),
+        objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | peak_power_w@DEV | params | macs | peak_memory_bytes (repeat)"),
         constraint: Optional[List[str]] = typer.Option(None, "--constraint", help="bound, e.g. 'latency_ms@pixel2<=15' (repeat)"),
         accuracy: Optional[str] = typer.Option(None, "--accuracy", help="table:FILE | proxy[:naswot|synflow|jacob_cov] | train[:digits|cifar10|imagefolder] (validation accuracy; test only for the final front) | supernet:PATH (hwnas supernet train)"),
         latency: Optional[List[str]] = typer.Option(None, "--latency", help="predictor | measure | table:FILE, or DEV=SOURCE per device (repeat)"),
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         """
         import time
 
-        from ..search import default_config, load_recipe, make_config, resume_config, run_search
+        from ..search import config_from_flags, load_recipe, make_config, resume_config, run_search
 
         flags = {"space": space, "space_opt": space_opt, "strategy": strategy, "strategy_opt": strategy_opt,
                  "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
@@ -82,13 +82,7 @@ def register(app: typer.Typer) -> None:
             cfg = resume_config(resume, {**flags, "recipe": recipe, "out": out})
             target = resume
         else:
-            if recipe is not None:
-                base = load_recipe(recipe)
-            elif all(v in (None, []) for v in flags.values()):
-                base = default_config(notes).to_dict()
-            else:
-                base = {}
-            cfg = make_config(base, flags)
+            cfg = make_config(load_recipe(recipe), flags) if recipe is not None else config_from_flags(flags, notes)
             target = out or Path(cfg.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
             if out is None and cfg.out is None:
                 Path("runs").mkdir(exist_ok=True)
@@ -107,6 +101,9 @@ def register(app: typer.Typer) -> None:
         if not result.any_feasible:
             typer.echo("warning: no evaluated architecture satisfies the constraints (they may be impossible); "
                        "pareto.csv lists the least-violating ones", err=True)
+        for what, n in (result.config.get("missing_values") or {}).items():
+            typer.echo(f"warning: {n} evaluated archs have no value in {what.partition(' ')[2]} (unknown, "
+                       "counted in the budget, never on the front)", err=True)
         if result.config.get("replay_diverged"):
             typer.echo("warning: the resumed search did not replay the logged evaluations in order "
                        "(settings changed?); results are valid but differ from an unbroken run", err=True)

@@ -23,6 +23,12 @@ def register(app: typer.Typer) -> None:
         max_time_s: float = typer.Option(10.0, "--max-time-s", help="cap on timed runs per arch (seconds)"),
         quick: bool = typer.Option(False, "--quick", help="short protocol caps (smoke runs; more results flagged unstable)"),
         op_profile: bool = typer.Option(True, "--op-profile/--no-op-profile", help="store op-level profiles"),
+        reference: Optional[str] = typer.Option(None, "--reference",
+                                                help="drift reference timed between candidate rounds: auto | none | an "
+                                                     "arch string (default: the profile's; host: auto)"),
+        estimator: str = typer.Option("median", "--estimator",
+                                      help="latency_ms estimator: median | median_of_rounds | p10 | trimmed_mean "
+                                           "(all are kept in the row's protocol report)"),
         next_k: Optional[int] = typer.Option(None, "--next", min=1,
                                              help="measure the K archs that should improve this device's predictor most "
                                                   "(active learning; see `hwnas propose`)"),
@@ -68,7 +74,8 @@ def register(app: typer.Typer) -> None:
         base = ProtocolSettings.quick() if quick else ProtocolSettings()
         from dataclasses import replace
 
-        protocol = replace(base, rel_ci=rel_ci, max_time_s=min(max_time_s, base.max_time_s) if quick else max_time_s)
+        protocol = replace(base, rel_ci=rel_ci, max_time_s=min(max_time_s, base.max_time_s) if quick else max_time_s,
+                           estimator=estimator)
         st = MeasurementStore(store)
         from ..measure.protocol import DeviceUnreachable
         from ..measure.runners import get_runner
@@ -105,8 +112,20 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, advance=1)
 
             measure_archs(sp, arch_list, prof, st, protocol, runner=runner, op_profile=op_profile, on_result=done,
-                          on_skip=skipped, on_error=failed)
+                          on_skip=skipped, on_error=failed, reference="profile" if reference is None else reference)
         _summary(results, counts, errors, prof, st)
+
+
+def _pinned_text(pin: dict) -> str:
+    """The protocol report's ``pinned`` record in words."""
+    if "taskset" in pin:  # adb
+        return f"taskset {pin['taskset']} (cores {pin.get('cores')}), {pin.get('threads')} thread(s)"
+    cores = ",".join(map(str, pin.get("cores") or [])) or "?"
+    how = ("requested " + ",".join(map(str, pin["requested"])) if pin.get("requested") else "not requested")
+    if pin.get("error"):
+        how += f", refused: {pin['error']}"
+    return (f"cores {cores} ({how}); {pin.get('intra_op_threads')} intra-op / "
+            f"{pin.get('inter_op_threads') or '-'} inter-op thread(s)")
 
 
 def _summary(results, counts, errors, prof, st) -> None:
@@ -123,7 +142,25 @@ def _summary(results, counts, errors, prof, st) -> None:
     if results:
         lat = np.array([m.latency_ms for m in results])
         cvs = [m.latency_cv for m in results if m.latency_cv is not None]
-        table.add_row("latency_ms median (min .. max)", f"{np.median(lat):.4g} ({lat.min():.4g} .. {lat.max():.4g})")
+        est = sorted({m.estimator or "median" for m in results})
+        table.add_row(f"raw latency_ms ({', '.join(est)}): median (min..max)",
+                      f"{np.median(lat):.4g} ({lat.min():.4g} .. {lat.max():.4g})")
+        corr = np.array([m.latency_corrected_ms for m in results if m.latency_corrected_ms is not None])
+        refs = {m.reference["arch"]: m.reference for m in results if m.reference}
+        if corr.size:
+            table.add_row("drift-corrected latency_corrected_ms", 
+                          f"{np.median(corr):.4g} ({corr.min():.4g} .. {corr.max():.4g})")
+        for arch, ref in refs.items():
+            table.add_row("drift reference", f"arch {ref['arch_id']} ({arch}), long-run median "
+                                             f"{ref['long_run_median_ms']:.4g} ms on {prof.name}")
+        if not refs:
+            table.add_row("drift reference", "none (latency_corrected_ms empty)")
+        pin = (results[-1].fingerprint.get("protocol") or {}).get("pinned")
+        if pin:
+            table.add_row("pinned", _pinned_text(pin))
+        throttled = sum(bool(m.throttled) for m in results)
+        if any(m.thermal for m in results):
+            table.add_row("measured while throttled", str(throttled))
         if cvs:
             table.add_row("median CV", f"{np.median(cvs):.3f}")
         table.add_row("flagged unstable", str(sum(m.unstable for m in results)))

@@ -12,14 +12,14 @@ def register(app: typer.Typer) -> None:
     @app.command("propose")
     def propose(
         device: str = typer.Option(..., "--device", help="device name as filed in the store"),
-        k: int = typer.Option(..., "--k", help="how many archs to propose"),
+        k: int = typer.Option(..., "--k", min=1, help="how many archs to propose"),
         out: Path = typer.Option(..., "--out", help="CSV to write (arch column; `hwnas profile --archs` reads it)"),
         space: str = typer.Option("nb201", "--space", help="search space"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE"),
         store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
         models: Optional[Path] = typer.Option(None, "--models", help="models root (default ./latency_models, then $HWNAS_HOME/latency_models)"),
         seed: int = typer.Option(0, "--seed", help="seed for the candidate pool"),
-        pool: int = typer.Option(2000, "--pool", help="candidate pool size"),
+        pool: int = typer.Option(2000, "--pool", min=1, help="candidate pool size"),
     ) -> None:
         """Propose K unmeasured archs whose measurement should improve the device's predictor most:
         first archs that cover ops never measured, then the most uncertain predictions, spread out.

@@ -8,6 +8,7 @@ name                 what                                                      w
 ``error``            100 - accuracy %                                          the accuracy source
 ``latency_ms@DEV``   latency on device DEV                                     DEV's cost source
 ``energy_mj@DEV``    energy per inference on DEV                               DEV's cost source
+``peak_power_w@DEV`` largest power while it runs on DEV (sensor samples)         DEV's energy source
 ``params``           parameters                                                counted from the graph
 ``macs``             multiply-accumulates                                      counted from the graph
 ``peak_memory_bytes`` largest single-op activation footprint (float32)         counted from the graph
@@ -18,7 +19,7 @@ A constraint is an objective with a bound, ``latency_ms@pixel2<=15``; it need no
 Accuracy sources: ``table:FILE`` (CSV ``arch,test_accuracy``), ``proxy[:NAME]`` (a zero-cost proxy on a real
 batch; the objective becomes ``neg_<proxy>``, because a proxy score is not an accuracy) and ``train[:DATASET]``
 (real PyTorch training, see :mod:`hwnas.accuracy.training`). Device cost sources: ``table:FILE`` (CSV ``arch,latency_ms``
-and/or ``energy_mj``), ``predictor`` (a trained latency predictor, ``hwnas.predictors.load_predictor``) and
+and/or ``energy_mj`` / ``peak_power_w``), ``predictor`` (a trained latency predictor, ``hwnas.predictors.load_predictor``) and
 ``measure`` (profile on the device in the loop, stored in the measurement store).
 
 Every value carries its provenance (``Evaluation.sources``): ``imported:table:FILE``, ``proxy:naswot(digits,64)``,

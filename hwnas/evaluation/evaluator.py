@@ -84,7 +84,7 @@ class ArchEvaluator:
                 self._sources[q.label] = self.accuracy
             elif q.name in DEVICE_METRICS:
                 if q.label not in self.costs:
-                    flag = "--latency" if q.name == "latency_ms" else "--energy"
+                    flag = "--latency" if q.name == "latency_ms" else "--energy"  # energy_mj, peak_power_w
                     raise HwnasError(f"no cost source for {q.label}: {flag} {q.device}=table:FILE|predictor|measure")
                 self._sources[q.label] = self.costs[q.label]
             elif q.name in STATIC_METRICS:

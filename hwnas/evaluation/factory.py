@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
 from ..errors import HwnasError
 from .evaluator import ArchEvaluator
-from .objectives import parse_constraint, parse_objective
+from .objectives import DEVICE_METRICS, parse_constraint, parse_objective
 from .sources import create_source
 
 
@@ -56,9 +57,43 @@ def split_device_specs(specs: Iterable[str] | str | None) -> tuple[str | None, d
     return default, per_device
 
 
+def _bare_device_metric(text: str) -> str | None:
+    """``latency_ms`` / ``energy_mj<=5`` (a device metric without ``@DEV``) -> its name, else None."""
+    head = re.split(r"<=", str(text), maxsplit=1)[0].strip()
+    return head if head in DEVICE_METRICS else None
+
+
+def resolve_single_device(spec: EvaluatorSpec) -> EvaluatorSpec:
+    """The single-device shorthand: ``latency_ms`` (no ``@DEV``) names the one device of the search, that is
+    the one device in the other objectives, constraints or ``DEV=SOURCE`` specs; with none named, the device
+    is the stem of a ``table:FILE`` cost source, else ``host``. Several devices: name the one meant."""
+    quantities = list(spec.objectives) + list(spec.constraints)
+    if not any(_bare_device_metric(q) for q in quantities):
+        return spec
+    devices = {str(q).split("@", 1)[1].split("<=", 1)[0].strip() for q in quantities if "@" in str(q)}
+    specs = [split_device_specs(spec.latency), split_device_specs(spec.energy)]
+    devices |= {d for _, per_device in specs for d in per_device}
+    if len(devices) > 1:
+        raise HwnasError(f"several devices ({', '.join(sorted(devices))}): name the one meant, e.g. "
+                         f"latency_ms@{sorted(devices)[0]}")
+    if devices:
+        device = devices.pop()
+    else:
+        tables = [d for d, _ in specs if d and d.startswith("table:")]
+        device = re.sub(r"[^A-Za-z0-9_.\-]", "_", Path(tables[0][len("table:"):]).stem) if tables else "host"
+
+    def named(text: str) -> str:
+        name = _bare_device_metric(text)
+        return str(text).replace(name, f"{name}@{device}", 1) if name else text
+
+    return replace(spec, objectives=[named(o) for o in spec.objectives],
+                   constraints=[named(c) for c in spec.constraints])
+
+
 def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None = None,
                     on_evaluated=None) -> ArchEvaluator:
     """The evaluator for ``spec``; every source is checked (files read, predictors loaded) before it returns."""
+    spec = resolve_single_device(spec)
     objectives = [parse_objective(o) for o in spec.objectives]
     constraints = [parse_constraint(c) for c in spec.constraints]
     quantities = objectives + constraints
@@ -70,6 +105,7 @@ def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None 
         accuracy = create_source(spec.accuracy, "accuracy", **settings)
     defaults = {"latency_ms": ("--latency", *split_device_specs(spec.latency), "predictor"),
                 "energy_mj": ("--energy", *split_device_specs(spec.energy), "measure")}
+    defaults["peak_power_w"] = defaults["energy_mj"]  # both come from the device's power sensor
     costs: dict = {}
     made: dict = {}  # one source per (device, spec): latency and energy of a device share measurements
     used = set()

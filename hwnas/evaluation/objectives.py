@@ -11,8 +11,8 @@ import numpy as np
 from ..contracts import Objective
 from ..errors import HwnasError, unknown
 
-OBJECTIVE_NAMES = ("error", "latency_ms", "energy_mj", "params", "macs", "peak_memory_bytes")
-DEVICE_METRICS = ("latency_ms", "energy_mj")
+OBJECTIVE_NAMES = ("error", "latency_ms", "energy_mj", "peak_power_w", "params", "macs", "peak_memory_bytes")
+DEVICE_METRICS = ("latency_ms", "energy_mj", "peak_power_w")  # peak_power_w: from the energy source (--energy)
 STATIC_METRICS = {"params": "params", "macs": "macs", "peak_memory_bytes": "peak_activation_bytes"}
 
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -28,7 +28,8 @@ def parse_objective(text: str) -> Objective:
         raise unknown("objective", name, OBJECTIVE_NAMES)
     if name in DEVICE_METRICS:
         if not device:
-            raise HwnasError(f"objective {name!r} needs a device: {name}@DEVICE, e.g. {name}@pixel2")
+            raise HwnasError(f"objective {name!r} needs a device: {name}@DEVICE, e.g. {name}@pixel2 "
+                             "(or exactly one device in the search)")
         if not _DEVICE_RE.match(device):
             raise HwnasError(f"objective {text!r}: bad device name {device!r}")
         return Objective(name, device=device)

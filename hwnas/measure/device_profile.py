@@ -22,6 +22,10 @@ from ..runtimes import RUNTIMES, format_for
 
 PRECISIONS = ("fp32", "int8")
 CONNECTIONS = ("local", "adb", "agent")
+# delegates the adb runner's tools accept: benchmark_model flags; onnxruntime_perf_test -e values
+ADB_DELEGATES = {"litert": ("xnnpack", "cpu", "none", "builtin", "gpu", "nnapi"),
+                 "onnxruntime": ("cpu", "xnnpack", "nnapi", "qnn", "cpuexecutionprovider", "xnnpackexecutionprovider",
+                                 "nnapiexecutionprovider", "qnnexecutionprovider")}
 SENSORS = ("auto", "none", "rapl", "nvml", "ina3221", "battery")
 
 
@@ -41,6 +45,10 @@ class DeviceProfile:
     affinity: list[int] | None = None  # CPU cores to pin to (None: leave to the OS)
     description: str = ""
     source: str = ""  # the file it came from
+    # drift compensation: a reference model timed in rounds interleaved with each candidate's (ABAB);
+    # None / "none": off, "auto": a fixed arch of the space (measure.campaign.reference_arch), else an arch string
+    reference: str | None = None
+    thermal: dict = field(default_factory=dict)  # {cooldown_c, throttle_c, cooldown_timeout_s, zones}
 
     @property
     def format(self) -> str:
@@ -64,18 +72,21 @@ class DeviceProfile:
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description, "runtime": self.runtime,
                 "threads": self.threads, "delegate": self.delegate, "precision": self.precision,
-                "affinity": self.affinity, "connection": dict(self.connection), "energy": dict(self.energy)}
+                "affinity": self.affinity, "connection": dict(self.connection), "energy": dict(self.energy),
+                "reference": self.reference, "thermal": dict(self.thermal)}
 
 
 # -- validation --------------------------------------------------------------------------------------------
 _TOP_KEYS = {"name", "description", "runtime", "threads", "delegate", "precision", "affinity", "connection",
-             "energy"}
+             "energy", "reference", "thermal"}
+_THERMAL_KEYS = {"cooldown_c", "throttle_c", "cooldown_timeout_s", "zones"}
 _CONNECTION_KEYS = {
     "local": {"type"},
-    "adb": {"type", "serial", "benchmark_model", "remote_dir", "adb", "taskset", "energy_duration_s"},
+    "adb": {"type", "serial", "benchmark_model", "perf_test", "ep_options", "remote_dir", "adb", "taskset",
+            "energy_duration_s"},
     "agent": {"type", "host", "port", "timeout_s"},
 }
-_ENERGY_KEYS = {"sensor", "power_model", "sysfs_root", "rail", "gpu_index", "supply"}
+_ENERGY_KEYS = {"sensor", "power_model", "sysfs_root", "rail", "gpu_index", "supply", "sample_interval_s"}
 _POWER_MODEL_KEYS = {"name", "idle_w", "active_w", "cores", "note"}
 
 
@@ -173,10 +184,16 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
         if "timeout_s" in conn:
             c.number(conn, "timeout_s", prefix="connection.", positive=True)
     if ctype == "adb":
-        for key in ("serial", "adb", "taskset"):
+        for key in ("serial", "adb", "taskset", "ep_options"):
             c.string(conn, key, prefix="connection.")
         conn["benchmark_model"] = c.string(conn, "benchmark_model", prefix="connection.",
                                            default="/data/local/tmp/benchmark_model")
+        conn["perf_test"] = c.string(conn, "perf_test", prefix="connection.",
+                                     default="/data/local/tmp/onnxruntime_perf_test")
+        # the phone's tools take these delegates / execution providers (checked here, not mid-run)
+        known = ADB_DELEGATES[runtime]
+        if delegate is not None and delegate.lower() not in known:
+            raise c.fail("delegate", f"one of {', '.join(known)} for {runtime} over adb", delegate)
         conn["remote_dir"] = c.string(conn, "remote_dir", prefix="connection.", default="/data/local/tmp/hwnas")
         if "energy_duration_s" in conn:
             c.number(conn, "energy_duration_s", prefix="connection.", positive=True)
@@ -188,6 +205,8 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
     c.string(energy, "rail", prefix="energy.")
     c.string(energy, "supply", prefix="energy.")
     c.integer(energy, "gpu_index", prefix="energy.", minimum=0)
+    if "sample_interval_s" in energy:  # how often power sensors are read (energy and peak power)
+        c.number(energy, "sample_interval_s", prefix="energy.", positive=True)
     pm = energy.get("power_model")
     if pm is not None:
         if not isinstance(pm, dict):
@@ -201,9 +220,25 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
             raise c.fail("energy.power_model.active_w", f"a number >= idle_w ({idle})", active)
         energy["power_model"] = dict(pm)
 
+    reference = c.string(data, "reference")
+    if reference in (None, "none"):
+        reference = None
+    elif ctype == "agent":
+        raise c.fail("reference", "none for an agent connection (drift compensation runs in the local and adb "
+                     "runners)", reference)
+
+    thermal = c.mapping(data, "thermal", {})
+    c.unknown_keys(thermal, _THERMAL_KEYS, prefix="thermal.")
+    for key in ("cooldown_c", "throttle_c", "cooldown_timeout_s"):
+        if key in thermal:
+            thermal[key] = c.number(thermal, key, prefix="thermal.", positive=True)
+    if "zones" in thermal and thermal["zones"] is not None:
+        if not isinstance(thermal["zones"], list) or not all(isinstance(z, str) for z in thermal["zones"]):
+            raise c.fail("thermal.zones", "a list of thermal zone types (strings)", thermal["zones"])
+
     return DeviceProfile(name=name, runtime=runtime, threads=threads, delegate=delegate, precision=precision,
                          connection=conn, energy=energy, affinity=affinity, description=description.strip(),
-                         source=where)
+                         source=where, reference=reference, thermal=thermal)
 
 
 # -- loading -----------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ Protocol (``run_protocol``; parameters in ``ProtocolSettings``):
    rounds, both over all runs and over the rounds' medians (which catches drift between rounds that
    the pooled runs hide), or until ``max_time_s`` / ``max_rounds`` is hit: then the result is kept and
    flagged ``unstable``.
-5. Reported: median, p90, IQR, CV (std / mean), the number of timed runs, the first inference.
+5. Reported: the chosen estimator (``ProtocolSettings.estimator``: ``median`` of all timed runs,
+   ``median_of_rounds``, a low quantile ``p10``, a 10 %-``trimmed_mean``; every one of them is kept in the
+   report's ``estimates``), p90, IQR, CV (std / mean), the number of timed runs, the first inference.
 
 Every measurement records the runtime, its version, threads, delegate, the host/device fingerprint and
 the time (``RunResult``, ``host_fingerprint``).
@@ -35,6 +37,26 @@ from ..errors import HwnasError
 Z95 = 1.959963984540054
 
 
+def _trimmed_mean(a: np.ndarray, cut: float = 0.1) -> float:
+    k = int(len(a) * cut)
+    return float(np.mean(a[k:len(a) - k])) if len(a) > 2 * k else float(np.mean(a))
+
+
+# Point estimators of "the" latency from one arch's timed runs (``times``) and its rounds' medians.
+ESTIMATORS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "median": lambda times, rounds: float(np.median(times)),
+    "median_of_rounds": lambda times, rounds: float(np.median(rounds)),
+    "p10": lambda times, rounds: float(np.percentile(times, 10)),
+    "trimmed_mean": lambda times, rounds: _trimmed_mean(np.sort(times)),
+}
+
+
+def estimates(times: Sequence[float], round_medians: Sequence[float]) -> dict[str, float]:
+    """Every estimator in ``ESTIMATORS`` over the same runs (ms)."""
+    t, r = np.asarray(times, dtype=np.float64), np.asarray(round_medians, dtype=np.float64)
+    return {name: round(f(t, r), 6) for name, f in ESTIMATORS.items()}
+
+
 @dataclass(frozen=True)
 class ProtocolSettings:
     rel_ci: float = 0.02  # stop when the 95% CI of the median is within +-2% of it
@@ -47,8 +69,11 @@ class ProtocolSettings:
     warmup_max_s: float = 3.0
     warmup_min_runs: int = 3
     max_round_runs: int = 1000
+    estimator: str = "median"  # which of ESTIMATORS becomes latency_ms (all are kept in the report)
 
     def __post_init__(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise HwnasError(f"unknown estimator {self.estimator!r}; known: {', '.join(ESTIMATORS)}")
         if not 0 < self.rel_ci < 1:
             raise HwnasError(f"rel_ci must be in (0, 1), got {self.rel_ci}")
         if self.min_runs < 5:
@@ -115,6 +140,10 @@ class ProtocolResult:
     timed_s: float
     times: list[float] = field(repr=False, default_factory=list)
     round_ci_rel: float | None = None
+    round_medians: list[float] = field(repr=False, default_factory=list)
+
+    def estimate(self, settings: "ProtocolSettings") -> float:
+        return ESTIMATORS[settings.estimator](np.asarray(self.times), np.asarray(self.round_medians))
 
     @property
     def unstable(self) -> bool:
@@ -132,7 +161,8 @@ class ProtocolResult:
                 "round_ci_rel": None if self.round_ci_rel is None else round(self.round_ci_rel, 5),
                 "ci_low_ms": self.stats.ci_low_ms, "ci_high_ms": self.stats.ci_high_ms,
                 "warmup_runs": self.warmup_runs, "rounds": self.rounds, "timed_s": round(self.timed_s, 3),
-                "max_time_s": settings.max_time_s, "unstable_reason": "; ".join(reasons) or None}
+                "max_time_s": settings.max_time_s, "unstable_reason": "; ".join(reasons) or None,
+                "estimator": settings.estimator, "estimates": estimates(self.times, self.round_medians)}
 
 
 def run_protocol(sample: Callable[[int], list[float]], settings: ProtocolSettings | None = None,
@@ -188,7 +218,19 @@ def run_protocol(sample: Callable[[int], list[float]], settings: ProtocolSetting
             break
     timed_s = clock() - t0
     return ProtocolResult(summarize(times), first_inference_ms, warm_runs, stable, rounds, converged, timed_s,
-                          times, round_ci)
+                          times, round_ci, medians)
+
+
+def interleaved_reference(ref_round_medians: list[float], cand_round_medians: list[float]) -> dict:
+    """Drift compensation from ABAB rounds: the candidate's round medians over the reference's round medians
+    taken right before each of them. The median of those ratios times the reference's long-run median
+    (``measure.campaign``) is the drift-corrected latency."""
+    pairs = [(c, r) for c, r in zip(cand_round_medians, ref_round_medians) if r > 0]
+    if not pairs:
+        raise HwnasError("no reference rounds to normalise by")
+    ratios = np.array([c / r for c, r in pairs])
+    return {"median_ms": float(np.median([r for _, r in pairs])), "ratio": float(np.median(ratios)),
+            "rounds": len(pairs), "ratio_iqr": float(np.subtract(*np.percentile(ratios, [75, 25])))}
 
 
 # -- what a runner returns -------------------------------------------------------------------------------
@@ -209,9 +251,15 @@ class RunResult:
     delegate: str | None
     energy_mj: float | None = None
     energy_source: str | None = None
+    peak_power_w: float | None = None
+    peak_power_source: str | None = None
     fingerprint: dict = field(default_factory=dict)
     op_profile: list[dict] | None = None
     protocol: dict = field(default_factory=dict)
+    # drift compensation (a reference model timed in rounds interleaved with this one's, ABAB):
+    # {"median_ms": the reference's median here, "ratio": median of per-round candidate/reference ratios, ...}
+    reference: dict | None = None
+    thermal: dict | None = None  # temperatures before / after, cooldown, throttled flag
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -252,5 +300,5 @@ class MeasurementFailed(HwnasError):
     """Some archs could not be measured (conversion failed, the model crashed); the others were stored."""
 
 
-__all__ = ["ProtocolSettings", "LatencyStats", "ProtocolResult", "RunResult", "run_protocol", "summarize",
+__all__ = ["ProtocolSettings", "ESTIMATORS", "estimates", "interleaved_reference", "LatencyStats", "ProtocolResult", "RunResult", "run_protocol", "summarize",
            "median_ci", "DeviceUnreachable", "MeasurementFailed", "host_fingerprint"]

@@ -3,7 +3,9 @@ write the results directory. The CLI (``hwnas pareto-search``) is a thin layer o
 
 Results directory::
 
-    config.yaml          the fully resolved configuration (written first; ``--resume`` reads it)
+    config.yaml          the fully resolved configuration (``--resume`` reads it); written once every setting
+                         is checked, and removed again if the run fails before its first evaluation
+    .hwnas.lock          held (flock) by the run using the directory: a second run into it fails at once
     evaluations.jsonl    every unique evaluation, appended the moment it is computed (the checkpoint)
     checkpoint.json      status (running | interrupted | finished), step, n_evals: rewritten every generation
     evaluations.csv      every unique arch in evaluation order, objectives + how each value was obtained
@@ -18,11 +20,12 @@ Modules: ``config`` (typed ``SearchConfig``, recipes), ``run`` (build, run, resu
 
 from __future__ import annotations
 
-from .config import DEFAULT_RECIPE, SearchConfig, default_config, host_cost_source, load_recipe, make_config
+from .config import (DEFAULT_RECIPE, SearchConfig, check_option_types, config_from_flags, default_config,
+                     host_cost_source, load_recipe, make_config)
 from .report import write_report
 from .results import LOG_NAME, load_result, write_results
 from .run import build, prepare_out, resume_config, run_search
 
-__all__ = ["DEFAULT_RECIPE", "SearchConfig", "default_config", "host_cost_source", "load_recipe", "make_config",
+__all__ = ["DEFAULT_RECIPE", "SearchConfig", "check_option_types", "config_from_flags", "default_config", "host_cost_source", "load_recipe", "make_config",
            "write_report", "LOG_NAME", "load_result", "write_results", "build", "prepare_out", "resume_config",
            "run_search"]

@@ -99,7 +99,7 @@ class SearchConfig:
 
     space: str = _setting("nb201", _text)
     space_opt: dict = _setting({}, _mapping)
-    strategy: str = _setting("nsga2", _text)
+    strategy: str = _setting("auto", _text)  # auto: mobo when every cost is cheap, else nsga2 (choose_strategy)
     strategy_opt: dict = _setting({}, _mapping)
     objective: list = _setting(["error", "latency_ms@host"], _strings)
     constraint: list = _setting([], _strings)
@@ -165,11 +165,13 @@ DEFAULT_RECIPE = {
 
 
 def load_recipe(path: Path) -> dict:
+    from ..io import read_text
+
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"recipe {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(read_text(path, "recipe")) or {}
     except yaml.YAMLError as exc:
         raise HwnasError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
@@ -189,6 +191,7 @@ def _absolute_table(spec):
 
 
 _ALIASES = {"objectives": "objective", "constraints": "constraint"}
+_MAPPINGS = ("space_opt", "strategy_opt")
 
 
 def make_config(recipe: dict | None = None, overrides: dict | None = None) -> SearchConfig:
@@ -203,6 +206,8 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None) -> Se
                 raise HwnasError(f"unknown {source} setting {key!r}; known: {', '.join(known)}")
             if value is None or (isinstance(value, (list, tuple, dict)) and not value and source == "flag"):
                 continue
+            if k in _MAPPINGS and k in merged:  # --space-opt C=16 changes one setting of the recipe's
+                value = {**_mapping(k, merged[k]), **_mapping(k, value)}
             merged[k] = value
     cfg = SearchConfig()
     for k, v in merged.items():
@@ -217,6 +222,25 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None) -> Se
     if not cfg.objective:
         raise HwnasError("a search needs at least one --objective")
     return cfg
+
+
+def check_option_types(factory, params: dict, flag: str) -> dict:
+    """Refuse a text value for a parameter whose default is a number (``--strategy-opt population_size=abc``),
+    naming the flag, before anything runs. Parameters the factory does not declare are left to it."""
+    import inspect
+
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return params
+    for key, value in params.items():
+        param = signature.parameters.get(key)
+        default = getattr(param, "default", None)
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise HwnasError(f"{flag} {key}={value!r}: must be a number (default {default!r})")
+    return params
 
 
 def host_cost_source(space_name: str) -> str | None:
@@ -237,7 +261,8 @@ def host_cost_source(space_name: str) -> str | None:
         return None
 
 
-def default_config(notes: list[str] | None = None) -> SearchConfig:
+def default_recipe(notes: list[str] | None = None) -> dict:
+    """The embedded default recipe, with the cost objective this build can serve (host latency or MACs)."""
     recipe = dict(DEFAULT_RECIPE)
     how = host_cost_source(recipe["space"])
     if how is None:
@@ -247,4 +272,27 @@ def default_config(notes: list[str] | None = None) -> SearchConfig:
                          "(counted from the graph)")
     else:
         recipe["latency"] = [f"host={how}"]
-    return make_config(recipe)
+    return recipe
+
+
+def default_config(notes: list[str] | None = None) -> SearchConfig:
+    return make_config(default_recipe(notes))
+
+
+# settings of the default that only make sense together with another one: a flag that changes the latter
+# drops the former (``--space mobilenet`` drops the NB201 sizes, ``--objective ...`` the host cost source)
+_TIED = {"space": ("space_opt",), "strategy": ("strategy_opt",), "objective": ("latency", "energy")}
+
+
+def config_from_flags(flags: dict, notes: list[str] | None = None) -> SearchConfig:
+    """Flags given without a recipe modify the embedded default run (``--budget 8 --seed 0`` keeps the rest
+    of it); a flag that changes the space, strategy or objectives also drops the default's settings tied to
+    them, so they never clash with the new choice."""
+    given = {k: v for k, v in flags.items() if v not in (None, [])}
+    # the default's own cost objective is chosen for this build; cost flags bring their own
+    base = dict(DEFAULT_RECIPE) if given.keys() & {"objective", "latency", "energy"} else default_recipe(notes)
+    for key, tied in _TIED.items():
+        if key in given and given[key] != base.get(key):
+            for t in tied:
+                base.pop(t, None)
+    return make_config(base, flags)

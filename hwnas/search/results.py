@@ -138,5 +138,6 @@ def load_result(out: Path) -> SearchResult:
     for i, e in enumerate(evaluations):
         e.extras["order"] = i + 1
     _attach_test_errors(out / "pareto.csv", evaluations)
-    return SearchResult(strategy=str(config.get("strategy", "")), space=str(config.get("space", "")),
+    return SearchResult(strategy=str(config.get("strategy_ran") or config.get("strategy", "")),
+                        space=str(config.get("space", "")),
                         objectives=tuple(objectives), evaluations=evaluations, history=history, config=config)

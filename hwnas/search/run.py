@@ -7,6 +7,8 @@ resumed search may change.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -17,17 +19,32 @@ import yaml
 from ..errors import HwnasError
 from ..evaluation import build_evaluator, create_executor, read_log
 from ..spaces import create_space
-from ..strategies import create_strategy
-from .config import SearchConfig, make_config
+from ..strategies import AUTO, choose_strategy, create_strategy
+from .config import SearchConfig, check_option_types, make_config
 from .results import LOG_NAME, write_history, write_json, write_results
 
 
 def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
     """(space, evaluator, strategy) for a configuration; every name is checked before anything runs."""
-    space = create_space(cfg.space, **cfg.space_opt)
-    strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
+    from ..spaces import SPACES
+    from ..strategies import STRATEGIES
+
+    if cfg.space in SPACES:
+        check_option_types(SPACES[cfg.space], cfg.space_opt, "--space-opt")
+    if cfg.strategy in STRATEGIES:
+        check_option_types(STRATEGIES[cfg.strategy], cfg.strategy_opt, "--strategy-opt")
+    try:
+        space = create_space(cfg.space, **cfg.space_opt)
+    except (ValueError, TypeError) as exc:
+        raise HwnasError(f"--space-opt for space {cfg.space!r}: {exc}") from None
+    if cfg.strategy != AUTO:
+        strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
     executor = create_executor(cfg.executor, cfg.address)
     evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
+    if cfg.strategy == AUTO:
+        name, why = choose_strategy(evaluator, cfg.strategy_opt)
+        strategy = create_strategy(name, **cfg.strategy_opt)
+        strategy.chosen_because = why
     return space, evaluator, strategy
 
 
@@ -42,7 +59,14 @@ def resume_config(directory: Path, changed: dict | None = None) -> SearchConfig:
     path = Path(directory) / "config.yaml"
     if not path.is_file():
         raise HwnasError(f"{directory} holds no search to resume (no config.yaml)")
-    saved = yaml.safe_load(path.read_text()) or {}
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise HwnasError(f"{path} is damaged ({str(exc).splitlines()[0]}); it cannot be resumed: "
+                         "start a new search with another --out") from None
+    if not isinstance(saved, dict):
+        raise HwnasError(f"{path} is damaged (expected a mapping of settings, got {type(saved).__name__}); "
+                         "it cannot be resumed: start a new search with another --out")
     return make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()},
                        {"budget": changed.get("budget")})
 
@@ -77,6 +101,82 @@ def final_test(evaluator, space, result) -> dict[str, tuple[float, str]] | None:
     return {a.arch_id: (float(v), s) for a, v, s in zip(front, values, provenance)}
 
 
+LOCK_NAME = ".hwnas.lock"
+
+
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Hold an exclusive lock on the results directory for the whole run: a second run into the same
+    directory (a new search or a resume) fails at once instead of interleaving its log with ours."""
+    import fcntl
+
+    path = Path(out) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise HwnasError(f"cannot write in {out}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise HwnasError(f"{out} is in use by another hwnas run (pid {holder}); wait for it to finish "
+                             "or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _make_out(out: Path) -> bool:
+    """Create the results directory; True when this call created it."""
+    if out.is_dir():
+        return False
+    try:
+        out.mkdir()
+    except FileExistsError:  # another run made it a moment ago: the lock decides
+        return False
+    except OSError as exc:
+        raise HwnasError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+    return True
+
+
+def _unmake_out(out: Path, created: bool) -> None:
+    """Undo a start that failed before evaluating anything: no config.yaml left to poison a later run."""
+    for name in ("config.yaml", "checkpoint.json", "history.csv"):
+        with contextlib.suppress(OSError):
+            (out / name).unlink()
+    if created:
+        with contextlib.suppress(OSError):
+            (out / LOCK_NAME).unlink()
+            out.rmdir()
+
+
+def _read_log(log: Path):
+    try:
+        return read_log(log)
+    except (UnicodeDecodeError, OSError) as exc:
+        raise HwnasError(f"{log} is damaged ({exc}); it cannot be resumed: start a new search with "
+                         "another --out") from None
+
+
+def ran(strategy) -> dict:
+    """Which strategy ran and why (config.yaml): the one named, or the one ``auto`` chose."""
+    why = getattr(strategy, "chosen_because", None)
+    return {"strategy_ran": strategy.name, "strategy_why": why or f"named: --strategy {strategy.name}"}
+
+
+def missing_values(evaluations) -> dict[str, int]:
+    """How many evaluated archs a source had no value for (provenance ``missing:...``), per provenance."""
+    counts: dict[str, int] = {}
+    for e in evaluations:
+        for s in e.sources:
+            if s.startswith("missing:"):
+                counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
 def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
@@ -91,12 +191,24 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
 
     # build everything (and fail on bad input) before creating anything on disk
     space, evaluator, strategy = build(cfg, log=None, on_evaluated=on_evaluated)
-    out.mkdir(parents=True, exist_ok=True)
+    created = _make_out(out)
+    with run_lock(out):
+        out = prepare_out(out, resume)  # again, under the lock: another run may have started meanwhile
+        try:
+            return _run_locked(cfg, out, resume, space, evaluator, strategy, notify)
+        except Exception:
+            if not resume and not (out / LOG_NAME).exists():
+                _unmake_out(out, created)
+            raise
+
+
+def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
     log = out / LOG_NAME
     if resume:
-        evaluator.preload(read_log(log))
+        evaluator.preload(_read_log(log))
     else:
-        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out)}, sort_keys=False))
+        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out), **ran(strategy)},
+                                                        sort_keys=False))
     evaluator.log = log
     started = time.time()
     history: list[dict] = []
@@ -115,9 +227,10 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                                              "step": len(history)})
         write_history(out / "history.csv", history)
         raise
-    result.config = {**cfg.to_dict(), "out": str(out), "strategy_params": result.config,
+    result.config = {**cfg.to_dict(), "out": str(out), **ran(strategy), "strategy_params": result.config,
                      "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
-                     "replay_diverged": evaluator.replay_diverged}
+                     "replay_diverged": evaluator.replay_diverged,
+                     "missing_values": missing_values(result.evaluations)}
     notify("final", {"n_front": len(result.pareto())})
     write_results(result, out, space, test=final_test(evaluator, space, result))
     write_json(out / "checkpoint.json", {"status": "finished", "n_evals": evaluator.n_unique,

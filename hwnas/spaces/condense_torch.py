@@ -70,9 +70,10 @@ def make_norm(kind: str, c: int) -> nn.Module:
 
 class LayerCell(nn.Module):
     """A sequence of (Norm, Conv) layers: inner convs widen to ``bottleneck`` channels, the last one emits
-    ``growth`` channels (as CondenseNet's BN-ReLU-LGConv1x1(4k) -> BN-ReLU-GConv3x3(k) layer)."""
+    ``growth`` channels (as CondenseNet's BN-ReLU-LGConv1x1(4k) -> BN-ReLU-GConv3x3(k) layer). ``tail``: an
+    optional Norm (``bn_relu`` / ``bn``) on the cell's output, after the last conv; ``none`` for no layer."""
 
-    def __init__(self, layers, c_in: int, growth: int, bottleneck: int, groups: int):
+    def __init__(self, layers, c_in: int, growth: int, bottleneck: int, groups: int, tail: str = "none"):
         super().__init__()
         mods = []
         c = c_in
@@ -80,6 +81,8 @@ class LayerCell(nn.Module):
             c_out = growth if i == len(layers) - 1 else bottleneck
             mods += [make_norm(norm, c), make_conv(conv, c, c_out, groups)]
             c = c_out
+        if tail != "none":
+            mods.append(make_norm(tail, c))
         self.body = nn.Sequential(*mods)
 
     def forward(self, x):

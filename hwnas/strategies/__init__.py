@@ -33,6 +33,32 @@ def register_strategy(name: str, factory: Callable[..., SearchStrategy]) -> None
     STRATEGIES[name] = factory
 
 
+AUTO = "auto"
+CHEAP_COST_DEFAULT = "mobo"   # the best worst case on NB201 when every cost is cheap (docs/search.md)
+GENERAL_DEFAULT = "nsga2"
+
+
+def choose_strategy(evaluator, strategy_opt: dict | None = None) -> tuple[str, str]:
+    """The strategy ``auto`` stands for, and why: ``mobo`` when every cost objective has a cheap source
+    (table, predictor, count: looked up for free, so the budget buys accuracy only), else ``nsga2``."""
+    from .toolkit import STATIC, is_accuracy_objective
+
+    if strategy_opt:
+        return GENERAL_DEFAULT, (f"auto: --strategy-opt given without --strategy ({', '.join(strategy_opt)}); "
+                                 f"the options are read as {GENERAL_DEFAULT}'s")
+    costs = getattr(evaluator, "costs", None) or {}
+    dear = [o.label for o in evaluator.objectives if not is_accuracy_objective(o) and o.name not in STATIC
+            and not getattr(costs.get(o.label), "cheap", False)]
+    cost_objectives = [o for o in evaluator.objectives if not is_accuracy_objective(o)]
+    if dear or not cost_objectives or len(cost_objectives) == len(evaluator.objectives):
+        why = (f"{', '.join(dear)} has no cheap source (measured in the loop)" if dear
+               else "no accuracy objective next to the costs" if cost_objectives else "no cost objective")
+        return GENERAL_DEFAULT, f"auto: {why}"
+    labels = ", ".join(o.label for o in cost_objectives)
+    return CHEAP_COST_DEFAULT, (f"auto: every cost objective ({labels}) has a cheap source (table, predictor or "
+                                "count), so the budget buys accuracy only")
+
+
 def create_strategy(name: str, **params) -> SearchStrategy:
     """Create a strategy by name with its keyword parameters (e.g. ``population_size=20``)."""
     try:
@@ -45,5 +71,5 @@ def create_strategy(name: str, **params) -> SearchStrategy:
         raise HwnasError(f"strategy {name!r} does not take these parameters: {params}") from exc
 
 
-__all__ = ["STRATEGIES", "create_strategy", "register_strategy", "Evaluation", "Evaluator", "SearchResult",
+__all__ = ["STRATEGIES", "AUTO", "choose_strategy", "create_strategy", "register_strategy", "Evaluation", "Evaluator", "SearchResult",
            "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution", "MONAS", "DPPNet", "CheapCostMOBO"]

@@ -3,21 +3,22 @@ arXiv 1806.08198), as a search strategy over any hwnas space.
 
 Progressive sequential model-based optimisation (as in PNAS, Liu et al. 2018):
 
-1. evaluate every cell of length 1 (every choice of the first layer);
-2. for l = 2 .. max_length: fit an LSTM surrogate that regresses accuracy (and any cost objective the
+1. evaluate every cell of the first length (every choice of the first layer);
+2. for each longer length up to max_length: fit an LSTM surrogate that regresses accuracy (and any cost objective the
    evaluator cannot give for free) from the layer sequence of everything evaluated so far; expand each of
    the K current cells by every choice of the next layer; predict their accuracy; take their device
    objectives from the evaluator's cost objectives; keep K by Pareto selection (non-dominated sorting, the
    last front filled by crowding distance so that exactly K remain); evaluate those K; they are the
    current cells for the next length.
 
-A space that offers a layer sequence (``layer_choices`` / ``from_layers``, e.g. the ``dppnet`` space) grows
-one (Norm, Conv) layer per step. Any other space grows one gene per step, the genes not yet chosen set to
+On the ``dppnet`` space (``growth="layer"``, the default) a cell grows by one layer per step, a Norm or a Conv
+by turn (3 or 6 children per cell), starting from every (Norm, Conv) pair; ``growth="pair"`` grows one
+(Norm, Conv) pair per step (18 children). Any other space grows one gene per step, the genes not yet chosen set to
 ``fill`` (default: the space's ``partial_fill``; nb201: edges are filled in arch-string order, unfilled edges
 are ``skip_connect`` so a partial cell is still a connected network).
 
-Budget = unique architectures evaluated. ``k`` fixed: K cells per length (PNAS/DPP-Net), and whatever budget
-the progression does not need stays unspent. ``k=None`` (default): what is left of the budget is spread over
+Budget = unique architectures evaluated. ``k`` fixed: K cells per length (PNAS/DPP-Net; the ``dppnet`` recipe's
+mode), and whatever budget the progression does not need (``budget_needed(space)``) stays unspent. ``k=None`` (default): what is left of the budget is spread over
 the remaining lengths (K_l = ceil(left / lengths left)), counting only new architectures, and the last length
 takes all that is left, in Pareto order of the predictions, so the budget is spent exactly.
 """
@@ -130,7 +131,9 @@ class LSTMSurrogate:
 
 
 class GeneProgression:
-    """Grow a gene vector one gene at a time; genes not chosen yet hold ``fill``."""
+    """Grow a gene vector one gene at a time; genes not chosen yet hold ``fill``. Length = genes chosen."""
+
+    unit = "genes"
 
     def __init__(self, space, fill: int, max_length: int | None):
         self.space = space
@@ -140,8 +143,11 @@ class GeneProgression:
         self.offsets = np.concatenate([[0], np.cumsum(self.cards)])
         self.vocab = int(self.offsets[-1]) + 1
 
-    def choices(self, step: int) -> int:
-        return self.cards[step]
+    def first(self) -> list[tuple[int, ...]]:
+        return [(c,) for c in range(self.cards[0])]
+
+    def children(self, prefix: Sequence[int]) -> list[tuple[int, ...]]:
+        return [tuple(prefix) + (c,) for c in range(self.cards[len(prefix)])]
 
     def arch(self, prefix: Sequence[int]) -> Arch:
         return self.space.make(list(prefix) + self.fill[len(prefix):])
@@ -150,18 +156,19 @@ class GeneProgression:
         return [int(self.offsets[i]) + int(c) + 1 for i, c in enumerate(prefix)]
 
 
-class LayerProgression:
-    """Grow a layer sequence (spaces with ``layer_choices()`` and ``from_layers(seq)``, e.g. ``dppnet``)."""
+class LayerProgression(GeneProgression):
+    """Grow a cell by one (Norm, Conv) pair per step (spaces with ``layer_choices()`` / ``from_layers(seq)``):
+    3 x 6 = 18 children per cell. Length = pairs."""
+
+    unit = "pairs"
 
     def __init__(self, space, max_length: int | None):
         self.space = space
         self.n_choices = int(space.layer_choices())
         top = int(space.max_length)
         self.n_steps = top if max_length is None else min(int(max_length), top)
+        self.cards = [self.n_choices] * top
         self.vocab = self.n_choices + 1
-
-    def choices(self, step: int) -> int:
-        return self.n_choices
 
     def arch(self, prefix: Sequence[int]) -> Arch:
         return self.space.from_layers(list(prefix))
@@ -170,7 +177,42 @@ class LayerProgression:
         return [int(c) + 1 for c in prefix]
 
 
-def progression_for(space, fill: int | None, max_length: int | None):
+class SingleLayerProgression(GeneProgression):
+    """Grow a cell by one layer per step, a Norm (3 children) or a Conv (6 children) by turn, in CondenseNet's
+    pre-activation order (Norm, Conv, Norm, Conv, ...; spaces with ``single_layer_choices`` /
+    ``from_single_layers``, e.g. ``dppnet``). The first step evaluates every (Norm, Conv) start (3 x 6 = 18:
+    a cell needs a conv); a cell ending in a Norm is evaluated with that Norm on its output. Length = single
+    layers, from 2 to 2 x the space's ``max_length``; ``n_steps`` counts the lengths visited."""
+
+    unit = "layers"
+
+    def __init__(self, space, max_length: int | None):
+        self.space = space
+        top = 2 * int(space.max_length)
+        top = top if max_length is None else min(int(max_length), top)
+        self.n_steps = max(1, top - 1)
+        self.cards = [int(space.single_layer_choices(i)) for i in range(max(top, 2))]
+        self.n_norms = int(space.single_layer_choices(0))
+        self.vocab = self.n_norms + int(space.single_layer_choices(1)) + 1
+
+    def first(self) -> list[tuple[int, ...]]:
+        return [(n, c) for n in range(self.cards[0]) for c in range(self.cards[1])]
+
+    def arch(self, prefix: Sequence[int]) -> Arch:
+        return self.space.from_single_layers(list(prefix))
+
+    def tokens(self, prefix: Sequence[int]) -> list[int]:  # Norms 1..3, Convs 4..9
+        return [int(c) + 1 + (self.n_norms if i % 2 else 0) for i, c in enumerate(prefix)]
+
+
+GROWTH = ("layer", "pair")
+
+
+def progression_for(space, fill: int | None, max_length: int | None, growth: str = "layer"):
+    if growth not in GROWTH:
+        raise HwnasError(f"DPP-Net growth must be one of {', '.join(GROWTH)}, got {growth!r}")
+    if growth == "layer" and hasattr(space, "from_single_layers") and hasattr(space, "single_layer_choices"):
+        return SingleLayerProgression(space, max_length)
     if hasattr(space, "from_layers") and hasattr(space, "layer_choices"):
         return LayerProgression(space, max_length)
     if fill is None:
@@ -188,8 +230,10 @@ class DPPNet(Params):
 
     def __init__(self, k: int | None = None, max_length: int | None = None, epochs: int = 300,
                  hidden: int = 32, embed: int = 16, lr: float = 0.01, fill: int | None = None,
-                 accuracy_objective: str | None = None, cheap_costs: bool = True, threads: int = 1):
+                 accuracy_objective: str | None = None, cheap_costs: bool = True, growth: str = "layer",
+                 threads: int = 1):
         self.k = k
+        self.growth = growth
         self.max_length = max_length
         self.epochs = epochs
         self.hidden = hidden
@@ -208,7 +252,7 @@ class DPPNet(Params):
             raise HwnasError(f"DPP-Net k must be >= 1, got {self.k}")
         if self.max_length is not None and int(self.max_length) < 1:
             raise HwnasError(f"DPP-Net max_length must be >= 1, got {self.max_length}")
-        prog = progression_for(space, self.fill, self.max_length)
+        prog = progression_for(space, self.fill, self.max_length, self.growth)
         guard = Budget(evaluator, budget, space)
         rec = Recorder(evaluator, callback)
         seed = torch_seed(rng)
@@ -216,19 +260,17 @@ class DPPNet(Params):
         static_cache: dict = {}
         bounds = [(j, o.bound) for j, o in enumerate(objectives) if o.bound is not None]
 
-        # length 1: every choice of the first layer (a random subset when the budget is smaller)
-        first = [(c,) for c in range(prog.choices(0))]
+        # the first length: every choice of the first layer (a random subset when the budget is smaller)
+        first = prog.first()
         if len(first) > guard.remaining:
             pick = np.sort(rng.choice(len(first), size=guard.remaining, replace=False))
             first = [first[i] for i in pick]
         current = self._evaluate(prog, guard, first, prefixes)
-        rec.record(1, length=1, k=len(current))
+        rec.record(1, length=len(first[0]), k=len(current))
         ks = []
-        step = 1
-        for length in range(2, prog.n_steps + 1):
+        for step in range(2, prog.n_steps + 1):
             if guard.exhausted or not current:
                 break
-            step += 1
             # the surrogate learns everything evaluated so far: layer sequence -> objectives
             seqs, Y = [], []
             for aid, pre in prefixes.items():
@@ -241,8 +283,7 @@ class DPPNet(Params):
             cands: list[tuple[tuple[int, ...], Arch]] = []
             ids = set()
             for pre in current:
-                for c in range(prog.choices(length - 1)):
-                    p = tuple(pre) + (c,)
+                for p in prog.children(pre):
                     a = prog.arch(p)
                     if a.arch_id not in ids:
                         ids.add(a.arch_id)
@@ -272,7 +313,7 @@ class DPPNet(Params):
                 chosen = [cands[i][0] for i in order[:k]]
             else:  # spread what is left of the budget over the remaining lengths; the last one takes the rest
                 left = guard.remaining
-                k = left if length == prog.n_steps else -(-left // (prog.n_steps - length + 1))
+                k = left if step == prog.n_steps else -(-left // (prog.n_steps - step + 1))
                 chosen, n_new = [], 0
                 for i in order:
                     if n_new >= k:
@@ -281,13 +322,22 @@ class DPPNet(Params):
                     n_new += guard.known(cands[i][1]) is None
             ks.append(k)
             current = self._evaluate(prog, guard, chosen, prefixes)
-            rec.record(step, length=length, k=k, n_candidates=len(cands),
+            rec.record(step, length=len(cands[0][0]), k=k, n_candidates=len(cands),
                        surrogate_train_loss=sur.train_loss_, predicted=[objectives[j].label for j in targets])
         config = {**self.get_params(), "k_used": ks, "budget": int(budget), "seed": seed,
-                  "n_steps": prog.n_steps, "progression": type(prog).__name__,
+                  "budget_needed": self.budget_needed(space),
+                  "n_steps": prog.n_steps, "progression": type(prog).__name__, "length_unit": prog.unit,
                   "accuracy_objective": objectives[ai].label,
                   "stopped": "budget" if guard.exhausted else "max_length"}
         return rec.result(self.name, space, config)
+
+    def budget_needed(self, space) -> int | None:
+        """With a fixed ``k``: the most unique architectures the progression can evaluate (the first length's
+        cells, then K per longer length); None in the spread mode (it spends whatever budget it is given)."""
+        if self.k is None:
+            return None
+        prog = progression_for(space, self.fill, self.max_length, self.growth)
+        return len(prog.first()) + int(self.k) * (prog.n_steps - 1)
 
     @staticmethod
     def _evaluate(prog, guard, prefixes_in, prefixes):
@@ -302,5 +352,4 @@ class DPPNet(Params):
         return out
 
 
-__all__ = ["DPPNet", "LSTMSurrogate", "GeneProgression",
-           "LayerProgression"]
+__all__ = ["DPPNet", "LSTMSurrogate", "GeneProgression", "LayerProgression", "SingleLayerProgression"]

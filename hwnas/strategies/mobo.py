@@ -184,6 +184,9 @@ class CheapCostMOBO(Params):
         for j, b in bounds:
             if j in cheap:
                 allowed &= ~(cheap[j] > b)
+        for j in cheap:  # an unknown cheap value (an arch a table lacks) is infeasible: never worth budget
+            allowed &= np.isfinite(cheap[j])
+            cheap[j] = np.where(np.isfinite(cheap[j]), cheap[j], np.nanmax(cheap[j]))
         if not allowed.any():
             allowed[:] = True
 

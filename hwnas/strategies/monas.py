@@ -1,7 +1,8 @@
 """MONAS: multi-objective NAS by reinforcement learning (Hsu et al., 2018, arXiv 1806.10332).
 
-A "robot network" (an LSTM controller) emits one categorical choice per gene of the search space: at step
-t it reads the previous choice as a one-hot vector, its softmax head for gene t gives p(a_t | a_<t), and a
+A "robot network" (an LSTM controller) emits one categorical choice per gene of the search space: its first
+input is a fixed zero vector (``learn_input=True``: a trained one), at step t it reads the previous choice as
+a one-hot vector (``feedback=False``: zeros at every step), its softmax head for gene t gives p(a_t | a_<t), and a
 choice is sampled. The "target networks" built from N sampled gene vectors are evaluated by the Evaluator
 (accuracy + device cost), each gets a reward, and the controller is updated with REINFORCE (Williams 1992,
 as in Zoph & Le 2017):
@@ -10,7 +11,9 @@ as in Zoph & Le 2017):
 
 Rewards (``reward=``): ``mixed`` R = alpha * Acc - (1 - alpha) * Cost/cost_ref; ``constrained``
 R = Acc if Cost <= threshold else penalty; ``accuracy_floor`` R = 1 - Cost/cost_ref if Acc >= threshold
-else penalty (minimise cost subject to an accuracy floor). Acc is a fraction in [0, 1].
+else penalty (minimise cost subject to an accuracy floor). Acc is a fraction in [0, 1]. With
+``penalise_violations`` (default) a target that breaks any bound of the evaluator (``--constraint``, e.g. a
+peak power limit while the reward is on energy) gets ``penalty`` whatever the reward would be.
 
 What the papers do not pin down is a documented parameter (see docs/reproductions.md): controller size,
 learning rate, batch N, baseline decay, cost normalisation (``cost_ref``; default: the largest cost seen so
@@ -77,13 +80,22 @@ def _controller_class():
     from torch import nn
 
     class Controller(nn.Module):
-        """LSTM policy over a gene sequence: previous choice in (one-hot), one softmax head per gene."""
+        """LSTM policy over a gene sequence: previous choice in (one-hot), one softmax head per gene.
 
-        def __init__(self, cards: Sequence[int], hidden: int = 64, layers: int = 1):
+        The first step's input is a zero vector (MONAS) unless ``learn_input`` makes it a trained parameter;
+        ``feedback=False`` feeds zeros at every step (the choices then reach later steps only through the
+        LSTM state)."""
+
+        def __init__(self, cards: Sequence[int], hidden: int = 64, layers: int = 1, learn_input: bool = False,
+                     feedback: bool = True):
             super().__init__()
             self.cards = [int(c) for c in cards]
             self.width = max(self.cards)
-            self.start = nn.Parameter(torch.zeros(self.width))
+            self.feedback = bool(feedback)
+            if learn_input:
+                self.start = nn.Parameter(torch.zeros(self.width))
+            else:
+                self.register_buffer("start", torch.zeros(self.width))
             self.cells = nn.ModuleList(nn.LSTMCell(self.width if i == 0 else hidden, hidden) for i in range(layers))
             self.heads = nn.ModuleList(nn.Linear(hidden, c) for c in self.cards)
             self.hidden = hidden
@@ -113,7 +125,7 @@ def _controller_class():
                 out.append(a)
                 logp = logp + logprobs.gather(1, a[:, None]).squeeze(1)
                 ent = ent - (logprobs.exp() * logprobs).sum(-1)
-                x = torch.nn.functional.one_hot(a, self.width).float()
+                x = torch.nn.functional.one_hot(a, self.width).float() if self.feedback else torch.zeros(n, self.width)
             return torch.stack(out, 1), logp, ent
 
         def sample(self, n: int, generator):
@@ -134,8 +146,12 @@ class MONAS(Params):
                  penalty: float = 0.0, cost_objective: str | None = None, accuracy_objective: str | None = None,
                  cost_ref: float | None = None, batch_size: int = 8, hidden: int = 64, layers: int = 1,
                  lr: float = 0.0035, baseline_decay: float = 0.95, entropy_weight: float = 0.0,
-                 patience: int = 50, threads: int = 1):
+                 patience: int = 50, learn_input: bool = False, feedback: bool = True, penalise_violations: bool = True,
+                 threads: int = 1):
         self.reward = reward
+        self.learn_input = learn_input
+        self.feedback = feedback
+        self.penalise_violations = penalise_violations
         self.alpha = alpha
         self.threshold = threshold
         self.penalty = penalty
@@ -184,7 +200,8 @@ class MONAS(Params):
 
         seed = torch_seed(rng)
         with seeded_torch(seed):
-            controller = _controller_class()(cards, hidden=int(self.hidden), layers=int(self.layers))
+            controller = _controller_class()(cards, hidden=int(self.hidden), layers=int(self.layers),
+                                             learn_input=bool(self.learn_input), feedback=bool(self.feedback))
         gen = torch.Generator().manual_seed(seed + 1)
         opt = torch.optim.Adam(controller.parameters(), lr=float(self.lr))
         baseline: float | None = None
@@ -211,6 +228,10 @@ class MONAS(Params):
             cost_max = max(cost_max, float(np.max(cost)))
             ref = float(self.cost_ref) if self.cost_ref is not None else (cost_max if cost_max > 0 else 1.0)
             R = np.asarray(reward_fn(acc, cost, cost / ref), dtype=float)
+            if self.penalise_violations and hasattr(evaluator, "violations"):
+                # any bound of the evaluator (e.g. --constraint peak_power_w@DEV<=W) that a target breaks
+                V = np.asarray(evaluator.violations([archs[i] for i in rows]), dtype=float)
+                R = np.where(V > 0, float(self.penalty), R)
             if baseline is None:
                 baseline = float(R.mean())
             adv = torch.as_tensor(R - baseline, dtype=torch.float32)
@@ -235,6 +256,8 @@ class MONAS(Params):
 
     # exposed for tests and analysis
     @staticmethod
-    def controller(cards: Sequence[int], hidden: int = 64, layers: int = 1, seed: int = 0):
+    def controller(cards: Sequence[int], hidden: int = 64, layers: int = 1, seed: int = 0, learn_input: bool = False,
+                   feedback: bool = True):
         with seeded_torch(seed):
-            return _controller_class()(cards, hidden=hidden, layers=layers)
+            return _controller_class()(cards, hidden=hidden, layers=layers, learn_input=learn_input,
+                                       feedback=feedback)

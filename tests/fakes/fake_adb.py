@@ -1,10 +1,11 @@
-"""A fake `adb` for tests: there is no phone here, so this replays real-format benchmark_model output.
+"""A fake `adb` for tests: there is no phone here, so this replays real-format benchmark_model and
+onnxruntime_perf_test output (tests/data/*.txt).
 
 Tests put a wrapper named `adb` on PATH that runs this file. State lives under $FAKE_ADB_ROOT (the
 phone's filesystem: pushed files land at $FAKE_ADB_ROOT/<remote path>); every invocation is appended to
 $FAKE_ADB_ROOT/calls.log. Knobs: FAKE_ADB_DEVICES (serials, comma separated; '' = none attached),
-FAKE_ADB_LATENCY_US (median latency, default 2139), FAKE_ADB_NO_BENCHMARK=1 (binary missing),
-FAKE_ADB_BATTERY=0 (battery files unreadable).
+FAKE_ADB_LATENCY_US (median latency, default 2139), FAKE_ADB_NO_BENCHMARK=1 (binaries missing),
+FAKE_ADB_BATTERY=0 (battery files unreadable), FAKE_ADB_TEMPS / FAKE_ADB_CPU_CAPPED (thermal readings).
 """
 
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 ROOT = Path(os.environ["FAKE_ADB_ROOT"])
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "benchmark_model_xnnpack.txt"
 BM = "/data/local/tmp/benchmark_model"
+PT = "/data/local/tmp/onnxruntime_perf_test"
+PT_TEMPLATE = TEMPLATE.parent / "onnxruntime_perf_test.txt"
 
 
 def phone(path: str) -> Path:
@@ -60,7 +63,53 @@ def benchmark(args: list[str]) -> int:
     return 0
 
 
+def perf_test(args: list[str]) -> int:
+    """onnxruntime_perf_test -I -s -e EP -x N -y 1 -m times -r N [-i opts] model: its real output format."""
+    opts, i = {}, 0
+    while i < len(args) - 1:
+        if args[i] in ("-e", "-x", "-y", "-m", "-r", "-t", "-i"):
+            opts[args[i]] = args[i + 1]
+            i += 2
+        else:
+            i += 1
+    model = args[-1]
+    if not phone(model).is_file():
+        print(f"{model}: No such file or directory", file=sys.stderr)
+        return 1
+    if opts.get("-e", "cpu") not in ("cpu", "xnnpack", "nnapi", "qnn"):
+        print("This backend is not included in perf test runner.", file=sys.stderr)
+        return 1
+    n = counter()
+    med = float(os.environ.get("FAKE_ADB_LATENCY_US", "2139")) * (1.0 + 0.002 * ((n * 7919) % 5 - 2)) / 1e6
+    runs = int(opts.get("-r", "1000")) if opts.get("-m") == "times" else max(1, int(float(opts.get("-t", "1")) / med))
+    if opts.get("-m") == "duration":
+        time.sleep(min(float(opts.get("-t", "1")), 5.0))
+    values = {"THREADS": opts.get("-x", "0"), "FIRST": int(med * 1.6e3), "TOTAL": f"{med * 1.01 * runs:g}",
+              "NUM_RUNS": runs, "AVG": f"{med * 1.01e3:g}", "RUNTIME": f"{med * 1.02 * runs:g}",
+              "IPS": f"{1 / (med * 1.02):g}", "MIN": f"{med * 0.97:g}", "MAX": f"{med * 1.3:g}", "P50": f"{med:g}",
+              "P90": f"{med * 1.04:g}", "P95": f"{med * 1.06:g}", "P99": f"{med * 1.15:g}", "P999": f"{med * 1.3:g}"}
+    print(re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), PT_TEMPLATE.read_text()), end="")
+    return 0
+
+
+def temperatures() -> int:
+    """The thermal one-liner: zones from FAKE_ADB_TEMPS (hottest zone per successive reading, degrees C, the last
+    one repeats; default 38.5), battery at 31.0 C, CPU 4 capped when FAKE_ADB_CPU_CAPPED=1."""
+    seq = [float(t) for t in os.environ.get("FAKE_ADB_TEMPS", "38.5").split(",")]
+    f = ROOT / "thermal_reads"
+    n = int(f.read_text()) if f.exists() else 0
+    f.write_text(str(n + 1))
+    t = seq[min(n, len(seq) - 1)]
+    print(f"zone cpu-big-therm {int(t * 1000)}\nzone cpu-little-therm {int((t - 6) * 1000)}\nbattery battery 310")
+    for cpu in range(8):
+        cap = 1704000 if cpu == 4 and os.environ.get("FAKE_ADB_CPU_CAPPED") == "1" else 2850000
+        print(f"cpufreq cpu{cpu} {cap}/2850000")
+    return 0
+
+
 def shell(cmd: str) -> int:
+    if cmd.startswith("for z in /sys/class/thermal/thermal_zone*"):
+        return temperatures()
     words = shlex.split(cmd)
     if words[:1] == ["taskset"]:
         words = words[2:]
@@ -72,7 +121,7 @@ def shell(cmd: str) -> int:
         return 0
     if prog == "ls":
         target = words[-1]
-        if target == BM and os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1":
+        if target in (BM, PT) and os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1":
             print(f"ls: {target}: No such file or directory", file=sys.stderr)
             return 1
         print(target)
@@ -101,6 +150,8 @@ def shell(cmd: str) -> int:
             print(f"/system/bin/sh: {BM}: not found", file=sys.stderr)
             return 127
         return benchmark(words[1:])
+    if prog == PT:
+        return perf_test(words[1:])
     print(f"/system/bin/sh: {prog}: not found", file=sys.stderr)
     return 127
 

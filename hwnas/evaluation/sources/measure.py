@@ -65,6 +65,12 @@ class MeasureSource(Source):
                 runtime = f"{m.runtime} {m.runtime_version}".strip()
                 vals[i] = m.latency_ms
                 provenance[i] = f"{m.source}:{runtime}@{m.device}"
+            elif quantity == "peak_power_w":
+                if m.peak_power_w is None:
+                    raise HwnasError(f"peak_power_w@{self.device}: no peak power for {m.arch} (no sensor or power model "
+                                     "in the device profile, or a measurement stored before peak power was recorded)")
+                vals[i] = m.peak_power_w
+                provenance[i] = f"{m.peak_power_source or 'measured'}@{m.device}"
             elif m.energy_mj is None:
                 raise HwnasError(f"energy_mj@{self.device}: the device profile has no energy sensor or power model")
             else:

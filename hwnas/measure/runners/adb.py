@@ -1,8 +1,12 @@
-"""The adb runner (Android): push the .tflite, run TFLite's official ``benchmark_model`` on the phone, parse it.
+"""The adb runner (Android): push the model, run the runtime's official benchmark tool on the phone, parse it.
 
-The user provides ``benchmark_model`` on the phone (``connection.benchmark_model`` in the profile, default
-``/data/local/tmp/benchmark_model``; see docs/profiling.md). Runner (how to reach the phone) and parser
-(how to read benchmark_model's output) are separate: ``parse_benchmark_output`` is a pure function.
+LiteRT: TFLite's ``benchmark_model`` (``connection.benchmark_model``, default
+``/data/local/tmp/benchmark_model``; delegates ``xnnpack`` | ``none`` | ``gpu`` | ``nnapi``). ONNX Runtime:
+``onnxruntime_perf_test`` (``connection.perf_test``, default ``/data/local/tmp/onnxruntime_perf_test``;
+execution providers ``cpu`` | ``xnnpack`` | ``nnapi`` | ``qnn``, provider options from
+``connection.ep_options``, e.g. ``backend_path|libQnnHtp.so``). The user pushes either binary (see
+docs/profiling.md). Runner (how to reach the phone) and parsers (how to read each tool's output) are
+separate: ``parse_benchmark_output`` and ``parse_perf_test_output`` are pure functions.
 
 Protocol on the phone: ``benchmark_model`` is run in rounds (``--num_runs`` per round, its own warm-up
 each time); each round reports count / avg / std and, in recent versions, p5 / median / p95. Rounds go on
@@ -30,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HwnasError
-from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, median_ci
-from .energy import BatteryReader, SampledMeter, SensorError, estimate
+from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, interleaved_reference, median_ci
+from .. import thermal as thermal_mod
+from .energy import BatteryReader, SampledMeter, SensorError, estimate, peak_power
 
 _NUM = r"([-+]?[\d.]+(?:[eE][-+]?\d+)?)"
 _STATS_RE = re.compile(r"count=(\d+)(?P<rest>.*)")
@@ -137,12 +142,64 @@ def parse_op_profile(lines: list[str]) -> list[dict] | None:
     return ops
 
 
+# -- onnxruntime_perf_test ---------------------------------------------------------------------------------
+# Execution providers the adb runner passes to `onnxruntime_perf_test -e` (profile delegate -> -e value).
+PERF_TEST_EPS = {"cpu": "cpu", "cpuexecutionprovider": "cpu", "xnnpack": "xnnpack",
+                 "xnnpackexecutionprovider": "xnnpack", "nnapi": "nnapi", "nnapiexecutionprovider": "nnapi",
+                 "qnn": "qnn", "qnnexecutionprovider": "qnn"}
+BENCHMARK_MODEL_DELEGATES = ("xnnpack", "cpu", "none", "builtin", "gpu", "nnapi")
+_PT_LAT_RE = re.compile(r"^(Min|Max|P50|P90|P95|P99|P999) Latency(?::| is)\s*" + _NUM + r"\s*s(?:ec)?\b")
+_PT_KV = {
+    "init_s": re.compile(r"^Session creation time cost:\s*" + _NUM + r"\s*s"),
+    "first_ms": re.compile(r"^First inference time cost:\s*" + _NUM + r"\s*ms"),
+    "count": re.compile(r"^(?:Total inference requests|Total iterations|Runs):\s*" + _NUM),
+    "avg_ms": re.compile(r"^(?:Average inference time cost|Average time cost):\s*" + _NUM + r"\s*ms"),
+    "peak_bytes": re.compile(r"^Peak working set size:\s*" + _NUM),
+}
+
+
+def parse_perf_test_output(text: str) -> dict:
+    """onnxruntime_perf_test's stdout (run with ``-s``) -> dict (times in ms).
+
+    Keys as ``parse_benchmark_output``: ``avg_ms``, ``min_ms``, ``max_ms``, ``count``, ``median_ms`` (its
+    P50), ``p90_ms``, ``p95_ms``, ``p99_ms``, ``first_inference_ms``, ``init_ms`` (session creation),
+    ``peak_memory_mb``; ``std_ms`` and ``op_profile`` are None (the tool prints neither). Reads the current
+    format (``P50 Latency: 0.0021 s``) and the older one (``P50 Latency is 0.0021sec``). Raises HwnasError
+    when the output has no latency statistics (the message quotes its last lines).
+    """
+    out: dict = {"std_ms": None, "op_profile": None, "init_ms": None, "first_inference_ms": None,
+                 "peak_memory_mb": None, "memory_overall_mb": None, "count": None, "avg_ms": None}
+    lat: dict = {}
+    for raw in text.splitlines():
+        ln = raw.strip()
+        m = _PT_LAT_RE.match(ln)
+        if m:
+            lat[m.group(1).lower()] = float(m.group(2)) * 1e3
+            continue
+        for key, rx in _PT_KV.items():
+            m = rx.match(ln)
+            if m and out.get(key) is None:
+                out[key] = float(m.group(1))
+    if "p50" not in lat or out["avg_ms"] is None:
+        tail = " | ".join(ln.strip() for ln in text.splitlines() if ln.strip())[-300:]
+        raise HwnasError(f"onnxruntime_perf_test printed no latency statistics (run with -s); "
+                         f"its output ended: {tail or '(nothing)'}")
+    init_s, first_ms, peak = out.pop("init_s", None), out.pop("first_ms", None), out.pop("peak_bytes", None)
+    out.update({"min_ms": lat.get("min"), "max_ms": lat.get("max"), "median_ms": lat["p50"], "p5_ms": None,
+                "p90_ms": lat.get("p90"), "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
+                "count": int(out["count"] or 0), "first_inference_ms": first_ms,
+                "init_ms": None if init_s is None else init_s * 1e3,
+                "peak_memory_mb": None if peak is None else peak / 2 ** 20})
+    return out
+
+
 class AdbRunner:
     """Measures .tflite files on an Android phone through adb and benchmark_model (connection type ``adb``)."""
 
-    def __init__(self, adb: str | None = None, sample_interval_s: float = 0.2):
+    def __init__(self, adb: str | None = None, sample_interval_s: float = 0.2, thermal_poll_s: float = 2.0):
         self.adb = adb
         self.sample_interval_s = sample_interval_s
+        self.thermal_poll_s = thermal_poll_s  # how often a cooldown re-reads the phone's temperatures
 
     # -- adb plumbing --------------------------------------------------------------------------------------
     def _exe(self, profile) -> str:
@@ -212,36 +269,68 @@ class AdbRunner:
     def shell(self, profile, command: str, timeout: float = 600.0) -> str:
         return self._run(profile, "shell", command, timeout=timeout)
 
-    # -- benchmark_model -------------------------------------------------------------------------------
-    def _bench_cmd(self, profile, remote: str, num_runs: int, warmup_runs: int, op_profiling: bool = False,
-                   min_secs: float = 0.0, max_secs: float = 150.0) -> str:
+    # -- the benchmark tools ---------------------------------------------------------------------------
+    @staticmethod
+    def tool(profile) -> tuple[str, str]:
+        """(tool name, its path on the phone) for the profile's runtime."""
         c = profile.connection
-        args = [c.get("benchmark_model") or "/data/local/tmp/benchmark_model", f"--graph={remote}",
-                f"--num_threads={profile.threads}", f"--num_runs={num_runs}", f"--warmup_runs={warmup_runs}",
-                f"--min_secs={min_secs:g}", f"--max_secs={max_secs:g}",
-                f"--enable_op_profiling={'true' if op_profiling else 'false'}"]
-        delegate = (profile.delegate or "xnnpack").lower()
-        if delegate in ("xnnpack", "cpu"):
-            args.append("--use_xnnpack=true")
-        elif delegate in ("none", "builtin"):
-            args.append("--use_xnnpack=false")
-        elif delegate == "gpu":
-            args.append("--use_gpu=true")
-        elif delegate == "nnapi":
-            args.append("--use_nnapi=true")
-        else:
-            raise HwnasError(f"device {profile.name}: delegate {profile.delegate!r} is not known to benchmark_model "
-                             f"(known: xnnpack, none, gpu, nnapi)")
-        cmd = " ".join(shlex.quote(a) for a in args)
-        taskset = c.get("taskset")
+        if profile.runtime == "onnxruntime":
+            return "onnxruntime_perf_test", c.get("perf_test") or "/data/local/tmp/onnxruntime_perf_test"
+        return "benchmark_model", c.get("benchmark_model") or "/data/local/tmp/benchmark_model"
+
+    def _taskset(self, profile) -> str | None:
+        taskset = profile.connection.get("taskset")
         if taskset is None and profile.affinity:
             taskset = format(sum(1 << int(i) for i in profile.affinity), "x")
+        if taskset is not None and not re.fullmatch(r"(0x)?[0-9a-fA-F]{1,16}", str(taskset)):
+            # it goes into a phone-side shell line: a CPU mask only, never anything a shell would interpret
+            raise HwnasError(f"device {profile.name}: connection.taskset must be a hex CPU mask such as f0, "
+                             f"got {taskset!r}")
+        return taskset
+
+    def _bench_cmd(self, profile, remote: str, num_runs: int, warmup_runs: int, op_profiling: bool = False,
+                   min_secs: float = 0.0, max_secs: float = 150.0) -> str:
+        """The shell command for one round (``min_secs`` > 0 with a huge ``num_runs``: a sustained run)."""
+        name, exe = self.tool(profile)
+        delegate = (profile.delegate or ("cpu" if name == "onnxruntime_perf_test" else "xnnpack")).lower()
+        if name == "onnxruntime_perf_test":
+            ep = PERF_TEST_EPS.get(delegate)
+            if ep is None:
+                raise HwnasError(f"device {profile.name}: execution provider {profile.delegate!r} is not known to "
+                                 f"onnxruntime_perf_test here (known: cpu, xnnpack, nnapi, qnn)")
+            args = [exe, "-I", "-s", "-e", ep, "-x", str(profile.threads), "-y", "1"]
+            args += ["-m", "duration", "-t", f"{max(1, round(min_secs))}"] if num_runs > 100_000 and min_secs > 0 \
+                else ["-m", "times", "-r", str(num_runs)]
+            if profile.connection.get("ep_options"):
+                args += ["-i", str(profile.connection["ep_options"])]
+            args.append(remote)
+        else:
+            args = [exe, f"--graph={remote}", f"--num_threads={profile.threads}", f"--num_runs={num_runs}",
+                    f"--warmup_runs={warmup_runs}", f"--min_secs={min_secs:g}", f"--max_secs={max_secs:g}",
+                    f"--enable_op_profiling={'true' if op_profiling else 'false'}"]
+            if delegate in ("xnnpack", "cpu"):
+                args.append("--use_xnnpack=true")
+            elif delegate in ("none", "builtin"):
+                args.append("--use_xnnpack=false")
+            elif delegate == "gpu":
+                args.append("--use_gpu=true")
+            elif delegate == "nnapi":
+                args.append("--use_nnapi=true")
+            else:
+                raise HwnasError(f"device {profile.name}: delegate {profile.delegate!r} is not known to benchmark_model "
+                                 f"(known: xnnpack, none, gpu, nnapi)")
+        cmd = " ".join(shlex.quote(a) for a in args)
+        taskset = self._taskset(profile)
         return f"taskset {taskset} {cmd}" if taskset else cmd
 
     def _bench(self, profile, remote: str, **kw) -> dict:
-        return parse_benchmark_output(self.shell(profile, self._bench_cmd(profile, remote, **kw)))
+        text = self.shell(profile, self._bench_cmd(profile, remote, **kw))
+        if self.tool(profile)[0] == "onnxruntime_perf_test":
+            return parse_perf_test_output(text)
+        return parse_benchmark_output(text)
 
-    def _battery_energy(self, profile, remote: str, median_ms: float) -> tuple[float | None, str | None]:
+    def _battery_energy(self, profile, remote: str, median_ms: float):
+        """(energy_mj, source, the meter for its peak power) from sampled battery power, or (None, None, None)."""
         duration = float(profile.connection.get("energy_duration_s") or 5.0)
 
         def read(name: str) -> str:
@@ -252,7 +341,7 @@ class AdbRunner:
 
         reader = BatteryReader(read=read)
         if not reader.available():
-            return None, None
+            return None, None, None
         cmd = self._cmd(profile, "shell", self._bench_cmd(profile, remote, num_runs=1_000_000, warmup_runs=1,
                                                           min_secs=duration, max_secs=duration))
         meter = SampledMeter(reader.power_w, "battery", interval_s=self.sample_interval_s)
@@ -263,15 +352,22 @@ class AdbRunner:
             proc.wait(timeout=duration + 120)
             meter.stop()
         except (subprocess.TimeoutExpired, SensorError):
-            return None, None
+            return None, None, None
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         p = meter.mean_power_w
         if p is None:
-            return None, None
-        return p * median_ms, meter.label
+            return None, None, None
+        return p * median_ms, meter.label, meter
+
+    def temperatures(self, profile) -> dict:
+        """Thermal zones, battery temperature and CPU frequency caps over adb (``measure.thermal``)."""
+        try:
+            return thermal_mod.parse_thermal_lines(self.shell(profile, thermal_mod.ADB_THERMAL_CMD, timeout=30))
+        except HwnasError:
+            return {"zones": {}, "capped_cpus": []}
 
     # -- the runner ------------------------------------------------------------------------------------
     def fingerprint(self, profile) -> dict:
@@ -284,24 +380,38 @@ class AdbRunner:
                 props[key] = None
         return {"android": props, "serial": profile.connection.get("serial"), "via": "adb"}
 
-    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True,
+            reference: Path | None = None) -> RunResult:
+        """Measure ``path``; with ``reference`` (a model of the same format) a round of the reference runs
+        before every round of the candidate (ABAB) and ``RunResult.reference`` holds the drift ratio."""
         protocol = protocol or ProtocolSettings()
         path = Path(path)
-        if profile.runtime != "litert" or path.suffix != ".tflite":
-            raise HwnasError(f"device {profile.name}: the adb runner runs .tflite models with LiteRT's benchmark_model "
-                             f"(profile runtime {profile.runtime!r}, file {path.name})")
+        tool, bm = self.tool(profile)
+        want = ".onnx" if tool == "onnxruntime_perf_test" else ".tflite"
+        if path.suffix != want:
+            raise HwnasError(f"device {profile.name}: {tool} runs {want} models (profile runtime {profile.runtime!r}, "
+                             f"file {path.name})")
         self._check_device(profile)
         c = profile.connection
         remote_dir = c.get("remote_dir") or "/data/local/tmp/hwnas"
-        bm = c.get("benchmark_model") or "/data/local/tmp/benchmark_model"
         self.shell(profile, f"mkdir -p {shlex.quote(remote_dir)}", timeout=60)
         probe = self._run(profile, "shell", f"ls {shlex.quote(bm)}", check=False, timeout=60)
         if bm not in probe or "No such file" in probe:
-            raise DeviceUnreachable(f"device {profile.name}: benchmark_model not found at {bm} on the phone; "
-                                    f"push TFLite's benchmark_model there (see docs/profiling.md)")
+            raise DeviceUnreachable(f"device {profile.name}: {tool} not found at {bm} on the phone; "
+                                    f"push the official {tool} binary there (see docs/profiling.md)")
         remote = f"{remote_dir}/{path.name}"
         self._run(profile, "push", str(path), remote, timeout=600)
+        ref_remote = None if reference is None else f"{remote_dir}/ref-{Path(reference).name}"
+        ref_rounds: list[float] = []
+        policy = profile.thermal or {}
+        before, waited, cooled = thermal_mod.cool_down(lambda: self.temperatures(profile), policy,
+                                                       poll_s=self.thermal_poll_s)
         try:
+            if ref_remote is not None:
+                self._run(profile, "push", str(reference), ref_remote, timeout=600)
+                r0 = self._bench(profile, ref_remote, num_runs=protocol.min_runs, warmup_runs=1)
+                ref_runs = int(min(max(round(protocol.round_ms * 10 / max(r0["avg_ms"], 1e-3)), protocol.min_runs),
+                                   protocol.max_round_runs))
             first = self._bench(profile, remote, num_runs=protocol.min_runs, warmup_runs=1)
             avg = max(first["avg_ms"], 1e-3)
             per_round = int(min(max(round(protocol.round_ms * 10 / avg), protocol.min_runs), protocol.max_round_runs))
@@ -309,6 +419,11 @@ class AdbRunner:
             t0 = time.monotonic()
             converged = False
             while True:
+                if ref_remote is not None:  # ABAB: a reference round right before each candidate round
+                    t_ref = time.monotonic()
+                    rr = self._bench(profile, ref_remote, num_runs=ref_runs, warmup_runs=max(1, ref_runs // 10))
+                    ref_rounds.append(rr["median_ms"] if rr["median_ms"] is not None else rr["avg_ms"])
+                    t0 += time.monotonic() - t_ref  # the cap counts the candidate's rounds only
                 rounds.append(self._bench(profile, remote, num_runs=per_round, warmup_runs=max(1, per_round // 10)))
                 centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in rounds[1:]])
                 if len(centre) >= 3:
@@ -321,41 +436,58 @@ class AdbRunner:
                 if len(rounds) - 1 >= protocol.max_rounds or time.monotonic() - t0 >= protocol.max_time_s:
                     break
             timed = rounds[1:]
+            centre_seq = [r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in timed]
             centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in timed])
             med = float(np.median(centre))
             lo, hi = median_ci(centre)
             counts = np.array([r["count"] for r in timed], dtype=float)
             means = np.array([r["avg_ms"] for r in timed])
-            stds = np.array([r["std_ms"] for r in timed])
             mean = float(np.sum(counts * means) / np.sum(counts))
-            var = float(np.sum(counts * (stds ** 2 + (means - mean) ** 2)) / np.sum(counts))
-            cv = float(np.sqrt(var) / mean) if mean > 0 else 0.0
+            if all(r["std_ms"] is not None for r in timed):
+                stds = np.array([r["std_ms"] for r in timed])
+                var = float(np.sum(counts * (stds ** 2 + (means - mean) ** 2)) / np.sum(counts))
+                cv = float(np.sqrt(var) / mean) if mean > 0 else 0.0
+            else:  # onnxruntime_perf_test prints no std: the CV stays empty rather than guessed
+                cv = None
+            heat = thermal_mod.thermal_record(before, self.temperatures(profile), policy, waited, cooled)
             ops = None
-            if op_profile:
+            if op_profile and tool == "benchmark_model":
                 ops = self._bench(profile, remote, num_runs=max(10, protocol.min_runs), warmup_runs=1,
                                   op_profiling=True)["op_profile"]
-            energy_mj, energy_source = None, None
+            energy_mj, energy_source, meter = None, None, None
             if profile.energy.get("sensor") in ("battery", "auto"):
-                energy_mj, energy_source = self._battery_energy(profile, remote, med)
+                energy_mj, energy_source, meter = self._battery_energy(profile, remote, med)
             if energy_mj is None:
                 energy_mj, energy_source = estimate(profile.energy, med, profile.threads)
+            peak_w, peak_source = peak_power(meter, profile.energy, profile.threads)
         finally:
-            self._run(profile, "shell", f"rm -f {shlex.quote(remote)}", check=False, timeout=60)
-        p95 = [r["p95_ms"] for r in timed if r["p95_ms"] is not None]
+            for f in (remote, ref_remote):
+                if f is not None:
+                    self._run(profile, "shell", f"rm -f {shlex.quote(f)}", check=False, timeout=60)
+
+        def med_of(key):
+            vals = [r.get(key) for r in timed if r.get(key) is not None]
+            return float(np.median(vals)) if vals else None
+
+        label = "onnxruntime_perf_test round P50s" if tool == "onnxruntime_perf_test" else (
+            "benchmark_model round medians" if timed[0]["median_ms"] is not None else "benchmark_model round averages")
         report = {"rel_ci_target": protocol.rel_ci, "ci_rel": round((hi - lo) / 2 / med, 5), "ci_low_ms": lo,
-                  "ci_high_ms": hi, "rounds": len(timed), "max_time_s": protocol.max_time_s,
-                  "sample": "benchmark_model round medians" if timed[0]["median_ms"] is not None
-                  else "benchmark_model round averages",
-                  "p95_ms": float(np.median(p95)) if p95 else None, "init_ms": first["init_ms"],
-                  "memory_overall_mb": first["memory_overall_mb"], "peak_memory_mb": first["peak_memory_mb"],
+                  "ci_high_ms": hi, "rounds": len(timed), "max_time_s": protocol.max_time_s, "sample": label,
+                  "p95_ms": med_of("p95_ms"), "p99_ms": med_of("p99_ms"), "init_ms": first["init_ms"],
+                  "memory_overall_mb": first.get("memory_overall_mb"), "peak_memory_mb": first["peak_memory_mb"],
+                  "pinned": {"taskset": self._taskset(profile), "cores": profile.affinity, "threads": profile.threads},
                   "unstable_reason": None if converged else "CI of the median above target at the cap"}
         fp = self.fingerprint(profile)
-        fp["benchmark_model"] = bm
+        fp[tool] = bm
         digest = self._run(profile, "shell", f"sha1sum {shlex.quote(bm)}", check=False, timeout=60).split()
-        version = f"benchmark_model sha1:{digest[0][:12]}" if digest and re.fullmatch(r"[0-9a-f]{40}", digest[0]) \
-            else f"benchmark_model ({bm})"
-        return RunResult(latency_ms=med, latency_p90_ms=None, latency_iqr_ms=None, latency_cv=cv,
+        version = f"{tool} sha1:{digest[0][:12]}" if digest and re.fullmatch(r"[0-9a-f]{40}", digest[0]) \
+            else f"{tool} ({bm})"
+        default_delegate = "cpu" if tool == "onnxruntime_perf_test" else "xnnpack"
+        return RunResult(latency_ms=med, latency_p90_ms=med_of("p90_ms"), latency_iqr_ms=None, latency_cv=cv,
                          n_runs=int(counts.sum()), first_inference_ms=first["first_inference_ms"],
-                         unstable=not converged, runtime="litert", runtime_version=version,
-                         threads=profile.threads, delegate=profile.delegate or "xnnpack", energy_mj=energy_mj,
-                         energy_source=energy_source, fingerprint=fp, op_profile=ops, protocol=report)
+                         unstable=not converged, runtime=profile.runtime, runtime_version=version,
+                         threads=profile.threads, delegate=profile.delegate or default_delegate, energy_mj=energy_mj,
+                         energy_source=energy_source, peak_power_w=peak_w, peak_power_source=peak_source,
+                         fingerprint=fp, op_profile=ops, protocol=report,
+                         reference=interleaved_reference(ref_rounds, list(centre_seq)) if ref_rounds else None,
+                         thermal=heat)

@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from ...errors import HwnasError
-from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
+from ..protocol import ESTIMATORS, DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
 
 TOKEN_ENV = "HWNAS_AGENT_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
@@ -90,6 +90,10 @@ def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
     if not isinstance(d, dict):
         raise ValueError("protocol must be a mapping")
     kinds = {f.name: f.type for f in fields(ProtocolSettings)}
+    d = dict(d)
+    estimator = d.pop("estimator", "median")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"protocol.estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     for key, v in d.items():
         if key not in PROTOCOL_BOUNDS or key not in kinds:
             raise ValueError(f"unknown protocol setting {key!r}")
@@ -100,7 +104,11 @@ def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
                 or (integral and v != int(v))):
             raise ValueError(f"protocol.{key} must be {'an integer' if integral else 'a number'} in "
                              f"[{lo}, {hi}] on this agent, got {v!r}")
-    return ProtocolSettings(**{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
+    return ProtocolSettings(estimator=estimator,
+                            **{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
+
+
+MAX_COOLDOWN_S = 300.0  # a client may ask the agent to wait for the board to cool, but not for ever
 
 
 def check_request(req, max_time_s: float = MAX_TIME_S) -> dict:
@@ -128,10 +136,12 @@ def check_request(req, max_time_s: float = MAX_TIME_S) -> dict:
         raise ValueError("op_profile must be true or false")
     # threads, delegate, affinity and energy are checked exactly as a device profile's are
     p = validate_profile({"name": "request", "runtime": runtime, "threads": req.get("threads"),
-                          "delegate": req.get("delegate"), "affinity": req.get("affinity"), "energy": energy},
-                         where="request")
+                          "delegate": req.get("delegate"), "affinity": req.get("affinity"), "energy": energy,
+                          "thermal": req.get("thermal") or {}}, where="request")
+    if float(p.thermal.get("cooldown_timeout_s") or 0) > MAX_COOLDOWN_S:
+        raise ValueError(f"thermal.cooldown_timeout_s must be at most {MAX_COOLDOWN_S:g} s on this agent")
     return {"runtime": runtime, "threads": p.threads, "delegate": p.delegate, "affinity": p.affinity,
-            "energy": p.energy, "op_profile": op_profile,
+            "energy": p.energy, "op_profile": op_profile, "thermal": p.thermal,
             "protocol": check_protocol(req.get("protocol") or {}, max_time_s)}
 
 
@@ -475,7 +485,7 @@ class AgentRunner:
             "runtime": profile.runtime, "threads": profile.threads, "delegate": profile.delegate,
             "affinity": profile.affinity, "protocol": protocol.to_dict(),
             "energy": {k: v for k, v in (profile.energy or {}).items() if k not in AGENT_SIDE_ENERGY},
-            "op_profile": op_profile,
+            "op_profile": op_profile, "thermal": profile.thermal,
         }).encode()
         timeout = float(profile.connection.get("timeout_s") or 600)
         d = self._request(self._base(profile) + "/measure", body, timeout, profile)

@@ -15,10 +15,17 @@ Sensors (every sysfs path is relative to an injectable ``root``, so readers are 
 Energy per inference = energy over the timed runs / number of inferences, labelled ``measured:<sensor>``.
 It is the whole package / rail / battery energy during the run, so it includes idle power and any other load.
 
+Peak power (``peak_power_w``, MONAS's second objective) = the largest power seen while the model runs, at the
+sensor's sampling interval (profile key ``energy.sample_interval_s``, default 0.05 s): for power sensors
+(INA3221, battery) the largest sample; for energy counters (RAPL, NVML) the largest mean power between two
+counter reads one interval apart. Labelled ``measured:<sensor>(peak of <n> samples every <ms> ms)``; a
+shorter burst than the interval is averaged away, so it is a lower bound of the electrical peak.
+
 Power model (used when no sensor is readable; labelled ``estimated:<model name>``):
 
     P_w = idle_w + (active_w - idle_w) * min(threads, cores) / cores
     energy_mj = P_w * latency_ms          (W x ms = mJ)
+    peak_power_w (estimated) = P_w        (the model's power while busy: the same for every network)
 
 ``idle_w`` / ``active_w`` / ``cores`` come from the device profile's ``energy.power_model``.
 """
@@ -229,56 +236,86 @@ class BatteryReader:
 
 
 # -- meters: energy over an interval --------------------------------------------------------------------
-class CounterMeter:
-    def __init__(self, reader):
-        self.reader = reader
-        self.label = f"measured:{reader.name}"
-        self._start = None
+class _Sampler:
+    """Calls ``read()`` every ``interval_s`` in a background thread, keeping ``(time_s, value)`` samples."""
 
-    def start(self) -> None:
-        self._start = self.reader.snapshot()
-
-    def stop(self) -> float:
-        """Joules since ``start``."""
-        return self.reader.joules_between(self._start, self.reader.snapshot())
-
-
-class SampledMeter:
-    """Integrates a power reading (W) sampled in a background thread (trapezoid rule)."""
-
-    def __init__(self, power_fn: Callable[[], float], name: str, interval_s: float = 0.05):
-        self.power_fn = power_fn
-        self.interval_s = interval_s
-        self.label = f"measured:{name}"
-        self.samples: list[tuple[float, float]] = []
+    def __init__(self, read: Callable, interval_s: float = 0.05):
+        self.read = read
+        self.interval_s = float(interval_s)
+        self.samples: list = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: Exception | None = None
 
     def _loop(self) -> None:
-        while True:
+        while not self._stop.wait(self.interval_s):
             try:
-                self.samples.append((time.monotonic(), float(self.power_fn())))
+                self.samples.append((time.monotonic(), self.read()))
             except Exception as exc:  # a sensor that stops answering
                 self._error = exc
                 return
-            if self._stop.wait(self.interval_s):
-                return
 
     def start(self) -> None:
-        self.samples = []
+        """Read once now (a sensor that fails raises here), then every ``interval_s`` until ``stop``."""
+        self.samples = [(time.monotonic(), self.read())]
+        self._error = None
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
-    def stop(self) -> float:
+    def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         try:
-            self.samples.append((time.monotonic(), float(self.power_fn())))
+            self.samples.append((time.monotonic(), self.read()))
         except Exception as exc:
             self._error = self._error or exc
+
+    def peak_label(self, name: str) -> str:
+        return f"measured:{name}(peak of {len(self.samples)} samples every {self.interval_s * 1e3:g} ms)"
+
+
+class CounterMeter(_Sampler):
+    """Energy from a counter (RAPL, NVML) read at start and stop, and read every ``interval_s`` in between
+    for the peak power (the largest mean power between two consecutive reads)."""
+
+    def __init__(self, reader, interval_s: float = 0.05):
+        super().__init__(reader.snapshot, interval_s)
+        self.reader = reader
+        self.label = f"measured:{reader.name}"
+
+    def stop(self) -> float:
+        """Joules since ``start``."""
+        super().stop()
+        if self._error is not None or len(self.samples) < 2:
+            raise SensorError(f"{self.reader.name}: counter reads failed" + (f": {self._error}" if self._error else ""))
+        # summed over consecutive reads, so a counter that wraps more than once in the run is still counted
+        return sum(self.reader.joules_between(a, b) for (_, a), (_, b) in zip(self.samples, self.samples[1:]))
+
+    @property
+    def peak_power_w(self) -> float | None:
+        rates = [self.reader.joules_between(a, b) / (t1 - t0)
+                 for (t0, a), (t1, b) in zip(self.samples, self.samples[1:]) if t1 > t0]
+        return max(rates) if rates else None
+
+    @property
+    def peak_source(self) -> str:
+        return self.peak_label(self.reader.name)
+
+
+class SampledMeter(_Sampler):
+    """Integrates a power reading (W) sampled in a background thread (trapezoid rule); its largest sample is
+    the peak power."""
+
+    def __init__(self, power_fn: Callable[[], float], name: str, interval_s: float = 0.05):
+        super().__init__(lambda: float(power_fn()), interval_s)
+        self.power_fn = power_fn
+        self.name = name
+        self.label = f"measured:{name}"
+
+    def stop(self) -> float:
+        super().stop()
         return integrate(self.samples, self._error)
 
     @property
@@ -286,6 +323,14 @@ class SampledMeter:
         if not self.samples:
             return None
         return sum(p for _, p in self.samples) / len(self.samples)
+
+    @property
+    def peak_power_w(self) -> float | None:
+        return max((p for _, p in self.samples), default=None)
+
+    @property
+    def peak_source(self) -> str:
+        return self.peak_label(self.name)
 
 
 def integrate(samples: list[tuple[float, float]], error: Exception | None = None) -> float:
@@ -332,25 +377,47 @@ def open_meter(energy: dict | None, root: Path | str | None = None, nvml=None):
     energy = energy or {}
     sensor = energy.get("sensor", "auto")
     root = Path(root if root is not None else energy.get("sysfs_root") or "/")
+    interval = sample_interval(energy)
     if sensor == "none":
         return None
     if sensor in ("auto", "rapl"):
         r = RaplReader(root)
         if r.available():
-            return CounterMeter(r)
+            return CounterMeter(r, interval)
     if sensor in ("auto", "nvml"):
         n = NvmlReader(int(energy.get("gpu_index") or 0), nvml=nvml)
         if n.available():
-            return CounterMeter(n)
+            return CounterMeter(n, interval)
     if sensor == "ina3221":
         r = Ina3221Reader(root, energy.get("rail"))
         if r.available():
-            return SampledMeter(r.power_w, "ina3221")
+            return SampledMeter(r.power_w, "ina3221", interval)
     if sensor == "battery":
         b = BatteryReader(root, energy.get("supply"))
         if b.available():
-            return SampledMeter(b.power_w, "battery")
+            return SampledMeter(b.power_w, "battery", interval)
     return None
+
+
+def sample_interval(energy: dict | None) -> float:
+    """The profile's ``energy.sample_interval_s`` (default 0.05 s)."""
+    return float((energy or {}).get("sample_interval_s") or 0.05)
+
+
+def peak_power(meter, energy: dict | None, threads: int) -> tuple[float | None, str | None]:
+    """(peak_power_w, source): from a meter that ran (its samples), else the power model's estimate."""
+    if meter is not None and getattr(meter, "peak_power_w", None) is not None:
+        return float(meter.peak_power_w), meter.peak_source
+    return estimate_peak_power(energy, threads)
+
+
+def estimate_peak_power(energy: dict | None, threads: int) -> tuple[float | None, str | None]:
+    """(P_w, 'estimated:<model>') from the profile's power model, or (None, None) without one. The model's
+    power does not depend on the network, so every network of a device gets the same estimate."""
+    model = PowerModel.from_config((energy or {}).get("power_model"))
+    if model is None:
+        return None, None
+    return model.power_w(threads), model.label
 
 
 def estimate(energy: dict | None, latency_ms: float, threads: int) -> tuple[float | None, str | None]:
@@ -362,4 +429,5 @@ def estimate(energy: dict | None, latency_ms: float, threads: int) -> tuple[floa
 
 
 __all__ = ["RaplReader", "NvmlReader", "Ina3221Reader", "BatteryReader", "CounterMeter", "SampledMeter",
-           "PowerModel", "open_meter", "estimate", "integrate", "SensorError"]
+           "PowerModel", "open_meter", "estimate", "estimate_peak_power", "peak_power", "sample_interval",
+           "integrate", "SensorError"]

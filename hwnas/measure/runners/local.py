@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import HwnasError
-from ..protocol import ProtocolSettings, RunResult, host_fingerprint, run_protocol
-from .energy import SensorError, estimate, open_meter
+from ..protocol import ProtocolSettings, RunResult, host_fingerprint, interleaved_reference, run_protocol
+from .. import thermal as thermal_mod
+from .energy import SensorError, estimate, open_meter, peak_power
 from .worker import ModelWorker
 
 
@@ -62,9 +64,19 @@ def ort_op_profile(path: Path, threads: int = 1, provider: str | None = None, ru
 
 def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | None = None, affinity=None,
                   protocol: ProtocolSettings | None = None, energy: dict | None = None, op_profile: bool = True,
-                  sysfs_root: Path | None = None, timeout_s: float = 300.0) -> RunResult:
-    """Measure one model file here (also what the agent runs on a board)."""
+                  sysfs_root: Path | None = None, timeout_s: float = 300.0, reference: Path | None = None,
+                  thermal: dict | None = None) -> RunResult:
+    """Measure one model file here (also what the agent runs on a board).
+
+    With ``reference`` (a model file of the same format), the reference is loaded in the same worker and a
+    round of it is timed before every round of the candidate (ABAB); ``RunResult.reference`` then holds
+    the reference's median and the median candidate/reference ratio over the timed rounds. ``thermal`` is
+    the profile's thermal policy (``measure.thermal``): temperatures are read from sysfs before (after an
+    optional cooldown) and after the timed rounds.
+    """
     protocol = protocol or ProtocolSettings()
+    policy = thermal or {}
+    before, waited, cooled = thermal_mod.cool_down(lambda: thermal_mod.read_sysfs(sysfs_root), policy)
     meter = open_meter(energy, root=sysfs_root)
     started = []
 
@@ -75,10 +87,34 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
         except SensorError:
             pass
 
+    ref_rounds: list[float] = []
+    ref_s = [0.0]  # seconds spent timing the reference
+    timing: list[bool] = []
+
+    def timed_start() -> None:
+        timing.append(True)
+        if meter:
+            start_meter()
+
     with ModelWorker(path, runtime=runtime, threads=threads, delegate=delegate, affinity=affinity,
-                     timeout_s=timeout_s) as w:
-        res = run_protocol(w.time, protocol, first_inference_ms=w.first_inference_ms,
-                           on_timed_start=start_meter if meter else None)
+                     timeout_s=timeout_s, reference=reference) as w:
+        sample = w.time
+        if reference is not None:
+            ref_batch = int(min(max(round(protocol.round_ms / max(float(np.median(w.time(3, reference=True))), 1e-3)),
+                                    1), protocol.max_round_runs))
+
+            def sample(n: int) -> list[float]:  # ABAB: a reference round before every candidate round
+                t0 = time.monotonic()
+                m = float(np.median(w.time(ref_batch, reference=True)))
+                ref_s[0] += time.monotonic() - t0
+                if timing:
+                    ref_rounds.append(m)
+                return w.time(n)
+
+        # the caps (warmup_max_s, max_time_s) count the candidate's time only: a reference doubles the wall time
+        # but leaves the candidate as many rounds as without one
+        res = run_protocol(sample, protocol, first_inference_ms=w.first_inference_ms, on_timed_start=timed_start,
+                           clock=lambda: time.monotonic() - ref_s[0])
         joules = None
         if started:
             try:
@@ -86,23 +122,30 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
             except SensorError:
                 joules = None
         info = w.info
+    heat = thermal_mod.thermal_record(before, thermal_mod.read_sysfs(sysfs_root), policy, waited, cooled)
     stats = res.stats
+    latency = res.estimate(protocol)
     if joules is not None and stats.n_runs:
         energy_mj, energy_source = joules * 1e3 / stats.n_runs, meter.label
     else:
-        energy_mj, energy_source = estimate(energy, stats.median_ms, threads)
+        energy_mj, energy_source = estimate(energy, latency, threads)
+    peak_w, peak_source = peak_power(meter if joules is not None else None, energy, threads)
     ops = None
     if op_profile and info["runtime"] == "onnxruntime":
         try:
             ops = ort_op_profile(path, threads=threads, provider=delegate)
         except HwnasError:
             ops = None
-    return RunResult(latency_ms=stats.median_ms, latency_p90_ms=stats.p90_ms, latency_iqr_ms=stats.iqr_ms,
+    report = res.report(protocol)
+    report["pinned"] = info.get("pinned")
+    ref = interleaved_reference(ref_rounds, res.round_medians) if reference is not None else None
+    return RunResult(latency_ms=latency, latency_p90_ms=stats.p90_ms, latency_iqr_ms=stats.iqr_ms,
                      latency_cv=stats.cv, n_runs=stats.n_runs, first_inference_ms=res.first_inference_ms,
                      unstable=res.unstable, runtime=info["runtime"], runtime_version=str(info["version"]),
                      threads=int(info["threads"]), delegate=info.get("delegate"), energy_mj=energy_mj,
-                     energy_source=energy_source, fingerprint=host_fingerprint(), op_profile=ops,
-                     protocol=res.report(protocol))
+                     energy_source=energy_source, peak_power_w=peak_w, peak_power_source=peak_source,
+                     fingerprint=host_fingerprint(), op_profile=ops,
+                     protocol=report, reference=ref, thermal=heat)
 
 
 class LocalRunner:
@@ -115,7 +158,9 @@ class LocalRunner:
     def reachable(self, profile) -> tuple[bool, str]:
         return True, "this host"
 
-    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True,
+            reference: Path | None = None) -> RunResult:
         return measure_local(path, profile.runtime, threads=profile.threads, delegate=profile.delegate,
                              affinity=profile.affinity, protocol=protocol, energy=profile.energy,
-                             op_profile=op_profile, sysfs_root=self.sysfs_root, timeout_s=self.timeout_s)
+                             op_profile=op_profile, sysfs_root=self.sysfs_root, timeout_s=self.timeout_s,
+                             reference=reference, thermal=profile.thermal)

@@ -1,4 +1,4 @@
-"""A model worker: a separate process that loads a model file (or several) and times inferences on request.
+"""A model worker: a separate process that loads one model file and times inferences on request.
 
 Measuring in a child process means a model that crashes the runtime (segfault, abort, OOM) cannot take the
 caller down: the caller gets ``WorkerCrashed`` and keeps everything measured so far. The worker pins its
@@ -8,8 +8,9 @@ CPU affinity and thread count as asked, and records the first inference apart fr
         w.first_inference_ms      # the first run after loading (includes lazy init)
         w.time(50)                # list of per-inference latencies in ms (perf_counter_ns around invoke)
 
-``extra_models`` loads more models into the same process (``w.time(50, model=1)``): the A/B check of
-``hwnas.ci.ab`` holds both models in each worker so that a per-process speed offset hits both alike.
+    with ModelWorker(path, reference=ref_path) as w:   # a second model in the same process (drift reference)
+        w.time(50, reference=True)                     # times the reference, same threads and cores
+        w.info["pinned"]          # the cores the OS actually left the worker on, and the thread counts
 """
 
 from __future__ import annotations
@@ -26,41 +27,53 @@ class WorkerCrashed(HwnasError):
     """The worker process died or reported an error while loading or running the model."""
 
 
-def _serve(conn, models: list[tuple[str, str | None, str | None]], threads: int, affinity, seed: int) -> None:
+def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | None, affinity, seed: int,
+           reference: str | None = None) -> None:
     import signal
 
     # Ctrl-C is the parent's to handle (it keeps what was measured and stops this worker); a worker that
     # died of the same SIGINT would look like a crashing model.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        pin_error = None
         if affinity:
             try:
                 os.sched_setaffinity(0, set(affinity))
-            except (AttributeError, OSError):
-                pass
+            except (AttributeError, OSError) as exc:  # recorded: the row says it was not pinned
+                pin_error = f"{type(exc).__name__}: {exc}"
+        try:
+            cores = sorted(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = None
         import numpy as np
 
         from ...runtimes import open_session
 
-        sessions, infos = [], []
-        for path, runtime, delegate in models:
-            session = open_session(Path(path), runtime=runtime, threads=threads, delegate=delegate)
-            x = np.random.default_rng(seed).standard_normal(session.input_shape).astype(np.float32)
-            session.set_input(x)
-            t0 = time.perf_counter_ns()
-            session.invoke()
-            first_ms = (time.perf_counter_ns() - t0) / 1e6
-            sessions.append(session)
-            infos.append({"first_inference_ms": first_ms, "runtime": session.runtime, "version": session.version,
-                          "input_shape": list(session.input_shape), "threads": session.threads,
-                          "delegate": session.delegate})
-        conn.send(("ready", {**infos[0], "models": infos}))
+        sessions = {}
+        for key, p in (("model", path), ("reference", reference)):
+            if p is None:
+                continue
+            s = open_session(Path(p), runtime=runtime, threads=threads, delegate=delegate)
+            s.set_input(np.random.default_rng(seed).standard_normal(s.input_shape).astype(np.float32))
+            sessions[key] = s
+        session = sessions["model"]
+        if "reference" in sessions:
+            sessions["reference"].invoke()
+        t0 = time.perf_counter_ns()
+        session.invoke()
+        first_ms = (time.perf_counter_ns() - t0) / 1e6
+        pinned = {"requested": list(affinity) if affinity else None, "cores": cores, "error": pin_error,
+                  "intra_op_threads": session.threads,
+                  "inter_op_threads": 1 if session.runtime == "onnxruntime" else None}
+        conn.send(("ready", {"first_inference_ms": first_ms, "runtime": session.runtime, "version": session.version,
+                             "input_shape": list(session.input_shape), "threads": session.threads,
+                             "delegate": session.delegate, "pinned": pinned}))
         while True:
             msg = conn.recv()
             if msg[0] == "time":
                 n = int(msg[1])
                 out = []
-                invoke = sessions[msg[2] if len(msg) > 2 else 0].invoke
+                invoke = sessions["reference" if len(msg) > 2 and msg[2] else "model"].invoke
                 for _ in range(n):
                     t0 = time.perf_counter_ns()
                     invoke()
@@ -81,15 +94,14 @@ def _serve(conn, models: list[tuple[str, str | None, str | None]], threads: int,
 class ModelWorker:
     def __init__(self, path, runtime: str | None = None, threads: int = 1, delegate: str | None = None,
                  affinity: list[int] | None = None, seed: int = 0, timeout_s: float = 300.0,
-                 extra_models: list[tuple] = ()):
-        """``extra_models``: more ``(path, runtime, delegate)`` to load in this process (``time(n, model=i)``,
-        ``i`` = 1, 2, ...; model 0 is ``path``); ``info["models"]`` has each one's first inference."""
+                 reference: Path | None = None):
         self.path = Path(path)
         self.timeout_s = timeout_s
-        models = [(str(self.path), runtime, delegate)] + [(str(p), r, d) for p, r, d in extra_models]
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, models, threads, affinity, seed), daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, str(self.path), runtime, threads, delegate, affinity, seed,
+                                                            None if reference is None else str(reference)),
+                                 daemon=True)
         self._proc.start()
         child.close()
         self.info = self._expect("ready")
@@ -112,9 +124,10 @@ class ModelWorker:
             raise WorkerCrashed(f"worker protocol error: expected {kind}, got {tag}")
         return payload
 
-    def time(self, n: int, model: int = 0) -> list[float]:
-        """Run ``n`` inferences of model ``model`` back to back; return each one's latency in ms."""
-        self._conn.send(("time", int(n), int(model)))
+    def time(self, n: int, reference: bool = False) -> list[float]:
+        """Run ``n`` inferences back to back (of the reference model with ``reference``); return each one's
+        latency in ms."""
+        self._conn.send(("time", int(n), bool(reference)))
         return self._expect("times")
 
     def close(self, kill: bool = False) -> None:
