@@ -41,13 +41,14 @@ GENERAL_DEFAULT = "nsga2"
 def choose_strategy(evaluator, strategy_opt: dict | None = None) -> tuple[str, str]:
     """The strategy ``auto`` stands for, and why: ``mobo`` when every cost objective has a cheap source
     (table, predictor, count: looked up for free, so the budget buys accuracy only), else ``nsga2``."""
-    from .toolkit import STATIC, is_accuracy_objective
+    from ..evaluation.objectives import STATIC_METRICS
+    from .toolkit import is_accuracy_objective
 
     if strategy_opt:
         return GENERAL_DEFAULT, (f"auto: --strategy-opt given without --strategy ({', '.join(strategy_opt)}); "
                                  f"the options are read as {GENERAL_DEFAULT}'s")
     costs = getattr(evaluator, "costs", None) or {}
-    dear = [o.label for o in evaluator.objectives if not is_accuracy_objective(o) and o.name not in STATIC
+    dear = [o.label for o in evaluator.objectives if not is_accuracy_objective(o) and o.name not in STATIC_METRICS
             and not getattr(costs.get(o.label), "cheap", False)]
     cost_objectives = [o for o in evaluator.objectives if not is_accuracy_objective(o)]
     if dear or not cost_objectives or len(cost_objectives) == len(evaluator.objectives):

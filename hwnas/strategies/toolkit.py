@@ -19,6 +19,7 @@ import numpy as np
 from ..contracts import Arch, Callback, Evaluation, Objective, SearchResult
 from ..errors import HwnasError
 from ..pareto import hypervolume, non_dominated_mask
+from ..evaluation.objectives import STATIC_METRICS
 
 
 # -- objectives ----------------------------------------------------------------------------------------------
@@ -180,7 +181,6 @@ class Recorder:
 
 
 # -- objectives that cost no budget ----------------------------------------------------------------------------
-STATIC = {"params": "params", "macs": "macs", "peak_memory_bytes": "peak_activation_bytes"}
 
 
 def cheap_objective_values(evaluator, space, archs: Sequence[Arch], idx: Sequence[int], cache: dict) -> dict[int, np.ndarray]:
@@ -192,12 +192,12 @@ def cheap_objective_values(evaluator, space, archs: Sequence[Arch], idx: Sequenc
     for j in idx:
         obj = evaluator.objectives[j]
         try:
-            if obj.name in STATIC:
+            if obj.name in STATIC_METRICS:
                 col = []
                 for a in archs:
                     if a.arch_id not in cache:
                         cache[a.arch_id] = space.static_costs(a)
-                    col.append(getattr(cache[a.arch_id], STATIC[obj.name]))
+                    col.append(getattr(cache[a.arch_id], STATIC_METRICS[obj.name]))
                 out[j] = np.asarray(col, dtype=float)
             elif obj.label in sources and getattr(sources[obj.label], "cheap", False):
                 out[j] = np.asarray(sources[obj.label].values(space, list(archs), obj.name)[0], dtype=float)
