@@ -104,6 +104,12 @@ class GeneSpace:
         """True when the network's input reaches its output (default: always)."""
         return True
 
+    def encode(self, archs: Sequence[Arch]) -> np.ndarray:
+        """Numeric features of ``archs`` for surrogate models (one row per arch): one-hot genes of the simplified
+        arch, so functionally identical archs share a row. A space that knows its graph adds graph features."""
+        genes = np.array([self.simplify(a).genes for a in archs], dtype=int).reshape(len(archs), -1)
+        return one_hot(genes, self.cardinalities())
+
     # -- building --------------------------------------------------------------------------------------
     def input_shape(self) -> tuple[int, ...]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -114,6 +120,13 @@ class GeneSpace:
     def config(self) -> dict:
         """The settings that change the built network (part of export cache keys)."""
         return {}
+
+
+def one_hot(genes: np.ndarray, cards: Sequence[int]) -> np.ndarray:
+    """One-hot columns of each gene (``cards[i]`` columns for gene i); rows are gene vectors."""
+    genes = np.asarray(genes, dtype=int).reshape(-1, len(cards))
+    cols = [np.eye(int(c))[genes[:, i]] for i, c in enumerate(cards)]
+    return np.hstack(cols) if cols else np.zeros((len(genes), 0))
 
 
 def count_costs(model, input_shape: tuple[int, ...]) -> StaticCosts:

@@ -24,7 +24,7 @@ from importlib import resources
 import numpy as np
 
 from ..contracts import Arch, InvalidArchError
-from .base import GeneSpace
+from .base import GeneSpace, one_hot
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from) in arch-string order
@@ -159,6 +159,13 @@ class NB201Space(GeneSpace):
         live = self.live_edges(arch.genes)
         return self.make([g if on else 0 for g, on in zip(arch.genes, live)])
 
+    def encode(self, archs) -> np.ndarray:
+        """Surrogate features of the simplified cells (dead edges removed): ``cell_graph_features`` beside the
+        one-hot genes. Graph features let a linear model share strength between cells of similar depth and
+        op mix, which one-hot genes alone do not (see docs/search.md, mobo)."""
+        genes = np.array([self.simplify(a).genes for a in archs], dtype=int).reshape(len(archs), len(EDGES))
+        return np.hstack([cell_graph_features(genes), one_hot(genes, self.cardinalities())])
+
     def equivalence_key(self, arch: Arch) -> str:
         """Equal for functionally identical cells: NAS-Bench-201's ``to_unique_str(consider_zero=True)`` (dead
         inputs are zero, sums are commutative; 6,466 classes among the 15,625 cells)."""
@@ -178,3 +185,29 @@ class NB201Space(GeneSpace):
                     terms.append(f"({nodes[src]})@{op}")
             nodes[node] = "+".join(sorted(terms))
         return f"nb201:{nodes[3]}"
+
+
+# the four input-to-output paths of the cell, as edge indices: 0->3, 0->1->3, 0->2->3, 0->1->2->3
+PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
+
+
+def cell_graph_features(genes: np.ndarray) -> np.ndarray:
+    """Per cell (rows of op indices, dead edges already 'none'): the number of each op, the most and fewest
+    convolutions on a live input-to-output path, the most 3x3 convolutions on one, the number of live paths,
+    whether a path without a convolution exists, and three products (1x1 x 3x3 count, 3x3 count squared,
+    deepest path squared) that let a linear model bend."""
+    g = np.asarray(genes, dtype=int).reshape(-1, len(EDGES))
+    counts = np.column_stack([(g == k).sum(1) for k in range(1, len(OPS))])
+    conv = np.isin(g, (OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3")))
+    conv3 = g == OPS.index("nor_conv_3x3")
+    live = np.column_stack([np.all(g[:, list(p)] != 0, axis=1) for p in PATHS])
+    depth = np.column_stack([conv[:, list(p)].sum(1) for p in PATHS])
+    depth3 = np.column_stack([conv3[:, list(p)].sum(1) for p in PATHS])
+    deepest = np.where(live, depth, -1).max(1)
+    deepest3 = np.where(live, depth3, -1).max(1)
+    shallowest = np.where(live, depth, len(EDGES)).min(1)
+    conv_free = (live & (depth == 0)).any(1)
+    n1, n3 = counts[:, OPS.index("nor_conv_1x1") - 1], counts[:, OPS.index("nor_conv_3x3") - 1]
+    return np.column_stack([counts, deepest, deepest3, shallowest, live.sum(1), conv_free,
+                            n1 * n3, n3 ** 2, deepest ** 2]).astype(float)
+

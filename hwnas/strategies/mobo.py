@@ -9,8 +9,12 @@ on the built graph: they are cheap. What the budget pays for is accuracy (traini
    costs counted from the graph, device costs from table/predictor sources); they spend no budget. Objectives
    without a cheap source (accuracy, device-in-the-loop measurements) are predicted;
 3. ``n_init`` random pool archs are evaluated; then, each step, a bootstrap ensemble of ridge regressions on
-   one-hot genes + pairwise gene interactions (+ the cheap objectives as features) predicts the other
-   objectives with a spread (ensemble std);
+   the space's encoding (``space.encode``: nb201 adds graph features -- op counts, conv depth of the live
+   paths -- to the one-hot genes of the simplified cell; ``encoding="genes"``: one-hot + pairwise genes)
+   (+ the cheap objectives as features) predicts the other objectives with a spread (ensemble std). It is fit
+   to the ``focus`` transform of the values: values worse than the ``focus`` quantile of those evaluated are
+   clipped to it, then (all positive) logged, so the model spends its capacity on the better part, where
+   fronts are, instead of on how bad the worst archs are;
 4. each batch of ``batch_size`` is picked greedily by hypervolume improvement of the optimistic point
    (known cheap values, predicted mean - ``kappa`` x std) over the current evaluated front; each pick is
    added to the front at its predicted mean (kriging believer) before the next pick. Normalisation: the
@@ -32,6 +36,7 @@ from ..contracts import SearchResult
 from ..errors import HwnasError
 from ..params import Params
 from ..pareto import non_dominated_mask, pareto_order
+from ..spaces.base import one_hot
 from .toolkit import Budget, Recorder, cheap_objective_values
 
 
@@ -39,14 +44,24 @@ def gene_features(genes: np.ndarray, cards, pairwise: bool = True) -> np.ndarray
     """One-hot genes, plus one-hot pairs of genes (every pair of positions, every pair of values)."""
     genes = np.asarray(genes, dtype=int)
     n = len(genes)
-    cols = []
-    for i, c in enumerate(cards):
-        cols.append(np.eye(int(c))[genes[:, i]])
+    cols = [one_hot(genes, cards)]
     if pairwise:
         for i, j in combinations(range(len(cards)), 2):
             code = genes[:, i] * int(cards[j]) + genes[:, j]
             cols.append(np.eye(int(cards[i]) * int(cards[j]))[code])
     return np.hstack(cols) if cols else np.zeros((n, 0))
+
+
+def focus_transform(y: np.ndarray, q: float | None):
+    """(transformed y, inverse): values above the ``q`` quantile clipped to it, then log when all are positive.
+    ``q`` None (or >= 1) keeps the values and only logs positive ones. Monotone, so rankings and optimistic
+    bounds carry back through the inverse."""
+    y = np.asarray(y, dtype=float)
+    if q is not None and float(q) < 1 and len(y):
+        y = np.minimum(y, np.quantile(y, float(q)))
+    if len(y) and np.all(y > 0):
+        return np.log(y), np.exp
+    return y, (lambda v: v)
 
 
 class RidgeEnsemble:
@@ -126,17 +141,17 @@ class CheapCostMOBO(Params):
     name = "mobo"
 
     def __init__(self, n_init: int = 20, batch_size: int = 10, kappa: float = 0.5, pool_size: int = 20000,
-                 n_members: int = 8, alpha: float = 1.0, pairwise: bool = True, cost_features: bool = True,
-                 simplified: bool = True, noise: bool = True):
+                 n_members: int = 8, alpha: float = 1.0, encoding: str = "space", focus: float | None = 0.5,
+                 cost_features: bool = True, noise: bool = True):
         self.n_init = n_init
         self.batch_size = batch_size
         self.kappa = kappa
         self.pool_size = pool_size
         self.n_members = n_members
         self.alpha = alpha
-        self.pairwise = pairwise
+        self.encoding = encoding
+        self.focus = focus
         self.cost_features = cost_features
-        self.simplified = simplified
         self.noise = noise
 
     def _pool(self, space, rng):
@@ -148,6 +163,10 @@ class CheapCostMOBO(Params):
     def run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
         if int(self.n_init) < 1 or int(self.batch_size) < 1:
             raise HwnasError(f"mobo: n_init and batch_size must be >= 1, got {self.n_init}, {self.batch_size}")
+        if self.encoding not in ("space", "genes"):
+            raise HwnasError(f"mobo: encoding must be 'space' or 'genes', got {self.encoding!r}")
+        if self.focus is not None and not 0 < float(self.focus) <= 1:
+            raise HwnasError(f"mobo: focus must be a quantile in (0, 1] or None, got {self.focus!r}")
         objectives = tuple(evaluator.objectives)
         m = len(objectives)
         guard = Budget(evaluator, budget, space)
@@ -160,8 +179,10 @@ class CheapCostMOBO(Params):
         predicted = [j for j in range(m) if j not in cheap]
         if not predicted:  # every objective is free: nothing to learn, the budget still buys evaluations
             predicted = []
-        genes = np.array([(space.simplify(a) if self.simplified else a).genes for a in pool])
-        X = gene_features(genes, space.cardinalities(), bool(self.pairwise))
+        if self.encoding == "space":
+            X = np.asarray(space.encode(pool), dtype=float)
+        else:
+            X = gene_features(np.array([space.simplify(a).genes for a in pool]), space.cardinalities())
         if self.cost_features and cheap:
             C = np.column_stack([cheap[j] for j in sorted(cheap)])
             C = np.where(np.isfinite(C), C, np.nanmax(np.where(np.isfinite(C), C, -np.inf), axis=0))
@@ -204,23 +225,24 @@ class CheapCostMOBO(Params):
             done = np.flatnonzero(evaluated)
             Y = np.array([guard.known(pool[i]) for i in done], dtype=float)
             mean = np.empty((len(cand), m))
-            spread = np.zeros((len(cand), m))
+            opt = np.empty((len(cand), m))  # the optimistic point: predicted mean - kappa x spread
             for j in range(m):
                 if j in cheap:
-                    mean[:, j] = cheap[j][cand]
+                    mean[:, j] = opt[:, j] = cheap[j][cand]
                     continue
                 ok = np.isfinite(Y[:, j])
-                fill = np.nanmax(Y[:, j]) if ok.any() else 0.0
+                if not ok.any():  # nothing known yet: every candidate looks alike
+                    mean[:, j], opt[:, j] = 0.0, 0.0
+                    continue
+                y, back = focus_transform(Y[ok, j], self.focus)
                 model = RidgeEnsemble(int(self.n_members), float(self.alpha), seed + 1000 * step + j)
-                model.fit(X[done][ok] if ok.any() else X[done], Y[ok, j] if ok.any() else np.zeros(len(done)))
-                mean[:, j], spread[:, j] = model.predict(X[cand])
+                model.fit(X[done][ok], y)
+                mu, sd = model.predict(X[cand])
                 if self.noise and ok.sum() > 2:
-                    eff, sigma = class_effects(klass[done][ok], Y[ok, j] - model.predict(X[done][ok])[0])
-                    mean[:, j] += eff.get_many(klass[cand])
-                    spread[:, j] = np.sqrt(spread[:, j] ** 2 + sigma ** 2)
-                if not ok.any():
-                    mean[:, j] = fill
-            opt = mean - float(self.kappa) * spread
+                    eff, sigma = class_effects(klass[done][ok], y - model.predict(X[done][ok])[0])
+                    mu += eff.get_many(klass[cand])
+                    sd = np.sqrt(sd ** 2 + sigma ** 2)
+                mean[:, j], opt[:, j] = back(mu), back(mu - float(self.kappa) * sd)
             violation = np.zeros(len(cand))
             for j, b in bounds:
                 violation += np.maximum(opt[:, j] - b, 0.0)
@@ -272,4 +294,4 @@ class CheapCostMOBO(Params):
         return np.array(chosen, dtype=int)
 
 
-__all__ = ["CheapCostMOBO", "RidgeEnsemble", "gene_features", "hv_improvement_2d"]
+__all__ = ["CheapCostMOBO", "RidgeEnsemble", "focus_transform", "gene_features", "hv_improvement_2d"]
