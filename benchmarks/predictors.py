@@ -126,12 +126,14 @@ def few_shot(data: dict, targets, seeds, sizes=(10, 50), pool_size: int = 2000, 
     `auto` is fitted on them with the prior and predicts every other cell. A failure is a predict that raises."""
     from hwnas.predictors.active import propose_next
     from hwnas.predictors.metrics import spearman_rho, within
+    from hwnas.predictors.transfer import attach_measurements
 
     space = create_space("nb201")
     t0 = time.time()
-    fitted = {d: create_predictor("kernel", space=space, n_boot=0).fit(a, y).set_card(device=d)
-              for d, (a, y) in data.items()}
-    print(f"# few-shot: priors = kernel predictors on every cell of each device ({time.time() - t0:.0f} s); "
+    fitted = {d: attach_measurements(create_predictor("kernel", space=space, n_boot=0).fit(a, y).set_card(device=d),
+                                     a, y) for d, (a, y) in data.items()}
+    print(f"# few-shot: priors = kernel predictors on every cell of each device, carrying the measured cells "
+          f"({time.time() - t0:.0f} s); "
           f"seeds {list(seeds)}", flush=True)
     header = ("device", "N", "cells", "spearman_mean", "spearman_worst", "within_10pct_mean", "failures",
               "picks", "fit_s")
