@@ -101,13 +101,19 @@ def test_propose_with_priors_covers_every_op_and_kernel(space, sources):
     assert props[0].reason == "coverage" and props[-1].reason == "information"  # D-optimal after covering
 
 
-def test_cli_propose_for_a_new_device_uses_the_other_devices(space, tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    archs = space.sample_distinct(60, rng)
-    st = MeasurementStore(tmp_path / "m.db")
+def other_device_store(space, archs, rng, path):
+    """A store holding device ``other``'s imported (planted) latencies of ``archs``."""
+    st = MeasurementStore(path)
     st.add_many([Measurement(space="nb201", arch_id=a.arch_id, arch=space.to_string(a), device="other",
                              runtime="onnxruntime", runtime_version="1.0", settings={"space": space.config()},
                              source="imported", latency_ms=float(v)) for a, v in zip(archs, planted(archs, 3.0, rng))])
+    return st
+
+
+def test_cli_propose_for_a_new_device_uses_the_other_devices(space, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    archs = space.sample_distinct(60, rng)
+    other_device_store(space, archs, rng, tmp_path / "m.db")
     out = tmp_path / "next.csv"
     assert main(["propose", "--device", "new", "--k", "10", "--out", str(out), "--store", str(tmp_path / "m.db"),
                  "--space-opt", "C=4", "--space-opt", "N=1", "--pool", "500"]) == 0
@@ -158,10 +164,7 @@ def test_source_predictors_from_the_store_carry_their_measurements(space, tmp_pa
 
     rng = np.random.default_rng(0)
     archs = space.sample_distinct(40, rng)
-    st = MeasurementStore(tmp_path / "m.db")
-    st.add_many([Measurement(space="nb201", arch_id=a.arch_id, arch=space.to_string(a), device="other",
-                             runtime="onnxruntime", runtime_version="1.0", settings={"space": space.config()},
-                             source="imported", latency_ms=float(v)) for a, v in zip(archs, planted(archs, 3.0, rng))])
+    st = other_device_store(space, archs, rng, tmp_path / "m.db")
     srcs = source_predictors(st, "new", space)
     assert set(srcs) == {"other"} and len(srcs["other"].measured_) == 40
     assert srcs["other"].measured_[archs[0].arch_id] > 0
