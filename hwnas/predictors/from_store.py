@@ -92,8 +92,11 @@ def load_training_data(store, device: str, space_name: str = "nb201", runtime: s
 
 
 def source_predictors(store, target: str, space, min_rows: int = MIN_SOURCE_ROWS, progress=None) -> dict:
-    """A kernel-level (else lut) predictor for every other device with enough rows of the same space settings."""
+    """A kernel-level (else lut) predictor for every other device with enough rows of the same space settings,
+    carrying the device's measured latencies (``transfer.attach_measurements``: the transfer model's second
+    feature of that source)."""
     from . import create_predictor
+    from .transfer import attach_measurements
 
     out = {}
     for device in store.devices():
@@ -110,8 +113,9 @@ def source_predictors(store, target: str, space, min_rows: int = MIN_SOURCE_ROWS
         from .features import featurizer_for
 
         kind = "kernel" if featurizer_for(space).supports_kernels else "lut"
-        out[device] = create_predictor(kind, space=space, n_boot=0).fit(data.archs, data.latency_ms).set_card(
-            device=device, runtime=data.runtime)
+        out[device] = attach_measurements(
+            create_predictor(kind, space=space, n_boot=0).fit(data.archs, data.latency_ms).set_card(
+                device=device, runtime=data.runtime), data.archs, data.latency_ms)
     return out
 
 

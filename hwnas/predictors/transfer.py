@@ -3,12 +3,17 @@
 HELP (Lee et al., NeurIPS 2021) meta-learns a predictor conditioned on a device embedding made of the
 latencies of a few reference archs. We use the same prior knowledge in a simpler, robust form: a source
 predictor is fitted for every other device in the store (all its measurements); for the target device,
-log latency is regressed on the sources' predicted log latencies of the same archs: with non-negative
-weights by default (Huber loss; ``positive=False``: Huber ridge, alpha by CV). A source that cannot predict some arch (an op it never saw: BRP-NAS' tables hold no disconnected
-cells) is left out for that arch, with a model refitted on the remaining sources. Devices share most of
-the ranking structure (which ops are expensive), so a handful of target measurements only has to learn how
-this device weights the sources. The std adds the bootstrap spread to the residual scale (in log space,
-converted to ms).
+log latency is regressed on the sources' log latencies of the same archs: with non-negative weights by
+default (Huber loss; ``positive=False``: Huber ridge, alpha by CV). Every source gives one feature, its
+predicted log latency, and, when it carries its own measurements (``attach_measurements``: ``fit-predictor``
+attaches the rows the store holds), a second one: its *measured* log latency of that arch (its prediction
+where it never measured it). The measured column keeps what the source's kernel model cannot express and
+other devices share (BRP-NAS' int8 phones: oracle Spearman 0.98 with measured columns, 0.95 predicted only);
+the predicted column is its denoised version. A source that cannot predict some arch (an op it never saw:
+BRP-NAS' tables hold no disconnected cells) is left out for that arch, with a model refitted on the
+remaining sources. Devices share most of the ranking structure (which ops are expensive), so a handful of
+target measurements only has to learn how this device weights the sources. The std adds the bootstrap
+spread to the residual scale (in log space, converted to ms).
 """
 
 from __future__ import annotations
@@ -48,6 +53,31 @@ def source_log_predictions(sources: dict, archs) -> np.ndarray:
             memo.update((i, np.nan) for (i, _), u in zip(todo, unseen) if u is not None)
         cols.append(np.fromiter((memo[i] for i in ids), float, len(ids)))
     return np.stack(cols, 1) if cols else np.zeros((len(archs), 0))
+
+
+def attach_measurements(p, archs, latency_ms):
+    """Let source predictor ``p`` carry its device's measured latencies ({arch id: ms}, positive finite only):
+    a transfer model then uses them as a second feature of that source. Returns ``p``."""
+    y = np.asarray(latency_ms, float)
+    p.measured_ = {a.arch_id: float(v) for a, v in zip(archs, y) if np.isfinite(v) and v > 0}
+    return p
+
+
+def source_features(sources: dict, archs) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """(n, columns) features of the transfer model and the columns' (source, "predicted" | "measured"):
+    per source its predicted log latency, then, when it carries measurements, its measured log latency
+    (the prediction where it has no measurement of that arch); nan where a source cannot predict an arch."""
+    P = source_log_predictions(sources, archs)
+    cols, names = [], []
+    for j, (name, p) in enumerate(sources.items()):
+        cols.append(P[:, j])
+        names.append((name, "predicted"))
+        meas = getattr(p, "measured_", None)
+        if meas:
+            m = np.fromiter((meas.get(a.arch_id, np.nan) for a in archs), float, len(archs))
+            cols.append(np.where(np.isfinite(m), np.log(np.maximum(m, 1e-3)), P[:, j]))
+            names.append((name, "measured"))
+    return (np.stack(cols, 1) if cols else np.zeros((len(archs), 0))), names
 
 
 def _nonneg_huber(X, y, iters: int = 20, epsilon: float = 1.35):
@@ -99,8 +129,8 @@ class TransferPredictor(LatencyPredictor):
         self.positive = positive
 
     def _source_features(self, archs) -> np.ndarray:
-        """(n, n_sources) log predicted latency; nan where a source cannot predict an arch (an op it never saw)."""
-        return source_log_predictions(self.sources_, archs)
+        """(n, columns) log latency of the sources (``source_features``); nan where a source cannot predict."""
+        return source_features(self.sources_, archs)[0]
 
     def _unseen(self, archs):
         """An arch is unseen only when no source can predict it (the model falls back to the others)."""
@@ -115,14 +145,16 @@ class TransferPredictor(LatencyPredictor):
             if p.space_.name != self.space_.name or p.space_.config() != self.space_.config():
                 raise PredictorError(f"source predictor {name!r} is for {p.space_.name} {p.space_.config()}, "
                                      f"not {self.space_.name} {self.space_.config()}")
-        X = self._source_features(archs)
-        usable = np.isfinite(X).all(0)
-        if not usable.any():
+        X, names = source_features(self.sources_, archs)
+        bad = {n for (n, _), ok in zip(names, np.isfinite(X).all(0)) if not ok}
+        if len(bad) == len(self.sources_):
             raise PredictorError("no source predictor can predict every training arch of the target device")
+        usable = np.array([n not in bad for n, _ in names])
         self.X_train_ = X[:, usable]
-        self.sources_ = {n: p for (n, p), u in zip(self.sources_.items(), usable) if u}
+        self.columns_ = [c for c, u in zip(names, usable) if u]
+        self.sources_ = {n: p for n, p in self.sources_.items() if n not in bad}
         self.y_log_ = np.log(y)
-        self.model_ = self._fit_subset(np.ones(int(usable.sum()), bool))
+        self.model_ = self._fit_subset(np.ones(self.X_train_.shape[1], bool))
         self._subsets = {}
 
     def _fit_subset(self, cols: np.ndarray) -> RobustLinear:
@@ -153,34 +185,51 @@ class TransferPredictor(LatencyPredictor):
         return ms, ms * std
 
     def _card_extra(self):
-        w = self.model_.coef_[0] / self.model_.scale_
-        return {"sources": {n: {"kind": p.kind, "device": p.info_.get("device", n),
-                                "training_count": p.n_train_, "weight": float(wi)}
-                            for (n, p), wi in zip(self.sources_.items(), w)},
+        w = dict(zip(self.columns_, self.model_.coef_[0] / self.model_.scale_))
+        srcs = {}
+        for n, p in self.sources_.items():
+            srcs[n] = {"kind": p.kind, "device": p.info_.get("device", n), "training_count": p.n_train_,
+                       "weight": float(w[(n, "predicted")])}
+            if (n, "measured") in w:
+                srcs[n].update(measured_cells=len(p.measured_), weight_measured=float(w[(n, "measured")]))
+        measured = sum("measured_cells" in v for v in srcs.values())
+        return {"sources": srcs,
                 "method": ("non-negative Huber regression" if self.positive else "Huber ridge") +
-                          " of target log latency on source devices' predicted log latency"}
+                          " of target log latency on source devices' predicted log latency" +
+                          (f" and, for {measured} sources, their measured log latency (predicted where not "
+                           f"measured)" if measured else "")}
 
     def _save(self, d: Path):
-        files = []
+        files, measured = [], {}
         for i, (name, p) in enumerate(self.sources_.items()):
             p.set_card(source_name=name)
             p.save(d / f"source_{i}")
             files.append(f"source_{i}/card.json")
-        save_npz(d / "model.npz", {**self.model_.state(), "X_train": self.X_train_, "y_log": self.y_log_})
+            if (name, "measured") in self.columns_:
+                measured[f"measured_ids_{i}"] = np.array(list(p.measured_), dtype=str)
+                measured[f"measured_ms_{i}"] = np.array(list(p.measured_.values()), float)
+        save_npz(d / "model.npz", {**self.model_.state(), "X_train": self.X_train_, "y_log": self.y_log_,
+                                   **measured})
         return files + ["model.npz"]
 
     def _load(self, d: Path, card):
+        z = load_npz(d / "model.npz")
         self.sources_ = {}
         i = 0
         while (d / f"source_{i}").is_dir():
             p = LatencyPredictor.load(d / f"source_{i}", space=self.space_)
+            if f"measured_ids_{i}" in z:
+                p.measured_ = dict(zip(z[f"measured_ids_{i}"].tolist(), z[f"measured_ms_{i}"].tolist()))
             self.sources_[p.info_.get("source_name", f"source_{i}")] = p
             i += 1
         if len(self.sources_) != len(card.get("sources", {})):
             raise ArtifactError(f"{d}: card lists {len(card.get('sources', {}))} sources, found {len(self.sources_)}")
         self.sources_ = dict(sorted(self.sources_.items()))
         self.sources = self.sources_
-        z = load_npz(d / "model.npz")
+        self.columns_ = source_features(self.sources_, [])[1]
+        if len(self.columns_) != z["X_train"].shape[1]:
+            raise ArtifactError(f"{d}: model.npz has {z['X_train'].shape[1]} feature columns, the sources give "
+                                f"{len(self.columns_)}")
         self.model_ = RobustLinear.from_state(z)
         self.X_train_, self.y_log_ = z["X_train"], z["y_log"]
         self._subsets = {}
