@@ -166,3 +166,90 @@ def test_op_rows_map_to_kernels(tiny_tflite):
             for k in ks for n in k.nodes]
     kms, unmatched = kernel_times(ks, rows)
     assert kms[1] == pytest.approx(1.0) and kms[4] == pytest.approx(2.5) and unmatched == 0
+
+
+# -- op profiles from the store, through the same path a phone takes: fake adb + benchmark_model output -------
+XNN_NAMES = {"CONV_2D": "Convolution (NHWC, F32) IGEMM", "DEPTHWISE_CONV_2D": "Convolution (NHWC, F32) DWConv",
+             "ADD": "Add (ND, F32)", "MUL": "Multiply (ND, F32)", "MEAN": "Mean (ND, F32)",
+             "AVERAGE_POOL_2D": "Average Pooling (NHWC, F32)", "MAX_POOL_2D": "Max Pooling (NHWC, F32)",
+             "TRANSPOSE": "Transpose (ND, X32)", "FULLY_CONNECTED": "Fully Connected (NC, F32) GEMM",
+             "RELU": "Clamp (NC, F32)", "HARD_SWISH": "HardSwish (NC, F32)"}
+
+
+def _phone_run_order(kernels):
+    """The fake phone's benchmark_model 'Run Order' rows for a model (XNNPACK operators, the PAD folded into
+    its conv has no row) with planted times 0.01 ms + 0.2 ms/MMAC + 0.02 ms/MB per kernel, and their sum."""
+    rows = []
+    for k in kernels:
+        ms = 0.01 + 0.2 * k.mmacs + 0.02 * k.mbytes
+        ops = [n.split(":")[0] for n in k.nodes if not n.startswith("PAD")]
+        rows += [(XNN_NAMES[op], ms / len(ops)) for op in ops]
+    lines, start = [], 0.0
+    for j, (t, ms) in enumerate(rows):
+        fields = [t, f"{start:.3f}", f"{ms:.3f}", f"{ms:.3f}", "1.000%", "1.000%", "0.000", "1", f"Delegate/{t}:{j}"]
+        lines.append("INFO: \t" + "\t".join(fields) + "\n")
+        start += ms
+    return "".join(lines), float(sum(round(ms, 3) for _, ms in rows))
+
+
+@pytest.mark.slow
+def test_graph_kernel_fits_from_stored_benchmark_model_op_profiles(tmp_path, monkeypatch, shared_export_cache, capsys):
+    """nb201 archs measured on a 'pixel' (LiteRT + XNNPACK) through a fake adb whose benchmark_model prints an op
+    profile per model; `hwnas fit-predictor --kind graph-kernel` fits from the stored rows; `hwnas predict
+    --model FILE.tflite` answers within 10% of the fake phone's whole-model latency."""
+    import json
+    import os
+    import re
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    from hwnas.export import ExportSettings, export_arch
+    from hwnas.measure.campaign import measure_archs
+    from hwnas.measure.device_profile import load_profile
+    from hwnas.measure.protocol import ProtocolSettings
+    from hwnas.spaces import create_space
+    from hwnas.store import MeasurementStore
+
+    bin_dir, phone_dir = tmp_path / "bin", tmp_path / "op_profiles"
+    bin_dir.mkdir(), phone_dir.mkdir()
+    fake = Path(__file__).parent / "fakes" / "fake_adb.py"
+    (bin_dir / "adb").write_text(f"#!/bin/sh\nexec {sys.executable} {fake} \"$@\"\n")
+    (bin_dir / "adb").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_ROOT", str(tmp_path / "phone"))
+    monkeypatch.setenv("FAKE_ADB_OP_PROFILES", str(phone_dir))
+    home = tmp_path / "home"
+    (home / "cache").mkdir(parents=True)
+    (home / "cache" / "exports").symlink_to(shared_export_cache)  # conversions shared with test_adb's
+    monkeypatch.setenv("HWNAS_HOME", str(home))
+
+    sp = create_space("nb201", C=4, N=1)
+    archs = [sp.from_index(i) for i in (3, 100, 5000)]
+    truth = {}
+    for a in archs:
+        path = export_arch(sp, a, ExportSettings(format="tflite"))
+        ks = read_graph(path)
+        table, total = _phone_run_order(ks)
+        (phone_dir / f"{path.name}.txt").write_text(table)
+        truth[path] = 1.1 * total + 0.05 + 0.003 * len(ks)  # the phone's whole-model median, ms
+        (phone_dir / f"{path.name}.us").write_text(str(truth[path] * 1000))
+    p = load_profile("pixel")
+    pixel = replace(p, connection={**p.connection, "energy_duration_s": 0.2})
+    store = MeasurementStore(tmp_path / "m.db")
+    got = measure_archs(sp, archs, pixel, store, ProtocolSettings.quick(), reference=None)
+    assert all(m.op_profile and m.op_profile[0]["name"] == "Delegate/Transpose (ND, X32):0" for m in got)
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit-predictor", "--device", "pixel", "--kind", "graph-kernel", "--store", "m.db"]) == 0
+    assert "trained graph-kernel on 3 profiled models of pixel" in capsys.readouterr().out
+    card = json.loads((tmp_path / "latency_models" / "pixel" / "graph-kernel-litert" / "card.json").read_text())
+    assert card["space_config"]["runtime"] == "litert" and card["profiles"] == "op_profile rows of the store"
+    assert card["overhead"]["kernel_scale"] == pytest.approx(1.1, rel=0.1)
+    for path, lat in truth.items():
+        assert main(["predict", "--device", "pixel", "--model", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert float(re.search(r": ([\d.]+) ms \+-", out).group(1)) == pytest.approx(lat, rel=0.10)
+    # an ONNX model on this device: no predictor of onnxruntime graphs; no store rows: a clear error
+    assert main(["fit-predictor", "--device", "nobody", "--kind", "graph-kernel", "--store", "m.db"]) == 2
+    assert "no op-level profiles of device 'nobody'" in capsys.readouterr().err
