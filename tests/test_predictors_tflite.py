@@ -253,3 +253,32 @@ def test_graph_kernel_fits_from_stored_benchmark_model_op_profiles(tmp_path, mon
     # an ONNX model on this device: no predictor of onnxruntime graphs; no store rows: a clear error
     assert main(["fit-predictor", "--device", "nobody", "--kind", "graph-kernel", "--store", "m.db"]) == 2
     assert "no op-level profiles of device 'nobody'" in capsys.readouterr().err
+
+
+def test_graph_kernel_fits_from_stored_onnxruntime_host_profiles(tmp_path, monkeypatch, capsys):
+    """The host runner (`hwnas profile`'s path: real ONNX Runtime, its profiler) stores op rows named by ONNX node;
+    fit-predictor maps them to the fused kernels of the re-exported ONNX graphs and predicts --model FILE.onnx."""
+    import re
+
+    from hwnas.export import ExportSettings, export_arch
+    from hwnas.measure.campaign import measure_archs
+    from hwnas.measure.device_profile import load_profile
+    from hwnas.measure.protocol import ProtocolSettings
+    from hwnas.predictors.op_profiles import samples_from_store
+    from hwnas.spaces import create_space
+    from hwnas.store import MeasurementStore
+
+    sp = create_space("nb201", C=4, N=1)
+    archs = [sp.from_index(i) for i in (3, 100, 5000)]
+    store = MeasurementStore(tmp_path / "m.db")
+    measure_archs(sp, archs, load_profile("host"), store, ProtocolSettings.quick(), reference=None)
+    samples, rt, notes = samples_from_store(store, "host")
+    assert rt == "onnxruntime" and len(samples) == 3 and not notes
+    for s in samples:  # most of the profiled time lands on a kernel (the rest: ORT's layout reorders)
+        assert s["kernel_ms"].sum() > 0.5 * (s["kernel_ms"].sum() + s["unmatched_ms"])
+    monkeypatch.chdir(tmp_path)
+    assert main(["fit-predictor", "--device", "host", "--kind", "graph-kernel", "--store", "m.db"]) == 0
+    assert "trained graph-kernel on 3 profiled models of host" in capsys.readouterr().out
+    path = export_arch(sp, archs[1], ExportSettings())
+    assert main(["predict", "--device", "host", "--model", str(path)]) == 0
+    assert float(re.search(r": ([\d.]+) ms \+-", capsys.readouterr().out).group(1)) > 0

@@ -10,7 +10,8 @@ one node, checked on exported MobileNet subnets):
   (``residual`` = 1: ORT's NCHWc Conv+Sum fusion; the profiler shows no separate Add).
 - ``se``: squeeze-excite as one kernel: GlobalAveragePool -> 1x1 Conv / Gemm -> act -> 1x1 Conv / Gemm ->
   (Hard)Sigmoid -> Mul with the block input (ORT runs it as several small nodes; they are summed).
-- ``add``: Add / Sum of two feature maps [+ activation] that no conv absorbed; ``mul``: other element-wise Mul / Div / Sub.
+- ``add``: Add / Sum of two feature maps [+ activation] that no conv absorbed; ``mul``: other element-wise Mul / Div /
+  Sub, and a BatchNormalization no conv absorbed (a per-channel scale and shift, e.g. NB201's final BN).
 - ``pool``: MaxPool / AveragePool; ``gap``: GlobalAveragePool / ReduceMean outside an SE block.
 - ``fc``: Gemm, or MatMul [+ Add], [+ activation].
 - ``act``: an activation no conv / add absorbed.
@@ -40,7 +41,7 @@ DROPPED = {"Identity", "Dropout", "Constant", "Shape"}
 SIMPLE = {"MaxPool": "pool", "AveragePool": "pool", "GlobalAveragePool": "gap", "ReduceMean": "gap",
           "Concat": "concat", "Transpose": "transpose", "Split": "split", "Slice": "split", "Gather": "split",
           "Reshape": "reshape", "Flatten": "reshape", "Squeeze": "reshape", "Unsqueeze": "reshape",
-          "Mul": "mul", "Div": "mul", "Sub": "mul", "Gemm": "fc", "MatMul": "fc"}
+          "Mul": "mul", "Div": "mul", "Sub": "mul", "Gemm": "fc", "MatMul": "fc", "BatchNormalization": "mul"}
 KERNEL_TYPES = ("conv", "dwconv", "se", "add", "mul", "pool", "gap", "fc", "act", "concat", "transpose", "split",
                 "reshape", "pad")
 FEATURES = ("hw", "cin", "cout", "k", "stride", "groups", "residual", "mmacs", "mbytes")

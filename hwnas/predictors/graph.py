@@ -32,6 +32,7 @@ import numpy as np
 from ..io import now_iso, sha256_file
 from .base import ARTIFACT_FORMAT, CARD, ArtifactError, PredictorError, UnknownOpError, read_card
 from .fusion import FEATURES, Kernel, graph_runtime, read_graph
+from .op_profiles import ort_kernel_index
 
 KIND = "graph-kernel"
 GBDT_MIN = 60
@@ -78,7 +79,7 @@ def profile_onnx(path: Path, runs: int = 20, threads: int = 1, warmup: int = 5) 
         counters[name] = r + 1
         if r >= runs + warmup:
             continue
-        i = where.get(name.removesuffix("_nchwc"), where.get(name))
+        i = ort_kernel_index(where, name)
         if i is None:
             unmatched[r] += e["dur"] / 1000
         else:

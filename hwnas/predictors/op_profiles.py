@@ -3,7 +3,8 @@
 Rows come from the measurement store's ``op_profile`` column (written by ``hwnas profile``):
 
 - ONNX Runtime (host runner and the agent, ``ort_op_profile``): the row's ``name`` is the ONNX node name
-  (``_nchwc`` suffix of ORT's layout-transformed nodes dropped) -> the kernel covering that node / tensor.
+  (``_nchwc`` suffix of ORT's layout-transformed nodes dropped; ``<tensor>_bn``: a lone BatchNormalization ORT
+  runs as a conv) -> the kernel covering that node / tensor.
 - ``benchmark_model --enable_op_profiling`` without a delegate: ``[node type]`` is the TFLite builtin
   (``CONV_2D``) and ``[Name]`` its output tensor name, in recent versions followed by ``:<op index>`` -> the
   kernel whose ``nodes`` hold ``CONV_2D:<index>`` or whose outputs hold that tensor.
@@ -57,6 +58,16 @@ def xnnpack_builtins(op_type: str) -> set[str]:
     return set()
 
 
+def ort_kernel_index(where: dict, name: str) -> int | None:
+    """The kernel of an ONNX Runtime profiler node name: the ONNX node / output tensor name, less the suffixes
+    ORT's graph transformers add (``_nchwc`` layout nodes; ``<tensor>_bn`` a lone BatchNormalization it turned
+    into a conv)."""
+    for cand in (name, name.removesuffix("_nchwc"), name.removesuffix("_nchwc").removesuffix("_bn")):
+        if cand in where:
+            return where[cand]
+    return None
+
+
 def _is_container(row: dict) -> bool:
     t = str(row.get("op_type", "")).lower()
     return t == "delegate" or "xnnpackdelegate" in t.replace(" ", "")
@@ -82,7 +93,7 @@ def kernel_times(kernels: list[Kernel], rows: list[dict]) -> tuple[np.ndarray, f
         name, op_type, ms = str(r.get("name", "")), str(r.get("op_type", "")), float(r.get("ms") or 0.0)
         if delegated and _is_container(r):
             continue
-        i = where.get(name, where.get(name.removesuffix("_nchwc")))
+        i = ort_kernel_index(where, name)
         m = _INDEX_RE.match(name)
         if i is None and m and _BUILTIN_RE.match(op_type):  # benchmark_model, no delegate: tensor:index
             i = where.get(f"{op_type}:{m.group(2)}", where.get(m.group(1)))
@@ -156,4 +167,4 @@ def samples_from_store(store, device: str, runtime: str | None = None, cache_dir
     return samples, runtime, notes
 
 
-__all__ = ["kernel_times", "samples_from_store", "xnnpack_builtins"]
+__all__ = ["kernel_times", "samples_from_store", "xnnpack_builtins", "ort_kernel_index"]
