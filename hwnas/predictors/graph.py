@@ -1,21 +1,25 @@
-"""Per-kernel latency models from op-level profiles, for any ONNX graph (nn-Meter's promise, without pickles).
+"""Per-kernel latency models from op-level profiles, for any ONNX or TFLite graph (nn-Meter's promise, without
+pickles).
 
-Training data per model: the fused kernels (``fusion.fuse``), each kernel's time from ONNX Runtime's profiler
-(profiler events matched to kernels by the ONNX node / output tensor names they cover; a kernel's time is the
-sum of its events, median over the profiled runs) and the whole-model latency measured without the profiler.
+Training data per model: the fused kernels (``fusion.read_graph``: ONNX Runtime's rules for .onnx, the TFLite
+CPU / XNNPACK rules for .tflite), each kernel's time from an op-level profile and the whole-model latency
+measured without the profiler. Profiles come from ONNX Runtime's profiler on this host (``profile_onnx``:
+events matched to kernels by node / output tensor name, median over the profiled runs) or from the store's
+``op_profile`` rows (``op_profiles.samples_from_store``: host / agent ORT rows, adb's benchmark_model rows).
 
-Model: per kernel type, a regressor of log kernel time on (H, Cin, Cout, k, stride, groups, MMACs, MB):
-LightGBM (text model) of log(time / work), work = MMACs + MB, with at least ``GBDT_MIN`` profiled kernels, else a Huber linear model of
-time on (MMACs, MB) (JSON). **Overhead between kernels** (profiler events no kernel covers -- ORT's NCHWc
-layout reorders -- plus session and dispatch time) is modelled as whole-model latency minus the sum of the
-kernel times (``target``: wall ``latency_ms``, or ``cpu_ms`` on a host shared with other jobs), fitted as
-a + b * number of kernels (least squares, non-negative) over the training models:
-predicted latency = sum of predicted kernel times + overhead. A kernel type never profiled raises
-``UnknownOpError`` (never 0 ms).
+Model: per kernel type, a regressor of kernel time on (H, Cin, Cout, k, stride, groups, MMACs, MB):
+LightGBM (text model) of log(time / work), work = MMACs + MB, with at least ``GBDT_MIN`` profiled kernels, else
+a Huber linear model of time on (MMACs, MB) (JSON). **Whole model** = s * (sum of kernel times) + a + b * number
+of kernels, fitted by non-negative least squares on the whole-model latencies (``target``: wall ``latency_ms``,
+or ``cpu_ms`` on a host shared with other jobs): a + b * n is the overhead between kernels (unmatched profiler
+events such as ORT's NCHWc reorders, dispatch, session), s what the profiler adds to (or misses of) every
+kernel. A kernel type never seen raises ``UnknownOpError`` (never 0 ms); a type the graphs held but no profile
+ever timed (the runtime elided it) is ``absent`` and costs nothing.
 
 Artifacts: ``card.json`` (kind ``graph-kernel``, the same card format and file hashing as the other
-predictors; ``space`` is ``graph``), ``kernels.json`` (per type: model kind, count, residual scale, linear
-coefficients) and ``gbdt_<type>.txt``.
+predictors; ``space`` is ``graph``, ``space_config.runtime`` the runtime whose graphs it was fitted on),
+``kernels.json`` (per type: model kind, count, residual scale, linear coefficients; the whole-model fit)
+and ``gbdt_<type>.txt``.
 """
 
 from __future__ import annotations
