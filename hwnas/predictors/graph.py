@@ -115,8 +115,10 @@ class GraphKernelPredictor:
 
     kind = KIND
 
-    def __init__(self, seed: int = 0, gbdt_min: int = GBDT_MIN, n_estimators: int = 300, target: str = "latency_ms"):
+    def __init__(self, seed: int = 0, gbdt_min: int = GBDT_MIN, n_estimators: int = 300, target: str = "latency_ms",
+                 fit_scale: bool = True):
         self.seed = seed
+        self.fit_scale = fit_scale  # False: s = 1, the profiled kernel times summed as they are (ablation)
         self.target = target
         self.gbdt_min = gbdt_min
         self.n_estimators = n_estimators
@@ -174,7 +176,7 @@ class GraphKernelPredictor:
         from scipy.optimize import nnls
 
         coef, _ = nnls(A, y)
-        if coef[0] <= 0:  # degenerate (e.g. every model the same size): keep the profiled kernel times as they are
+        if coef[0] <= 0 or not self.fit_scale:  # degenerate (e.g. every model the same size): keep the profiled kernel times as they are
             coef = np.array([1.0, *nnls(A[:, 1:], np.maximum(y - ksum, 0.0))[0]])
         self.scale_ = float(coef[0])
         self.overhead_ = [float(coef[1]), float(coef[2])]
@@ -248,7 +250,7 @@ class GraphKernelPredictor:
 
         return {"format": ARTIFACT_FORMAT, "kind": KIND, "name": self.info_.get("name", "graph-kernel"),
                 "params": {"seed": self.seed, "gbdt_min": self.gbdt_min, "n_estimators": self.n_estimators,
-                           "target": self.target},
+                           "target": self.target, "fit_scale": self.fit_scale},
                 "space": "graph", "space_config": {"runtime": self.info_.get("graph_runtime", "onnxruntime")},
                 "feature_schema": SCHEMA, "training": {"count": self.n_train_, "data_hash": self.data_hash_},
                 "kernel_types": {t: {"model": m["model"], "count": m["count"], "log_scale": m["log_scale"]}
