@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -85,6 +86,7 @@ def main(argv=None) -> int:
     archs = space.sample_distinct(args.train + args.test, np.random.default_rng(args.seed))
     tmp = args.cache or Path(tempfile.mkdtemp(prefix="hwnas-kbench-"))
     tmp.mkdir(parents=True, exist_ok=True)
+    load0 = tuple(round(x, 1) for x in os.getloadavg())
     t0 = time.time()
     samples, paths = [], []
     for i, a in enumerate(archs):
@@ -109,14 +111,16 @@ def main(argv=None) -> int:
     print(f"# target: {args.target} (cpu_ms = the ORT thread's CPU time, robust when other jobs share the "
           f"cores; latency_ms = wall); median of {args.runs} runs", flush=True)
     print(f"# profiled {len(samples)} subnets + {len(tv)} torchvision models at input {args.input} "
-          f"({time.time() - t0:.0f} s)", flush=True)
+          f"({time.time() - t0:.0f} s); host load average (1, 5, 15 min) at start {load0}, now "
+          f"{tuple(round(x, 1) for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
 
     train, test = samples[: args.train], samples[args.train:]
     t1 = time.time()
     model = GraphKernelPredictor(seed=args.seed, target=args.target).fit(train)
     print(f"# fitted on {len(train)} subnets in {time.time() - t1:.1f} s; kernel types: "
           + ", ".join(f"{t} ({m['model']}, {m['count']})" for t, m in model.models_.items())
-          + f"; overhead {model.overhead_[0]:.3f} ms + {model.overhead_[1] * 1000:.1f} us/kernel", flush=True)
+          + f"; whole model = {model.scale_:.3f} x kernel sum + {model.overhead_[0]:.3f} ms + "
+          f"{model.overhead_[1] * 1000:.1f} us/kernel", flush=True)
 
     # kernel-level accuracy on the held-out subnets
     kt, kp = [], []
@@ -134,29 +138,41 @@ def main(argv=None) -> int:
     print("\n| set | within +-10% | within +-5% | Kendall tau | n |\n|---|---|---|---|---|")
     print(f"| (a) held-out subnets, whole model | {_metrics(y_true, y_pred)} |")
     print(f"| (a) held-out subnets, kernels >= 5 us | {_metrics(kt[keep], kp[keep])} |")
+    flat = GraphKernelPredictor(seed=args.seed, target=args.target, fit_scale=False).fit(train)
+    print(f"| (a) ablation: kernel sum unscaled (s = 1), overhead a + b x kernels | "
+          f"{_metrics(y_true, [flat.predict_graph(s['kernels'])[0] for s in test])} |")
     print(f"| host noise: same subnets timed twice | {_metrics(noise_first, noise_second)} |")
+    print(f"# held-out kernels >= 5 us: median predicted / profiled = {np.median(kp[keep] / kt[keep]):.3f}; held-out "
+          f"whole models: median predicted / measured = {np.median(np.array(y_pred) / np.array(y_true)):.3f}; "
+          f"median profiled kernel sum / measured: train {np.median([np.sum(s['kernel_ms']) / s[args.target] for s in train]):.3f}, "
+          f"held-out {np.median([np.sum(s['kernel_ms']) / s[args.target] for s in test]):.3f}", flush=True)
 
-    rows, tv_true, tv_pred, tv_first, tv_second = [], [], [], [], []
+    rows, tv_true, tv_pred, tv_first, tv_second, tv_flat = [], [], [], [], [], []
     for name, (p, s) in tv.items():
         others = [v[1] for k, v in tv.items() if k != name]
         m = GraphKernelPredictor(seed=args.seed, target=args.target).fit(train + others)
         try:
             pred, std = m.predict_graph(s["kernels"])
         except UnknownOpError as exc:
-            rows.append(f"| {name} | {s[args.target]:.2f} | cannot predict: {str(exc).split(';')[0]} | | |")
+            rows.append(f"| {name} | {s[args.target]:.2f} | cannot predict: {str(exc).split(';')[0]} | | | |")
             continue
         again = _timed(p, args.runs, args.target)
+        flat = GraphKernelPredictor(seed=args.seed, target=args.target, fit_scale=False).fit(train + others)
+        tv_flat.append(flat.predict_graph(s["kernels"])[0])
         tv_true.append(s[args.target])
         tv_pred.append(pred)
         tv_first.append(s[args.target])
         tv_second.append(again)
         ref = s[args.target]
         rows.append(f"| {name} | {ref:.2f} | {pred:.2f} +- {std:.2f} | "
-                    f"{100 * (pred / ref - 1):+.1f}% | {100 * (again / ref - 1):+.1f}% |")
+                    f"{100 * (pred / ref - 1):+.1f}% | {100 * (tv_flat[-1] / ref - 1):+.1f}% | "
+                    f"{100 * (again / ref - 1):+.1f}% |")
     if tv_true:
         print(f"| (b) torchvision (leave one model out) | {_metrics(tv_true, tv_pred)} |")
+        print(f"| (b) ablation: kernel sum unscaled (s = 1) | {_metrics(tv_true, tv_flat)} |")
         print(f"| host noise: torchvision timed twice | {_metrics(tv_first, tv_second)} |")
-    print("\n| torchvision model | measured ms | predicted ms | error | re-timed error (noise) |\n|---|---|---|---|---|")
+    print("\n| torchvision model | measured ms | predicted ms | error | error with s = 1 | re-timed error (noise) |"
+          "\n|---|---|---|---|---|---|")
     print("\n".join(rows))
     if args.save:
         full = GraphKernelPredictor(seed=args.seed, target=args.target).fit(samples + [v[1] for v in tv.values()])

@@ -178,4 +178,6 @@ def test_fit_predictor_graph_kernel_from_onnx_files(tmp_path, monkeypatch, capsy
     card = json.loads((tmp_path / "latency_models" / "host" / "graph-kernel" / "card.json").read_text())
     assert card["kind"] == "graph-kernel" and card["device"] == "host" and "conv" in card["kernel_types"]
     assert main(["predict", "--device", "host", "--model", str(tmp_path / "m1.onnx")]) == 0
-    assert main(["fit-predictor", "--device", "host", "--kind", "graph-kernel"]) == 2
+    capsys.readouterr()
+    assert main(["fit-predictor", "--device", "host", "--kind", "graph-kernel"]) == 2  # no --onnx: the store's
+    assert "no op-level profiles of device 'host'" in capsys.readouterr().err

@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE (default: as stored)"),
         seed: int = typer.Option(0, "--seed", help="seed for cross-validation folds and ensembles"),
         onnx: Optional[List[Path]] = typer.Option(None, "--onnx", help="graph-kernel: ONNX models (files or folders) "
-                                                  "to profile with ONNX Runtime on this host"),
+                                                  "to profile with ONNX Runtime on this host (default: the store's "
+                                                  "op-level profiles of --device)"),
         runs: int = typer.Option(20, "--runs", help="graph-kernel: profiled and timed runs per model"),
     ) -> None:
         """Train a latency predictor from the store (measured and imported rows), print its cross-validated
@@ -28,6 +29,7 @@ def register(app: typer.Typer) -> None:
 
         Example: hwnas fit-predictor --device pixel2 --space nb201 --kind auto
         Example: hwnas fit-predictor --device host --kind graph-kernel --onnx exported/   (any ONNX graph)
+        Example: hwnas fit-predictor --device pixel --kind graph-kernel   (from the store's op profiles)
         """
         from rich.console import Console
 
@@ -39,7 +41,9 @@ def register(app: typer.Typer) -> None:
         from ..spaces import parse_space_options
 
         if kind == "graph-kernel":
-            return _fit_graph(device, onnx or [], out, runs, seed)
+            if onnx:
+                return _fit_graph(device, onnx, out, runs, seed)
+            return _fit_graph_from_store(device, store, runtime, out, seed)
         if kind not in PREDICTORS:
             from ..errors import unknown
 
@@ -93,10 +97,39 @@ def _fit_graph(device: str, paths: list, out, runs: int, seed: int) -> None:
         typer.echo(f"profiling {f} ({i}/{len(files)})", err=True)
         samples.append(profile_onnx(f, runs=runs))
     p = GraphKernelPredictor(seed=seed).fit(samples).set_card(device=device, runtime="onnxruntime",
-                                                               name="graph-kernel")
-    target = out or Path("latency_models") / device / "graph-kernel"
+                                                               graph_runtime="onnxruntime", name="graph-kernel",
+                                                               profiles="onnxruntime profiler on this host")
+    _save_graph(p, device, len(samples), out)
+
+
+def _save_graph(p, device: str, n: int, out) -> None:
+    target = out or Path("latency_models") / device / p.info_["name"]
     p.save(target)
-    types = ", ".join(f"{t} ({m['count']})" for t, m in p.models_.items())
-    typer.echo(f"trained graph-kernel on {len(samples)} profiled models of {device}: kernel types {types}; "
-               f"overhead {p.overhead_[0]:.3f} ms + {p.overhead_[1] * 1000:.1f} us/kernel")
+    types = ", ".join(f"{t} ({m['count']}{', never profiled' if m['model'] == 'absent' else ''})"
+                      for t, m in p.models_.items())
+    typer.echo(f"trained graph-kernel on {n} profiled models of {device}: kernel types {types}; "
+               f"whole model = {p.scale_:.3f} x kernel sum + {p.overhead_[0]:.3f} ms + "
+               f"{p.overhead_[1] * 1000:.1f} us/kernel")
     typer.echo(f"wrote {target}/")
+
+
+def _fit_graph_from_store(device: str, store, runtime, out, seed: int) -> None:
+    """Fit the per-kernel models from the op-level profiles the store holds for ``device`` (op_profiles.py)."""
+    from ..errors import HwnasError
+    from ..predictors.graph import GraphKernelPredictor
+    from ..predictors.op_profiles import samples_from_store
+    from ..store import MeasurementStore
+
+    if store is not None and not Path(store).exists():
+        raise HwnasError(f"store {store} does not exist")
+    samples, rt, notes = samples_from_store(MeasurementStore(store), device, runtime=runtime,
+                                            progress=lambda msg: typer.echo(msg, err=True))
+    for note in notes:
+        typer.echo(f"note: {note}")
+    if len(samples) < 2:
+        raise HwnasError(f"--kind graph-kernel needs op profiles of at least 2 models of {device} "
+                         f"({len(samples)} usable); profile more archs with `hwnas profile`")
+    name = "graph-kernel" if rt == "onnxruntime" else f"graph-kernel-{rt}"
+    p = GraphKernelPredictor(seed=seed).fit(samples).set_card(device=device, runtime=rt, graph_runtime=rt,
+                                                               name=name, profiles="op_profile rows of the store")
+    _save_graph(p, device, len(samples), out)

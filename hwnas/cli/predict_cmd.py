@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="CSV to write: arch,latency_ms,latency_std_ms,provenance"),
         space: Optional[str] = typer.Option(None, "--space", help="space of the archs (default: the predictor's)"),
         models: Optional[Path] = typer.Option(None, "--models", help="models root (default ./latency_models, then $HWNAS_HOME/latency_models)"),
-        model: Optional[Path] = typer.Option(None, "--model", help="an exported model FILE.onnx to predict with the "
+        model: Optional[Path] = typer.Option(None, "--model", help="an exported model FILE.onnx|FILE.tflite to predict with the "
                                              "device's graph-kernel predictor, or one artifact directory (overrides --device lookup)"),
     ) -> None:
         """Predict latency (mean and std, ms) for every arch in a file; each row says which model predicted it.
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         if model is not None and model.suffix in (".onnx", ".tflite"):
             return _predict_graph(device, model, models, out)
         if archs is None or out is None:
-            raise HwnasError("predict needs --archs and --out (or --model FILE.onnx)")
+            raise HwnasError("predict needs --archs and --out (or --model FILE.onnx|FILE.tflite)")
         check_writable(out)
         lines = read_arch_lines(archs)
         if not lines:
@@ -75,11 +75,11 @@ def _predict_graph(device: str, model: Path, models, out) -> None:
     import csv
 
     from ..io import atomic_path, check_writable
-    from ..predictors.fusion import read_graph
+    from ..predictors.fusion import graph_runtime, read_graph
     from ..predictors.graph import find_graph_predictor
 
     kernels = read_graph(model)
-    p = find_graph_predictor(device, root=models)
+    p = find_graph_predictor(device, root=models, runtime=graph_runtime(model))
     mean, std = p.predict_graph(kernels)
     per, _ = p.predict_kernels(kernels)
     card = p.card
@@ -96,6 +96,6 @@ def _predict_graph(device: str, model: Path, models, out) -> None:
                 for k, ms in zip(kernels, per):
                     w.writerow([k.nodes[0], k.type, k.hw, k.cin, k.cout, k.k, k.stride, k.groups,
                                 f"{k.mmacs:.4g}", f"{k.mbytes:.4g}", f"{ms:.4g}"])
-    typer.echo(f"{model}: {mean:.3f} ms +- {std:.3f} ({len(kernels)} fused kernels, overhead "
+    typer.echo(f"{model}: {mean:.3f} ms +- {std:.3f} ({len(kernels)} fused kernels x {p.scale_:.3f}, overhead "
                f"{card['overhead']['intercept_ms'] + card['overhead']['per_kernel_ms'] * len(kernels):.3f} ms; "
                f"{prov})" + (f"; per-kernel table in {out}" if out is not None else ""))

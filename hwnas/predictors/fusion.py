@@ -10,7 +10,8 @@ one node, checked on exported MobileNet subnets):
   (``residual`` = 1: ORT's NCHWc Conv+Sum fusion; the profiler shows no separate Add).
 - ``se``: squeeze-excite as one kernel: GlobalAveragePool -> 1x1 Conv / Gemm -> act -> 1x1 Conv / Gemm ->
   (Hard)Sigmoid -> Mul with the block input (ORT runs it as several small nodes; they are summed).
-- ``add``: Add / Sum of two feature maps [+ activation] that no conv absorbed; ``mul``: other element-wise Mul / Div / Sub.
+- ``add``: Add / Sum of two feature maps [+ activation] that no conv absorbed; ``mul``: other element-wise Mul / Div /
+  Sub, and a BatchNormalization no conv absorbed (a per-channel scale and shift, e.g. NB201's final BN).
 - ``pool``: MaxPool / AveragePool; ``gap``: GlobalAveragePool / ReduceMean outside an SE block.
 - ``fc``: Gemm, or MatMul [+ Add], [+ activation].
 - ``act``: an activation no conv / add absorbed.
@@ -22,8 +23,8 @@ Any other op type raises ``GraphError`` (never a silent 0 ms). Each kernel carri
 Cin, Cout, kernel size, stride, groups, MACs, and memory traffic in bytes (fp32 input + output + weights),
 and the ONNX node names and output tensor names it covers (to match profiler events).
 
-TFLite graphs are not read yet: LiteRT's flatbuffer reader would give the same description, but the
-per-delegate fusion rules need device profiles to check them against; ``.tflite`` raises with that note.
+TFLite graphs (``.tflite``, runtime ``litert``: the TFLite CPU / XNNPACK path) are read by
+``fusion_tflite`` into the same description, with that path's rules.
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ DROPPED = {"Identity", "Dropout", "Constant", "Shape"}
 SIMPLE = {"MaxPool": "pool", "AveragePool": "pool", "GlobalAveragePool": "gap", "ReduceMean": "gap",
           "Concat": "concat", "Transpose": "transpose", "Split": "split", "Slice": "split", "Gather": "split",
           "Reshape": "reshape", "Flatten": "reshape", "Squeeze": "reshape", "Unsqueeze": "reshape",
-          "Mul": "mul", "Div": "mul", "Sub": "mul", "Gemm": "fc", "MatMul": "fc"}
+          "Mul": "mul", "Div": "mul", "Sub": "mul", "Gemm": "fc", "MatMul": "fc", "BatchNormalization": "mul"}
 KERNEL_TYPES = ("conv", "dwconv", "se", "add", "mul", "pool", "gap", "fc", "act", "concat", "transpose", "split",
-                "reshape")
+                "reshape", "pad")
 FEATURES = ("hw", "cin", "cout", "k", "stride", "groups", "residual", "mmacs", "mbytes")
-RUNTIMES = ("onnxruntime",)
+RUNTIMES = ("onnxruntime", "litert")
+SUFFIX_RUNTIME = {".onnx": "onnxruntime", ".tflite": "litert"}
 
 
 class GraphError(HwnasError):
@@ -129,8 +131,9 @@ def _numel(shape) -> int:
 
 def fuse(model, runtime: str = "onnxruntime") -> list[Kernel]:
     """The kernels ``runtime`` executes for an ONNX ``ModelProto`` (see the module doc for the rules)."""
-    if runtime not in RUNTIMES:
-        raise GraphError(f"no fusion rules for runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    if runtime != "onnxruntime":
+        raise GraphError(f"no ONNX fusion rules for runtime {runtime!r}" + (
+            " (litert rules read .tflite graphs)" if runtime == "litert" else f"; known: {', '.join(RUNTIMES)}"))
     G = _Graph(model)
     done: set[int] = set()
     kernels: list[Kernel] = []
@@ -253,23 +256,34 @@ def _se_members(G: _Graph, node):
     return None
 
 
-def read_graph(path: Path | str, runtime: str = "onnxruntime") -> list[Kernel]:
-    """Fused kernels of an exported model file (``.onnx``; ``.tflite`` is not read yet)."""
+def graph_runtime(path: Path | str) -> str:
+    """The runtime whose fusion rules apply to a model file: ``onnxruntime`` for .onnx, ``litert`` for .tflite."""
+    suffix = Path(path).suffix
+    if suffix not in SUFFIX_RUNTIME:
+        raise GraphError(f"{path}: expected an .onnx or .tflite model file")
+    return SUFFIX_RUNTIME[suffix]
+
+
+def read_graph(path: Path | str, runtime: str | None = None) -> list[Kernel]:
+    """Fused kernels of an exported model file: ``.onnx`` (ONNX Runtime's rules) or ``.tflite`` (TFLite CPU /
+    XNNPACK rules, ``fusion_tflite``). ``runtime``, when given, must be the one the file's format runs on."""
     path = Path(path)
     if not path.is_file():
         raise GraphError(f"model file {path} does not exist")
-    if path.suffix == ".tflite":
-        raise GraphError(f"{path}: TFLite graphs are not read yet (only .onnx); export the model to ONNX "
-                         "(hwnas export --format onnx) or predict with a store-trained predictor")
-    if path.suffix != ".onnx":
-        raise GraphError(f"{path}: expected an .onnx model file")
+    own = graph_runtime(path)
+    if runtime is not None and runtime != own:
+        raise GraphError(f"{path}: a {path.suffix} graph runs on {own}, not {runtime}; no fusion rules for that pair")
+    if own == "litert":
+        from .fusion_tflite import read_tflite
+
+        return read_tflite(path)
     import onnx
 
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any parse error
         raise GraphError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else exc})") from None
-    return fuse(model, runtime)
+    return fuse(model, own)
 
 
-__all__ = ["Kernel", "GraphError", "fuse", "read_graph", "KERNEL_TYPES", "FEATURES", "RUNTIMES"]
+__all__ = ["Kernel", "GraphError", "fuse", "read_graph", "graph_runtime", "KERNEL_TYPES", "FEATURES", "RUNTIMES"]

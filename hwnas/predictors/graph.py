@@ -1,21 +1,25 @@
-"""Per-kernel latency models from op-level profiles, for any ONNX graph (nn-Meter's promise, without pickles).
+"""Per-kernel latency models from op-level profiles, for any ONNX or TFLite graph (nn-Meter's promise, without
+pickles).
 
-Training data per model: the fused kernels (``fusion.fuse``), each kernel's time from ONNX Runtime's profiler
-(profiler events matched to kernels by the ONNX node / output tensor names they cover; a kernel's time is the
-sum of its events, median over the profiled runs) and the whole-model latency measured without the profiler.
+Training data per model: the fused kernels (``fusion.read_graph``: ONNX Runtime's rules for .onnx, the TFLite
+CPU / XNNPACK rules for .tflite), each kernel's time from an op-level profile and the whole-model latency
+measured without the profiler. Profiles come from ONNX Runtime's profiler on this host (``profile_onnx``:
+events matched to kernels by node / output tensor name, median over the profiled runs) or from the store's
+``op_profile`` rows (``op_profiles.samples_from_store``: host / agent ORT rows, adb's benchmark_model rows).
 
-Model: per kernel type, a regressor of log kernel time on (H, Cin, Cout, k, stride, groups, MMACs, MB):
-LightGBM (text model) of log(time / work), work = MMACs + MB, with at least ``GBDT_MIN`` profiled kernels, else a Huber linear model of
-time on (MMACs, MB) (JSON). **Overhead between kernels** (profiler events no kernel covers -- ORT's NCHWc
-layout reorders -- plus session and dispatch time) is modelled as whole-model latency minus the sum of the
-kernel times (``target``: wall ``latency_ms``, or ``cpu_ms`` on a host shared with other jobs), fitted as
-a + b * number of kernels (least squares, non-negative) over the training models:
-predicted latency = sum of predicted kernel times + overhead. A kernel type never profiled raises
-``UnknownOpError`` (never 0 ms).
+Model: per kernel type, a regressor of kernel time on (H, Cin, Cout, k, stride, groups, MMACs, MB):
+LightGBM (text model) of log(time / work), work = MMACs + MB, with at least ``GBDT_MIN`` profiled kernels, else
+a Huber linear model of time on (MMACs, MB) (JSON). **Whole model** = s * (sum of kernel times) + a + b * number
+of kernels, fitted by non-negative least squares on the whole-model latencies (``target``: wall ``latency_ms``,
+or ``cpu_ms`` on a host shared with other jobs): a + b * n is the overhead between kernels (unmatched profiler
+events such as ORT's NCHWc reorders, dispatch, session), s what the profiler adds to (or misses of) every
+kernel. A kernel type never seen raises ``UnknownOpError`` (never 0 ms); a type the graphs held but no profile
+ever timed (the runtime elided it) is ``absent`` and costs nothing.
 
 Artifacts: ``card.json`` (kind ``graph-kernel``, the same card format and file hashing as the other
-predictors; ``space`` is ``graph``), ``kernels.json`` (per type: model kind, count, residual scale, linear
-coefficients) and ``gbdt_<type>.txt``.
+predictors; ``space`` is ``graph``, ``space_config.runtime`` the runtime whose graphs it was fitted on),
+``kernels.json`` (per type: model kind, count, residual scale, linear coefficients; the whole-model fit)
+and ``gbdt_<type>.txt``.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ import hashlib
 import json
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from ..io import now_iso, sha256_file
 from .base import ARTIFACT_FORMAT, CARD, ArtifactError, PredictorError, UnknownOpError, read_card
-from .fusion import FEATURES, Kernel, read_graph
+from .fusion import FEATURES, Kernel, graph_runtime, read_graph
+from .op_profiles import ort_kernel_index
 
 KIND = "graph-kernel"
 GBDT_MIN = 60
@@ -77,7 +83,7 @@ def profile_onnx(path: Path, runs: int = 20, threads: int = 1, warmup: int = 5) 
         counters[name] = r + 1
         if r >= runs + warmup:
             continue
-        i = where.get(name.removesuffix("_nchwc"), where.get(name))
+        i = ort_kernel_index(where, name)
         if i is None:
             unmatched[r] += e["dur"] / 1000
         else:
@@ -109,8 +115,10 @@ class GraphKernelPredictor:
 
     kind = KIND
 
-    def __init__(self, seed: int = 0, gbdt_min: int = GBDT_MIN, n_estimators: int = 300, target: str = "latency_ms"):
+    def __init__(self, seed: int = 0, gbdt_min: int = GBDT_MIN, n_estimators: int = 300, target: str = "latency_ms",
+                 fit_scale: bool = True):
         self.seed = seed
+        self.fit_scale = fit_scale  # False: s = 1, the profiled kernel times summed as they are (ablation)
         self.target = target
         self.gbdt_min = gbdt_min
         self.n_estimators = n_estimators
@@ -123,13 +131,17 @@ class GraphKernelPredictor:
         if not samples:
             raise PredictorError("cannot fit a graph-kernel predictor on no profiled models")
         by_type: dict[str, list] = {}
+        seen: Counter = Counter()
         for s in samples:
             if len(s["kernel_ms"]) != len(s["kernels"]):
                 raise PredictorError("profile sample: kernel_ms and kernels differ in length")
             for k, ms in zip(s["kernels"], s["kernel_ms"]):
+                seen[k.type] += 1
                 if ms > 0:
                     by_type.setdefault(k.type, []).append((k.features(), float(ms)))
         self.models_, self.gbdt_ = {}, {}
+        for t in sorted(set(seen) - set(by_type)):  # in the graphs, never in the profiles: the runtime elides it
+            self.models_[t] = {"model": "absent", "count": seen[t], "log_scale": 0.0}
         rng = np.random.default_rng(self.seed)
         for t, rows in sorted(by_type.items()):
             X = np.array([r[0] for r in rows])
@@ -153,17 +165,22 @@ class GraphKernelPredictor:
                 self.models_[t] = {"model": "linear", "count": len(rows), **{k: np.asarray(v).tolist() for k, v in
                                                                               lin.state().items()},
                                    "log_scale": float(1.4826 * np.median(np.abs(res - np.median(res))))}
-        # overhead between kernels: whole-model latency minus the kernel sum, a + b * n_kernels
+        # whole model = s * kernel sum + a + b * n_kernels (non-negative least squares): a + b * n is the
+        # overhead between kernels, s absorbs what the op profiler adds to (or misses of) every kernel
         n = np.array([len(s["kernels"]) for s in samples], float)
         if self.target not in ("latency_ms", "cpu_ms"):
             raise PredictorError(f"graph-kernel target must be latency_ms (wall) or cpu_ms, not {self.target!r}")
-        gap = np.array([s[self.target] - float(np.sum(s["kernel_ms"])) for s in samples])
-        A = np.stack([np.ones_like(n), n], 1)
+        ksum = np.array([float(np.sum(s["kernel_ms"])) for s in samples])
+        y = np.array([s[self.target] for s in samples], float)
+        A = np.stack([ksum, np.ones_like(n), n], 1)
         from scipy.optimize import nnls
 
-        coef, _ = nnls(A, np.maximum(gap, 0.0))
-        self.overhead_ = [float(coef[0]), float(coef[1])]
-        r = gap - A @ coef
+        coef, _ = nnls(A, y)
+        if coef[0] <= 0 or not self.fit_scale:  # degenerate (e.g. every model the same size): keep the profiled kernel times as they are
+            coef = np.array([1.0, *nnls(A[:, 1:], np.maximum(y - ksum, 0.0))[0]])
+        self.scale_ = float(coef[0])
+        self.overhead_ = [float(coef[1]), float(coef[2])]
+        r = y - A @ coef
         self.overhead_scale_ = float(1.4826 * np.median(np.abs(r - np.median(r)))) if len(r) > 1 else 0.0
         self.n_train_ = len(samples)
         self.data_hash_ = hashlib.sha256(json.dumps([[round(s[self.target], 6), len(s["kernels"])]
@@ -188,6 +205,8 @@ class GraphKernelPredictor:
                                      "profile models that use it and refit (it is not counted as 0 ms)")
             X = np.array([kernels[i].features() for i in idx])
             m = self.models_[t]
+            if m["model"] == "absent":  # profiled graphs held it, the runtime never ran it as an op
+                continue
             if m["model"] == "gbdt":
                 p = np.exp(self.gbdt_[t].predict(X)) * _work(X)
             else:
@@ -201,16 +220,23 @@ class GraphKernelPredictor:
         """Whole-model (mean ms, std ms): kernels + overhead; std assumes independent kernel errors."""
         m, s = self.predict_kernels(kernels)
         over = self.overhead_[0] + self.overhead_[1] * len(kernels)
-        return float(m.sum() + over), float(np.sqrt(np.sum(s ** 2) + self.overhead_scale_ ** 2))
+        return (float(self.scale_ * m.sum() + over),
+                float(np.sqrt(np.sum((self.scale_ * s) ** 2) + self.overhead_scale_ ** 2)))
 
-    def predict_file(self, path: Path | str, runtime: str = "onnxruntime") -> tuple[float, float]:
-        return self.predict_graph(read_graph(path, runtime))
+    def predict_file(self, path: Path | str) -> tuple[float, float]:
+        """A model file's (mean ms, std ms); refuses a format whose runtime this predictor was not fitted on."""
+        rt, own = graph_runtime(path), self.info_.get("graph_runtime", "onnxruntime")
+        if rt != own:
+            raise PredictorError(f"{path} runs on {rt}, this graph-kernel predictor was fitted on {own} profiles; "
+                                 f"fit one from {rt} op profiles")
+        return self.predict_graph(read_graph(path))
 
     def predict_archs(self, space, archs, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Any space's archs through the same path: export each to ONNX (cached), fuse, predict."""
         from ..export import ExportSettings, export_arch
 
-        out = [self.predict_file(export_arch(space, a, ExportSettings(), cache_dir=cache_dir)) for a in archs]
+        fmt = "tflite" if self.info_.get("graph_runtime") == "litert" else "onnx"
+        out = [self.predict_file(export_arch(space, a, ExportSettings(format=fmt), cache_dir=cache_dir)) for a in archs]
         return np.array([o[0] for o in out]), np.array([o[1] for o in out])
 
     # -- card / artifacts --------------------------------------------------------------------------------
@@ -224,16 +250,16 @@ class GraphKernelPredictor:
 
         return {"format": ARTIFACT_FORMAT, "kind": KIND, "name": self.info_.get("name", "graph-kernel"),
                 "params": {"seed": self.seed, "gbdt_min": self.gbdt_min, "n_estimators": self.n_estimators,
-                           "target": self.target},
+                           "target": self.target, "fit_scale": self.fit_scale},
                 "space": "graph", "space_config": {"runtime": self.info_.get("graph_runtime", "onnxruntime")},
                 "feature_schema": SCHEMA, "training": {"count": self.n_train_, "data_hash": self.data_hash_},
                 "kernel_types": {t: {"model": m["model"], "count": m["count"], "log_scale": m["log_scale"]}
                                  for t, m in self.models_.items()},
                 "overhead": {"intercept_ms": self.overhead_[0], "per_kernel_ms": self.overhead_[1],
-                             "residual_scale_ms": self.overhead_scale_},
-                "method": "fused kernels (hwnas.predictors.fusion) with per-type LightGBM / Huber-linear models "
-                          "fitted on ONNX Runtime op-level profiles; overhead = a + b * kernels fitted on "
-                          "whole-model latency minus the kernel sum",
+                             "kernel_scale": self.scale_, "residual_scale_ms": self.overhead_scale_},
+                "method": "fused kernels (hwnas.predictors.fusion / fusion_tflite) with per-type LightGBM / "
+                          "Huber-linear models fitted on op-level profiles; whole model = kernel_scale * kernel "
+                          "sum + a + b * kernels, fitted (non-negative least squares) on whole-model latencies",
                 "hwnas_version": __version__, "created_at": getattr(self, "created_at_", None) or now_iso(),
                 **{k: v for k, v in self.info_.items() if k != "name"}}
 
@@ -246,6 +272,7 @@ class GraphKernelPredictor:
         tmp.mkdir()
         files = ["kernels.json"]
         (tmp / "kernels.json").write_text(json.dumps({"models": self.models_, "overhead": self.overhead_,
+                                                      "kernel_scale": self.scale_,
                                                       "overhead_scale": self.overhead_scale_}, indent=1))
         for t, b in self.gbdt_.items():
             (tmp / f"gbdt_{t}.txt").write_text(b.model_to_string())
@@ -269,6 +296,7 @@ class GraphKernelPredictor:
         obj = cls(**card.get("params", {}))
         meta = json.loads((directory / "kernels.json").read_text())
         obj.models_, obj.overhead_, obj.overhead_scale_ = meta["models"], meta["overhead"], meta["overhead_scale"]
+        obj.scale_ = float(meta.get("kernel_scale", 1.0))  # artifacts from before the scale: sum as profiled
         obj.gbdt_ = {}
         import lightgbm as lgb
 
@@ -281,20 +309,29 @@ class GraphKernelPredictor:
         obj.n_train_, obj.data_hash_ = card["training"]["count"], card["training"]["data_hash"]
         obj.created_at_ = card.get("created_at")
         obj.info_ = {k: card[k] for k in ("device", "runtime", "name") if k in card}
+        obj.info_["graph_runtime"] = (card.get("space_config") or {}).get("runtime", "onnxruntime")
         obj.fitted_ = True
         return obj
 
 
-def find_graph_predictor(device: str, root: Path | str | None = None) -> GraphKernelPredictor:
-    """The newest ``graph-kernel`` artifact of ``device`` (same roots as ``load_predictor``)."""
+def find_graph_predictor(device: str, root: Path | str | None = None,
+                         runtime: str | None = None) -> GraphKernelPredictor:
+    """The newest ``graph-kernel`` artifact of ``device`` (same roots as ``load_predictor``), of graphs run on
+    ``runtime`` (``onnxruntime`` / ``litert``) when given."""
     from . import default_roots, list_artifacts
 
     arts = [a for a in list_artifacts(device, "graph", root) if a[1].get("kind") == KIND]
+    fitted = sorted({(a[1].get("space_config") or {}).get("runtime", "onnxruntime") for a in arts})
+    if runtime is not None:
+        arts = [a for a in arts if (a[1].get("space_config") or {}).get("runtime", "onnxruntime") == runtime]
     if not arts:
         roots = [Path(root)] if root is not None else default_roots()
-        raise ArtifactError(f"no graph-kernel predictor for device {device!r} in "
-                            f"{' or '.join(str(r / device) for r in roots)}; train one with "
-                            "benchmarks/kernel_predictor.py --save (profiles ONNX models with ONNX Runtime)")
+        raise ArtifactError(f"no graph-kernel predictor for device {device!r}"
+                            + (f" and {runtime} graphs" if runtime else "")
+                            + f" in {' or '.join(str(r / device) for r in roots)}"
+                            + (f" (only of {', '.join(fitted)} graphs)" if fitted else "")
+                            + "; fit one: hwnas fit-predictor --device D --kind graph-kernel (from the store's op "
+                            "profiles, or --onnx FILES to profile ONNX models on this host)")
     return GraphKernelPredictor.load(arts[0][0])
 
 

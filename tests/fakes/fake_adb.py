@@ -5,7 +5,9 @@ Tests put a wrapper named `adb` on PATH that runs this file. State lives under $
 phone's filesystem: pushed files land at $FAKE_ADB_ROOT/<remote path>); every invocation is appended to
 $FAKE_ADB_ROOT/calls.log. Knobs: FAKE_ADB_DEVICES (serials, comma separated; '' = none attached),
 FAKE_ADB_LATENCY_US (median latency, default 2139), FAKE_ADB_NO_BENCHMARK=1 (binaries missing),
-FAKE_ADB_BATTERY=0 (battery files unreadable), FAKE_ADB_TEMPS / FAKE_ADB_CPU_CAPPED (thermal readings).
+FAKE_ADB_BATTERY=0 (battery files unreadable), FAKE_ADB_TEMPS / FAKE_ADB_CPU_CAPPED (thermal readings),
+FAKE_ADB_OP_PROFILES (a folder: <model file name>.txt replaces the rows of the op profile's Run Order table
+and <model file name>.us the median latency in us, for that model).
 """
 
 import os
@@ -43,6 +45,9 @@ def benchmark(args: list[str]) -> int:
         return 1
     n = counter()
     med = float(os.environ.get("FAKE_ADB_LATENCY_US", "2139"))
+    own = Path(os.environ.get("FAKE_ADB_OP_PROFILES", "/nonexistent")) / Path(graph).name
+    if own.with_name(own.name + ".us").is_file():
+        med = float(own.with_name(own.name + ".us").read_text())
     jitter = 1.0 + 0.002 * ((n * 7919) % 5 - 2)  # deterministic +-0.4 %
     med *= jitter
     num_runs = int(opts.get("num_runs", "50"))
@@ -59,6 +64,9 @@ def benchmark(args: list[str]) -> int:
     text = TEMPLATE.read_text()
     if values["OP_PROFILING"] == "0":
         text = text.split("INFO: Operator-wise Profiling Info")[0]
+    elif own.with_name(own.name + ".txt").is_file():  # this model's own Run Order rows
+        head, rest = text.split("[Name]\n", 1)
+        text = head + "[Name]\n" + own.with_name(own.name + ".txt").read_text() + "INFO: \n" + rest.split("INFO: \n", 1)[1]
     print(re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), text), end="")
     return 0
 
