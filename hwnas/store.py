@@ -177,6 +177,20 @@ def resolve_store_path(path: Path | str | None = None) -> Path:
     return p / DB_NAME if p.is_dir() else p
 
 
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run a multi-statement SQL script statement by statement inside the caller's transaction
+    (``executescript`` would commit it first)."""
+    stmt = ""
+    for part in script.split(";"):
+        stmt += part + ";"
+        if sqlite3.complete_statement(stmt):
+            if stmt.strip(" \n;"):
+                conn.execute(stmt)
+            stmt = ""
+    if stmt.strip(" \n;"):
+        conn.execute(stmt)
+
+
 class MeasurementStore:
     """The SQLite measurement store. Safe to share between threads of one process (one lock) and between
     processes (SQLite's own locking; ``add_many(..., if_absent=True)`` checks and inserts in one write
@@ -214,12 +228,19 @@ class MeasurementStore:
             conn.close()
             raise StoreError(f"{self.path} is a SQLite file but not a hwnas measurement store")
         try:
-            if version == 0:
-                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA_V1 + "PRAGMA user_version=1; COMMIT;")
-                version = 1
-            while version < SCHEMA_VERSION:
-                conn.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[version]}; PRAGMA user_version={version + 1}; COMMIT;")
-                version += 1
+            if version < SCHEMA_VERSION:
+                # another process may be creating or migrating the same file: take the write lock, then read the
+                # version again, so each step runs exactly once
+                conn.execute("BEGIN IMMEDIATE")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    _run_script(conn, _SCHEMA_V1)
+                    version = 1
+                while version < SCHEMA_VERSION:
+                    _run_script(conn, _MIGRATIONS[version])
+                    version += 1
+                conn.execute(f"PRAGMA user_version={version}")
+                conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

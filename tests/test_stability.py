@@ -90,6 +90,40 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     assert MeasurementStore(path).schema_version == 3  # opening again: nothing to migrate
 
 
+def test_two_processes_opening_an_old_store_migrate_it_once(tmp_path):
+    """A second opener that read the old version before the first one migrated must not migrate again
+    ('duplicate column name'): the version is read again under the write lock."""
+    import threading
+    import time
+
+    from hwnas import store as store_mod
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(V1_DDL)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("BEGIN IMMEDIATE")  # the first opener, mid-migration
+    out = {}
+
+    def second():
+        try:
+            out["store"] = MeasurementStore(path)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            out["error"] = exc
+
+    t = threading.Thread(target=second)
+    t.start()
+    time.sleep(0.5)  # the second opener has read version 1 and waits for the write lock
+    for v in (1, 2):
+        store_mod._run_script(conn, store_mod._MIGRATIONS[v])
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    conn.execute("COMMIT")
+    t.join(30)
+    assert "error" not in out, out.get("error")
+    assert out["store"].schema_version == SCHEMA_VERSION
+    out["store"].close()
+
+
 # -- profiles --------------------------------------------------------------------------------------------
 def test_reference_and_thermal_profile_keys():
     host = load_profile("host")
