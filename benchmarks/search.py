@@ -10,6 +10,7 @@ architectures. Reported: mean and worst over seeds x devices, per strategy and b
 
     python benchmarks/search.py                              # nsga2, random, evolution, monas, dppnet, mobo; 10 seeds; 100/300/1000
     python benchmarks/search.py --strategy mobo --strategy nsga2 --budgets 100,300   # cheap-cost MOBO vs NSGA-II
+    python benchmarks/search.py --strategy mobo --strategy random --peer optuna-tpe --peer optuna-nsga2  # some peers
     python benchmarks/search.py --strategy nsga2 --strategy monas --seeds 3 --budgets 300
     python benchmarks/search.py --param nsga2.population_size=30   # strategy parameters
     python benchmarks/search.py --strategy nsga2 --strategy 'nsga2[crossover=sbx,mutation=pm,population_size=20]'  # variants
@@ -50,6 +51,7 @@ PARTIAL_DEVICES = ("mobile-cpu-snapdragon-450-cortex-a53-int8", "mobile-cpu-snap
                    "mobile-dsp-snapdragon-675-hexagon-685-int8", "mobile-gpu-snapdragon-450-adreno-506-int8",
                    "mobile-gpu-snapdragon-675-adreno-612-int8")
 ALL_DEVICES = FULL_DEVICES + PARTIAL_DEVICES
+PEER_NAMES = ("optuna-nsga2", "optuna-tpe", "optuna-gp", "botorch-qlognehvi")
 
 
 def parse_value(value: str):
@@ -121,6 +123,8 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", action="store_true", help="add Optuna (NSGA-II, TPE multivariate, GP) and BoTorch "
                     "qLogNEHVI, through the same sources, budget and score (pip install -e '.[bench]')")
     ap.add_argument("--no-botorch", action="store_true", help="with --peers: leave BoTorch out (slow)")
+    ap.add_argument("--peer", action="append", choices=PEER_NAMES,
+                    help="one peer, repeatable (instead of all of --peers; optuna-gp and BoTorch take minutes per run)")
     ap.add_argument("--budgets", default="100,300,1000")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--param", action="append", help="STRATEGY.PARAM=VALUE, e.g. nsga2.population_size=30")
@@ -140,11 +144,13 @@ def main(argv=None) -> int:
     params = parse_params(args.param)
     specs = [(label, name, {**params.get(name, {}), **p}) for label, name, p in specs if name in STRATEGIES]
     factories = {label: (lambda name=name, p=p: create_strategy(name, **p)) for label, name, p in specs}
-    if args.peers:
+    if args.peers or args.peer:
         from peers import peers
 
-        factories.update(peers(botorch=not args.no_botorch))
-        factories.setdefault("random", lambda: create_strategy("random"))
+        found = peers(botorch=not args.no_botorch)
+        factories.update({k: v for k, v in found.items() if not args.peer or k in args.peer})
+        if args.peers:
+            factories.setdefault("random", lambda: create_strategy("random"))
     strategies = list(factories)
     devices = args.device or list(ALL_DEVICES)
     budgets = [int(b) for b in args.budgets.split(",")]

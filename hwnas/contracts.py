@@ -97,6 +97,7 @@ class SearchSpace(Protocol):
     def simplify(self, arch: Arch) -> Arch: ...                          # same function, cheapest genes
     def equivalence_key(self, arch: Arch) -> str: ...                    # equal for functionally equal archs
     def has_path(self, arch: Arch) -> bool: ...                          # input reaches output
+    def encode(self, archs: Sequence[Arch]) -> Any: ...                   # surrogate features, a row per arch
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,61 @@ def test_mobo_without_cheap_costs_predicts_them(tmp_path):
 def test_mobo_bad_parameters():
     with pytest.raises(HwnasError, match="n_init and batch_size"):
         create_strategy("mobo", batch_size=0).run(ToySpace(), None, 10, np.random.default_rng(0))
+
+
+def test_focus_transform_clips_then_logs_and_inverts():
+    from hwnas.strategies.mobo import focus_transform
+
+    y = np.array([5.0, 6.0, 10.0, 40.0, 90.0])
+    t, back = focus_transform(y, None)
+    assert np.allclose(t, np.log(y)) and np.allclose(back(t), y)
+    t, back = focus_transform(y, 0.5)  # everything worse than the median (10) looks like the median
+    assert np.allclose(back(t), [5.0, 6.0, 10.0, 10.0, 10.0])
+    t, back = focus_transform(np.array([-1.0, 2.0]), None)  # not all positive: no log
+    assert np.allclose(t, [-1.0, 2.0]) and np.allclose(back(t), t)
+
+
+def test_stratified_start_covers_the_cost_axis():
+    from hwnas.strategies.mobo import CheapCostMOBO
+
+    cost = np.arange(100, dtype=float)[::-1]  # pool index i costs 99 - i
+    picks = CheapCostMOBO(init="stratified")._initial(np.arange(100), {1: cost}, 10, np.random.default_rng(0))
+    assert sorted(np.floor(cost[picks] / 10).astype(int)) == list(range(10))  # one pick in each tenth
+    rand = CheapCostMOBO(init="random")._initial(np.arange(100), {1: cost}, 10, np.random.default_rng(0))
+    assert len(set(rand)) == 10 and sorted(np.floor(cost[rand] / 10).astype(int)) != list(range(10))
+
+
+def test_tree_ensemble_and_blend_spread():
+    from hwnas.strategies.mobo import Blend, TreeEnsemble
+
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(60, 4))
+    y = np.where(A[:, 0] > 0, 3.0, -1.0) + 0.5 * A[:, 1]
+    B = rng.normal(size=(40, 4))  # unseen points
+    yb = np.where(B[:, 0] > 0, 3.0, -1.0) + 0.5 * B[:, 1]
+    trees = TreeEnsemble(n_trees=32, seed=0).fit(A, y)
+    mean, std = trees.predict(B)
+    assert np.corrcoef(mean, yb)[0, 1] > 0.9 and std.mean() > 0.05  # the trees disagree away from the data
+    blend = Blend(RidgeEnsemble(4, 1.0, 0), TreeEnsemble(16, 0)).fit(A, y)
+    bm, bs = blend.predict(B)
+    assert np.corrcoef(bm, yb)[0, 1] > 0.9 and np.all(bs > 0)
+
+
+@pytest.mark.parametrize("params", [{"model": "trees"}, {"model": "blend"}, {"encoding": "genes", "focus": 0.5},
+                                    {"init": "random"}])
+def test_mobo_variants_spend_the_budget_exactly_and_beat_random(tmp_path, params):
+    space = ToySpace(n_genes=5, choices=4)
+    everything = toy_evaluator(space, tmp_path).evaluate(space.all_archs())
+    ref = everything.max(axis=0)
+    ev = toy_evaluator(space, tmp_path)
+    res = create_strategy("mobo", n_init=8, **params).run(space, ev, 40, np.random.default_rng(0))
+    rnd = create_strategy("random").run(space, toy_evaluator(space, tmp_path), 40, np.random.default_rng(0))
+    assert ev.n_unique == 40 and res.config["model"] == params.get("model", "ridge")
+    assert _hv_of(res.values(), ref) > _hv_of(rnd.values(), ref)
+
+
+@pytest.mark.parametrize("bad, match", [({"encoding": "paths"}, "encoding"), ({"focus": 1.5}, "focus"),
+                                        ({"model": "gp"}, "model"), ({"init": "sobol"}, "init")])
+def test_mobo_rejects_unknown_settings(bad, match):
+    with pytest.raises(HwnasError, match=match):
+        create_strategy("mobo", **bad).run(ToySpace(), None, 10, np.random.default_rng(0))

@@ -188,3 +188,27 @@ def test_generic_spaces_know_nothing_beyond_their_genes():
     space = create_space("mobilenet")
     a = space.sample(np.random.default_rng(1))
     assert space.simplify(a) is a and space.equivalence_key(a) == a.arch_id and space.has_path(a)
+
+
+def test_nb201_encoding_counts_live_ops_and_conv_depth():
+    from hwnas.spaces.nb201 import cell_graph_features
+
+    sp = create_space("nb201")
+    # genes (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2); ops: 0 none, 1 skip, 2 conv1x1, 3 conv3x3, 4 pool
+    resnet_like = [3, 0, 3, 1, 0, 2]  # 0->1->2->3 = conv3, conv3, conv1 plus a skip 0->3
+    f = cell_graph_features(np.array([resnet_like]))[0]
+    # counts skip/c1/c3/pool, deepest, deepest 3x3, shallowest, live paths, conv-free path, c1*c3, c3^2, deepest^2
+    assert f.tolist() == [1, 1, 2, 0, 3, 2, 0, 2, 1, 2, 4, 9]
+    dead = sp.make([3, 0, 3, 1, 0, 0])  # node 2 never reaches the output: its two convs are dead
+    assert cell_graph_features(np.array([sp.simplify(dead).genes]))[0][:4].tolist() == [1, 0, 0, 0]
+    # functionally identical cells (same simplified genes) share a row; different cells do not
+    X = sp.encode([dead, sp.make([2, 0, 4, 1, 0, 0]), sp.make(resnet_like)])
+    assert X.shape == (3, 12 + 30) and np.array_equal(X[0], X[1]) and not np.array_equal(X[0], X[2])
+
+
+def test_generic_encoding_is_one_hot_genes_and_pairs():
+    sp = create_space("mobilenet")
+    archs = sp.sample_distinct(3, np.random.default_rng(0))
+    X = sp.encode(archs)
+    n = len(sp.cardinalities())
+    assert X.shape[0] == 3 and np.all(X.sum(1) == n + n * (n - 1) // 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Sequence
 
 import numpy as np
@@ -105,10 +106,11 @@ class GeneSpace:
         return True
 
     def encode(self, archs: Sequence[Arch]) -> np.ndarray:
-        """Numeric features of ``archs`` for surrogate models (one row per arch): one-hot genes of the simplified
-        arch, so functionally identical archs share a row. A space that knows its graph adds graph features."""
+        """Numeric features of ``archs`` for surrogate models (one row per arch): one-hot genes and one-hot gene
+        pairs of the simplified arch, so functionally identical archs share a row. A space that knows its graph
+        gives graph features instead (nb201)."""
         genes = np.array([self.simplify(a).genes for a in archs], dtype=int).reshape(len(archs), -1)
-        return one_hot(genes, self.cardinalities())
+        return one_hot(genes, self.cardinalities(), pairwise=True)
 
     # -- building --------------------------------------------------------------------------------------
     def input_shape(self) -> tuple[int, ...]:  # pragma: no cover - abstract
@@ -122,10 +124,14 @@ class GeneSpace:
         return {}
 
 
-def one_hot(genes: np.ndarray, cards: Sequence[int]) -> np.ndarray:
-    """One-hot columns of each gene (``cards[i]`` columns for gene i); rows are gene vectors."""
+def one_hot(genes: np.ndarray, cards: Sequence[int], pairwise: bool = False) -> np.ndarray:
+    """One-hot columns of each gene (``cards[i]`` columns for gene i); rows are gene vectors. ``pairwise``: also
+    one-hot pairs of genes (every pair of positions, every pair of values)."""
     genes = np.asarray(genes, dtype=int).reshape(-1, len(cards))
     cols = [np.eye(int(c))[genes[:, i]] for i, c in enumerate(cards)]
+    if pairwise:
+        for i, j in combinations(range(len(cards)), 2):
+            cols.append(np.eye(int(cards[i]) * int(cards[j]))[genes[:, i] * int(cards[j]) + genes[:, j]])
     return np.hstack(cols) if cols else np.zeros((len(genes), 0))
 
 

@@ -28,8 +28,6 @@ accuracy, and the strategy is an ordinary surrogate-assisted search.
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 
 from ..contracts import SearchResult
@@ -42,14 +40,7 @@ from .toolkit import Budget, Recorder, cheap_objective_values
 
 def gene_features(genes: np.ndarray, cards, pairwise: bool = True) -> np.ndarray:
     """One-hot genes, plus one-hot pairs of genes (every pair of positions, every pair of values)."""
-    genes = np.asarray(genes, dtype=int)
-    n = len(genes)
-    cols = [one_hot(genes, cards)]
-    if pairwise:
-        for i, j in combinations(range(len(cards)), 2):
-            code = genes[:, i] * int(cards[j]) + genes[:, j]
-            cols.append(np.eye(int(cards[i]) * int(cards[j]))[code])
-    return np.hstack(cols) if cols else np.zeros((n, 0))
+    return one_hot(genes, cards, pairwise)
 
 
 def focus_transform(y: np.ndarray, q: float | None):
@@ -97,6 +88,45 @@ class RidgeEnsemble:
         return P.mean(1), P.std(1)
 
 
+class TreeEnsemble:
+    """Extremely randomised trees (scikit-learn); mean and spread of the trees' predictions."""
+
+    def __init__(self, n_trees: int = 64, seed: int = 0):
+        self.n_trees = n_trees
+        self.seed = seed
+
+    def fit(self, X, y) -> "TreeEnsemble":
+        from sklearn.ensemble import ExtraTreesRegressor
+
+        self.model_ = ExtraTreesRegressor(n_estimators=int(self.n_trees), random_state=int(self.seed) % (2**31),
+                                          n_jobs=1).fit(np.asarray(X, dtype=float), np.asarray(y, dtype=float))
+        return self
+
+    def predict(self, X) -> tuple[np.ndarray, np.ndarray]:
+        X = np.asarray(X, dtype=float)
+        P = np.column_stack([t.predict(X) for t in self.model_.estimators_])
+        return P.mean(1), P.std(1)
+
+
+class Blend:
+    """Equal-weight blend of surrogates: mean of the means; spread from the members' variances plus their
+    disagreement."""
+
+    def __init__(self, *models):
+        self.models = models
+
+    def fit(self, X, y) -> "Blend":
+        for m in self.models:
+            m.fit(X, y)
+        return self
+
+    def predict(self, X) -> tuple[np.ndarray, np.ndarray]:
+        out = [m.predict(X) for m in self.models]
+        means = np.column_stack([o[0] for o in out])
+        var = np.column_stack([o[1] ** 2 for o in out]).mean(1) + means.var(1)
+        return means.mean(1), np.sqrt(var)
+
+
 def hv_improvement_2d(front: np.ndarray, P: np.ndarray, ref: np.ndarray) -> np.ndarray:
     """Hypervolume each row of P (2 minimised objectives) adds to ``front`` within the box below ``ref``."""
     P = np.asarray(P, dtype=float)
@@ -141,8 +171,8 @@ class CheapCostMOBO(Params):
     name = "mobo"
 
     def __init__(self, n_init: int = 20, batch_size: int = 10, kappa: float = 0.5, pool_size: int = 20000,
-                 n_members: int = 8, alpha: float = 1.0, encoding: str = "space", focus: float | None = 0.5,
-                 cost_features: bool = True, noise: bool = True):
+                 n_members: int = 8, alpha: float = 1.0, encoding: str = "space", focus: float | None = None,
+                 model: str = "ridge", init: str = "stratified", cost_features: bool = True, noise: bool = True):
         self.n_init = n_init
         self.batch_size = batch_size
         self.kappa = kappa
@@ -151,6 +181,8 @@ class CheapCostMOBO(Params):
         self.alpha = alpha
         self.encoding = encoding
         self.focus = focus
+        self.model = model
+        self.init = init
         self.cost_features = cost_features
         self.noise = noise
 
@@ -165,6 +197,10 @@ class CheapCostMOBO(Params):
             raise HwnasError(f"mobo: n_init and batch_size must be >= 1, got {self.n_init}, {self.batch_size}")
         if self.encoding not in ("space", "genes"):
             raise HwnasError(f"mobo: encoding must be 'space' or 'genes', got {self.encoding!r}")
+        if self.model not in ("ridge", "trees", "blend"):
+            raise HwnasError(f"mobo: model must be 'ridge', 'trees' or 'blend', got {self.model!r}")
+        if self.init not in ("stratified", "random"):
+            raise HwnasError(f"mobo: init must be 'stratified' or 'random', got {self.init!r}")
         if self.focus is not None and not 0 < float(self.focus) <= 1:
             raise HwnasError(f"mobo: focus must be a quantile in (0, 1] or None, got {self.focus!r}")
         objectives = tuple(evaluator.objectives)
@@ -212,7 +248,7 @@ class CheapCostMOBO(Params):
             allowed[:] = True
 
         step = 0
-        first = rng.permutation(np.flatnonzero(allowed))[: min(int(self.n_init), guard.remaining)]
+        first = self._initial(np.flatnonzero(allowed), cheap, min(int(self.n_init), guard.remaining), rng)
         evaluate(first)
         step += 1
         rec.record(step, phase="init")
@@ -235,7 +271,7 @@ class CheapCostMOBO(Params):
                     mean[:, j], opt[:, j] = 0.0, 0.0
                     continue
                 y, back = focus_transform(Y[ok, j], self.focus)
-                model = RidgeEnsemble(int(self.n_members), float(self.alpha), seed + 1000 * step + j)
+                model = self._surrogate(seed + 1000 * step + j)
                 model.fit(X[done][ok], y)
                 mu, sd = model.predict(X[cand])
                 if self.noise and ok.sum() > 2:
@@ -256,6 +292,21 @@ class CheapCostMOBO(Params):
                   "cheap": [objectives[j].label for j in sorted(cheap)],
                   "predicted": [objectives[j].label for j in predicted]}
         return rec.result(self.name, space, config)
+
+    def _initial(self, allowed: np.ndarray, cheap: dict, n: int, rng) -> np.ndarray:
+        """``n`` first picks: random, or (``init="stratified"``, with a cheap objective) one random arch from each
+        of ``n`` equally full bins of the first cheap objective, so the start covers the whole cost axis."""
+        if self.init != "stratified" or not cheap or n < 1:
+            return rng.permutation(allowed)[:n]
+        order = allowed[np.argsort(cheap[min(cheap)][allowed], kind="stable")]
+        return np.array([rng.choice(b) for b in np.array_split(order, n) if len(b)], dtype=int)
+
+    def _surrogate(self, seed: int):
+        ridge = RidgeEnsemble(int(self.n_members), float(self.alpha), seed)
+        if self.model == "ridge":
+            return ridge
+        trees = TreeEnsemble(8 * int(self.n_members), seed)
+        return trees if self.model == "trees" else Blend(ridge, trees)
 
     def _select(self, Y, opt, mean, violation, cheap, cand, k, bounds) -> np.ndarray:
         """Indices into the candidate rows: ``k`` greedy hypervolume-improvement picks (2 objectives), else the
