@@ -272,13 +272,18 @@ def test_graph_kernel_fits_from_stored_onnxruntime_host_profiles(tmp_path, monke
     archs = [sp.from_index(i) for i in (3, 100, 5000)]
     store = MeasurementStore(tmp_path / "m.db")
     measure_archs(sp, archs, load_profile("host"), store, ProtocolSettings.quick(), reference=None)
-    samples, rt, notes = samples_from_store(store, "host")
+    # the mapping, independent of timing: every stored row set maps, and most kernels get a profiled time
+    samples, rt, notes = samples_from_store(store, "host", min_matched=0.0)
     assert rt == "onnxruntime" and len(samples) == 3 and not notes
-    for s in samples:  # most of the profiled time lands on a kernel (the rest: ORT's layout reorders)
-        assert s["kernel_ms"].sum() > 0.5 * (s["kernel_ms"].sum() + s["unmatched_ms"])
+    for s in samples:
+        assert (s["kernel_ms"] > 0).sum() >= 0.5 * len(s["kernels"])
+    # with the default filter a model whose profile mostly went to ORT's layout reorders (a loaded host) is left
+    # out with a note, never silently
+    kept, _, notes = samples_from_store(store, "host")
+    assert len(kept) + len(notes) == 3
     monkeypatch.chdir(tmp_path)
     assert main(["fit-predictor", "--device", "host", "--kind", "graph-kernel", "--store", "m.db"]) == 0
-    assert "trained graph-kernel on 3 profiled models of host" in capsys.readouterr().out
+    assert re.search(r"trained graph-kernel on \d profiled models of host", capsys.readouterr().out)
     path = export_arch(sp, archs[1], ExportSettings())
     assert main(["predict", "--device", "host", "--model", str(path)]) == 0
     assert float(re.search(r": ([\d.]+) ms \+-", capsys.readouterr().out).group(1)) > 0
