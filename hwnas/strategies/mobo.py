@@ -8,13 +8,15 @@ on the built graph: they are cheap. What the budget pays for is accuracy (traini
 2. the pool's cheap objectives, through the same mechanism DPP-Net uses (``toolkit.cheap_objective_values``: static
    costs counted from the graph, device costs from table/predictor sources); they spend no budget. Objectives
    without a cheap source (accuracy, device-in-the-loop measurements) are predicted;
-3. ``n_init`` random pool archs are evaluated; then, each step, a bootstrap ensemble of ridge regressions on
-   the space's encoding (``space.encode``: nb201 adds graph features -- op counts, conv depth of the live
-   paths -- to the one-hot genes of the simplified cell; ``encoding="genes"``: one-hot + pairwise genes)
-   (+ the cheap objectives as features) predicts the other objectives with a spread (ensemble std). It is fit
-   to the ``focus`` transform of the values: values worse than the ``focus`` quantile of those evaluated are
-   clipped to it, then (all positive) logged, so the model spends its capacity on the better part, where
-   fronts are, instead of on how bad the worst archs are;
+3. ``n_init`` pool archs are evaluated, one from each of ``n_init`` equally full bins of the first cheap
+   objective (``init="stratified"``: the start covers the whole cost axis; ``"random"``: uniform). Then, each
+   step, a bootstrap ensemble of ridge regressions on the space's encoding (``space.encode``: nb201 gives graph
+   features -- op counts, conv depth of the live paths, a conv-free path -- beside the one-hot genes of the
+   simplified cell; ``encoding="genes"``: one-hot + pairwise genes) (+ the cheap objectives as features)
+   predicts the other objectives with a spread (ensemble std). It is fit to the log of the values (when all are
+   positive), which keeps bad archs visibly bad and spreads the good end; ``focus=q`` first clips values worse
+   than the evaluated q-quantile (measured to hurt: docs/search.md). ``model="trees"`` / ``"blend"`` swap in
+   extra-trees or a ridge + trees blend;
 4. each batch of ``batch_size`` is picked greedily by hypervolume improvement of the optimistic point
    (known cheap values, predicted mean - ``kappa`` x std) over the current evaluated front; each pick is
    added to the front at its predicted mean (kriging believer) before the next pick. Normalisation: the
@@ -201,7 +203,7 @@ class CheapCostMOBO(Params):
             raise HwnasError(f"mobo: model must be 'ridge', 'trees' or 'blend', got {self.model!r}")
         if self.init not in ("stratified", "random"):
             raise HwnasError(f"mobo: init must be 'stratified' or 'random', got {self.init!r}")
-        if self.focus is not None and not 0 < float(self.focus) <= 1:
+        if self.focus is not None and not (isinstance(self.focus, (int, float)) and 0 < float(self.focus) <= 1):
             raise HwnasError(f"mobo: focus must be a quantile in (0, 1] or None, got {self.focus!r}")
         objectives = tuple(evaluator.objectives)
         m = len(objectives)
