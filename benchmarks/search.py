@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +91,10 @@ class Problem:
         self.space, self.device = space, device
         self.accuracy = accuracy
         self.latency = TableSource(latency_csv)
-        F = np.column_stack([accuracy.values(space, archs, "error")[0],
-                             self.latency.values(space, archs, "latency_ms")[0]])
-        F = F[np.all(np.isfinite(F), axis=1)]  # archs a table lacks are never on a front
+        self.archs = archs
+        self.values = np.column_stack([accuracy.values(space, archs, "error")[0],
+                                       self.latency.values(space, archs, "latency_ms")[0]])
+        F = self.values[np.all(np.isfinite(self.values), axis=1)]  # archs a table lacks are never on a front
         front = F[non_dominated_mask(F)]
         front = np.unique(front, axis=0)
         # "front" (the issue's definition): the exact front's ideal and nadir; "space": every arch's range
@@ -101,17 +103,19 @@ class Problem:
         self.exact_hv = self.hv(front)
         self.front_size = len(front)
 
-    def oracle_ratio(self, budget: int) -> float:
-        """HV ratio of the class-mean oracle: the first ``budget`` archs in Pareto-layer order of (mean error of
-        the arch's functional class, latency), archs with a known latency only."""
-        archs = self.space.all_archs()
-        err = self.accuracy.values(self.space, archs, "error")[0]
-        lat = self.latency.values(self.space, archs, "latency_ms")[0]
-        _, klass = np.unique([self.space.equivalence_key(a) for a in archs], return_inverse=True)
+    @cached_property
+    def oracle_order(self) -> np.ndarray:
+        """The class-mean oracle's evaluation order: archs with known values in Pareto-layer order of (mean error
+        of the arch's functional class, latency)."""
+        err, lat = self.values[:, 0], self.values[:, 1]
+        _, klass = np.unique([self.space.equivalence_key(a) for a in self.archs], return_inverse=True)
         mean = (np.bincount(klass, err) / np.bincount(klass))[klass]
-        ok = np.flatnonzero(np.isfinite(lat) & np.isfinite(err))
-        order = ok[pareto_order(np.column_stack([mean[ok], lat[ok]]), np.zeros(len(ok)))][:budget]
-        return self.hv(np.column_stack([err[order], lat[order]])) / self.exact_hv
+        ok = np.flatnonzero(np.all(np.isfinite(self.values), axis=1))
+        return ok[pareto_order(np.column_stack([mean[ok], lat[ok]]), np.zeros(len(ok)))]
+
+    def oracle_ratio(self, budget: int) -> float:
+        """HV ratio of the class-mean oracle's first ``budget`` archs."""
+        return self.hv(self.values[self.oracle_order[:budget]]) / self.exact_hv
 
     def norm(self, F):
         return (np.asarray(F, dtype=float) - self.ideal) / (self.nadir - self.ideal)
