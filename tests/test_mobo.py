@@ -6,7 +6,8 @@ import pytest
 from hwnas.errors import HwnasError
 from hwnas.pareto import hypervolume, non_dominated_mask
 from hwnas.strategies import create_strategy
-from hwnas.strategies.mobo import RidgeEnsemble, gene_features, hv_improvement_2d
+from hwnas.spaces.base import one_hot
+from hwnas.strategies.mobo import RidgeEnsemble, hv_improvement_2d
 from hwnas.strategies.testing import ToySpace, toy_evaluator
 
 
@@ -26,9 +27,9 @@ def test_hv_improvement_matches_the_exact_hypervolume():
 
 
 def test_gene_features_and_ridge_ensemble():
-    X = gene_features(np.array([[0, 1], [2, 0]]), (3, 2))
+    X = one_hot(np.array([[0, 1], [2, 0]]), (3, 2), pairwise=True)
     assert X.shape == (2, 3 + 2 + 6) and np.all(X.sum(1) == 3)
-    assert gene_features(np.array([[0, 1]]), (3, 2), pairwise=False).shape == (1, 5)
+    assert one_hot(np.array([[0, 1]]), (3, 2)).shape == (1, 5)
     rng = np.random.default_rng(1)
     A = rng.normal(size=(80, 5))
     y = A @ np.array([1.0, -2.0, 0.5, 0.0, 3.0]) + 4.0

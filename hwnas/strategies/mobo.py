@@ -40,11 +40,6 @@ from ..spaces.base import one_hot
 from .toolkit import Budget, Recorder, cheap_objective_values
 
 
-def gene_features(genes: np.ndarray, cards, pairwise: bool = True) -> np.ndarray:
-    """One-hot genes, plus one-hot pairs of genes (every pair of positions, every pair of values)."""
-    return one_hot(genes, cards, pairwise)
-
-
 def focus_transform(y: np.ndarray, q: float | None):
     """(transformed y, inverse): values above the ``q`` quantile clipped to it, then log when all are positive.
     ``q`` None (or >= 1) keeps the values and only logs positive ones. Monotone, so rankings and optimistic
@@ -220,7 +215,7 @@ class CheapCostMOBO(Params):
         if self.encoding == "space":
             X = np.asarray(space.encode(pool), dtype=float)
         else:
-            X = gene_features(np.array([space.simplify(a).genes for a in pool]), space.cardinalities())
+            X = one_hot(np.array([space.simplify(a).genes for a in pool]), space.cardinalities(), pairwise=True)
         if self.cost_features and cheap:
             C = np.column_stack([cheap[j] for j in sorted(cheap)])
             C = np.where(np.isfinite(C), C, np.nanmax(np.where(np.isfinite(C), C, -np.inf), axis=0))
@@ -347,4 +342,4 @@ class CheapCostMOBO(Params):
         return np.array(chosen, dtype=int)
 
 
-__all__ = ["CheapCostMOBO", "RidgeEnsemble", "focus_transform", "gene_features", "hv_improvement_2d"]
+__all__ = ["CheapCostMOBO", "RidgeEnsemble", "focus_transform", "hv_improvement_2d"]
