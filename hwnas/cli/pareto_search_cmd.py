@@ -22,8 +22,9 @@ def _progress_bar(budget: int):
             progress.start()
         if kind == "evaluated":
             progress.update(task, completed=info["n_evals"])
-        else:
+        elif kind == "generation":
             progress.update(task, completed=info["n_evals"], hv=f"{info['hypervolume']:.4f}")
+        # other events (run_search's "final") change nothing the bar shows
 
     return progress, update
 
