@@ -20,7 +20,7 @@ from ..errors import HwnasError
 from ..evaluation import build_evaluator, create_executor, read_log
 from ..spaces import create_space
 from ..strategies import AUTO, choose_strategy, create_strategy
-from .config import SearchConfig, check_option_types, make_config
+from .config import DEMO, FLAG, SearchConfig, check_option_types, fill_cost_defaults, make_config
 from .results import LOG_NAME, write_history, write_json, write_results
 
 
@@ -33,6 +33,7 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
         check_option_types(SPACES[cfg.space], cfg.space_opt, "--space-opt")
     if cfg.strategy in STRATEGIES:
         check_option_types(STRATEGIES[cfg.strategy], cfg.strategy_opt, "--strategy-opt")
+    fill_cost_defaults(cfg)
     try:
         space = create_space(cfg.space, **cfg.space_opt)
     except (ValueError, TypeError) as exc:
@@ -43,6 +44,7 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
     evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
     if cfg.strategy == AUTO:
         name, why = choose_strategy(evaluator, cfg.strategy_opt)
+        check_option_types(STRATEGIES[name], cfg.strategy_opt, "--strategy-opt")
         strategy = create_strategy(name, **cfg.strategy_opt)
         strategy.chosen_because = why
     return space, evaluator, strategy
@@ -67,8 +69,14 @@ def resume_config(directory: Path, changed: dict | None = None) -> SearchConfig:
     if not isinstance(saved, dict):
         raise HwnasError(f"{path} is damaged (expected a mapping of settings, got {type(saved).__name__}); "
                          "it cannot be resumed: start a new search with another --out")
-    return make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()},
-                       {"budget": changed.get("budget")})
+    cfg = make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()},
+                      {"budget": changed.get("budget")})
+    origins = saved.get("settings_from")
+    if isinstance(origins, dict):
+        cfg.settings_from = {k: str(origins.get(k, cfg.settings_from[k])) for k in SearchConfig.keys()}
+    if changed.get("budget") is not None:
+        cfg.settings_from["budget"] = f"{FLAG} (on --resume)"
+    return cfg
 
 
 def prepare_out(out: Path, resume: bool) -> Path:
@@ -161,10 +169,20 @@ def _read_log(log: Path):
                          "another --out") from None
 
 
-def ran(strategy) -> dict:
-    """Which strategy ran and why (config.yaml): the one named, or the one ``auto`` chose."""
+def ran(strategy, cfg: SearchConfig) -> dict:
+    """Which strategy ran and why (config.yaml): the one ``auto`` chose, or the one named, and by whom."""
     why = getattr(strategy, "chosen_because", None)
-    return {"strategy_ran": strategy.name, "strategy_why": why or f"named: --strategy {strategy.name}"}
+    if why is None:
+        origin = cfg.settings_from.get("strategy", "")
+        why = (f"named: --strategy {strategy.name}" if origin.startswith(FLAG)
+               else f"the demo's strategy ({strategy.name})" if origin == DEMO
+               else f"named in the {origin}: strategy {strategy.name}")
+    return {"strategy_ran": strategy.name, "strategy_why": why}
+
+
+def config_record(cfg: SearchConfig, out: Path, strategy) -> dict:
+    """What config.yaml holds: every setting, where each came from, and which strategy ran and why."""
+    return {**cfg.to_dict(), "out": str(out), **ran(strategy, cfg), "settings_from": dict(cfg.settings_from)}
 
 
 def missing_values(evaluations) -> dict[str, int]:
@@ -180,7 +198,8 @@ def missing_values(evaluations) -> dict[str, int]:
 def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
-    with kind "evaluated" (info: n_evals) and "generation" (a history row)."""
+    with kind "started" (every setting checked; info: strategy_ran, strategy_why), "evaluated" (info: n_evals),
+    "generation" (a history row) and "final" (info: n_front)."""
     out = prepare_out(out, resume)
     notify = progress or (lambda kind, info: None)
     counter = {"n": 0}
@@ -207,9 +226,9 @@ def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
     if resume:
         evaluator.preload(_read_log(log))
     else:
-        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out), **ran(strategy)},
-                                                        sort_keys=False))
+        (out / "config.yaml").write_text(yaml.safe_dump(config_record(cfg, out, strategy), sort_keys=False))
     evaluator.log = log
+    notify("started", ran(strategy, cfg))
     started = time.time()
     history: list[dict] = []
 
@@ -227,7 +246,7 @@ def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
                                              "step": len(history)})
         write_history(out / "history.csv", history)
         raise
-    result.config = {**cfg.to_dict(), "out": str(out), **ran(strategy), "strategy_params": result.config,
+    result.config = {**config_record(cfg, out, strategy), "strategy_params": result.config,
                      "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
                      "replay_diverged": evaluator.replay_diverged,
                      "missing_values": missing_values(result.evaluations)}
