@@ -4,6 +4,8 @@ CLI flags alike), recipe loading, and the embedded default recipe."""
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -183,14 +185,26 @@ def load_recipe(path: Path) -> dict:
     return data
 
 
-def _absolute_table(spec):
-    """``table:rel.csv`` -> ``table:/abs/rel.csv`` (also ``DEV=table:...``), so a resumed run finds it."""
+def _expand(text: str, key: str) -> str:
+    """``$VAR`` / ``${VAR}`` and ``~`` in a path: recipes name third-party data by a variable
+    (``table:${NB201_DATA}/accuracy_cifar10.csv``) so they work wherever the user keeps it."""
+    expanded = os.path.expanduser(os.path.expandvars(text))
+    missing = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
+    if missing:
+        raise HwnasError(f"{key} {text!r}: environment variable {missing[0]} is not set (export {missing[0]}=DIR; "
+                         "README.md, 'Third-party data', says where the NB201 tables come from)")
+    return expanded
+
+
+def _absolute_table(spec, key: str = "table"):
+    """``table:rel.csv`` -> ``table:/abs/rel.csv`` (also ``DEV=table:...``, ``$VAR`` expanded), so a resumed
+    run finds it."""
     if not spec:
         return spec
     head, sep, rest = str(spec).partition("=")
     prefix, body = (head + sep, rest) if sep and not head.startswith("table:") else ("", str(spec))
     if body.startswith("table:") and len(body) > 6:
-        return prefix + "table:" + str(Path(body[6:]).expanduser().absolute())
+        return prefix + "table:" + str(Path(_expand(body[6:], key)).absolute())
     return spec
 
 
@@ -230,11 +244,11 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None, base:
     for k, v in merged.items():
         cfg.set(k, v)
     cfg.settings_from = {k: origins.get(k, LIBRARY) for k in known}
-    cfg.accuracy = _absolute_table(cfg.accuracy)
-    cfg.latency = [_absolute_table(x) for x in cfg.latency]
-    cfg.energy = [_absolute_table(x) for x in cfg.energy]
+    cfg.accuracy = _absolute_table(cfg.accuracy, "accuracy")
+    cfg.latency = [_absolute_table(x, "latency") for x in cfg.latency]
+    cfg.energy = [_absolute_table(x, "energy") for x in cfg.energy]
     if cfg.data_dir:
-        cfg.data_dir = str(Path(cfg.data_dir).expanduser().absolute())
+        cfg.data_dir = str(Path(_expand(cfg.data_dir, "data_dir")).absolute())
     if cfg.budget < 1:
         raise HwnasError(f"budget must be >= 1, got {cfg.budget}")
     if not cfg.objective:

@@ -175,8 +175,7 @@ def ran(strategy, cfg: SearchConfig) -> dict:
     if why is None:
         origin = cfg.settings_from.get("strategy", "")
         why = (f"named: --strategy {strategy.name}" if origin.startswith(FLAG)
-               else f"the demo's strategy ({strategy.name})" if origin == DEMO
-               else f"named in the {origin}: strategy {strategy.name}")
+               else "the demo's strategy" if origin == DEMO else f"named in the {origin}")
     return {"strategy_ran": strategy.name, "strategy_why": why}
 
 
