@@ -93,8 +93,6 @@ def register(app: typer.Typer) -> None:
             if cfg.settings_from.get("latency", "").startswith("library default:"):
                 notes.append(f"latency: {cfg.settings_from['latency'].partition(': ')[2]}")
             target = out or Path(cfg.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
-            if out is None and cfg.out is None:
-                Path("runs").mkdir(exist_ok=True)
 
         def started(kind: str, info: dict) -> None:
             # every setting was checked: say what the run resolved (before this, any error is one line alone)

@@ -89,8 +89,11 @@ def prepare_out(out: Path, resume: bool) -> Path:
         raise HwnasError(f"--out {out} is a file")
     if out.is_dir() and ((out / "config.yaml").exists() or (out / LOG_NAME).exists()):
         raise HwnasError(f"{out} already holds a search: continue it with --resume {out}, or choose another --out")
-    if not out.parent.is_dir():
-        raise HwnasError(f"cannot write {out}: directory {out.parent} does not exist")
+    for parent in out.parents:  # missing parents are made (runs/pixel2 on a fresh clone); a file in the way is not
+        if parent.exists():
+            if not parent.is_dir():
+                raise HwnasError(f"cannot write {out}: {parent} is a file")
+            break
     return out
 
 
@@ -142,6 +145,7 @@ def _make_out(out: Path) -> bool:
     if out.is_dir():
         return False
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.mkdir()
     except FileExistsError:  # another run made it a moment ago: the lock decides
         return False
