@@ -4,6 +4,7 @@ a large import read as a stream."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -68,8 +69,9 @@ def test_two_identical_imports_at_once_store_the_file_once(tmp_path):
     gate = tmp_path / "gate"
     gate.mkdir()
     argv = ["import", "latency", str(csv), "--device", "d", "--store", str(db)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), *sys.path])}
     procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(gate), name, *argv], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+                              stderr=subprocess.PIPE, text=True, env=env) for name in ("a", "b")]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert sorted(gate.iterdir()) == [gate / "a", gate / "b"]  # both really got to their write at once

@@ -18,6 +18,9 @@ def _progress_bar(budget: int):
     task = progress.add_task("search", total=budget, hv="-")
 
     def update(kind: str, info: dict) -> None:
+        if kind == "note":  # something the run says (a torn log line cut off on resume ...): above the bar
+            progress.console.print(f"note: {info['text']}", markup=False, highlight=False, soft_wrap=True)
+            return
         if not progress.live.is_started:  # start with the first result: bad input fails before any bar
             progress.start()
         if kind == "evaluated":
@@ -27,6 +30,12 @@ def _progress_bar(budget: int):
         # other events (run_search's "final") change nothing the bar shows
 
     return progress, update
+
+
+def _notes(kind: str, info: dict) -> None:
+    """Without a progress bar: print what the run says (kind "note"), ignore the rest."""
+    if kind == "note":
+        typer.echo(f"note: {info['text']}", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -97,7 +106,7 @@ def register(app: typer.Typer) -> None:
                 if bar.live.is_started:
                     bar.stop()
         else:
-            result = run_search(cfg, target, resume=resume is not None)
+            result = run_search(cfg, target, resume=resume is not None, progress=_notes)
         front = result.pareto()
         if not result.any_feasible:
             typer.echo("warning: no evaluated architecture satisfies the constraints (they may be impossible); "
