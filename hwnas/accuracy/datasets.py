@@ -45,6 +45,8 @@ SPLIT_DATASETS = ("digits", "cifar10", "imagefolder")
 VAL_FRACTION = 0.2  # digits, and imagefolder without DIR/val
 TEST_FRACTION = 0.2  # digits, and imagefolder without DIR/test
 CIFAR_VAL_FRACTION = 0.1  # 5,000 of 50,000
+CIFAR_CLASSES = 10
+CIFAR_IMAGE_BYTES = 3 * 32 * 32
 
 
 @dataclass(frozen=True)
@@ -141,13 +143,25 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from .safe_pickle import load_cifar_batch
 
     d = load_cifar_batch(path)
-    try:
-        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        y = np.asarray(d[b"labels"], dtype=np.int64)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise HwnasError(f"CIFAR-10 file {path} is unreadable: {exc!r}") from None
-    if len(x) != len(y):
-        raise HwnasError(f"CIFAR-10 file {path} holds {len(x)} images but {len(y)} labels")
+    for key in (b"data", b"labels"):
+        if key not in d:
+            raise HwnasError(f"CIFAR-10 file {path} is unreadable: no {key.decode()!r} entry")
+    data, labels = d[b"data"], d[b"labels"]
+    # the data set's known shape, checked before anything is converted or allocated
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.size % CIFAR_IMAGE_BYTES:
+        what = f"a {data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise HwnasError(f"CIFAR-10 file {path}: 'data' must be uint8 images of 3 x 32 x 32 bytes, got {what}")
+    if not isinstance(labels, (list, tuple, np.ndarray)) or len(labels) != data.size // CIFAR_IMAGE_BYTES:
+        n = len(labels) if isinstance(labels, (list, tuple, np.ndarray)) else type(labels).__name__
+        raise HwnasError(f"CIFAR-10 file {path} holds {data.size // CIFAR_IMAGE_BYTES} images but {n} labels")
+    bad = [(i, v) for i, v in enumerate(labels)
+           if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < CIFAR_CLASSES]
+    if bad:
+        i, v = bad[0]
+        more = f" ({len(bad)} such labels)" if len(bad) > 1 else ""
+        raise HwnasError(f"CIFAR-10 file {path}: label {v!r} (image {i}) is not a class 0-{CIFAR_CLASSES - 1}{more}")
+    y = np.asarray(labels, dtype=np.int64)
+    x = data.reshape(-1, 3, 32, 32)
     return x.astype(np.float32) / 255.0, y
 
 

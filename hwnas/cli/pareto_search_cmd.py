@@ -18,7 +18,7 @@ def _progress_bar(budget: int):
     task = progress.add_task("search", total=budget, hv="-")
 
     def update(kind: str, info: dict) -> None:
-        if kind == "started":
+        if kind in ("started", "note"):  # printed by pareto_search's started()
             return
         if not progress.live.is_started:  # start with the first result: bad input fails before any bar
             progress.start()
@@ -100,6 +100,8 @@ def register(app: typer.Typer) -> None:
                 for note in notes:
                     typer.echo(f"note: {note}", err=True)
                 typer.echo(f"strategy: {info['strategy_ran']} ({info['strategy_why']})", err=True)
+            elif kind == "note":  # something the run says (a torn log line cut off on resume ...)
+                typer.echo(f"note: {info['text']}", err=True)
 
         if progress:
             bar, update = _progress_bar(cfg.budget)

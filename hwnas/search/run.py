@@ -8,6 +8,7 @@ resumed search may change.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from pathlib import Path
@@ -17,7 +18,8 @@ import numpy as np
 import yaml
 
 from ..errors import HwnasError
-from ..evaluation import build_evaluator, create_executor, read_log
+from ..evaluation import build_evaluator, create_executor
+from ..evaluation.checkpoint import read_for_resume, read_log_header, repair_tail, start_log
 from ..spaces import create_space
 from ..strategies import AUTO, choose_strategy, create_strategy
 from .config import DEMO, FLAG, SearchConfig, check_option_types, fill_cost_defaults, make_config
@@ -154,9 +156,19 @@ def _make_out(out: Path) -> bool:
     return True
 
 
+def _evaluated(log: Path) -> bool:
+    """Whether a search log holds an evaluation (more than its header line)."""
+    try:
+        with Path(log).open("rb") as fh:
+            fh.readline()
+            return bool(fh.read(1))
+    except OSError:
+        return False
+
+
 def _unmake_out(out: Path, created: bool) -> None:
     """Undo a start that failed before evaluating anything: no config.yaml left to poison a later run."""
-    for name in ("config.yaml", "checkpoint.json", "history.csv"):
+    for name in ("config.yaml", "checkpoint.json", "history.csv", LOG_NAME):
         with contextlib.suppress(OSError):
             (out / name).unlink()
     if created:
@@ -165,12 +177,55 @@ def _unmake_out(out: Path, created: bool) -> None:
             out.rmdir()
 
 
-def _read_log(log: Path):
+# -- resume checks: the log's record of the settings, a torn last line, replayed values ------------------------
+RESUMABLE = [k for k in SearchConfig.keys() if k not in ("budget", "out")]  # budget may change; out may move
+
+
+def search_settings(cfg: SearchConfig) -> dict:
+    """The settings the evaluations of a search depend on, as the log's header records them (JSON values)."""
+    d = cfg.to_dict()
+    return json.loads(json.dumps({k: d[k] for k in RESUMABLE}, sort_keys=True, default=str))
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_resume_settings(cfg: SearchConfig, out: Path) -> str | None:
+    """Refuse to resume ``out`` when its config.yaml (``cfg``) no longer says what the logged evaluations were
+    computed with (recorded in the log's header); only the budget may change. Returns a note where the log
+    cannot tell (a log of an older hwnas, without a header), else None."""
+    log = Path(out) / LOG_NAME
+    header = read_log_header(log)
+    if header is None:
+        if log.is_file() and log.stat().st_size:
+            return (f"{log} was written by an older hwnas and does not record the search's settings; "
+                    "config.yaml is taken as they were")
+        return None
+    recorded, now = header["settings"], search_settings(cfg)
+    changed = [k for k in RESUMABLE if k in recorded and recorded[k] != now.get(k)]
+    if changed:
+        what = "; ".join(f"{k}: {_shown(recorded[k])} -> {_shown(now.get(k))}" for k in changed)
+        raise HwnasError(f"cannot resume {out}: its config.yaml no longer matches the settings the search started "
+                         f"with (recorded in {log}): {what}; only --budget may change on resume: restore "
+                         "config.yaml, or start a new search with another --out")
+    return None
+
+
+def _replay_log(log: Path, evaluator, notify) -> None:
+    """Preload the evaluations of ``log`` (each checked as a fresh one is), then make the log end with a whole
+    line (a torn last line, from a crash mid-write, is cut off and said so) so the next record is appended on a
+    line of its own. A damaged or edited line refuses the resume and changes nothing."""
+    fix = "; it cannot be resumed as it is: delete that line to evaluate its arch again, or start a new " \
+          "search with another --out"
     try:
-        return read_log(log)
-    except (UnicodeDecodeError, OSError) as exc:
-        raise HwnasError(f"{log} is damaged ({exc}); it cannot be resumed: start a new search with "
-                         "another --out") from None
+        found = read_for_resume(log)
+        evaluator.preload([e for _, e in found.records], where=[f"{log} line {n}" for n, _ in found.records])
+    except HwnasError as exc:
+        raise HwnasError(f"{exc}{fix}") from None
+    if found.torn is not None:
+        notify("note", {"text": repair_tail(log, found.torn)})
 
 
 def ran(strategy, cfg: SearchConfig) -> dict:
@@ -202,7 +257,8 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
     with kind "started" (every setting checked; info: strategy_ran, strategy_why), "evaluated" (info: n_evals),
-    "generation" (a history row) and "final" (info: n_front)."""
+    "generation" (a history row), "final" (info: n_front) and "note" (info: text, something the user should
+    read: a torn log line cut off on resume ...)."""
     out = prepare_out(out, resume)
     notify = progress or (lambda kind, info: None)
     counter = {"n": 0}
@@ -211,6 +267,10 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
         counter["n"] += 1
         notify("evaluated", {"n_evals": counter["n"], "arch": e.extras.get("arch", "")})
 
+    if resume:  # before anything is built: a config.yaml edited to another search is refused at once
+        note = check_resume_settings(cfg, out)
+        if note:
+            notify("note", {"text": note})
     # build everything (and fail on bad input) before creating anything on disk
     space, evaluator, strategy = build(cfg, log=None, on_evaluated=on_evaluated)
     created = _make_out(out)
@@ -219,7 +279,7 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
         try:
             return _run_locked(cfg, out, resume, space, evaluator, strategy, notify)
         except Exception:
-            if not resume and not (out / LOG_NAME).exists():
+            if not resume and not _evaluated(out / LOG_NAME):
                 _unmake_out(out, created)
             raise
 
@@ -227,9 +287,12 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
 def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
     log = out / LOG_NAME
     if resume:
-        evaluator.preload(_read_log(log))
+        if read_log_header(log) is None and not log.exists():  # stopped before the log began: nothing to replay
+            start_log(log, search_settings(cfg))
+        _replay_log(log, evaluator, notify)
     else:
         (out / "config.yaml").write_text(yaml.safe_dump(config_record(cfg, out, strategy), sort_keys=False))
+        start_log(log, search_settings(cfg))
     evaluator.log = log
     notify("started", ran(strategy, cfg))
     started = time.time()
