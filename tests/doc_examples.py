@@ -113,6 +113,8 @@ def shrink(command: str) -> str:
     command = re.sub(r"(" + "|".join(map(re.escape, SHRINK)) + r")(\s+|=)(\d+)\b", cap, command)
     if re.match(r"hwnas pareto-search\b", command) and not re.search(r"--budget|--resume", command):
         command += f" --budget {RECIPE_BUDGET}"
+    if re.match(r"hwnas profile\b", command) and not re.search(r"--n\b|--archs\b", command):
+        command += f" --n {SHRINK['--n']}"  # profile's own default is 50 archs
     return command
 
 

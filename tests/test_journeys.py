@@ -22,6 +22,19 @@ def test_demo_search_runs_to_the_end_with_the_progress_bar(tmp_path, mode):
     assert config["budget"] == 4
 
 
+def test_no_argument_demo_in_a_terminal(tmp_path):
+    """`hwnas pareto-search` exactly as typed, nothing else: the whole embedded demo, in a terminal."""
+    ran = run_hwnas(["pareto-search"], cwd=tmp_path, mode="tty", timeout=600).ok()
+    (out,) = (tmp_path / "runs").iterdir()
+    front, evals = assert_search_results(out)
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    from hwnas.search import DEFAULT_RECIPE
+
+    assert len(evals) == DEFAULT_RECIPE["budget"] == config["budget"]
+    assert config["settings_from"]["space"] == "demo" and config["settings_from"]["out"] == "library default"
+    assert f"results in runs/{out.name}" in ran.out
+
+
 @pytest.fixture(scope="module")
 def nb201_tables(tmp_path_factory):
     """Synthetic stand-ins of the third-party tables: accuracy and two devices' latency (all 15,625 cells)."""
