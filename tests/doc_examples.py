@@ -125,7 +125,7 @@ def script_for(block: Block, agent_port: int = 8765) -> str:
     lines = ["set -euo pipefail"]
     for command in block.commands():
         command = shrink(command)
-        lines.append(f"printf '%s\\n' {_quote('>>> ' + command)} >&2")
+        lines.append(f"printf '%s (at %ss)\\n' {_quote('>>> ' + command)} \"$SECONDS\" >&2")
         if re.match(r"hwnas agent serve\b", command):
             command = re.sub(r"\s--port\s+\d+", "", command) + f" --port {agent_port}"
             lines.append(f"{command} > agent.log 2>&1 &")
@@ -181,12 +181,17 @@ def make_world(root: Path, data: Path, export_cache: Path | None = None, agent_p
     shutil.copy(data / "accuracy_cifar10.csv", project / "acc.csv")
     shutil.copy(data / "latency" / "pixel2.csv", project / "lat.csv")
 
-    # inputs the examples name
-    archs = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
-             "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
-             "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"]
-    (project / "archs.txt").write_text("\n".join(archs) + "\n")
-    (project / "archs.csv").write_text("arch\n" + "\n".join(archs[:2]) + "\n")
+    # inputs the examples name: the archs `hwnas profile --n 2` samples (seed 0), so every runtime converts the
+    # same two cells once per test session (the export cache is shared), plus one more
+    import numpy as np
+
+    from hwnas.spaces import create_space
+
+    nb201 = create_space("nb201")
+    archs = [nb201.to_string(a) for a in nb201.sample_distinct(SHRINK["--n"], np.random.default_rng(0))]
+    archs.append("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+    (project / "archs.txt").write_text("\n".join(archs[:SHRINK["--n"]]) + "\n")
+    (project / "archs.csv").write_text("arch\n" + "\n".join(archs[1:]) + "\n")
 
     # fakes: no phone, no board here
     (bin_dir / "adb").write_text(f"#!/bin/sh\nexec {sys.executable} {FAKES / 'fake_adb.py'} \"$@\"\n")

@@ -40,6 +40,11 @@ def test_every_command_block_runs_or_says_why_not():
     for block in all_blocks():
         if block.has_commands and block.mark == "not-run":
             assert len(block.why) >= 10, f"{block.where}: not-run needs a reason"
+    for page in DOCS:  # a mark sits on the line right before an opening fence, nowhere else
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if "<!-- example:" in line:
+                assert i + 1 < len(lines) and lines[i + 1].lstrip().startswith("```"), f"{page.name}:{i + 1}"
     kinds = {b.mark for b in all_blocks()}
     assert kinds <= {None, "install", "benchmark", "not-run"}
     assert RUNNABLE, "no runnable examples found: the extraction is broken"
