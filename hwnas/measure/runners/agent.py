@@ -7,13 +7,13 @@ Protocol (JSON over HTTP, stdlib only):
 - ``POST /measure`` with ``{"model_b64", "format", "runtime", "threads", "delegate", "affinity",
   "protocol": {...}, "energy": {...}, "op_profile": bool}`` -> a ``RunResult`` as JSON, or
   ``{"error": "..."}`` with status 400 (bad request) / 401 (bad token) / 411 (no Content-Length) /
-  413 (body over the limit) / 422 (the model failed) / 503 (every worker busy).
+  413 (body over the limit) / 422 (the model failed) / 500 (the agent failed) / 503 (every worker busy).
 
 Safe by default (docs/security.md): it listens on 127.0.0.1 unless told otherwise, and refuses any other
 address without a shared token (``$HWNAS_AGENT_TOKEN`` or ``--token-file``; sent as ``X-Hwnas-Token``, checked
 on every endpoint). A request's Content-Length is checked against the limit before a byte of the body is read;
-headers and body must arrive within a deadline (a read timeout, plus time for the body at 256 KiB/s); at most
-``workers`` connections are served at once (the rest get 503) and one measurement runs at a time (a lock).
+headers and body must arrive within a deadline (a read timeout, plus time for the body at 256 KiB/s); a body's
+JSON is checked for depth and size before it is parsed (``check_json_shape``); at most ``workers`` connections are served at once (the rest get 503) and one measurement runs at a time (a lock).
 Protocol settings are bounded (``max_time_s`` at most the agent's own cap), and energy settings that name
 files (``sysfs_root``, ``supply``) come from the agent's command line only: a client sending them is refused.
 """
@@ -26,6 +26,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -45,6 +46,8 @@ MAX_MODEL_BYTES = 96 * 1024 * 1024  # default cap on a model; its base64 JSON bo
 READ_TIMEOUT_S = 10.0
 MIN_UPLOAD_BPS = 256 * 1024  # a body may take read_timeout_s + its size at this rate, no longer
 WORKERS = 4
+MAX_JSON_DEPTH = 32  # nesting of arrays / objects in a request body (a real request uses 3)
+MAX_JSON_ITEMS = 10_000  # arrays, objects and their elements in a request body (a real request has about 30)
 MAX_TIME_S = 60.0  # cap on a client's protocol max_time_s and warmup_max_s
 AGENT_SIDE_ENERGY = ("sysfs_root", "supply")  # name files on the agent: never taken from a client
 # (lowest, highest) accepted per protocol setting; None: the agent's max_time_s
@@ -106,6 +109,35 @@ def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
                              f"[{lo}, {hi}] on this agent, got {v!r}")
     return ProtocolSettings(estimator=estimator,
                             **{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
+
+
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{},"')
+_JSON_STRING = re.compile(rb'"[^"]*"')
+
+
+def check_json_shape(body: bytes, max_depth: int = MAX_JSON_DEPTH, max_items: int = MAX_JSON_ITEMS) -> None:
+    """Refuse (ValueError) a JSON body nested deeper than ``max_depth`` or with more than ``max_items`` arrays,
+    objects and elements, before it is parsed: ``json.loads`` recurses once per level (a RecursionError past
+    ~1000) and builds every value (``[[],[],...]`` makes a list per 3 bytes). Brackets inside strings are text.
+
+    Costs a few passes in C over the body (a real request's bulk is its model, one base64 string) and a Python
+    loop over at most ``2 * max_items`` structural characters. Meant for valid JSON; text that is not valid
+    is refused here or by ``json.loads``."""
+    # escaped backslashes and quotes cannot end a string: drop them, keep only structure and quotes, then drop
+    # the strings (what is left of them: their quotes and the brackets and commas they held)
+    skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    skeleton = _JSON_STRING.sub(b"", skeleton)
+    depth = 0
+    for c in skeleton[: 2 * max_items + 2]:  # valid JSON within the limits is no longer: it closes what it opens
+        if c in b"[{":
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"JSON nested more than {max_depth} levels deep")
+        elif c in b"]}":
+            depth -= 1
+    items = skeleton.count(b"[") + skeleton.count(b"{") + skeleton.count(b",")
+    if items > max_items or len(skeleton) > 2 * max_items + 2:
+        raise ValueError(f"JSON with more than {max_items} values (arrays, objects and their elements)")
 
 
 MAX_COOLDOWN_S = 300.0  # a client may ask the agent to wait for the board to cool, but not for ever
@@ -272,6 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
+            check_json_shape(body)  # before parsing: deep nesting would recurse, wide JSON would fill memory
             req = json.loads(body)
             del body
             args = check_request(req, self.server.max_time_s)
@@ -279,8 +312,14 @@ class _Handler(BaseHTTPRequestHandler):
             del req
             if len(model) > self.server.max_model_bytes:
                 raise ValueError(f"model of {len(model)} bytes is over this agent's limit")
-        except (ValueError, KeyError, TypeError, HwnasError) as exc:
+        except RecursionError:  # not reached past check_json_shape; kept so such a body is answered all the same
+            self._send(400, {"error": "bad request: JSON nested too deeply"})
+            return
+        except (ValueError, KeyError, TypeError, AttributeError, HwnasError) as exc:
             self._send(400, {"error": f"bad request: {type(exc).__name__}: {exc}"})
+            return
+        except Exception as exc:  # a request that trips a check is still answered, and the agent keeps serving
+            self._send(500, {"error": f"checking the request failed: {type(exc).__name__}: {exc}"})
             return
         from .local import measure_local
 
