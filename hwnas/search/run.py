@@ -81,8 +81,13 @@ def prepare_out(out: Path, resume: bool) -> Path:
         raise HwnasError(f"--out {out} is a file")
     if out.is_dir() and ((out / "config.yaml").exists() or (out / LOG_NAME).exists()):
         raise HwnasError(f"{out} already holds a search: continue it with --resume {out}, or choose another --out")
-    if not out.parent.is_dir():
-        raise HwnasError(f"cannot write {out}: directory {out.parent} does not exist")
+    # missing parent folders (``--out runs/sn`` on a fresh checkout) are made with the results directory;
+    # the nearest existing one must be a writable directory
+    above = next((p for p in out.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise HwnasError(f"cannot write {out}: {above} is a file, not a directory")
+    if above is not None and not os.access(above, os.W_OK):
+        raise HwnasError(f"cannot write {out}: directory {above} is not writable")
     return out
 
 
@@ -130,10 +135,11 @@ def run_lock(out: Path):
 
 
 def _make_out(out: Path) -> bool:
-    """Create the results directory; True when this call created it."""
+    """Create the results directory (and missing parent folders); True when this call created it."""
     if out.is_dir():
         return False
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.mkdir()
     except FileExistsError:  # another run made it a moment ago: the lock decides
         return False
