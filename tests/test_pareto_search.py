@@ -149,6 +149,16 @@ def test_existing_results_are_not_overwritten(tables, tmp_path, capsys):
     assert "only --budget may change" in capsys.readouterr().err
 
 
+def test_out_in_missing_folders_is_made_and_under_a_file_is_one_line(tables, tmp_path, capsys):
+    out = tmp_path / "runs" / "x" / "sn"  # `--out runs/sn` on a fresh checkout, where runs/ does not exist yet
+    assert main(table_args(tables, budget=10) + ["--out", str(out)]) == 0
+    assert len(read_csv(out / "evaluations.csv")) == 10
+    (tmp_path / "file").write_text("")
+    assert main(table_args(tables, budget=10) + ["--out", str(tmp_path / "file" / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a directory" in err and len(err.strip().splitlines()) == 1
+
+
 def test_resume_with_a_larger_budget_continues(tables, tmp_path):
     out = tmp_path / "run"
     assert main(table_args(tables, budget=20) + ["--out", str(out)]) == 0

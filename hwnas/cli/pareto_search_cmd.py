@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         strategy_opt: Optional[List[str]] = typer.Option(None, "--strategy-opt", help="strategy parameter KEY=VALUE, e.g. population_size=20"),
         objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | peak_power_w@DEV | params | macs | peak_memory_bytes (repeat)"),
         constraint: Optional[List[str]] = typer.Option(None, "--constraint", help="bound, e.g. 'latency_ms@pixel2<=15' (repeat)"),
-        accuracy: Optional[str] = typer.Option(None, "--accuracy", help="table:FILE | proxy[:naswot|synflow|jacob_cov] | train[:digits|cifar10|imagefolder] (validation accuracy; test only for the final front) | supernet:PATH (hwnas supernet train)"),
+        accuracy: Optional[str] = typer.Option(None, "--accuracy", help="table:FILE | proxy[:naswot|synflow|jacob_cov] | train[:digits|cifar10|imagefolder] (validation accuracy; test only for the final front) | supernet:PATH (hwnas supernet train, or OFA's OFAMobileNetV3 weights scored on --dataset imagefolder)"),
         latency: Optional[List[str]] = typer.Option(None, "--latency", help="predictor | measure | table:FILE, or DEV=SOURCE per device (repeat)"),
         energy: Optional[List[str]] = typer.Option(None, "--energy", help="measure | table:FILE, or DEV=SOURCE per device"),
         dataset: Optional[str] = typer.Option(None, "--dataset", help="digits (bundled with scikit-learn, offline) | cifar10 | imagefolder"),

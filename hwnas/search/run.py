@@ -91,11 +91,13 @@ def prepare_out(out: Path, resume: bool) -> Path:
         raise HwnasError(f"--out {out} is a file")
     if out.is_dir() and ((out / "config.yaml").exists() or (out / LOG_NAME).exists()):
         raise HwnasError(f"{out} already holds a search: continue it with --resume {out}, or choose another --out")
-    for parent in out.parents:  # missing parents are made (runs/pixel2 on a fresh clone); a file in the way is not
-        if parent.exists():
-            if not parent.is_dir():
-                raise HwnasError(f"cannot write {out}: {parent} is a file")
-            break
+    # missing parent folders (``--out runs/sn`` on a fresh checkout) are made with the results directory;
+    # the nearest existing one must be a writable directory
+    above = next((p for p in out.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise HwnasError(f"cannot write {out}: {above} is a file, not a directory")
+    if above is not None and not os.access(above, os.W_OK):
+        raise HwnasError(f"cannot write {out}: directory {above} is not writable")
     return out
 
 
@@ -143,7 +145,7 @@ def run_lock(out: Path):
 
 
 def _make_out(out: Path) -> bool:
-    """Create the results directory; True when this call created it."""
+    """Create the results directory (and missing parent folders); True when this call created it."""
     if out.is_dir():
         return False
     try:
