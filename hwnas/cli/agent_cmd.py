@@ -7,13 +7,15 @@ from typing import Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
     agent = typer.Typer(help="The measurement agent for edge boards (Raspberry Pi, Jetson).\n\n"
                              "Example: hwnas agent serve --host 0.0.0.0 --token-file ~/.hwnas-agent-token",
                         no_args_is_help=True)
 
-    @agent.command("serve")
+    @agent.command("serve", epilog=EXIT_CODES)
     def serve(
         port: int = typer.Option(8765, "--port", min=0, max=65535, help="TCP port"),
         host: str = typer.Option("127.0.0.1", "--host",

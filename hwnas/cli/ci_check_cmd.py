@@ -13,6 +13,8 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
+from .common import EXIT_CODES
+
 # options both sub-commands take
 Inputs = Annotated[Optional[List[str]], typer.Argument(
     help="model files (.onnx/.tflite) or directories; arch strings with --space")]
@@ -47,7 +49,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ci_app, name="ci-check")
 
 
-@ci_app.command("check")
+CHECK_EXIT_CODES = ("Exit codes: 0 pass (or a slowdown under --floor-ms); 1 a regression (latency or a gate); 2 bad "
+                    "input or a model that fails or hangs (one line on stderr); 3 inconclusive (see --inconclusive); "
+                    "130 interrupted.")
+
+
+@ci_app.command("check", epilog=CHECK_EXIT_CODES)
 def check_cmd(
     inputs: Inputs = None,
     device: Device = "host",
@@ -128,7 +135,7 @@ def check_cmd(
     raise typer.Exit(code)
 
 
-@ci_app.command("calibrate")
+@ci_app.command("calibrate", epilog=EXIT_CODES)
 def calibrate_cmd(
     inputs: Inputs = None,
     device: Device = "host",

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from ..errors import HwnasError
 
+# the exit codes every command's --help lists (its epilog); a command with more says so in its own
+EXIT_CODES = ("Exit codes: 0 done; 2 bad input or an error the user can fix (one line on stderr, nothing "
+              "finished is lost); 130 interrupted (everything finished so far is kept).")
+
 
 def make_space(name: str, options: list[str] | None = None):
     from ..search.config import check_option_types

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("devices")
+    @app.command("devices", epilog=EXIT_CODES)
     def devices(
         check: bool = typer.Option(True, "--check/--no-check", help="probe each device (adb devices, agent /info)"),
     ) -> None:

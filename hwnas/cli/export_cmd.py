@@ -7,9 +7,11 @@ from typing import List, Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("export")
+    @app.command("export", epilog=EXIT_CODES)
     def export(
         arch: str = typer.Option(..., "--arch", help="arch string of the space (or genes:1,2,3)"),
         out: Path = typer.Option(..., "--out", help="file to write"),

@@ -7,9 +7,11 @@ from typing import List, Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("fit-predictor")
+    @app.command("fit-predictor", epilog=EXIT_CODES)
     def fit_predictor(
         device: str = typer.Option(..., "--device", help="device name as filed in the store"),
         space: str = typer.Option("nb201", "--space", help="search space"),

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 EXPORT_COLUMNS = ("arch", "latency_ms", "energy_mj", "energy_source", "source", "space", "arch_id", "device", "runtime",
                   "runtime_version", "latency_p90_ms", "latency_iqr_ms", "latency_cv", "n_runs", "first_inference_ms",
                   "unstable", "created_at", "settings", "latency_corrected_ms", "estimator", "throttled")
@@ -93,7 +95,7 @@ def register(app: typer.Typer) -> None:
                            "Example: hwnas import latency pixel2.csv --device pixel2 --space nb201",
                       no_args_is_help=True)
 
-    @imp.command("latency")
+    @imp.command("latency", epilog=EXIT_CODES)
     def latency(
         file: Path = typer.Argument(..., help="CSV with columns arch,latency_ms[,energy_mj]"),
         device: str = typer.Option(..., "--device", help="device name to file the measurements under"),
@@ -120,7 +122,7 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(imp, name="import")
 
-    @app.command("export-measurements")
+    @app.command("export-measurements", epilog=EXIT_CODES)
     def export_measurements(
         device: str = typer.Option(..., "--device", help="device name"),
         out: Path = typer.Option(..., "--out", help="CSV file to write"),

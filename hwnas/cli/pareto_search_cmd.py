@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def _progress_bar(budget: int):
     from rich.console import Console
@@ -32,7 +34,7 @@ def _progress_bar(budget: int):
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("pareto-search")
+    @app.command("pareto-search", epilog=EXIT_CODES)
     def pareto_search(
         recipe: Optional[Path] = typer.Option(None, "--recipe", help="YAML recipe (search/*.yaml); flags override its keys"),
         space: Optional[str] = typer.Option(None, "--space", help="search space (see `hwnas spaces`)"),

@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("predict")
+    @app.command("predict", epilog=EXIT_CODES)
     def predict(
         device: str = typer.Option(..., "--device", help="device whose predictor to use"),
         archs: Optional[Path] = typer.Option(None, "--archs", help="CSV with an arch column, or one arch string per line"),

@@ -7,9 +7,14 @@ from typing import List, Optional
 
 import typer
 
+PROFILE_EXIT_CODES = ("Exit codes: 0 at least one arch measured now or already in the store (failures, if any, are "
+                      "counted on stderr and recorded in the store); 1 no arch was measured: every one failed (recorded "
+                      "in the store); 2 bad input or the device is unreachable (one line on stderr); 130 interrupted "
+                      "(everything measured so far is kept).")
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("profile")
+    @app.command("profile", epilog=PROFILE_EXIT_CODES)
     def profile(
         device: str = typer.Option(..., "--device", help="device profile name (see `hwnas devices`) or a .yaml path"),
         space: str = typer.Option("nb201", "--space", help="search space name"),
@@ -114,6 +119,20 @@ def register(app: typer.Typer) -> None:
             measure_archs(sp, arch_list, prof, st, protocol, runner=runner, op_profile=op_profile, on_result=done,
                           on_skip=skipped, on_error=failed, reference="profile" if reference is None else reference)
         _summary(results, counts, errors, prof, st)
+        _conclude(counts, len(arch_list), prof.name)
+
+
+def _conclude(counts: dict, total: int, device: str) -> None:
+    """Exit 1 when no arch was measured (every one failed); say how many failed when some did."""
+    failed = counts["failed"]
+    if not failed:
+        return
+    if counts["measured"] + counts["skipped"] == 0:
+        typer.echo(f"error: no arch was measured on {device}: all {failed} failed (recorded in the store; "
+                   "the first reasons are listed above)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"warning: {failed} of {total} archs failed on {device} (recorded in the store; the first reasons "
+               "are listed above)", err=True)
 
 
 def _pinned_text(pin: dict) -> str:

@@ -7,9 +7,11 @@ from typing import List, Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("propose")
+    @app.command("propose", epilog=EXIT_CODES)
     def propose(
         device: str = typer.Option(..., "--device", help="device name as filed in the store"),
         k: int = typer.Option(..., "--k", min=1, help="how many archs to propose"),

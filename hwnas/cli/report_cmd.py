@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("report")
+    @app.command("report", epilog=EXIT_CODES)
     def report(directory: Path = typer.Argument(..., help="a results directory written by pareto-search")) -> None:
         """Re-render pareto.png and report.html from a results directory (also after an interrupted run).
 

@@ -8,9 +8,11 @@ from typing import Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("retrain")
+    @app.command("retrain", epilog=EXIT_CODES)
     def retrain(
         run_dir: Path = typer.Argument(..., help="a results directory written by pareto-search"),
         top: Optional[int] = typer.Option(None, "--top", help="retrain only the K front archs with the best search-time accuracy"),

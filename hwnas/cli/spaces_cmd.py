@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 
 import typer
+
+from .common import EXIT_CODES
 from rich.console import Console
 from rich.table import Table
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("spaces")
+    @app.command("spaces", epilog=EXIT_CODES)
     def spaces() -> None:
         """List the search spaces, their gene counts and sizes.
 

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from .common import EXIT_CODES
+
 supernet_app = typer.Typer(
     help="Weight-sharing supernets: train one, then score any subnet in seconds.\n\n"
          "Example: hwnas supernet train --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 "
@@ -33,7 +35,7 @@ def _progress_bar():
     return progress, update
 
 
-@supernet_app.command("train")
+@supernet_app.command("train", epilog=EXIT_CODES)
 def train(
     space: Optional[str] = typer.Option(None, "--space", help="nb201 | mobilenet"),
     space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
@@ -89,7 +91,7 @@ def train(
                f"{dataset} ({seconds:.1f} s of training), hash {meta['hash']}")
 
 
-@supernet_app.command("eval")
+@supernet_app.command("eval", epilog=EXIT_CODES)
 def evaluate(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="hwnas supernet checkpoint"),
     arch: Optional[List[str]] = typer.Option(None, "--arch", help="arch string of the space (or genes:1,2,3); repeat"),
