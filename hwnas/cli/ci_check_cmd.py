@@ -13,7 +13,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from .common import EXIT_CODES
+from .common import EXIT_CODES, out_console
 
 # options both sub-commands take
 Inputs = Annotated[Optional[List[str]], typer.Argument(
@@ -217,14 +217,13 @@ def _specs(inputs, space, space_opt, arch_file, against, dev, tmp: Path):
 # -- printing --------------------------------------------------------------------------------------------
 def print_table(report, console=None) -> None:
     """The terminal table: one row per model, then every fail / inconclusive reason, note and the suite."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from ..ci.reports import failed_gates, latency_cells
     from ..ci.stats import FAIL, INCONCLUSIVE, PASS, UNDER_FLOOR
 
-    console = console or Console()
+    console = console or out_console()
     style = {PASS: "green", FAIL: "bold red", INCONCLUSIVE: "yellow", "new": "cyan", UNDER_FLOOR: "magenta"}
     th = report.thresholds
     floor = "noise floor" if th.floor_ms is None else f"floor {th.floor_ms:g} ms"
@@ -247,7 +246,6 @@ def print_table(report, console=None) -> None:
 
 
 def _print_noise(entries: list[dict], delta: float, path: Path) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -259,7 +257,7 @@ def _print_noise(entries: list[dict], delta: float, path: Path) -> None:
         t.add_row(escape(e["name"]), f"{e['median_ms']:.3f}", f"{e['ratio']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]",
                   f"±{e['noise_pct']:.1f}%", str(e["rounds"]),
                   "[green]above noise[/]" if ok else "[yellow]BELOW noise: raise --delta or --budget-s[/]")
-    Console().print(t)
+    out_console().print(t)
     typer.echo(f"wrote {path}")
 
 

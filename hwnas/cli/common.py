@@ -10,6 +10,20 @@ from ..errors import HwnasError
 EXIT_CODES = ("Exit codes: 0 done; 2 bad input or an error the user can fix (one line on stderr, nothing "
               "finished is lost); 130 interrupted (everything finished so far is kept).")
 
+# to a pipe or a file (a CI log) tables are printed this wide: never cropped or folded, whatever COLUMNS says
+PIPE_WIDTH = 10_000
+
+
+def out_console(stderr: bool = False):
+    """The rich console for tables and reports. On a terminal: the terminal's width (tables fold their cells,
+    nothing is cut). To a pipe or a file: as wide as the content, so a CI log keeps every column and reason."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, width=PIPE_WIDTH)
+
 
 def make_space(name: str, options: list[str] | None = None):
     from ..search.config import check_option_types

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import EXIT_CODES
+from .common import EXIT_CODES, out_console
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +16,6 @@ def register(app: typer.Typer) -> None:
 
         Example: hwnas devices
         """
-        from rich.console import Console
         from rich.table import Table
 
         from ..measure.device_profile import list_profiles
@@ -24,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
         table = Table(title="devices")
         for col in ("name", "runtime", "threads", "delegate", "precision", "connection", "energy", "reachable"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for p in list_profiles():
             conn = p.connection_type
             if conn == "agent":
@@ -43,4 +42,4 @@ def register(app: typer.Typer) -> None:
                 reach = f"[green]yes[/] ({why})" if ok else f"[red]no[/] ({why})"
             table.add_row(p.name, p.runtime, str(p.threads), str(p.delegate or "default"), p.precision, conn, energy,
                           reach)
-        Console(width=200).print(table)
+        out_console().print(table)

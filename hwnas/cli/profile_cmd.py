@@ -149,12 +149,13 @@ def _pinned_text(pin: dict) -> str:
 
 def _summary(results, counts, errors, prof, st) -> None:
     import numpy as np
-    from rich.console import Console
     from rich.table import Table
 
+    from .common import out_console
+
     table = Table(title=f"profile summary: {prof.name}")
-    table.add_column("what")
-    table.add_column("value", justify="right")
+    table.add_column("what", overflow="fold")
+    table.add_column("value", justify="right", overflow="fold")
     table.add_row("measured now", str(counts["measured"]))
     table.add_row("already in the store (skipped)", str(counts["skipped"]))
     table.add_row("failed (recorded in the store)", str(counts["failed"]))
@@ -189,7 +190,7 @@ def _summary(results, counts, errors, prof, st) -> None:
             table.add_row("energy_mj median", f"{np.median(energies):.4g} ({', '.join(sources)})")
         table.add_row("runtime", f"{results[-1].runtime} {results[-1].runtime_version}")
     table.add_row("store", str(st.path))
-    out = Console()
+    out = out_console()
     out.print(table)
     for e in errors[:5]:
         out.print(f"[red]failed[/] {e}")

@@ -6,9 +6,9 @@ import sys
 
 import typer
 
-from .common import EXIT_CODES
-from rich.console import Console
 from rich.table import Table
+
+from .common import EXIT_CODES, out_console
 
 
 def register(app: typer.Typer) -> None:
@@ -22,11 +22,11 @@ def register(app: typer.Typer) -> None:
 
         table = Table(title="search spaces")
         for col in ("name", "genes", "architectures", "input", "about"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for name in SPACES:
             space = create_space(name)
             doc = (sys.modules[type(space).__module__].__doc__ or "").strip().split("\n")[0]
             size = space.size()
             table.add_row(name, str(len(space.cardinalities())), f"{size:,}" if size < 10**9 else f"{size:.2e}",
                           "x".join(map(str, space.input_shape())), doc)
-        Console().print(table)
+        out_console().print(table)
