@@ -68,13 +68,13 @@ def register(app: typer.Typer) -> None:
         if kind == "auto":
             for k, m in p.cv_.items():
                 line = format_metrics(m) if "within_10pct" in m else m.get("error", "")
+                if "score" in m:
+                    line += f"  fold coverage: {m['coverage']:.3f}  score: {m['score']:.3f}"
                 if "space_coverage" in m:
                     line += f"  space coverage: {m['space_coverage']:.3f}" + (
                         f" (never saw {', '.join(m['space_unseen'][:3])})" if m.get("space_unseen") else "")
-                typer.echo(f"  cv {k:9s} {line}")
-            cov = p.cv_[p.chosen_].get("space_coverage")
-            typer.echo(f"auto picked {p.chosen_} (highest space coverage"
-                       + (f": {cov:.3f}" if cov is not None else "") + ", then cross-validated within+-10% + Kendall tau)")
+                typer.echo(f"  cv {k:9s} {line}{'  <- picked' if k == p.chosen_ else ''}")
+            typer.echo(f"auto picked {p.chosen_}: {_auto_why(p.cv_, p.chosen_)}")
         cv = card.get("cv_metrics", {})
         if "within_10pct" in cv:
             typer.echo(f"cross-validated ({cv.get('folds', 5)}-fold): {format_metrics(cv)}")
@@ -83,6 +83,24 @@ def register(app: typer.Typer) -> None:
         target = out or Path("latency_models") / device / card["name"]
         p.save(target)
         typer.echo(f"wrote {target}/ (card.json: data hash {card['training']['data_hash']})")
+        for warning in card.get("warnings") or []:
+            typer.echo(f"warning: {card['name']} {warning} (recorded in its card.json)", err=True)
+
+
+def _auto_why(cv: dict, chosen: str) -> str:
+    """Why auto picked ``chosen``, in words: the best score of the candidates that cover the space, and which
+    better-scored candidate (if any) it passed over because that one cannot predict some ops of the space."""
+    fitted = {k: m for k, m in cv.items() if "score" in m}
+    best_cov = max(m["space_coverage"] for m in fitted.values())
+    why = (f"the best cross-validated score (within+-10% x fold coverage + Kendall tau: {fitted[chosen]['score']:.3f})"
+           f" of the candidates that can predict every op of the space")
+    passed = [f"{k} (score {m['score']:.3f}, space coverage {m['space_coverage']:.3f})" for k, m in fitted.items()
+              if m["space_coverage"] < best_cov - 1e-12 and m["score"] > fitted[chosen]["score"]]
+    if best_cov < 1.0:
+        why = why.replace("can predict every op of the space", f"cover the most of the space ({best_cov:.3f})")
+    if passed:
+        why += f"; passed over, because they raise on ops of the space: {', '.join(passed)}"
+    return why
 
 
 def _fit_graph(device: str, paths: list, out, runs: int, seed: int) -> None:

@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
                     w.writerow([p.space_.to_string(a), f"{m:.6g}", f"{s:.4g}",
                                 (own if h is None else f"predicted:{h}:{card['name']}") + tail])
         n_fb = sum(h is not None for h in how)
+        for warning in card.get("warnings") or []:  # fit-predictor's verdict on its cross-validation
+            typer.echo(f"warning: {card['name']} {warning}", err=True)
         typer.echo(f"wrote {len(parsed)} predictions to {out} ({card['kind']} predictor {card['name']} of {device}"
                    + (f"; {n_fb} from the transfer fallback for ops the model never saw" if n_fb else "") + ")")
 

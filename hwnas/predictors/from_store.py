@@ -1,8 +1,8 @@
 """From the measurement store to a fitted predictor (what ``hwnas fit-predictor`` runs).
 
 Training rows: the newest measurement per (arch, settings) of the device, measured and imported alike, of one
-runtime (the most common one unless ``runtime`` is given) and one space configuration (taken from the rows'
-``settings['space']``; the most common one). An arch measured several times under different settings of
+runtime (the most common one unless ``runtime`` is given) and one space configuration (the rows'
+``settings['space']``: with rows of several, the one ``space_config`` names, else an error that lists them). An arch measured several times under different settings of
 that runtime contributes the median. Cross-validated metrics (5-fold, pooled out-of-fold predictions) go into
 the model card, together with the device, runtime and versions, and how many rows were measured / imported.
 """
@@ -17,6 +17,9 @@ import numpy as np
 
 from ..errors import HwnasError
 
+# a predictor whose cross-validation is below either is fitted and saved, with a warning on screen and in its card
+POOR_WITHIN_10PCT = 0.5
+POOR_SPEARMAN = 0.8
 TRANSFER_MAX_ROWS = 200  # auto only considers transfer (and fits source predictors) below this many rows
 MIN_SOURCE_ROWS = 30
 
@@ -36,6 +39,26 @@ class TrainingData:
 def _space_config(m) -> dict:
     cfg = (m.settings or {}).get("space")
     return cfg if isinstance(cfg, dict) else {}
+
+
+def settings_text(space_name: str, config: dict) -> str:
+    """A space configuration as the --space-opt values that differ from the space's defaults."""
+    from ..spaces import create_space
+
+    default = create_space(space_name).config()
+    diff = [f"{k}={v}" for k, v in config.items() if default.get(k) != v]
+    return " ".join(diff) if diff else "the defaults"
+
+
+def space_opt_flags(space_name: str, config: dict) -> str:
+    text = settings_text(space_name, config)
+    return "(no --space-opt: the defaults)" if text == "the defaults" else " ".join(
+        f"--space-opt {kv}" for kv in text.split())
+
+
+def settings_listing(space_name: str, configs: Counter) -> str:
+    """``C=8 N=1 (20 rows), the defaults (50 rows)``: each recorded space configuration and its row count."""
+    return ", ".join(f"{settings_text(space_name, json.loads(c))} ({n} rows)" for c, n in configs.most_common())
 
 
 def load_training_data(store, device: str, space_name: str = "nb201", runtime: str | None = None,
@@ -63,17 +86,20 @@ def load_training_data(store, device: str, space_name: str = "nb201", runtime: s
     if not rows:
         raise HwnasError(f"device {device!r} has no {space_name} measurements with runtime {runtime!r} "
                          f"(it has: {', '.join(runtimes)})")
+    configs = Counter(json.dumps(_space_config(m), sort_keys=True) for m in rows if _space_config(m))
     if space_config is None:
-        configs = Counter(json.dumps(_space_config(m), sort_keys=True) for m in rows)
-        chosen, _ = configs.most_common(1)[0]
-        if len(configs) > 1:
-            notes.append(f"using space settings {chosen} ({configs[chosen]} rows); "
-                         f"{sum(configs.values()) - configs[chosen]} rows with other settings left out")
-        space_config = json.loads(chosen)
+        if len(configs) > 1:  # never fit one device's rows of one setting and leave out another's silently
+            raise HwnasError(f"device {device!r} has {space_name} rows of {len(configs)} space settings: "
+                             f"{settings_listing(space_name, configs)}; pick one with --space-opt, e.g. "
+                             f"{space_opt_flags(space_name, json.loads(configs.most_common(1)[0][0]))}")
+        space_config = json.loads(next(iter(configs))) if configs else {}
     try:
         space = create_space(space_name, **space_config)
     except TypeError:
         raise HwnasError(f"space settings {space_config} recorded in the store are not valid for {space_name!r}") from None
+    if configs and json.dumps(space.config(), sort_keys=True) not in configs:
+        raise HwnasError(f"device {device!r} has no {space_name} rows with the space settings "
+                         f"{settings_text(space_name, space.config())}; it has: {settings_listing(space_name, configs)}")
     rows = [m for m in rows if (_space_config(m) or space.config()) == space.config() or not _space_config(m)]
     by_arch: dict[str, list] = {}
     arch_of = {}
@@ -144,6 +170,19 @@ def cross_validate(make, archs, y, folds: int = 5, seed: int = 0) -> dict:
     return m
 
 
+def cv_warnings(cv: dict, n: int) -> list[str]:
+    """What the user must know before trusting a predictor with these cross-validated metrics (empty: nothing)."""
+    if "within_10pct" not in cv:
+        return []
+    w, rho = float(cv["within_10pct"]), float(cv.get("spearman_rho", float("nan")))
+    if w >= POOR_WITHIN_10PCT and np.isfinite(rho) and rho >= POOR_SPEARMAN:
+        return []
+    return [f"cross-validates poorly: within +-10% {w:.2f} (< {POOR_WITHIN_10PCT} warns), Spearman rho {rho:.2f} "
+            f"(< {POOR_SPEARMAN} warns), MAPE {cv.get('mape_pct', float('nan')):.1f}% on {n} archs; its predictions "
+            "are not to be trusted: measure more archs (`hwnas propose`, `hwnas profile`) or check the rows' noise "
+            "(latency_cv, unstable)"]
+
+
 def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "auto", runtime: str | None = None,
                    space_config: dict | None = None, seed: int = 0, progress=None):
     """Fit a predictor for ``device`` from the store; returns (predictor, TrainingData). The card is filled."""
@@ -171,9 +210,9 @@ def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "a
             progress("cross-validating")
         cv = cross_validate(make, data.archs, data.latency_ms, seed=seed)
     p.set_card(device=device, runtime=data.runtime, runtime_versions=data.runtime_versions,
-               training_sources=data.counts, cv_metrics=cv, notes=data.notes,
+               training_sources=data.counts, cv_metrics=cv, notes=data.notes, warnings=cv_warnings(cv, n),
                name=f"{data.space.name}-{p.chosen_ if kind == 'auto' else kind}")
     return p, data
 
 
-__all__ = ["TrainingData", "load_training_data", "source_predictors", "cross_validate", "fit_from_store"]
+__all__ = ["TrainingData", "load_training_data", "cv_warnings", "settings_text", "settings_listing", "source_predictors", "cross_validate", "fit_from_store"]
