@@ -35,14 +35,16 @@ def register(app: typer.Typer) -> None:
         from ..errors import HwnasError
         from ..io import atomic_path, check_writable
         from ..predictors.active import propose_for_device
+        from ..predictors.from_store import settings_text
         from ..store import MeasurementStore
         from .common import make_space
 
         if k < 1:
             raise HwnasError(f"--k must be at least 1, got {k}")
         check_writable(out)
-        sp = make_space(space, space_opt)
-        props, how, n_measured = propose_for_device(sp, device, MeasurementStore(store), k, np.random.default_rng(seed),
+        st = MeasurementStore(store)
+        sp = make_space(space, space_opt) if space_opt else _stored_space(st, device, space)
+        props, how, n_measured = propose_for_device(sp, device, st, k, np.random.default_rng(seed),
                                                     models=models, pool_size=pool)
         with atomic_path(out) as tmp:
             with open(tmp, "w", newline="") as fh:
@@ -52,4 +54,26 @@ def register(app: typer.Typer) -> None:
                     w.writerow([sp.to_string(pr.arch), pr.reason,
                                 "" if pr.predicted_ms is None else f"{pr.predicted_ms:.6g}",
                                 "" if pr.std_ms is None else f"{pr.std_ms:.4g}"])
-        typer.echo(f"wrote {len(props)} proposals for {device} to {out} ({how}; {n_measured} already measured)")
+        typer.echo(f"wrote {len(props)} proposals for {device} to {out}: unmeasured {sp.name} archs "
+                   f"({settings_text(sp.name, sp.config())}; {how}; {n_measured} already measured)")
+
+
+def _stored_space(st, device: str, space: str):
+    """No --space-opt: the space settings of the device's rows when they share one (the space the user is
+    measuring), the defaults when there are none, an error listing them when there are several."""
+    import json
+
+    from ..errors import HwnasError
+    from ..predictors.from_store import settings_listing, space_opt_flags, stored_space_configs
+    from .common import make_space
+
+    configs = stored_space_configs(st, device, space) if st.path.exists() else {}
+    if not configs:
+        return make_space(space, None)
+    if len(configs) > 1:
+        raise HwnasError(f"device {device!r} has {space} rows of {len(configs)} space settings: "
+                         f"{settings_listing(space, configs)}; say which space to propose from with --space-opt, "
+                         f"e.g. {space_opt_flags(space, json.loads(configs.most_common(1)[0][0]))}")
+    from ..spaces import create_space
+
+    return create_space(space, **json.loads(next(iter(configs))))

@@ -41,6 +41,10 @@ class Proposal:
     std_ms: float | None = None
 
 
+class NothingToPropose(HwnasError):
+    """Every (measurable) arch of the space is already measured."""
+
+
 def _pool(space, exclude: set[str], size: int, rng: np.random.Generator) -> list[Arch]:
     total = space.size()
     if hasattr(space, "all_archs") and total <= 4 * size:
@@ -88,8 +92,10 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
             pool = [pool[i] for i in sorted(rng.choice(len(pool), max(pool_size, k), replace=False))]
     else:
         pool = _pool(space, exclude, max(pool_size, k), rng)
+    if hasattr(space, "has_path"):  # a constant (no path from input to output) cannot be measured: never propose it
+        pool = [a for a in pool if space.has_path(a)]
     if not pool:
-        raise HwnasError(f"every arch of space {space.name!r} is already measured")
+        raise NothingToPropose(f"every measurable arch of space {space.name!r} is already measured")
     f = featurizer_for(space)
     if prior:
         from .transfer import source_features
@@ -183,7 +189,9 @@ def propose_for_device(space, device: str, store, k: int, rng: np.random.Generat
     from . import ArtifactError, create_predictor, load_predictor
     from .features import featurizer_for
 
-    rows = store.query(device=device, space=space.name)
+    # the rows of this space's settings only: a cell measured at C=8 is not measured at C=16
+    rows = [m for m in store.query(device=device, space=space.name)
+            if ((m.settings or {}).get("space") or space.config()) == space.config()]
     measured, lat = [], []
     for m in rows:
         try:
@@ -191,6 +199,23 @@ def propose_for_device(space, device: str, store, k: int, rng: np.random.Generat
             lat.append(m.latency_ms)
         except HwnasError:
             continue
+
+    def nothing_left() -> HwnasError:
+        from collections import Counter
+
+        from .from_store import settings_text
+
+        sources = Counter(m.source for m in rows)
+        every = "every one of the" if len({a.arch_id for a in measured}) >= space.size() else "every measurable arch of the"
+        return NothingToPropose(
+            f"nothing to propose: {every} {space.size():,} archs of {space.name} "
+            f"({settings_text(space.name, space.config())}) already has a latency for {device!r} in {store.path} ("
+            + ", ".join(f"{n:,} {src}" for src, n in sources.most_common())
+            + "); propose for a device you measure yourself (e.g. `hwnas propose --device host ...` after "
+            "`hwnas profile --device host ...`) or for other space settings (--space-opt)")
+
+    if len({a.arch_id for a in measured}) >= space.size():
+        raise nothing_left()
     predictor, prior, how = None, None, "no predictor yet: covering ops, then spreading out"
     try:
         predictor = load_predictor(device, space=space, root=models)
@@ -207,5 +232,8 @@ def propose_for_device(space, device: str, store, k: int, rng: np.random.Generat
             if prior:
                 how = (f"new device: covering every op and kernel, then D-optimal on the predicted and measured "
                        f"latencies of {len(prior)} other devices ({', '.join(prior)})")
-    props = propose_next(space, measured, k, rng, predictor=predictor, pool_size=pool_size, prior=prior)
+    try:
+        props = propose_next(space, measured, k, rng, predictor=predictor, pool_size=pool_size, prior=prior)
+    except NothingToPropose:
+        raise nothing_left() from None
     return props, how, len(measured)

@@ -61,6 +61,12 @@ def settings_listing(space_name: str, configs: Counter) -> str:
     return ", ".join(f"{settings_text(space_name, json.loads(c))} ({n} rows)" for c, n in configs.most_common())
 
 
+def stored_space_configs(store, device: str, space_name: str) -> Counter:
+    """{json of a space configuration: rows} of ``device``'s ``space_name`` rows (rows that record none left out)."""
+    return Counter(json.dumps(_space_config(m), sort_keys=True)
+                   for m in store.query(device=device, space=space_name) if _space_config(m))
+
+
 def load_training_data(store, device: str, space_name: str = "nb201", runtime: str | None = None,
                        space_config: dict | None = None) -> TrainingData:
     from ..spaces import arch_from_text, create_space
@@ -215,4 +221,5 @@ def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "a
     return p, data
 
 
-__all__ = ["TrainingData", "load_training_data", "cv_warnings", "settings_text", "settings_listing", "source_predictors", "cross_validate", "fit_from_store"]
+__all__ = ["TrainingData", "load_training_data", "cv_warnings", "settings_text", "settings_listing",
+           "stored_space_configs", "space_opt_flags", "source_predictors", "cross_validate", "fit_from_store"]
