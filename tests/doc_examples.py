@@ -223,9 +223,10 @@ def make_world(root: Path, data: Path, export_cache: Path | None = None, agent_p
     return project, env
 
 
-def provide_models(project: Path) -> None:
+def provide_models(project: Path, tflite: bool = False) -> None:
     """Small real ONNX and TFLite models under the names the ci-check and predictor examples use, and a git
-    repository whose origin/main holds models/ (``--against origin/main``)."""
+    repository whose origin/main holds models/ (``--against origin/main``). ``tflite``: also
+    ``mobilenet_v2.tflite`` (a LiteRT conversion: seconds, so only for the pages that name it)."""
     import subprocess
 
     import torch
@@ -246,6 +247,12 @@ def provide_models(project: Path) -> None:
                 "exported/net_a.onnx", "mobilenet_v2.onnx"):
         onnx(project / rel, 16)
     onnx(project / "models" / "net_b.onnx", 8, seed=1)
+    if tflite:
+        from hwnas.export import ExportSettings, export_model
+
+        with torch.random.fork_rng(devices=[]):
+            model = tiny(16, 0).eval()
+        export_model(model, (3, 32, 32), project / "mobilenet_v2.tflite", ExportSettings(format="tflite"))
     onnx(project / "exported" / "net_b.onnx", 24, seed=1)
     git = ["git", "-c", "user.name=doc", "-c", "user.email=doc@example.invalid", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)

@@ -82,7 +82,7 @@ def test_examples_run_as_typed(page, tmp_path, nb201_data, shared_export_cache):
     project, env = make_world(tmp_path, nb201_data, export_cache=shared_export_cache, agent_port=port)
     page_blocks = [b for b in blocks(page) if b.has_commands and b.mark is None]
     if any(re.search(r"models/|\.onnx|\.tflite", b.text) for b in page_blocks):
-        provide_models(project)
+        provide_models(project, tflite=any("mobilenet_v2.tflite" in b.text for b in page_blocks))
     for block in page_blocks:
         if block.lang == "python":
             argv, script = ["python", "-c", block.text], block.text

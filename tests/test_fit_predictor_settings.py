@@ -94,7 +94,7 @@ def test_auto_picks_the_best_score_it_measured(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     card = json.loads((tmp_path / "p" / "card.json").read_text())
     cv = card["auto_cv"]
-    fitted = {k: m for k, m in cv.items() if "score" in m}
+    fitted = {k: m for k, m in cv.items() if "within_10pct" in m}  # the candidates CV measured
     assert len(fitted) >= 2
     best_cov = max(m["space_coverage"] for m in fitted.values())
     best = max((k for k, m in fitted.items() if m["space_coverage"] == best_cov), key=lambda k: fitted[k]["score"])
@@ -102,3 +102,20 @@ def test_auto_picks_the_best_score_it_measured(tmp_path, capsys, monkeypatch):
     picked = [line for line in out.splitlines() if "<- picked" in line]
     assert len(picked) == 1 and picked[0].split()[1] == best
     assert f"auto picked {best}: the best cross-validated score" in out
+
+
+def test_auto_never_picks_an_untested_model_over_a_tested_one():
+    """Six archs covering every op (what `hwnas profile --next 6` measures): no fold can test the lut (each held-out
+    arch has an op the rest lack), the kernel model scores; auto picked the untested lut (space coverage 1.0)."""
+    from hwnas.predictors import create_predictor
+    from hwnas.predictors.active import propose_next
+
+    sp = create_space("nb201", C=8, N=1, input_size=8)
+    archs = [p.arch for p in propose_next(sp, [], 6, np.random.default_rng(0))]
+    g = np.array([a.genes for a in archs])
+    y = 0.05 + 0.02 * (g == 3).sum(1) + 0.01 * (g == 2).sum(1) + np.random.default_rng(0).normal(0, 0.002, 6)
+    p = create_predictor("auto", space=sp).fit(archs, y)
+    assert "within_10pct" not in p.cv_["lut"] and p.cv_["lut"]["space_coverage"] == 1.0  # untested
+    assert "within_10pct" in p.cv_["kernel"] and p.cv_["kernel"]["score"] > 0.5
+    assert p.chosen_ == "kernel"
+    assert "cross-validation measured" in p.best_.card["auto_rule"]

@@ -88,18 +88,28 @@ def register(app: typer.Typer) -> None:
 
 
 def _auto_why(cv: dict, chosen: str) -> str:
-    """Why auto picked ``chosen``, in words: the best score of the candidates that cover the space, and which
-    better-scored candidate (if any) it passed over because that one cannot predict some ops of the space."""
+    """Why auto picked ``chosen`` (predictors.auto.pick), in words: the best score of the candidates that cover
+    the most of the space among those cross-validation measured; which candidates no fold could test; which
+    better-scored candidate it passed over because that one cannot predict some ops of the space."""
+    from ..predictors.auto import measured
+
     fitted = {k: m for k, m in cv.items() if "score" in m}
-    best_cov = max(m["space_coverage"] for m in fitted.values())
+    tested = measured(cv)
+    pool = {k: fitted[k] for k in (tested or fitted)}
+    best_cov = max(m["space_coverage"] for m in pool.values())
+    where = ("can predict every op of the space" if best_cov >= 1.0
+             else f"cover the most of the space ({best_cov:.3f})")
     why = (f"the best cross-validated score (within+-10% x fold coverage + Kendall tau: {fitted[chosen]['score']:.3f})"
-           f" of the candidates that can predict every op of the space")
-    passed = [f"{k} (score {m['score']:.3f}, space coverage {m['space_coverage']:.3f})" for k, m in fitted.items()
+           f" of the candidates that {where}")
+    untested = [k for k in fitted if k not in pool]
+    if untested:
+        why += f"; not cross-validated (no fold could predict 2 held-out archs), so not picked: {', '.join(untested)}"
+    passed = [f"{k} (score {m['score']:.3f}, space coverage {m['space_coverage']:.3f})" for k, m in pool.items()
               if m["space_coverage"] < best_cov - 1e-12 and m["score"] > fitted[chosen]["score"]]
-    if best_cov < 1.0:
-        why = why.replace("can predict every op of the space", f"cover the most of the space ({best_cov:.3f})")
     if passed:
         why += f"; passed over, because they raise on ops of the space: {', '.join(passed)}"
+    if not tested:
+        why += "; no candidate could be cross-validated"
     return why
 
 

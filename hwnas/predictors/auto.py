@@ -5,8 +5,8 @@ Candidates: lut, kernel (when the space has a kernel view), arch (when there are
 which archs of the space it can answer (``fallback.space_coverage``: no fold of ten points can reveal that a
 model never saw ``e3:skip_connect``); with priors, a candidate that cannot cover the space becomes
 ``<kind>+transfer`` (unseen ops take the transfer model's estimate, labelled, with a wider std). Then each is
-scored on pooled out-of-fold predictions: within+-10% x fold coverage + Kendall tau. The pick has the highest
-space coverage first, then the highest score. The winner is refitted on all
+scored on pooled out-of-fold predictions: within+-10% x fold coverage + Kendall tau. The pick (``pick``), among
+the candidates cross-validation measured, has the highest space coverage first, then the highest score. The winner is refitted on all
 data (the fit from step 1 is kept). ``fit`` returns the AutoPredictor; ``best_`` is the fitted winner and ``cv_`` the table of every
 candidate's cross-validated metrics. Saving writes the winner's artifact, whose card records the choice.
 """
@@ -19,6 +19,27 @@ from .huber_ridge import kfold_indices
 from .base import LatencyPredictor, PredictorError
 from .fallback import space_coverage
 from .metrics import score
+
+
+AUTO_RULE = ("among the candidates cross-validation measured (out-of-fold predictions of 2 or more archs; all "
+             "candidates when none was): highest space coverage, then cross-validated within+-10% x fold coverage "
+             "+ Kendall tau")
+
+
+def measured(cv: dict) -> list[str]:
+    """The candidates cross-validation measured: a score from out-of-fold predictions, not just a fit."""
+    return [k for k, m in cv.items() if "score" in m and "within_10pct" in m]
+
+
+def pick(cv: dict) -> str:
+    """The kind auto picks from its table ``cv`` (AUTO_RULE): a model that cannot answer part of the space is
+    not chosen when one that can is, but a model no fold could test is never chosen over one that was tested
+    (six rows: a lut with no out-of-fold prediction at all was picked over a kernel model scoring 0.77)."""
+    fitted = [k for k, m in cv.items() if "score" in m]
+    pool = measured(cv) or fitted
+    best_cov = max(cv[k]["space_coverage"] for k in pool)
+    scored = {k: cv[k]["score"] for k in pool if cv[k]["space_coverage"] >= best_cov - 1e-12}
+    return max(scored, key=scored.get)
 
 
 class AutoPredictor(LatencyPredictor):
@@ -106,16 +127,12 @@ class AutoPredictor(LatencyPredictor):
         if not fitted:
             raise PredictorError("no predictor kind could be fitted: " +
                                  "; ".join(f"{k}: {v.get('error')}" for k, v in self.cv_.items()))
-        # coverage of the space first (a model that cannot answer is not chosen when one that can is), then CV
-        best_cov = max(self.cv_[k]["space_coverage"] for k in fitted)
-        scored = {k: self.cv_[k]["score"] for k in fitted if self.cv_[k]["space_coverage"] >= best_cov - 1e-12}
-        self.chosen_ = max(scored, key=scored.get)
+        self.chosen_ = pick(self.cv_)
         self.best_ = fitted[self.chosen_]
         self.best_.set_card(**{k: v for k, v in self.info_.items() if k != "name"})
         self.best_.set_card(selected_by="auto", cv_metrics=self.cv_[self.chosen_],
                             auto_cv={k: v for k, v in self.cv_.items()}, cv_folds=len(folds),
-                            auto_rule="highest space coverage, then cross-validated within+-10% x coverage + "
-                                      "Kendall tau")
+                            auto_rule=AUTO_RULE)
 
     def provenance(self, archs):
         from .fallback import row_provenance

@@ -179,7 +179,9 @@ def cross_validate(make, archs, y, folds: int = 5, seed: int = 0) -> dict:
 def cv_warnings(cv: dict, n: int) -> list[str]:
     """What the user must know before trusting a predictor with these cross-validated metrics (empty: nothing)."""
     if "within_10pct" not in cv:
-        return []
+        why = cv.get("note") or "no fold could predict 2 held-out archs"
+        return [f"is not cross-validated ({why}): how well it predicts is unknown; measure more archs "
+                "(`hwnas propose`, `hwnas profile`) and refit"]
     w, rho = float(cv["within_10pct"]), float(cv.get("spearman_rho", float("nan")))
     if w >= POOR_WITHIN_10PCT and np.isfinite(rho) and rho >= POOR_SPEARMAN:
         return []
