@@ -146,7 +146,7 @@ def test_import_then_propose(tmp_path, latency_table):
     ran = run_hwnas(["propose", "--device", "pixel2", "--k", "20", "--out", "again.csv"], cwd=tmp_path)
     assert ran.rc == 2 and len(ran.err.strip().splitlines()) == 1, ran.text
     assert "nothing to propose: every one of the 15,625 archs of nb201 (the defaults)" in ran.err
-    assert "15,625 imported" in ran.err and not (tmp_path / "again.csv").exists()
+    assert "(15,925 rows: 15,925 imported)" in ran.err and not (tmp_path / "again.csv").exists()
 
 
 # -- (c) ci-check pass / fail / inconclusive, every report, piped (item 5) -----------------------------------

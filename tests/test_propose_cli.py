@@ -39,7 +39,7 @@ def test_a_fully_imported_device_gets_a_precise_answer(tmp_path, full_table, cap
     assert len(err.splitlines()) == 1, err
     assert ("nothing to propose: every one of the 15,625 archs of nb201 (the defaults) already has a latency for "
             "'pixel2'") in err
-    assert "(15,625 imported)" in err and "hwnas propose --device host" in err
+    assert "(15,625 rows: 15,625 imported)" in err and "hwnas propose --device host" in err
     assert not (tmp_path / "next.csv").exists()
 
 

@@ -209,7 +209,7 @@ def propose_for_device(space, device: str, store, k: int, rng: np.random.Generat
         every = "every one of the" if len({a.arch_id for a in measured}) >= space.size() else "every measurable arch of the"
         return NothingToPropose(
             f"nothing to propose: {every} {space.size():,} archs of {space.name} "
-            f"({settings_text(space.name, space.config())}) already has a latency for {device!r} in {store.path} ("
+            f"({settings_text(space.name, space.config())}) already has a latency for {device!r} in {store.path} ({len(rows):,} rows: "
             + ", ".join(f"{n:,} {src}" for src, n in sources.most_common())
             + "); propose for a device you measure yourself (e.g. `hwnas propose --device host ...` after "
             "`hwnas profile --device host ...`) or for other space settings (--space-opt)")
