@@ -76,7 +76,19 @@ def test_rows_of_other_settings_do_not_count_as_measured(tmp_path, capsys):
     assert main(["import", "latency", str(_table(tmp_path / "u.csv", range(50, 500, 100))), "--device", "dev",
                  *TINY, "--store", str(store)]) == 0
     capsys.readouterr()
+    # rows of the defaults and of other settings: the defaults (what no --space-opt means everywhere), with a note
     assert main(["propose", "--device", "dev", "--k", "3", "--out", str(tmp_path / "n.csv"),
+                 "--store", str(store)]) == 0
+    captured = capsys.readouterr()
+    assert "(the defaults;" in captured.out and "15 already measured" in captured.out
+    assert "also has rows of C=8 N=1 input_size=8 (5 rows) (--space-opt" in captured.err
+    # rows of two settings, neither the defaults: which one is meant is asked, with the row counts
+    assert main(["import", "latency", str(_table(tmp_path / "v.csv", range(60, 400, 100))), "--device", "other",
+                 *TINY, "--store", str(store)]) == 0
+    assert main(["import", "latency", str(_table(tmp_path / "w.csv", range(70, 300, 100))), "--device", "other",
+                 "--space-opt", "C=4", "--store", str(store)]) == 0
+    capsys.readouterr()
+    assert main(["propose", "--device", "other", "--k", "3", "--out", str(tmp_path / "o.csv"),
                  "--store", str(store)]) == 2
     err = capsys.readouterr().err
-    assert "has nb201 rows of 2 space settings: the defaults (15 rows), C=8 N=1 input_size=8 (5 rows)" in err
+    assert "has nb201 rows of 2 space settings: C=8 N=1 input_size=8 (4 rows), C=4 (3 rows)" in err

@@ -59,21 +59,30 @@ def register(app: typer.Typer) -> None:
 
 
 def _stored_space(st, device: str, space: str):
-    """No --space-opt: the space settings of the device's rows when they share one (the space the user is
-    measuring), the defaults when there are none, an error listing them when there are several."""
+    """No --space-opt: the defaults when the device has rows of them or no rows at all (a note names rows of
+    other settings); else the settings of its rows when they share one (the space the user is measuring); an
+    error listing them when there are several and none is the defaults."""
     import json
 
     from ..errors import HwnasError
-    from ..predictors.from_store import settings_listing, space_opt_flags, stored_space_configs
-    from .common import make_space
+    from ..predictors.from_store import settings_listing, settings_text, space_opt_flags, stored_space_configs
+    from ..spaces import create_space
 
-    configs = stored_space_configs(st, device, space) if st.path.exists() else {}
-    if not configs:
-        return make_space(space, None)
+    default = create_space(space)
+    configs = stored_space_configs(st, device, space)
+    others = {c: n for c, n in configs.items() if json.loads(c) != default.config()}
+    if not configs or len(others) < len(configs):
+        if others:
+            from collections import Counter
+
+            typer.echo(f"note: proposing from {space} with the defaults; {device} also has rows of "
+                       f"{settings_listing(space, Counter(others))} (--space-opt to propose from those)", err=True)
+        return default
     if len(configs) > 1:
         raise HwnasError(f"device {device!r} has {space} rows of {len(configs)} space settings: "
                          f"{settings_listing(space, configs)}; say which space to propose from with --space-opt, "
                          f"e.g. {space_opt_flags(space, json.loads(configs.most_common(1)[0][0]))}")
-    from ..spaces import create_space
-
-    return create_space(space, **json.loads(next(iter(configs))))
+    chosen = create_space(space, **json.loads(next(iter(configs))))
+    typer.echo(f"note: proposing from {space} with {settings_text(space, chosen.config())}, the settings of "
+               f"{device}'s rows (--space-opt to choose)", err=True)
+    return chosen
