@@ -1,0 +1,173 @@
+"""Integrity of what hwnas loads (issue 23 items 1, 12): predictor artifacts that were tampered with or are
+malformed are refused with one line (exit 2), never used. Planted files: a predictor whose model.npz was dropped
+from card.json and rewritten, NaN weights, unlisted and symlinked files, cards of the wrong types."""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.cli.main import main
+from hwnas.predictors import ArtifactError, KernelPredictor, LatencyPredictor, load_predictor
+from hwnas.predictors.features import cell_kernels
+from hwnas.spaces import create_space
+
+from journeys import run_hwnas
+
+SPACE = create_space("nb201", C=4, N=1)
+COST = {"relu": 0.05, "conv1x1_bn": 0.4, "conv3x3_bn": 1.1, "avgpool3x3": 0.3, "identity": 0.02, "add": 0.08,
+        "fill_zeros": 0.05, "zero": 0.03}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A kernel predictor of device 'dev' fitted on planted latencies, saved once; tests copy it."""
+    rng = np.random.default_rng(0)
+    archs = SPACE.sample_distinct(40, rng)
+    lat = [2.0 + sum(COST[t] * m for t, m in cell_kernels(a.genes, "pruned")) for a in archs]
+    p = KernelPredictor(space=SPACE).fit(archs, lat).set_card(device="dev", runtime="onnxruntime")
+    root = tmp_path_factory.mktemp("fitted")
+    p.save(root / "latency_models" / "dev" / "nb201-kernel")
+    (root / "archs.txt").write_text("\n".join(SPACE.to_string(a) for a in archs[:5]) + "\n")
+    return root
+
+
+@pytest.fixture
+def art(fitted, tmp_path):
+    shutil.copytree(fitted, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "latency_models" / "dev" / "nb201-kernel"
+
+
+def _card(art: Path) -> dict:
+    return json.loads((art / "card.json").read_text())
+
+
+def _write_card(art: Path, card: dict) -> None:
+    (art / "card.json").write_text(json.dumps(card))
+
+
+def _rewrite_npz(path: Path, fn) -> None:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: fn(k, z[k]) for k in z.files}
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _predict(tmp_path, capsys):
+    rc = main(["predict", "--device", "dev", "--archs", str(tmp_path / "archs.txt"), "--out",
+               str(tmp_path / "p.csv"), "--models", str(tmp_path / "latency_models")])
+    return rc, capsys.readouterr().err.strip()
+
+
+def _negate(k, a):
+    return -1000.0 * a if a.dtype.kind == "f" else a
+
+
+# -- item 1: every file the loader reads is hashed; files it does not expect are refused; NaN refused -------------
+@pytest.mark.journey
+def test_model_file_dropped_from_card_and_rewritten_is_refused(art, tmp_path):
+    """The issue's recipe: remove model.npz from card["files"], rewrite its floats. Before: exit 0 with
+    latencies of -22970 ms and the original training data in the provenance."""
+    card = _card(art)
+    del card["files"]["model.npz"]
+    _write_card(art, card)
+    _rewrite_npz(art / "model.npz", _negate)
+    r = run_hwnas(["predict", "--device", "dev", "--archs", "archs.txt", "--out", "p.csv", "--models",
+                   "latency_models"], cwd=tmp_path)
+    assert r.rc == 2, r.text
+    assert "model.npz" in r.err and "not listed" in r.err
+    assert "Traceback" not in r.text and len(r.err.strip().splitlines()) == 1
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_unlisted_extra_file_is_refused(art, tmp_path, capsys):
+    (art / "extra.npz").write_bytes(b"x")
+    rc, err = _predict(tmp_path, capsys)
+    assert rc == 2 and "'extra.npz' is not listed" in err
+
+
+def test_loader_never_reads_a_file_the_card_does_not_list(art):
+    """Even with the unexpected-file check out of the way (file listed nowhere and absent), a loader reading an
+    unlisted file is refused: the readers themselves check."""
+    card = _card(art)
+    del card["files"]["kernels.json"]
+    _write_card(art, card)
+    (art / "kernels.json").rename(art.parent / "kernels.json.bak")
+    with pytest.raises(ArtifactError, match="kernels.json' is not listed"):
+        LatencyPredictor.load(art)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused_even_with_a_matching_hash(art, tmp_path, capsys, bad):
+    _rewrite_npz(art / "model.npz", lambda k, a: np.full_like(a, bad) if a.dtype.kind == "f" else a)
+    card = _card(art)
+    card["files"]["model.npz"] = _sha(art / "model.npz")
+    _write_card(art, card)
+    rc, err = _predict(tmp_path, capsys)
+    assert rc == 2 and "NaN or infinite" in err and "model.npz" in err
+
+
+def test_symlinked_model_file_is_refused(art, tmp_path, capsys):
+    (tmp_path / "notjson.txt").write_text("not json at all")
+    (art / "kernels.json").unlink()
+    (art / "kernels.json").symlink_to(tmp_path / "notjson.txt")
+    card = _card(art)
+    card["files"]["kernels.json"] = _sha(tmp_path / "notjson.txt")
+    _write_card(art, card)
+    rc, err = _predict(tmp_path, capsys)
+    assert rc == 2 and "kernels.json" in err and "symlink" in err
+
+
+# -- item 12: the card's schema; a truncated card is "corrupt card" ----------------------------------------------
+CARD_EDITS = [
+    ("files as a list", lambda c: c.update(files=list(c["files"]))),
+    ("params as a list", lambda c: c.update(params=[1, 2])),
+    ("training as a string", lambda c: c.update(training="lots")),
+    ("kind as a list", lambda c: c.update(kind=["kernel"])),
+    ("space_config as a string", lambda c: c.update(space_config="C=4")),
+    ("count as a string", lambda c: c["training"].update(count="60")),
+    ("hash not hex", lambda c: c["files"].update({"model.npz": "abc"})),
+]
+
+
+@pytest.mark.parametrize("what,edit", CARD_EDITS, ids=[e[0] for e in CARD_EDITS])
+def test_card_of_wrong_types_is_a_corrupt_card(art, tmp_path, capsys, what, edit):
+    card = _card(art)
+    edit(card)
+    _write_card(art, card)
+    rc, err = _predict(tmp_path, capsys)
+    assert rc == 2 and "corrupt card" in err and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '{"graph": "pruned", "features": NaN}', "not json"])
+def test_kernels_json_of_wrong_type_is_refused(art, tmp_path, capsys, content):
+    (art / "kernels.json").write_text(content)
+    card = _card(art)
+    card["files"]["kernels.json"] = _sha(art / "kernels.json")
+    _write_card(art, card)
+    rc, err = _predict(tmp_path, capsys)
+    assert rc == 2 and "kernels.json" in err and "Traceback" not in err, err
+
+
+def test_truncated_card_says_corrupt_card_not_no_predictor(art, tmp_path, capsys):
+    text = (art / "card.json").read_text()
+    (art / "card.json").write_text(text[: len(text) // 2])
+    rc, err = _predict(tmp_path, capsys)
+    assert rc == 2 and "corrupt card" in err and "no latency predictor" not in err, err
+    with pytest.raises(ArtifactError, match="corrupt card"):
+        load_predictor("dev", root=tmp_path / "latency_models")
+
+
+def test_untampered_artifact_still_predicts(art, tmp_path, capsys):
+    rc, err = _predict(tmp_path, capsys)
+    assert rc == 0, err
+    assert (tmp_path / "p.csv").read_text().count("predicted:kernel:nb201-kernel") == 5
+
