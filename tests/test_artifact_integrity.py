@@ -1,6 +1,7 @@
-"""Integrity of what hwnas loads (issue 23 items 1, 12): predictor artifacts that were tampered with or are
-malformed are refused with one line (exit 2), never used. Planted files: a predictor whose model.npz was dropped
-from card.json and rewritten, NaN weights, unlisted and symlinked files, cards of the wrong types."""
+"""Integrity of what hwnas loads (issue 23 items 1, 2, 11, 12, 15): predictor artifacts and supernet checkpoints
+that were tampered with or are malformed are refused with one line (exit 2), never used. Planted files: a
+predictor whose model.npz was dropped from card.json and rewritten, NaN weights, cards of the wrong types; a
+supernet checkpoint whose weights were overwritten, a NaN tensor, missing keys, wrong shapes."""
 
 import hashlib
 import json
@@ -170,4 +171,132 @@ def test_untampered_artifact_still_predicts(art, tmp_path, capsys):
     rc, err = _predict(tmp_path, capsys)
     assert rc == 0, err
     assert (tmp_path / "p.csv").read_text().count("predicted:kernel:nb201-kernel") == 5
+
+
+# -- item 2 and 11: supernet checkpoints: hash recomputed on load, schema checked before use ----------------------
+TINY = ["--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1", "--space-opt", "input_size=8"]
+
+
+@pytest.fixture(scope="module")
+def supernet_ckpt(tmp_path_factory):
+    import torch
+
+    from hwnas.accuracy.supernet import train_supernet
+    from hwnas.accuracy.supernet.train import torch_threads
+
+    path = tmp_path_factory.mktemp("sn") / "supernet.pt"
+    with torch_threads(1):
+        train_supernet(create_space("nb201", C=4, N=1, input_size=8), path,
+                       recipe={"epochs": 1, "batch_size": 256, "seed": 0})
+    return path, torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _plant(tmp_path, ckpt: dict, name="planted.pt", rehash=False) -> Path:
+    import torch
+
+    from hwnas.accuracy.supernet.train import weights_hash
+
+    if rehash:
+        ckpt["hash"] = weights_hash(ckpt, ckpt["model"])
+    torch.save(ckpt, tmp_path / name)
+    return tmp_path / name
+
+
+def _search(tmp_path, capsys, ckpt: Path):
+    rc = main(["pareto-search", *TINY, "--objective", "error", "--objective", "macs", "--accuracy",
+               f"supernet:{ckpt}", "--budget", "2", "--out", str(tmp_path / "runs"), "--no-progress"])
+    return rc, capsys.readouterr().err.strip()
+
+
+def _resume(tmp_path, capsys, ckpt: Path):
+    rc = main(["supernet", "train", "--resume", "--out", str(ckpt)])
+    return rc, capsys.readouterr().err.strip()
+
+
+def _overwrite(ckpt, value):
+    import torch
+
+    ckpt["model"] = {k: (torch.full_like(v, value) if v.is_floating_point() else v) for k, v in ckpt["model"].items()}
+    return ckpt
+
+
+@pytest.mark.journey
+def test_supernet_weights_overwritten_keeping_the_hash_are_refused(supernet_ckpt, tmp_path):
+    """The issue's recipe: weights set to 0.123, the stored hash kept. Before: every error 89.97 and the
+    original hash in the provenance."""
+    import copy
+
+    path = _plant(tmp_path, _overwrite(copy.deepcopy(supernet_ckpt[1]), 0.123))
+    r = run_hwnas(["pareto-search", *TINY, "--objective", "error", "--objective", "macs", "--accuracy",
+                   f"supernet:{path.name}", "--budget", "2", "--out", "runs/sn"], cwd=tmp_path)
+    assert r.rc == 2, r.text
+    assert "hash" in r.err and supernet_ckpt[1]["hash"] in r.err and "modified after training" in r.err
+    assert "Traceback" not in r.text and len(r.err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs" / "sn" / "pareto.csv").exists()
+
+
+def test_supernet_nan_tensor_is_refused_even_with_a_matching_hash(supernet_ckpt, tmp_path, capsys):
+    import copy
+
+    ckpt = copy.deepcopy(supernet_ckpt[1])
+    key = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    ckpt["model"][key] = ckpt["model"][key].clone()
+    ckpt["model"][key].view(-1)[0] = float("nan")
+    path = _plant(tmp_path, ckpt, rehash=True)
+    for run in (_search, _resume):
+        rc, err = run(tmp_path, capsys, path)
+        assert rc == 2 and "NaN or infinite" in err and key in err, err
+
+
+def _drop_space(c):
+    del c["space"]
+
+
+def _bad_shape(c):
+    import torch
+
+    key = next(k for k, v in c["model"].items() if v.ndim == 4)
+    c["model"][key] = torch.zeros(1, 1, 1, 1)
+
+
+MALFORMED = [
+    ("missing space", _drop_space, "key 'space' is missing"),
+    ("space_config as a string", lambda c: c.update(space_config="C=4"), "'space_config' must be a dict"),
+    ("wrong tensor shape", _bad_shape, "has shape (1, 1, 1, 1), expected"),
+    ("empty model", lambda c: c.update(model={}), "holds no weights"),
+    ("model of non-tensors", lambda c: c.update(model={"a": 1}), "must map names to tensors"),
+    ("recipe as a list", lambda c: c.update(recipe=[1]), "'recipe' must be a dict"),
+]
+
+
+@pytest.mark.parametrize("what,edit,says", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_supernet_checkpoint_is_one_line_exit_2(supernet_ckpt, tmp_path, capsys, what, edit, says):
+    import copy
+
+    ckpt = copy.deepcopy(supernet_ckpt[1])
+    edit(ckpt)
+    path = _plant(tmp_path, ckpt, rehash=what in ("wrong tensor shape",))
+    for run in (_search, _resume):
+        rc, err = run(tmp_path, capsys, path)
+        assert rc == 2 and says in err and "Traceback" not in err, (run.__name__, err)
+        assert len(err.splitlines()) == 1
+
+
+def test_untampered_supernet_checkpoint_still_loads(supernet_ckpt):
+    from hwnas.accuracy.supernet.train import read_checkpoint
+
+    assert read_checkpoint(supernet_ckpt[0])["hash"] == supernet_ckpt[1]["hash"]
+
+
+# -- item 15: a checkpoint refused for holding a pickle: one line, no torch docs URL --------------------------------
+def test_checkpoint_holding_pickled_objects_is_one_line_without_a_url(tmp_path, capsys):
+    import argparse
+
+    import torch
+
+    torch.save({"format": "hwnas-supernet/1", "x": argparse.Namespace(a=1)}, tmp_path / "pickled.pt")
+    for run in (_search, _resume):
+        rc, err = run(tmp_path, capsys, tmp_path / "pickled.pt")
+        assert rc == 2 and "pickled Python objects (argparse.Namespace)" in err, err
+        assert "http" not in err and len(err.splitlines()) == 1
 
