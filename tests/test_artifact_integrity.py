@@ -300,3 +300,55 @@ def test_checkpoint_holding_pickled_objects_is_one_line_without_a_url(tmp_path, 
         assert rc == 2 and "pickled Python objects (argparse.Namespace)" in err, err
         assert "http" not in err and len(err.splitlines()) == 1
 
+
+# -- item 3: device names are one path component, checked by one validator in every command ------------------------
+BAD_DEVICES = ["../../../elsewhere/ESCAPED", "/abs/dir", "", ".", "..", "a/b", "-rf", "*", "dev\nx"]
+
+
+@pytest.mark.journey
+def test_traversal_device_name_is_refused_and_nothing_escapes(fitted, tmp_path):
+    """The issue's recipe through the installed command: before, import then fit-predictor wrote
+    latency_models/../../../elsewhere/ESCAPED outside latency_models/."""
+    work = tmp_path / "a" / "b" / "c"
+    work.mkdir(parents=True)
+    lines = (fitted / "archs.txt").read_text().split()
+    (work / "lat.csv").write_text("arch,latency_ms\n" + "".join(f"{a},{1 + i}\n" for i, a in enumerate(lines)))
+    bad = "../../../elsewhere/ESCAPED"
+    for args in (["import", "latency", "lat.csv", "--device", bad, "--space-opt", "C=4", "--space-opt", "N=1",
+                  "--store", "m.db"],
+                 ["fit-predictor", "--device", bad, "--kind", "lut", "--store", "m.db"]):
+        r = run_hwnas(args, cwd=work)
+        assert r.rc == 2 and "a device name is letters" in r.err, r.text
+        assert "Traceback" not in r.text and len(r.err.strip().splitlines()) == 1
+    assert not (tmp_path / "a" / "elsewhere").exists() and not (work / "latency_models").exists()
+
+
+@pytest.mark.parametrize("bad", BAD_DEVICES, ids=repr)
+def test_every_device_taking_command_refuses_a_bad_name(tmp_path, monkeypatch, capsys, bad):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lat.csv").write_text("arch,latency_ms\nx,1\n")
+    argvs = [["import", "latency", "lat.csv", "--device", bad],
+             ["fit-predictor", "--device", bad],
+             ["predict", "--device", bad, "--archs", "lat.csv", "--out", "p.csv"],
+             ["propose", "--device", bad, "--k", "1", "--out", "p.csv"],
+             ["export-measurements", "--device", bad, "--out", "p.csv"],
+             ["pareto-search", "--objective", "error", "--objective", f"latency_ms@{bad}", "--budget", "2",
+              "--out", "runs", "--no-progress"],
+             ["pareto-search", "--objective", "error", "--objective", "latency_ms", "--latency",
+              f"{bad}=predictor", "--budget", "2", "--out", "runs", "--no-progress"]]
+    for argv in argvs:
+        if argv[0] == "pareto-search" and bad in ("", "dev\nx") and "--latency" in argv:
+            continue  # "=predictor" without a device is the default source, not a device name
+        rc = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and "Traceback" not in err, (argv, err)
+        if argv[0] != "pareto-search" or bad not in ("",):
+            assert "device" in err, (argv, err)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "p.csv").exists()
+
+
+def test_device_profile_name_is_checked_too(tmp_path):
+    from hwnas.measure.device_profile import ProfileError, validate_profile
+
+    with pytest.raises(ProfileError, match="a device name is letters"):
+        validate_profile({"name": "../x", "runtime": "onnxruntime"}, where="p.yaml")

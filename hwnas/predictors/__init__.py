@@ -54,8 +54,11 @@ def list_artifacts(device: str | None = None, space: str | None = None, root: Pa
                    corrupt: list | None = None) -> list[tuple[Path, dict]]:
     """(directory, card) of every artifact under the roots, newest first. Unreadable or malformed cards are
     skipped; ``corrupt``, when given, receives the ``ArtifactError`` of each."""
+    from ..paths import check_device_name
     from .base import parse_card
 
+    if device is not None:
+        check_device_name(device)
     roots = [Path(root)] if root is not None else default_roots()
     found = []
     for r in roots:
