@@ -9,8 +9,10 @@
 An artifact directory holds ``card.json`` (kind, parameters, space and its settings, feature schema, training
 data hash and count, cross-validated metrics, device and runtime when known, creation time, hwnas version, and
 the SHA-256 of every model file) and model files written only as JSON, ``.npz`` (loaded with
-``allow_pickle=False``) or LightGBM text. Loading re-hashes every file and compares the recorded feature
-schema with the one this hwnas computes; any mismatch is an ``ArtifactError`` naming what differs.
+``allow_pickle=False``) or LightGBM text. Loading checks the card's schema, re-hashes every file, refuses a
+file the card does not list (and the model-file readers refuse any file whose hash the load did not check),
+refuses NaN / infinite weights and compares the recorded feature schema with the one this hwnas computes; any
+mismatch is an ``ArtifactError`` naming what differs (docs/security.md, "What is verified on load").
 """
 
 from __future__ import annotations

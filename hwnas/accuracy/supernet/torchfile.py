@@ -1,7 +1,8 @@
 """Reading PyTorch files without running code: ``torch.load(weights_only=True)`` (tensors and plain values only),
 its refusals turned into one-line errors, and checks shared by every weights file hwnas loads.
 
-The three ``torch.load`` calls in hwnas (supernet checkpoints, Once-for-All weights) all go through
+This is the only ``torch.load`` in hwnas: supernet checkpoints (``train.read_checkpoint``,
+``evaluate.load_supernet``) and Once-for-All weights (``mobilenet.read_ofa_state_dict``) are all read through
 :func:`load_weights_file`.
 """
 
