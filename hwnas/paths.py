@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from .errors import HwnasError
+
+# A device name is one path component (it names latency_models/<device>/ and store rows): letters, digits, '_',
+# '.', '-', not starting with '.' or '-' (so never '', '.', '..', an absolute path or an option).
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_device_name(name, what: str = "--device") -> str:
+    """``name`` if it is a valid device name, else a one-line HwnasError. The one validator every command and
+    objective uses for device names."""
+    if not isinstance(name, str) or not _DEVICE_NAME.match(name):
+        raise HwnasError(f"{what} {name!r}: a device name is letters, digits, '_', '.' and '-' (at most 128, not "
+                         "starting with '.' or '-'; no '/'), e.g. pixel2 or raspberry-pi-4")
+    return name
 
 
 def hwnas_home() -> Path:

@@ -178,3 +178,23 @@ def test_calibrate_is_a_sub_command_and_check_the_default(capsys):
     assert main(["ci-check", "calibrate", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--rounds" in out and "--against" not in out  # calibrate takes only what it uses
+
+
+@pytest.mark.parametrize("empty", ["candidate", "baseline"])
+def test_an_empty_model_is_named_by_its_own_file(models, tmp_path, monkeypatch, capsys, empty):
+    """Issue 23 item 15: a 0-byte candidate used to be reported as 'worker for <baseline> failed'."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    shutil.copy(models["light"], tmp_path / "good.onnx")
+    cand, base = ("empty.onnx", "good.onnx") if empty == "candidate" else ("good.onnx", "empty.onnx")
+    assert main(["ci-check", cand, "--against", base, *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {empty} model empty.onnx is empty (0 bytes)"
+
+
+def test_worker_names_the_model_it_could_not_load(models, tmp_path):
+    from hwnas.measure.runners.worker import ModelWorker, WorkerCrashed
+
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    with pytest.raises(WorkerCrashed, match=r"^cannot load bad\.onnx: "):
+        ModelWorker(models["light"], reference=tmp_path / "bad.onnx", timeout_s=120)

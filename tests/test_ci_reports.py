@@ -124,3 +124,12 @@ def test_under_floor_is_its_own_verdict_in_json_junit_and_markdown():
     assert "| `m.onnx` | 🔶 slower, under floor |" in md and "**under_floor**: slower" in md
     assert "explicit 0.05 ms floor: under_floor" in md
     assert "noise floor (A/A spread, timer)" in markdown(_report(PASS))  # the default: no explicit floor
+
+
+def test_markdown_escapes_a_pipe_and_backticks_in_a_file_name():
+    """Issue 23 item 15: a `|` in a model's file name split its table row."""
+    report = _report(FAIL)
+    report.models[0].name = "a|b`c.onnx"
+    row = next(line for line in markdown(report).splitlines() if "a\\|b" in line)
+    cells = [c for c in row.replace("\\|", "\0").split("|")][1:-1]
+    assert len(cells) == 7 and cells[0].strip().replace("\0", "|") == "``a|b`c.onnx``"

@@ -191,3 +191,157 @@ def test_cli_fuzz_resume_cases(tmp_path, monkeypatch, capsys):
         print(f"\nCLI fuzz (resume): {len(cases)} damaged or edited results directories, {len(failures)} not answered "
               "as specified")
     assert not failures, "\n".join(map(str, failures))
+
+
+# -- artifacts: tampered predictor directories, tampered supernet checkpoints, traversal device names (issue 23) ---
+def _tamper_predictor(art: Path, how: str) -> None:
+    import hashlib
+
+    import numpy as np
+
+    card = json.loads((art / "card.json").read_text())
+
+    def rewrite(fn):
+        with np.load(art / "model.npz", allow_pickle=False) as z:
+            arrays = {k: fn(z[k]) if z[k].dtype.kind == "f" else z[k] for k in z.files}
+        with open(art / "model.npz", "wb") as fh:
+            np.savez(fh, **arrays)
+
+    def rehash(name):
+        card["files"][name] = hashlib.sha256((art / name).read_bytes()).hexdigest()
+
+    if how == "dropped and rewritten":
+        del card["files"]["model.npz"]
+        rewrite(lambda a: -1000 * a)
+    elif how == "rewritten":
+        rewrite(lambda a: a + 1)
+    elif how == "nan weights":
+        rewrite(lambda a: np.full_like(a, np.nan))
+        rehash("model.npz")
+    elif how == "extra file":
+        (art / "evil.npz").write_bytes(b"x")
+    elif how == "kernels.json a list":
+        (art / "kernels.json").write_text("[1, 2, 3]")
+        rehash("kernels.json")
+    elif how == "kernels.json a symlink":
+        (art / "kernels.json").unlink()
+        (art / "kernels.json").symlink_to(art.parents[2] / "garbage.bin")
+        rehash("kernels.json")
+    elif how == "truncated card":
+        text = (art / "card.json").read_text()
+        (art / "card.json").write_text(text[: len(text) // 3])
+        return
+    else:  # a card field of the wrong type
+        key, value = how.split("=", 1)
+        card[key] = json.loads(value)
+    (art / "card.json").write_text(json.dumps(card))
+
+
+PREDICTOR_TAMPERS = ["dropped and rewritten", "rewritten", "nan weights", "extra file", "kernels.json a list",
+                     "kernels.json a symlink", "truncated card", 'files=["model.npz"]', 'params=[1]',
+                     'training="x"', 'kind=["kernel"]', 'space_config="C=4"', 'feature_schema=3']
+
+
+def _tamper_checkpoint(ckpt: dict, how: str) -> dict:
+    import torch
+
+    from hwnas.accuracy.supernet.train import weights_hash
+
+    first = next(k for k, v in ckpt["model"].items() if v.is_floating_point() and v.ndim == 4)
+    if how == "weights overwritten":
+        ckpt["model"] = {k: torch.full_like(v, 0.123) if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    elif how == "nan tensor":
+        ckpt["model"][first] = torch.full_like(ckpt["model"][first], float("nan"))
+        ckpt["hash"] = weights_hash(ckpt, ckpt["model"])
+    elif how == "wrong shape":
+        ckpt["model"][first] = torch.zeros(2, 2, 1, 1)
+        ckpt["hash"] = weights_hash(ckpt, ckpt["model"])
+    elif how == "empty model":
+        ckpt["model"] = {}
+    elif how == "hash edited":
+        ckpt["hash"] = "0" * 12
+    else:
+        key, _, value = how.partition("=")
+        if value:
+            ckpt[key] = json.loads(value)
+        else:
+            del ckpt[key]
+    return ckpt
+
+
+CHECKPOINT_TAMPERS = ["weights overwritten", "nan tensor", "wrong shape", "empty model", "hash edited", "space",
+                      "model", 'space_config="C=4"', 'recipe=[1]', 'epochs_done="1"', 'dataset=3']
+TRAVERSAL_DEVICES = ["../../../elsewhere/ESCAPED", "/abs/dir", "", "..", ".", "a/b", "..\\x", "-x", "dev*"]
+
+
+def test_cli_fuzz_artifact_cases(tmp_path, monkeypatch, capsys):
+    """Tampered predictor directories, tampered supernet checkpoints and path-like device names: exit 2, one line,
+    no traceback, nothing written."""
+    import copy
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from hwnas.accuracy.supernet import build_supernet, make_recipe
+    from hwnas.accuracy.supernet.train import FORMAT, weights_hash
+    from hwnas.predictors import KernelPredictor
+    from hwnas.spaces import create_space
+
+    monkeypatch.chdir(tmp_path)
+    rng = random.Random(0)
+    _bad_files(tmp_path)
+    sp = create_space("nb201", C=4, N=1, input_size=8)
+    archs = sp.sample_distinct(30, np.random.default_rng(0))
+    (tmp_path / "archs.txt").write_text("\n".join(sp.to_string(a) for a in archs[:3]) + "\n")
+    clean = tmp_path / "clean" / "dev" / "nb201-kernel"
+    KernelPredictor(space=sp).fit(archs, [1.0 + sum(a.genes) for a in archs]).set_card(device="dev").save(clean)
+    torch.manual_seed(0)
+    net = build_supernet(sp)
+    good = {"format": FORMAT, "space": "nb201", "space_config": sp.config(), "dataset": "digits",
+            "recipe": make_recipe(epochs=1), "epochs_done": 1, "complete": True, "history": [], "created": "now",
+            "model": dict(net.state_dict()), "optimizer": {}, "scheduler": {}}
+    good["hash"] = weights_hash(good, good["model"])
+    space_args = ["--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1", "--space-opt", "input_size=8"]
+
+    cases: list[tuple[str, list[str]]] = []
+    for n, how in enumerate(PREDICTOR_TAMPERS):
+        root = tmp_path / f"pred{n}"
+        shutil.copytree(clean.parent.parent, root)
+        _tamper_predictor(root / "dev" / "nb201-kernel", how)
+        cmd = rng.choice([["predict", "--device", "dev", "--archs", "archs.txt", "--out", f"p{n}.csv", "--models",
+                           str(root)],
+                          ["predict", "--device", "dev", "--archs", "archs.txt", "--out", f"p{n}.csv", "--model",
+                           str(root / "dev" / "nb201-kernel")]])
+        cases.append((f"predictor {how}", cmd))
+    for n, how in enumerate(CHECKPOINT_TAMPERS):
+        path = tmp_path / f"ckpt{n}.pt"
+        torch.save(_tamper_checkpoint(copy.deepcopy(good), how), path)
+        cases.append((f"checkpoint {how} (search)", ["pareto-search", *space_args, "--objective", "error",
+                                                     "--objective", "macs", "--accuracy", f"supernet:{path}",
+                                                     "--budget", "2", "--out", f"runs{n}", "--no-progress"]))
+        cases.append((f"checkpoint {how} (resume)", ["supernet", "train", "--resume", "--out", str(path)]))
+    for bad in TRAVERSAL_DEVICES:
+        cases += [(f"device {bad!r}", argv) for argv in (
+            ["import", "latency", str(tmp_path / "archs.txt"), "--device", bad],
+            ["fit-predictor", "--device", bad],
+            ["predict", "--device", bad, "--archs", "archs.txt", "--out", "p.csv"],
+            ["propose", "--device", bad, "--k", "1", "--out", "p.csv"],
+            ["export-measurements", "--device", bad, "--out", "p.csv"],
+            ["pareto-search", "--objective", "error", "--objective", f"latency_ms@{bad}", "--out", "r", "--no-progress"])]
+    failures = []
+    for what, argv in cases:
+        capsys.readouterr()
+        try:
+            rc = main(argv)
+        except BaseException as exc:  # noqa: BLE001 - a traceback is exactly what this test looks for
+            rc = f"raised {type(exc).__name__}: {exc}"
+        err = capsys.readouterr().err.strip()
+        if rc != 2 or "Traceback" in err or len(err.splitlines()) != 1:
+            failures.append((what, rc, err[-300:]))
+    written = list(tmp_path.glob("p*.csv")) + list(tmp_path.glob("*/pareto.csv")) + list(tmp_path.glob("latency_models"))
+    with capsys.disabled():
+        print(f"\nCLI fuzz (artifacts): {len(cases)} tampered artifacts and bad device names, {len(failures)} not "
+              "answered with exit 2 and one line")
+    assert not failures, "\n".join(map(str, failures))
+    assert not written and not (tmp_path.parent / "elsewhere").exists()

@@ -81,7 +81,18 @@ def _expand_models(inputs: Sequence[str]) -> list[tuple[str, Path]]:
 
 
 def resolve_model_files(inputs: Sequence[str], against: str | None, workdir: Path) -> list[ModelSpec]:
-    """Model files / directories as candidates, paired with a baseline file, directory or git ref."""
+    """Model files / directories as candidates, paired with a baseline file, directory or git ref; an empty
+    (0-byte) model is refused by its own name before anything is loaded."""
+    specs = _resolve_model_files(inputs, against, workdir)
+    for spec in specs:
+        for role, path, label in (("candidate", spec.candidate, spec.candidate_label),
+                                  ("baseline", spec.baseline, spec.baseline_label)):
+            if path is not None and Path(path).stat().st_size == 0:
+                raise HwnasError(f"{role} model {label or path} is empty (0 bytes)")
+    return specs
+
+
+def _resolve_model_files(inputs: Sequence[str], against: str | None, workdir: Path) -> list[ModelSpec]:
     cands = _expand_models(inputs)
     if against is None:
         return [ModelSpec(name=n, candidate=p, candidate_label=str(p)) for n, p in cands]

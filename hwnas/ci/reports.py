@@ -95,6 +95,20 @@ def junit_xml(report: CheckReport, inconclusive: str = "exit3") -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
+def md_code(text: str, in_table: bool = False) -> str:
+    """``text`` as a Markdown code span: fenced with more backticks than it holds, newlines as spaces, and in a
+    table cell every ``|`` escaped (GFM splits cells at an unescaped ``|`` even inside a code span)."""
+    text = " ".join(str(text).splitlines())
+    run, best = 0, 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        best = max(best, run)
+    fence = "`" * (best + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    out = f"{fence}{pad}{text}{pad}{fence}"
+    return out.replace("|", "\\|") if in_table else out
+
+
 def markdown(report: CheckReport, inconclusive: str = "exit3") -> str:
     """The job-summary table: one row per model, the suite, and every note and failed gate."""
     dev, th, verdict = report.device, report.thresholds, report.verdict
@@ -106,8 +120,8 @@ def markdown(report: CheckReport, inconclusive: str = "exit3") -> str:
     for m in report.models:
         failed = failed_gates(m)
         gates = "❌ " + ", ".join(failed) if failed else "ok"
-        lines.append(f"| `{m.name}` | {ICONS.get(m.verdict, m.verdict)} | " + " | ".join(latency_cells(m))
-                     + f" | {gates} |")
+        lines.append(f"| {md_code(m.name, in_table=True)} | {ICONS.get(m.verdict, m.verdict)} | "
+                     + " | ".join(latency_cells(m)) + f" | {gates} |")
     if report.suite:
         s = report.suite
         lines += ["", f"Suite geometric mean over {s['models']} models: **{s['ratio']:.3f}** "
@@ -116,7 +130,7 @@ def markdown(report: CheckReport, inconclusive: str = "exit3") -> str:
     notes += [(m.name, n) for m in report.models for n in m.notes]
     notes += [(m.name, r["reason"]) for m in report.models for r in m.gates.values() if r["verdict"] == FAIL]
     if notes:
-        lines += [""] + [f"- `{name}`: {n}" for name, n in notes]
+        lines += [""] + [f"- {md_code(name)}: {' '.join(str(n).splitlines())}" for name, n in notes]
     if verdict == INCONCLUSIVE:
         lines += ["", f"Inconclusive results are treated as: `{inconclusive}`."]
     return "\n".join(lines) + "\n"

@@ -47,3 +47,10 @@ def read_arch_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise HwnasError(f"arch file {path} does not exist")
     return [arch for _, arch in parse_arch_table(read_text(path, "arch file"))]
+
+
+def device_name(value):
+    """typer callback of every ``--device NAME`` option (a name, not a profile path): hwnas.paths.check_device_name."""
+    from ..paths import check_device_name
+
+    return value if value is None else check_device_name(value)

@@ -7,13 +7,13 @@ from typing import List, Optional
 
 import typer
 
-from .common import EXIT_CODES
+from .common import EXIT_CODES, device_name
 
 
 def register(app: typer.Typer) -> None:
     @app.command("fit-predictor", epilog=EXIT_CODES)
     def fit_predictor(
-        device: str = typer.Option(..., "--device", help="device name as filed in the store"),
+        device: str = typer.Option(..., "--device", callback=device_name, help="device name as filed in the store"),
         space: str = typer.Option("nb201", "--space", help="search space"),
         kind: str = typer.Option("auto", "--kind", help="auto | lut | kernel | arch | transfer | fallback | graph-kernel"),
         out: Optional[Path] = typer.Option(None, "--out", help="artifact directory (default latency_models/<device>/<space>-<kind>)"),

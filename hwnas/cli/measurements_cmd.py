@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import EXIT_CODES
+from .common import EXIT_CODES, device_name
 
 EXPORT_COLUMNS = ("arch", "latency_ms", "energy_mj", "energy_source", "source", "space", "arch_id", "device", "runtime",
                   "runtime_version", "latency_p90_ms", "latency_iqr_ms", "latency_cv", "n_runs", "first_inference_ms",
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
     @imp.command("latency", epilog=EXIT_CODES)
     def latency(
         file: Path = typer.Argument(..., help="CSV with columns arch,latency_ms[,energy_mj]"),
-        device: str = typer.Option(..., "--device", help="device name to file the measurements under"),
+        device: str = typer.Option(..., "--device", callback=device_name, help="device name to file the measurements under"),
         space: str = typer.Option("nb201", "--space", help="search space of the arch strings"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE"),
         runtime: str = typer.Option("unknown", "--runtime", help="runtime the figures came from, if known"),
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export-measurements", epilog=EXIT_CODES)
     def export_measurements(
-        device: str = typer.Option(..., "--device", help="device name"),
+        device: str = typer.Option(..., "--device", callback=device_name, help="device name"),
         out: Path = typer.Option(..., "--out", help="CSV file to write"),
         space: Optional[str] = typer.Option(None, "--space", help="only this space"),
         runtime: Optional[str] = typer.Option(None, "--runtime", help="only this runtime"),

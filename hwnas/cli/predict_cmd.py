@@ -7,13 +7,13 @@ from typing import Optional
 
 import typer
 
-from .common import EXIT_CODES
+from .common import EXIT_CODES, device_name
 
 
 def register(app: typer.Typer) -> None:
     @app.command("predict", epilog=EXIT_CODES)
     def predict(
-        device: str = typer.Option(..., "--device", help="device whose predictor to use"),
+        device: str = typer.Option(..., "--device", callback=device_name, help="device whose predictor to use"),
         archs: Optional[Path] = typer.Option(None, "--archs", help="CSV with an arch column, or one arch string per line"),
         out: Optional[Path] = typer.Option(None, "--out", help="CSV to write: arch,latency_ms,latency_std_ms,provenance"),
         space: Optional[str] = typer.Option(None, "--space", help="space of the archs (default: the predictor's)"),

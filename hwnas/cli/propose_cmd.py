@@ -7,13 +7,13 @@ from typing import List, Optional
 
 import typer
 
-from .common import EXIT_CODES
+from .common import EXIT_CODES, device_name
 
 
 def register(app: typer.Typer) -> None:
     @app.command("propose", epilog=EXIT_CODES)
     def propose(
-        device: str = typer.Option(..., "--device", help="device name as filed in the store"),
+        device: str = typer.Option(..., "--device", callback=device_name, help="device name as filed in the store"),
         k: int = typer.Option(..., "--k", min=1, help="how many archs to propose"),
         out: Path = typer.Option(..., "--out", help="CSV to write (arch column; `hwnas profile --archs` reads it)"),
         space: str = typer.Option("nb201", "--space", help="search space"),

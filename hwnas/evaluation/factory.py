@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import HwnasError
+from ..paths import check_device_name
 from .evaluator import ArchEvaluator
 from .objectives import DEVICE_METRICS, parse_constraint, parse_objective
 from .sources import create_source
@@ -51,7 +52,7 @@ def split_device_specs(specs: Iterable[str] | str | None) -> tuple[str | None, d
         spec = str(spec).strip()
         head, sep, rest = spec.partition("=")
         if sep and ":" not in head and head:
-            per_device[head] = rest
+            per_device[check_device_name(head.strip(), f"{spec!r}: device")] = rest
         else:
             default = spec
     return default, per_device

@@ -10,12 +10,12 @@ import numpy as np
 
 from ..contracts import Objective
 from ..errors import HwnasError, unknown
+from ..paths import check_device_name
 
 OBJECTIVE_NAMES = ("error", "latency_ms", "energy_mj", "peak_power_w", "params", "macs", "peak_memory_bytes")
 DEVICE_METRICS = ("latency_ms", "energy_mj", "peak_power_w")  # peak_power_w: from the energy source (--energy)
 STATIC_METRICS = {"params": "params", "macs": "macs", "peak_memory_bytes": "peak_activation_bytes"}
 
-_DEVICE_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_]+(?:@[^<>=\s]+)?)\s*<=\s*([-+0-9.eE]+)\s*$")
 
 
@@ -30,8 +30,7 @@ def parse_objective(text: str) -> Objective:
         if not device:
             raise HwnasError(f"objective {name!r} needs a device: {name}@DEVICE, e.g. {name}@pixel2 "
                              "(or exactly one device in the search)")
-        if not _DEVICE_RE.match(device):
-            raise HwnasError(f"objective {text!r}: bad device name {device!r}")
+        check_device_name(device, f"objective {text!r}: device")
         return Objective(name, device=device)
     if device:
         raise HwnasError(f"objective {name!r} does not depend on a device; drop '@{device}'")

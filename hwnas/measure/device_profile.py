@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import HwnasError, unknown
-from ..paths import hwnas_home, project_root
+from ..paths import check_device_name, hwnas_home, project_root
 from ..runtimes import RUNTIMES, format_for
 
 PRECISIONS = ("fp32", "int8")
@@ -160,6 +160,10 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
     name = c.string(data, "name", default=default_name)
     if not name:
         raise ProfileError(f"{where}: key 'name' is missing: expected a string")
+    try:
+        check_device_name(name, "device name")
+    except HwnasError as exc:
+        raise ProfileError(f"{where}: key 'name': {exc}") from None
     runtime = c.string(data, "runtime", required=True, choices=RUNTIMES)
     threads = c.integer(data, "threads", default=1, maximum=256)
     delegate = c.string(data, "delegate")

@@ -12,7 +12,6 @@ given, else in ``./latency_models`` and then ``$HWNAS_HOME/latency_models``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -51,8 +50,15 @@ def default_roots() -> list[Path]:
     return [Path.cwd() / MODELS_DIR, hwnas_home() / MODELS_DIR]
 
 
-def list_artifacts(device: str | None = None, space: str | None = None, root: Path | str | None = None) -> list[tuple[Path, dict]]:
-    """(directory, card) of every artifact under the roots, newest first (unreadable cards skipped)."""
+def list_artifacts(device: str | None = None, space: str | None = None, root: Path | str | None = None,
+                   corrupt: list | None = None) -> list[tuple[Path, dict]]:
+    """(directory, card) of every artifact under the roots, newest first. Unreadable or malformed cards are
+    skipped; ``corrupt``, when given, receives the ``ArtifactError`` of each."""
+    from ..paths import check_device_name
+    from .base import parse_card
+
+    if device is not None:
+        check_device_name(device)
     roots = [Path(root)] if root is not None else default_roots()
     found = []
     for r in roots:
@@ -61,8 +67,10 @@ def list_artifacts(device: str | None = None, space: str | None = None, root: Pa
         pattern = f"{device}/*/card.json" if device else "*/*/card.json"
         for card_path in sorted(r.glob(pattern)):
             try:
-                card = json.loads(card_path.read_text())
-            except (OSError, ValueError):
+                card = parse_card(card_path)
+            except ArtifactError as exc:
+                if corrupt is not None:
+                    corrupt.append(exc)
                 continue
             if space is not None and card.get("space") != (space if isinstance(space, str) else space.name):
                 continue
@@ -79,9 +87,12 @@ class NoPredictorError(ArtifactError):
 
 def load_predictor(device: str, space=None, root: Path | str | None = None, name: str | None = None) -> LatencyPredictor:
     """The newest predictor artifact for ``device`` (and ``space``: a name or a space object)."""
-    arts = [a for a in list_artifacts(device, space, root) if a[1].get("kind") in PREDICTORS]  # not graph-kernel
+    corrupt: list = []
+    arts = [a for a in list_artifacts(device, space, root, corrupt) if a[1].get("kind") in PREDICTORS]  # not graph-kernel
     if name is not None:
         arts = [a for a in arts if a[0].name == name]
+    if not arts and corrupt:  # a broken artifact is not "no artifact": say which and why
+        raise corrupt[0]
     if not arts:
         roots = [Path(root)] if root is not None else default_roots()
         where = " or ".join(str(r / device) for r in roots)

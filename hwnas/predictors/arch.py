@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ArtifactError, LatencyPredictor, PredictorError, load_npz, save_npz
+from .base import ArtifactError, LatencyPredictor, PredictorError, load_npz, read_model_json, read_model_text, save_npz
 
 MODELS = ("gbdt", "mlp")
 BASES = ("kernel", "none")
@@ -175,7 +175,7 @@ class ArchPredictor(LatencyPredictor):
         return files
 
     def _load(self, d: Path, card):
-        meta = json.loads((d / "arch.json").read_text())
+        meta = read_model_json(d / "arch.json")
         z = load_npz(d / "arrays.npz")
         self.seen_ = z["seen"].astype(bool)
         if len(self.seen_) != len(self.featurizer_.arch_feature_names()):
@@ -195,7 +195,7 @@ class ArchPredictor(LatencyPredictor):
             self.boosters_ = []
             for i in range(int(meta["n_members"])):
                 try:
-                    self.boosters_.append(lgb.Booster(model_str=(d / f"gbdt_{i}.txt").read_text()))
+                    self.boosters_.append(lgb.Booster(model_str=read_model_text(d / f"gbdt_{i}.txt")))
                 except (OSError, lgb.basic.LightGBMError) as exc:
                     raise ArtifactError(f"{d}: LightGBM model {i} is unreadable ({exc})") from None
         elif self.model == "mlp":

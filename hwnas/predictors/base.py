@@ -9,12 +9,15 @@
 An artifact directory holds ``card.json`` (kind, parameters, space and its settings, feature schema, training
 data hash and count, cross-validated metrics, device and runtime when known, creation time, hwnas version, and
 the SHA-256 of every model file) and model files written only as JSON, ``.npz`` (loaded with
-``allow_pickle=False``) or LightGBM text. Loading re-hashes every file and compares the recorded feature
-schema with the one this hwnas computes; any mismatch is an ``ArtifactError`` naming what differs.
+``allow_pickle=False``) or LightGBM text. Loading checks the card's schema, re-hashes every file, refuses a
+file the card does not list (and the model-file readers refuse any file whose hash the load did not check),
+refuses NaN / infinite weights and compares the recorded feature schema with the one this hwnas computes; any
+mismatch is an ``ArtifactError`` naming what differs (docs/security.md, "What is verified on load").
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import inspect
 import json
@@ -58,10 +61,56 @@ def save_npz(path: Path, arrays: dict) -> None:
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
+# The files whose SHA-256 a load in progress has checked against its card (resolved paths). Every model file a
+# loader reads goes through ``load_npz`` / ``read_model_json`` / ``read_model_text``, which refuse a file not in
+# this set: a file the card does not list is never read, whatever its name.
+_VERIFIED: contextvars.ContextVar = contextvars.ContextVar("hwnas_verified_artifact_files", default=None)
+
+
+def _checked(path: Path) -> Path:
+    verified = _VERIFIED.get()
+    if verified is not None and Path(path).resolve() not in verified:
+        raise ArtifactError(f"{Path(path).parent}: model file {Path(path).name!r} is not listed (with its SHA-256) "
+                            f"in {CARD}; the artifact was modified: refit it with hwnas fit-predictor")
+    return Path(path)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"non-finite number {name}")
+
+
 def load_npz(path: Path) -> dict:
+    """The arrays of a ``.npz`` model file (no pickles); NaN / infinite values are refused."""
+    path = _checked(path)
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ArtifactError(f"{path}: not a readable model file ({exc})") from None
+    for k, a in arrays.items():
+        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            raise ArtifactError(f"{path}: array {k!r} holds NaN or infinite values (corrupt model file)")
+    return arrays
+
+
+def read_model_json(path: Path, expect=dict):
+    """A JSON model file of an artifact (NaN / Infinity refused); ``expect``: the type its top level must have."""
+    path = _checked(path)
+    try:
+        obj = json.loads(path.read_text(), parse_constant=_refuse_constant)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: not a valid JSON model file ({exc})") from None
+    if not isinstance(obj, expect):
+        raise ArtifactError(f"{path}: expected a JSON {getattr(expect, '__name__', expect)}, got "
+                            f"{type(obj).__name__}")
+    return obj
+
+
+def read_model_text(path: Path) -> str:
+    """A text model file of an artifact (LightGBM)."""
+    path = _checked(path)
+    try:
+        return path.read_text()
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not a readable model file ({exc})") from None
 
@@ -241,9 +290,14 @@ class LatencyPredictor(Params):
     @classmethod
     def load(cls, directory: Path | str, space=None) -> "LatencyPredictor":
         """Load an artifact; ``space`` (a space object or name), when given, must match the card's."""
+        directory = Path(directory)
+        with verified_files():
+            return cls._load_verified(directory, space)
+
+    @classmethod
+    def _load_verified(cls, directory: Path, space) -> "LatencyPredictor":
         from . import PREDICTORS
 
-        directory = Path(directory)
         card = read_card(directory)
         kind = card.get("kind")
         if kind not in PREDICTORS or kind == "auto":
@@ -273,7 +327,11 @@ class LatencyPredictor(Params):
                     "hwnas_version", "created_at", "files"}
         obj.info_ = {k: v for k, v in card.items() if k not in std_keys}
         obj.info_["name"] = card.get("name")
-        obj._load(directory, card)
+        try:
+            obj._load(directory, card)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise ArtifactError(f"{directory}: corrupt model file ({type(exc).__name__}: {exc}); refit the "
+                                "predictor with hwnas fit-predictor") from None
         obj.fitted_ = True
         obj.artifact_dir_ = directory
         return obj
@@ -316,29 +374,114 @@ def _json_default(o):
     return str(o)
 
 
-def read_card(directory: Path) -> dict:
-    """Read and verify ``card.json`` and the hashes of the files it lists."""
-    path = Path(directory) / CARD
-    if not path.is_file():
-        raise ArtifactError(f"{directory} is not a predictor artifact: {CARD} is missing")
+class verified_files:
+    """The context of one artifact load (re-entrant: a nested artifact joins its parent's): the files whose hash
+    ``read_card`` checked; the model-file readers refuse any other."""
+
+    def __enter__(self):
+        self._token = _VERIFIED.set(set()) if _VERIFIED.get() is None else None
+        return self
+
+    def __exit__(self, *exc):
+        if self._token is not None:
+            _VERIFIED.reset(self._token)
+        return False
+
+
+_HEX64 = set("0123456789abcdef")
+
+
+def _card_schema_error(card: dict) -> str | None:
+    """What is wrong with the types of a parsed card (None: nothing)."""
+    def is_str(v):
+        return isinstance(v, str) and v != ""
+
+    if not is_str(card.get("kind")):
+        return f"'kind' must be a string, got {card.get('kind')!r}"
+    if "name" in card and card["name"] is not None and not is_str(card["name"]):
+        return f"'name' must be a string, got {card['name']!r}"
+    if not is_str(card.get("space")):
+        return f"'space' must be a string, got {card.get('space')!r}"
+    for key in ("space_config", "feature_schema", "training", "files"):
+        if not isinstance(card.get(key), dict):
+            return f"{key!r} must be a JSON object, got {type(card.get(key)).__name__}"
+    if "params" in card and not isinstance(card["params"], dict):
+        return f"'params' must be a JSON object, got {type(card['params']).__name__}"
+    if any(not isinstance(k, str) for k in card["space_config"]):
+        return "'space_config' keys must be strings"
+    tr = card["training"]
+    count = tr.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return f"'training.count' must be a whole number >= 0, got {count!r}"
+    if not is_str(tr.get("data_hash")):
+        return f"'training.data_hash' must be a string, got {tr.get('data_hash')!r}"
+    if not card["files"]:
+        return "'files' lists no model file"
+    for name, digest in card["files"].items():
+        if not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= _HEX64):
+            return f"'files' entry {name!r} must map to a SHA-256 (64 hex digits), got {digest!r}"
+        parts = Path(name).parts
+        if (not name or Path(name).is_absolute() or ".." in parts or "\\" in name or name == CARD
+                or name != Path(name).as_posix()):
+            return f"'files' entry {name!r} is not a plain file name inside the artifact"
+    for key in ("created_at", "hwnas_version", "device", "runtime"):
+        if key in card and card[key] is not None and not isinstance(card[key], str):
+            return f"{key!r} must be a string, got {card[key]!r}"
+    return None
+
+
+def parse_card(path: Path) -> dict:
+    """``card.json`` parsed and its schema checked (no hashes): ArtifactError "corrupt card" otherwise."""
+    path = Path(path)
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+        raise ArtifactError(f"{path}: corrupt card (not valid JSON: {exc}); refit the predictor with "
+                            "hwnas fit-predictor") from None
     if not isinstance(card, dict) or card.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"{path}: artifact format {card.get('format') if isinstance(card, dict) else None!r} "
                             f"is not {ARTIFACT_FORMAT}; refit it with this hwnas")
     for key in ("kind", "space", "space_config", "feature_schema", "training", "files"):
         if key not in card:
-            raise ArtifactError(f"{path}: missing key {key!r}")
+            raise ArtifactError(f"{path}: corrupt card (missing key {key!r})")
+    bad = _card_schema_error(card)
+    if bad:
+        raise ArtifactError(f"{path}: corrupt card ({bad})")
+    return card
+
+
+def read_card(directory: Path) -> dict:
+    """Read ``card.json``, check its schema, the SHA-256 of every file it lists, and that the directory holds no
+    file it does not list (a nested artifact, listed by its ``card.json``, is checked when it is loaded)."""
+    directory = Path(directory)
+    path = directory / CARD
+    if path.is_symlink() or not path.is_file():
+        raise ArtifactError(f"{directory} is not a predictor artifact: {CARD} is missing"
+                            + (" (a symlink)" if path.is_symlink() else ""))
+    card = parse_card(path)
+    root = directory.resolve()
+    verified = _VERIFIED.get()
     for name, digest in card["files"].items():
-        f = Path(directory) / name
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not f.is_file():
-            raise ArtifactError(f"{directory}: model file {name!r} listed in {CARD} is missing")
+        f = directory / name
+        if f.is_symlink() or not f.is_file() or not f.resolve().is_relative_to(root):
+            raise ArtifactError(f"{directory}: model file {name!r} listed in {CARD} is missing"
+                                + (" (a symlink: artifacts hold plain files only)" if f.is_symlink() else ""))
         if sha256_file(f) != digest:
             raise ArtifactError(f"{directory}: model file {name!r} does not match the SHA-256 in {CARD} "
                                 "(modified or corrupt)")
+        if verified is not None:
+            verified.add(f.resolve())
+    nested = {Path(n).parent for n in card["files"] if Path(n).name == CARD and Path(n).parent != Path(".")}
+    for f in sorted(directory.rglob("*")):
+        rel = f.relative_to(directory)
+        if f.is_dir() and not f.is_symlink():
+            continue
+        if rel.as_posix() == CARD or rel.as_posix() in card["files"]:
+            continue
+        if any(rel.is_relative_to(n) for n in nested):
+            continue
+        raise ArtifactError(f"{directory}: file {rel.as_posix()!r} is not listed (with its SHA-256) in {CARD}; "
+                            "an artifact holds only the files its card lists: remove it or refit the predictor")
     return card
 
 
@@ -363,5 +506,5 @@ def _space_from_card(directory: Path, card: dict, space):
                             f"{card['space']!r} in this hwnas") from None
 
 
-__all__ = ["LatencyPredictor", "PredictorError", "UnknownOpError", "ArtifactError", "read_card", "data_hash",
-           "save_npz", "load_npz", "CARD"]
+__all__ = ["LatencyPredictor", "PredictorError", "UnknownOpError", "ArtifactError", "read_card", "parse_card",
+           "data_hash", "save_npz", "load_npz", "read_model_json", "read_model_text", "verified_files", "CARD"]

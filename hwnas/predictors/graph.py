@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import now_iso, sha256_file
-from .base import ARTIFACT_FORMAT, CARD, ArtifactError, PredictorError, UnknownOpError, read_card
+from .base import (ARTIFACT_FORMAT, CARD, ArtifactError, PredictorError, UnknownOpError, read_card, read_model_json,
+                   read_model_text, verified_files)
 from .fusion import FEATURES, Kernel, graph_runtime, read_graph
 from .op_profiles import ort_kernel_index
 
@@ -287,6 +288,15 @@ class GraphKernelPredictor:
     @classmethod
     def load(cls, directory: Path | str) -> "GraphKernelPredictor":
         directory = Path(directory)
+        with verified_files():
+            try:
+                return cls._load_verified(directory)
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+                raise ArtifactError(f"{directory}: corrupt model file ({type(exc).__name__}: {exc}); refit the "
+                                    "predictor with hwnas fit-predictor") from None
+
+    @classmethod
+    def _load_verified(cls, directory: Path) -> "GraphKernelPredictor":
         card = read_card(directory)
         if card.get("kind") != KIND:
             raise ArtifactError(f"{directory} holds a {card.get('kind')} predictor, not a {KIND} one")
@@ -294,7 +304,8 @@ class GraphKernelPredictor:
             raise ArtifactError(f"{directory}: feature schema {card.get('feature_schema')} differs from this "
                                 f"hwnas' {SCHEMA}; refit it")
         obj = cls(**card.get("params", {}))
-        meta = json.loads((directory / "kernels.json").read_text())
+        meta = read_model_json(directory / "kernels.json")
+        _check_kernels_meta(directory, meta)
         obj.models_, obj.overhead_, obj.overhead_scale_ = meta["models"], meta["overhead"], meta["overhead_scale"]
         obj.scale_ = float(meta.get("kernel_scale", 1.0))  # artifacts from before the scale: sum as profiled
         obj.gbdt_ = {}
@@ -303,7 +314,7 @@ class GraphKernelPredictor:
         for t, m in obj.models_.items():
             if m["model"] == "gbdt":
                 try:
-                    obj.gbdt_[t] = lgb.Booster(model_str=(directory / f"gbdt_{t}.txt").read_text())
+                    obj.gbdt_[t] = lgb.Booster(model_str=read_model_text(directory / f"gbdt_{t}.txt"))
                 except (OSError, lgb.basic.LightGBMError) as exc:
                     raise ArtifactError(f"{directory}: LightGBM model of {t} is unreadable ({exc})") from None
         obj.n_train_, obj.data_hash_ = card["training"]["count"], card["training"]["data_hash"]
@@ -314,16 +325,40 @@ class GraphKernelPredictor:
         return obj
 
 
+def _check_kernels_meta(directory: Path, meta: dict) -> None:
+    """The schema of ``kernels.json`` (its numbers already known finite: read_model_json refuses NaN / inf)."""
+    def bad(what):
+        raise ArtifactError(f"{directory}/kernels.json: {what}; refit the predictor with hwnas fit-predictor")
+
+    def num(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    models = meta.get("models")
+    if not isinstance(models, dict):
+        bad("'models' must be a JSON object of kernel types")
+    for t, m in models.items():
+        if not isinstance(m, dict) or m.get("model") not in ("absent", "gbdt", "linear") or not num(m.get("log_scale")):
+            bad(f"kernel type {t!r} must have model absent|gbdt|linear and a numeric log_scale")
+    over = meta.get("overhead")
+    if not (isinstance(over, list) and len(over) == 2 and all(num(v) for v in over)):
+        bad("'overhead' must be two numbers (intercept_ms, per_kernel_ms)")
+    if not num(meta.get("overhead_scale")) or not num(meta.get("kernel_scale", 1.0)):
+        bad("'overhead_scale' and 'kernel_scale' must be numbers")
+
+
 def find_graph_predictor(device: str, root: Path | str | None = None,
                          runtime: str | None = None) -> GraphKernelPredictor:
     """The newest ``graph-kernel`` artifact of ``device`` (same roots as ``load_predictor``), of graphs run on
     ``runtime`` (``onnxruntime`` / ``litert``) when given."""
     from . import default_roots, list_artifacts
 
-    arts = [a for a in list_artifacts(device, "graph", root) if a[1].get("kind") == KIND]
+    corrupt: list = []
+    arts = [a for a in list_artifacts(device, "graph", root, corrupt) if a[1].get("kind") == KIND]
     fitted = sorted({(a[1].get("space_config") or {}).get("runtime", "onnxruntime") for a in arts})
     if runtime is not None:
         arts = [a for a in arts if (a[1].get("space_config") or {}).get("runtime", "onnxruntime") == runtime]
+    if not arts and corrupt:
+        raise corrupt[0]
     if not arts:
         roots = [Path(root)] if root is not None else default_roots()
         raise ArtifactError(f"no graph-kernel predictor for device {device!r}"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .huber_ridge import RobustLinear, kfold_indices
-from .base import ArtifactError, LatencyPredictor, load_npz, save_npz
+from .base import ArtifactError, LatencyPredictor, load_npz, read_model_json, save_npz
 from .features import GRAPHS, FeatureError
 
 
@@ -86,7 +86,7 @@ class KernelPredictor(LatencyPredictor):
         return ["model.npz", "kernels.json"]
 
     def _load(self, d: Path, card):
-        meta = json.loads((d / "kernels.json").read_text())
+        meta = read_model_json(d / "kernels.json")
         if meta.get("graph") not in GRAPHS:
             raise ArtifactError(f"{d}: unknown executed graph {meta.get('graph')!r}")
         self.graph_ = meta["graph"]

@@ -24,7 +24,8 @@ import numpy as np
 from ...errors import HwnasError
 from ...io import sha256_file
 from .data import pretrained_splits, splits_for
-from .train import FORMAT, build_supernet, check_matches, torch_threads
+from .torchfile import load_matching_state, load_weights_file, non_finite_tensor
+from .train import FORMAT, build_supernet, check_matches, torch_threads, validate_checkpoint
 
 BN_IMAGES = 200
 BN_BATCH = 100
@@ -43,7 +44,6 @@ _CACHE: dict = {}
 
 def load_supernet(space, path) -> LoadedSupernet:
     """The supernet in ``path`` (an hwnas checkpoint or an OFA state dict) for ``space``; cached per file version."""
-    import torch
 
     path = Path(path)
     if not path.is_file():
@@ -52,17 +52,15 @@ def load_supernet(space, path) -> LoadedSupernet:
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size, space.name, repr(sorted(space.config().items())))
     if key in _CACHE:
         return _CACHE[key]
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise HwnasError(f"cannot read supernet checkpoint {path}: {exc}") from None
+    obj = load_weights_file(path, "supernet checkpoint")
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        validate_checkpoint(obj, path)  # schema, finite weights, the hash recomputed
         check_matches(obj, space, path)
         if not obj.get("complete"):
             raise HwnasError(f"supernet checkpoint {path} is unfinished ({obj['epochs_done']}/{obj['recipe']['epochs']} "
                              "epochs): finish it with `hwnas supernet train --resume`")
         net = build_supernet(space)
-        net.load_state_dict(obj["model"])
+        load_matching_state(net, obj["model"], path, "supernet checkpoint")
         loaded = LoadedSupernet(net, obj["hash"], obj["dataset"], "hwnas")
     else:
         from .mobilenet import is_ofa_state_dict, load_ofa_state_dict
@@ -70,6 +68,9 @@ def load_supernet(space, path) -> LoadedSupernet:
         state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
         if not isinstance(state, dict) or not is_ofa_state_dict(state):
             raise HwnasError(f"{path} is neither an hwnas supernet checkpoint nor a Once-for-All OFAMobileNetV3 state dict")
+        nf = non_finite_tensor(state)
+        if nf is not None:
+            raise HwnasError(f"Once-for-All weights {path} are corrupt: tensor {nf} holds NaN or infinite values")
         net = load_ofa_state_dict(space, state)
         loaded = LoadedSupernet(net, "ofa-" + sha256_file(path)[:12], None, "ofa")
     loaded.net.eval()

@@ -243,14 +243,16 @@ def _lookup(state: dict, key: str):
 
 def read_ofa_state_dict(path: Path) -> dict:
     """An OFA checkpoint file: a plain state dict or OFA's ``{"state_dict": ...}`` wrapper."""
-    try:
-        obj = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # unreadable, not a torch file, pickled code ...
-        raise HwnasError(f"cannot read {path} as a PyTorch state dict: {exc}") from None
+    from .torchfile import load_weights_file, non_finite_tensor
+
+    obj = load_weights_file(Path(path), "PyTorch state dict")
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise HwnasError(f"{path} is not a state dict of tensors")
+    nf = non_finite_tensor(obj)
+    if nf is not None:
+        raise HwnasError(f"Once-for-All weights {path} are corrupt: tensor {nf} holds NaN or infinite values")
     return obj
 
 

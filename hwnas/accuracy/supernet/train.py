@@ -98,19 +98,64 @@ def weights_hash(meta: dict, model_state: dict) -> str:
     return h.hexdigest()[:12]
 
 
+CHECKPOINT_KEYS = {"format": str, "space": str, "space_config": dict, "dataset": str, "recipe": dict,
+                   "epochs_done": int, "complete": bool, "history": list, "model": dict, "optimizer": dict,
+                   "scheduler": dict, "hash": str}
+
+
 def read_checkpoint(path: Path) -> dict:
-    import torch
+    """An hwnas supernet checkpoint, verified: read without unpickling code, every key of the right type, the
+    settings valid, every weight a finite tensor, and the weights hash recomputed and equal to the recorded one
+    (a checkpoint whose weights or settings were changed after training is refused)."""
+    from .torchfile import load_weights_file
 
     path = Path(path)
-    if not path.is_file():
-        raise HwnasError(f"supernet checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, not a torch file ...
-        raise HwnasError(f"cannot read supernet checkpoint {path}: {exc}") from None
+    ckpt = load_weights_file(path, "supernet checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise HwnasError(f"{path} is not an hwnas supernet checkpoint (format {FORMAT})")
+    validate_checkpoint(ckpt, path)
     return ckpt
+
+
+def validate_checkpoint(ckpt: dict, path) -> None:
+    import torch
+
+    from .torchfile import non_finite_tensor
+
+    def bad(what):
+        raise HwnasError(f"supernet checkpoint {path} is corrupt: {what}")
+
+    for key, kind in CHECKPOINT_KEYS.items():
+        if key not in ckpt:
+            bad(f"key {key!r} is missing")
+        v = ckpt[key]
+        if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+            bad(f"{key!r} must be a {kind.__name__}, got {type(v).__name__}")
+    if ckpt["space"] not in SUPERNET_SPACES:
+        bad(f"space {ckpt['space']!r} has no supernet (known: {', '.join(SUPERNET_SPACES)})")
+    if not all(isinstance(k, str) for k in ckpt["space_config"]):
+        bad("'space_config' keys must be strings")
+    try:
+        recipe = make_recipe(**ckpt["recipe"])
+    except (HwnasError, TypeError, ValueError) as exc:
+        bad(f"recipe {ckpt['recipe']!r} is not valid ({exc})")
+    if not 0 <= ckpt["epochs_done"] <= recipe["epochs"]:
+        bad(f"epochs_done {ckpt['epochs_done']} is outside 0..{recipe['epochs']}")
+    model = ckpt["model"]
+    if not model:
+        bad("it holds no weights ('model' is empty)")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()):
+        bad("'model' must map names to tensors")
+    nf = non_finite_tensor(model)
+    if nf is not None:
+        bad(f"weight {nf} holds NaN or infinite values")
+    try:
+        recomputed = weights_hash(ckpt, model)
+    except (TypeError, ValueError) as exc:
+        bad(f"its settings cannot be hashed ({exc})")
+    if recomputed != ckpt["hash"]:
+        raise HwnasError(f"supernet checkpoint {path}: its weights and settings hash to {recomputed}, not the "
+                         f"recorded {ckpt['hash']!r} (modified after training, or corrupt): retrain it")
 
 
 def check_matches(ckpt: dict, space, path) -> None:
@@ -164,9 +209,15 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
         meta = {"format": FORMAT, "space": space.name, "space_config": space.config(), "dataset": dataset,
                 "recipe": recipe, "epochs_done": 0, "complete": False, "history": [], "created": now_iso()}
         if ckpt is not None:
-            net.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            sched.load_state_dict(ckpt["scheduler"])
+            from .torchfile import load_matching_state
+
+            load_matching_state(net, ckpt["model"], out, "supernet checkpoint")
+            try:
+                opt.load_state_dict(ckpt["optimizer"])
+                sched.load_state_dict(ckpt["scheduler"])
+            except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+                raise HwnasError(f"supernet checkpoint {out} is corrupt: its optimizer / scheduler state does not "
+                                 f"fit ({' '.join(str(exc).split())[:200]})") from None
             meta.update({k: ckpt[k] for k in ("epochs_done", "history", "created")})
         for epoch in range(meta["epochs_done"], epochs):
             t0 = time.perf_counter()

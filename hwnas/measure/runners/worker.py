@@ -53,7 +53,11 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
         for key, p in (("model", path), ("reference", reference)):
             if p is None:
                 continue
-            s = open_session(Path(p), runtime=runtime, threads=threads, delegate=delegate)
+            try:
+                s = open_session(Path(p), runtime=runtime, threads=threads, delegate=delegate)
+            except Exception as exc:  # noqa: BLE001 - named by the file that failed (the worker holds two)
+                conn.send(("load_error", f"{Path(p).name}: {type(exc).__name__}: {exc}"))
+                return
             s.set_input(np.random.default_rng(seed).standard_normal(s.input_shape).astype(np.float32))
             sessions[key] = s
         session = sessions["model"]
@@ -117,6 +121,9 @@ class ModelWorker:
             code = self._proc.exitcode if not self._proc.is_alive() else None
             self.close(kill=True)
             raise WorkerCrashed(f"worker for {self.path.name} died (exit code {code})") from None
+        if tag == "load_error":  # the payload names the model that failed to load (the model or the reference)
+            self.close(kill=True)
+            raise WorkerCrashed(f"cannot load {payload}")
         if tag == "error":
             self.close(kill=True)
             raise WorkerCrashed(f"worker for {self.path.name} failed: {payload}")
