@@ -87,12 +87,21 @@ def space_kernels(space, arch, runtime: str = RUNTIME) -> list[Kernel] | None:
         return None
     kernels: list[Kernel] = []
     for r in space.layers(arch):
-        rule = RULES.get(r.get("op"))
-        ks = rule(r) if rule is not None else None
+        key = tuple(r.items())
+        ks = _MEMO.get(key)
         if ks is None:
-            return None
+            rule = RULES.get(r.get("op"))
+            ks = rule(r) if rule is not None else None
+            if ks is None:
+                return None
+            if len(_MEMO) > 100_000:
+                _MEMO.clear()
+            _MEMO[key] = ks
         kernels.extend(ks)
     return kernels
+
+
+_MEMO: dict = {}  # layer record -> its kernels; records repeat across a space's archs (shared, never mutated)
 
 
 __all__ = ["space_kernels", "describes", "RULES"]
