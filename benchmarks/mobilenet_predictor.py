@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--input-size", type=int, default=64)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", help="write the profiles (JSON) here, to refit without profiling again (--load)")
+    ap.add_argument("--load", help="profiles written by --save (same --train / --test / --input-size / --seed)")
     a = ap.parse_args()
     from hwnas.export import ExportSettings, export_arch
     from hwnas.predictors.fusion import read_graph
@@ -47,7 +49,15 @@ def main() -> None:
     space = create_space("mobilenet", input_size=a.input_size)
     archs = space.sample_distinct(a.train + a.test, np.random.default_rng(a.seed))
     samples, again, equal = [], [], 0
-    for i, arch in enumerate(archs):
+    if a.load:
+        import json
+
+        saved = json.load(open(a.load))
+        assert saved["archs"] == [space.to_string(x) for x in archs], "--load: profiles of other archs"
+        samples = [{**s, "kernels": space_kernels(space, x), "kernel_ms": np.array(s["kernel_ms"])}
+                   for s, x in zip(saved["samples"], archs)]
+        again, equal = saved["again"], saved["equal"]
+    for i, arch in enumerate(archs if not a.load else []):
         path = export_arch(space, arch, ExportSettings(format="onnx"))
         s = profile_onnx(path, runs=a.runs, threads=1)
         equal += [k.describe() for k in read_graph(path)] == [k.describe() for k in space_kernels(space, arch)]
@@ -61,13 +71,19 @@ def main() -> None:
             again.append({"latency_ms": float(np.median(wall)), "cpu_ms": float(np.median(cpu))})
         print(f"profiled {i + 1}/{len(archs)}", end="\r", flush=True)
     print()
+    if a.save:
+        import json
+
+        json.dump({"archs": [space.to_string(x) for x in archs], "again": again, "equal": int(equal),
+                   "samples": [{"kernel_ms": s["kernel_ms"].tolist(), "latency_ms": s["latency_ms"],
+                                "cpu_ms": s["cpu_ms"]} for s in samples]}, open(a.save, "w"))
     train, test = samples[: a.train], samples[a.train:]
     kern = [space_kernels(space, arch) for arch in archs[a.train:]]
     print(f"mobilenet input {a.input_size}, ONNX Runtime 1 thread, {a.train} profiled subnets -> {a.test} held out "
           f"({a.runs} timed runs each); layer-description kernels equal the ONNX graph's for {equal}/{len(archs)}")
     for target in ("latency_ms", "cpu_ms"):
         p = GraphKernelPredictor(seed=a.seed, target=target).fit(train)
-        t, c = time.time(), time.process_time()
+        c = time.process_time()
         pred = p.predict_many(kern)[0]
         y = np.array([s[target] for s in test])
         y2 = np.array([s[target] for s in again])
