@@ -116,8 +116,14 @@ class GraphKernelPredictor:
     kind = KIND
 
     def __init__(self, seed: int = 0, gbdt_min: int = GBDT_MIN, n_estimators: int = 300, target: str = "latency_ms",
-                 fit_scale: bool = True):
+                 fit_scale: bool = True, whole: str = "nnls"):
         self.seed = seed
+        # whole-model map: "nnls" (s * profiled kernel sum + a + b * kernels, least squares) or "ratio" (s = the
+        # median over the training models of latency / *predicted* kernel sum: robust, and it calibrates the
+        # kernel models' own bias; a = b = 0)
+        if whole not in ("nnls", "ratio"):
+            raise PredictorError(f"graph-kernel whole-model map must be nnls or ratio, not {whole!r}")
+        self.whole = whole
         self.fit_scale = fit_scale  # False: s = 1, the profiled kernel times summed as they are (ablation)
         self.target = target
         self.gbdt_min = gbdt_min
@@ -180,6 +186,12 @@ class GraphKernelPredictor:
             coef = np.array([1.0, *nnls(A[:, 1:], np.maximum(y - ksum, 0.0))[0]])
         self.scale_ = float(coef[0])
         self.overhead_ = [float(coef[1]), float(coef[2])]
+        if self.whole == "ratio":
+            self.scale_, self.overhead_, self.fitted_ = 1.0, [0.0, 0.0], True
+            psum = np.array([float(np.sum(self.predict_kernels(s["kernels"])[0])) for s in samples])
+            coef = np.array([float(np.median(y / np.maximum(psum, 1e-9))), 0.0, 0.0])
+            A = np.stack([psum, np.ones_like(n), n], 1)
+            self.scale_ = float(coef[0])
         r = y - A @ coef
         self.overhead_scale_ = float(1.4826 * np.median(np.abs(r - np.median(r)))) if len(r) > 1 else 0.0
         self.n_train_ = len(samples)
@@ -320,7 +332,8 @@ class GraphKernelPredictor:
         oof = np.full(n, np.nan)
         for f in kfold_indices(n, min(folds, n), np.random.default_rng(self.seed)):
             tr = np.setdiff1d(np.arange(n), f)
-            p = GraphKernelPredictor(self.seed, self.gbdt_min, self.n_estimators, self.target, self.fit_scale)
+            p = GraphKernelPredictor(self.seed, self.gbdt_min, self.n_estimators, self.target, self.fit_scale,
+                                     self.whole)
             p.fit([samples[i] for i in tr])
             for i in f:
                 try:
@@ -344,7 +357,7 @@ class GraphKernelPredictor:
 
         return {"format": ARTIFACT_FORMAT, "kind": KIND, "name": self.info_.get("name", "graph-kernel"),
                 "params": {"seed": self.seed, "gbdt_min": self.gbdt_min, "n_estimators": self.n_estimators,
-                           "target": self.target, "fit_scale": self.fit_scale},
+                           "target": self.target, "fit_scale": self.fit_scale, "whole": self.whole},
                 "space": "graph", "space_config": {"runtime": self.info_.get("graph_runtime", "onnxruntime")},
                 "feature_schema": SCHEMA, "training": {"count": self.n_train_, "data_hash": self.data_hash_},
                 "kernel_types": {t: {"model": m["model"], "count": m["count"], "log_scale": m["log_scale"]}
