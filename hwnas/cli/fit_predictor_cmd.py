@@ -140,6 +140,12 @@ def _save_graph(p, device: str, n: int, out) -> None:
     typer.echo(f"trained graph-kernel on {n} profiled models of {device}: kernel types {types}; "
                f"whole model = {p.scale_:.3f} x kernel sum + {p.overhead_[0]:.3f} ms + "
                f"{p.overhead_[1] * 1000:.1f} us/kernel")
+    cv = p.info_.get("cv_metrics") or {}
+    if "within_10pct" in cv:
+        from ..predictors.metrics import format_metrics
+
+        typer.echo(f"cross-validated ({cv['folds']}-fold, whole models): {format_metrics(cv)}"
+                   + (f"  coverage: {cv['coverage']:.2f}" if cv.get("coverage", 1.0) < 1 else ""))
     typer.echo(f"wrote {target}/")
 
 
@@ -162,4 +168,5 @@ def _fit_graph_from_store(device: str, store, runtime, out, seed: int) -> None:
     name = "graph-kernel" if rt == "onnxruntime" else f"graph-kernel-{rt}"
     p = GraphKernelPredictor(seed=seed).fit(samples).set_card(device=device, runtime=rt, graph_runtime=rt,
                                                                name=name, profiles="op_profile rows of the store")
+    p.set_card(cv_metrics=p.cross_validate(samples))  # --latency DEV=predictor compares it with a space's model
     _save_graph(p, device, len(samples), out)

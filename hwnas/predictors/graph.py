@@ -117,8 +117,14 @@ class GraphKernelPredictor:
     kind = KIND
 
     def __init__(self, seed: int = 0, gbdt_min: int = GBDT_MIN, n_estimators: int = 300, target: str = "latency_ms",
-                 fit_scale: bool = True):
+                 fit_scale: bool = True, whole: str = "nnls"):
         self.seed = seed
+        # whole-model map: "nnls" (s * profiled kernel sum + a + b * kernels, least squares) or "ratio" (s = the
+        # median over the training models of latency / *predicted* kernel sum: robust, and it calibrates the
+        # kernel models' own bias; a = b = 0)
+        if whole not in ("nnls", "ratio"):
+            raise PredictorError(f"graph-kernel whole-model map must be nnls or ratio, not {whole!r}")
+        self.whole = whole
         self.fit_scale = fit_scale  # False: s = 1, the profiled kernel times summed as they are (ablation)
         self.target = target
         self.gbdt_min = gbdt_min
@@ -181,6 +187,12 @@ class GraphKernelPredictor:
             coef = np.array([1.0, *nnls(A[:, 1:], np.maximum(y - ksum, 0.0))[0]])
         self.scale_ = float(coef[0])
         self.overhead_ = [float(coef[1]), float(coef[2])]
+        if self.whole == "ratio":
+            self.scale_, self.overhead_, self.fitted_ = 1.0, [0.0, 0.0], True
+            psum = np.array([float(np.sum(self.predict_kernels(s["kernels"])[0])) for s in samples])
+            coef = np.array([float(np.median(y / np.maximum(psum, 1e-9))), 0.0, 0.0])
+            A = np.stack([psum, np.ones_like(n), n], 1)
+            self.scale_ = float(coef[0])
         r = y - A @ coef
         self.overhead_scale_ = float(1.4826 * np.median(np.abs(r - np.median(r)))) if len(r) > 1 else 0.0
         self.n_train_ = len(samples)
@@ -191,31 +203,81 @@ class GraphKernelPredictor:
         return self
 
     # -- predict -----------------------------------------------------------------------------------------
-    def predict_kernels(self, kernels: list[Kernel]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-kernel (mean ms, std ms); a kernel type never profiled raises ``UnknownOpError``."""
-        from .huber_ridge import RobustLinear
-
+    def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise PredictorError("the graph-kernel predictor is not fitted: call fit() or load an artifact")
+
+    def _unknown(self, t: str, example: str, arch: str | None = None) -> UnknownOpError:
+        return UnknownOpError(f"kernel type {t!r} (e.g. node {example!r}" + (f" of arch {arch}" if arch else "")
+                              + f") never occurred in the profiled training models (types seen: "
+                              f"{', '.join(self.models_)}); profile models that use it and refit (it is not "
+                              "counted as 0 ms)")
+
+    def _predict_type(self, t: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean ms, std ms) of kernels of type ``t`` with features ``X``; None for an ``absent`` type."""
+        from .huber_ridge import RobustLinear
+
+        m = self.models_[t]
+        if m["model"] == "absent":  # profiled graphs held it, the runtime never ran it as an op
+            return None
+        if m["model"] == "gbdt":
+            p = np.exp(self.gbdt_[t].predict(X)) * _work(X)
+        else:
+            lin = RobustLinear.from_state({k: np.asarray(v) for k, v in m.items()
+                                           if k in ("mean", "scale", "coef", "intercept", "noise", "alpha")})
+            p = np.maximum(lin.predict(X[:, -2:])[0], 1e-4)
+        return p, p * m["log_scale"]
+
+    def predict_kernels(self, kernels: list[Kernel]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-kernel (mean ms, std ms); a kernel type never profiled raises ``UnknownOpError``."""
+        self._check_fitted()
         mean, std = np.zeros(len(kernels)), np.zeros(len(kernels))
         for t in sorted({k.type for k in kernels}):
             idx = [i for i, k in enumerate(kernels) if k.type == t]
             if t not in self.models_:
-                raise UnknownOpError(f"kernel type {t!r} (e.g. node {kernels[idx[0]].nodes[0]!r}) never occurred in "
-                                     f"the profiled training models (types seen: {', '.join(self.models_)}); "
-                                     "profile models that use it and refit (it is not counted as 0 ms)")
-            X = np.array([kernels[i].features() for i in idx])
-            m = self.models_[t]
-            if m["model"] == "absent":  # profiled graphs held it, the runtime never ran it as an op
-                continue
-            if m["model"] == "gbdt":
-                p = np.exp(self.gbdt_[t].predict(X)) * _work(X)
-            else:
-                lin = RobustLinear.from_state({k: np.asarray(v) for k, v in m.items()
-                                               if k in ("mean", "scale", "coef", "intercept", "noise", "alpha")})
-                p = np.maximum(lin.predict(X[:, -2:])[0], 1e-4)
-            mean[idx], std[idx] = p, p * m["log_scale"]
+                raise self._unknown(t, kernels[idx[0]].nodes[0])
+            out = self._predict_type(t, np.array([kernels[i].features() for i in idx]))
+            if out is not None:
+                mean[idx], std[idx] = out
         return mean, std
+
+    def predict_many(self, kernel_lists: list[list[Kernel]], name_of=None) -> tuple[np.ndarray, np.ndarray]:
+        """Whole-model (mean ms, std ms) of many graphs at once (``predict_graph`` of each, batched: each distinct
+        kernel configuration is predicted once, so a pool of thousands of subnets of one space costs one tree
+        pass per kernel type). ``name_of(i)`` names graph ``i`` in an unknown-kernel error."""
+        self._check_fitted()
+        n = len(kernel_lists)
+        owner = np.repeat(np.arange(n), [len(ks) for ks in kernel_lists])
+        ids: dict = {}  # kernels of one space repeat (space_kernels shares them): each distinct one once
+        uniq: list[Kernel] = []
+        kid = np.empty(len(owner), dtype=np.int64)
+        j = 0
+        for ks in kernel_lists:
+            for k in ks:
+                u = ids.get(id(k))
+                if u is None:
+                    u = ids[id(k)] = len(uniq)
+                    uniq.append(k)
+                kid[j] = u
+                j += 1
+        types = np.array([k.type for k in uniq], dtype=object)
+        rows = np.array([k.features() for k in uniq], dtype=float).reshape(len(uniq), len(FEATURES))
+        mu, su = np.zeros(len(uniq)), np.zeros(len(uniq))
+        for t in sorted(set(types.tolist())):
+            idx = np.flatnonzero(types == t)
+            if t not in self.models_:
+                first = int(np.flatnonzero(np.isin(kid, idx))[0])
+                raise self._unknown(t, uniq[kid[first]].nodes[0], name_of(int(owner[first])) if name_of else None)
+            X, inv = np.unique(rows[idx], axis=0, return_inverse=True)
+            out = self._predict_type(t, X)
+            if out is not None:
+                mu[idx], su[idx] = out[0][inv.reshape(-1)], out[1][inv.reshape(-1)]
+        mean, std = mu[kid], su[kid]
+        counts = np.bincount(owner, minlength=n).astype(float)
+        ksum = np.bincount(owner, weights=mean, minlength=n)
+        var = np.bincount(owner, weights=(self.scale_ * std) ** 2, minlength=n)
+        return (self.scale_ * ksum + self.overhead_[0] + self.overhead_[1] * counts,
+                np.sqrt(var + self.overhead_scale_ ** 2))
 
     def predict_graph(self, kernels: list[Kernel]) -> tuple[float, float]:
         """Whole-model (mean ms, std ms): kernels + overhead; std assumes independent kernel errors."""
@@ -232,13 +294,58 @@ class GraphKernelPredictor:
                                  f"fit one from {rt} op profiles")
         return self.predict_graph(read_graph(path))
 
-    def predict_archs(self, space, archs, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Any space's archs through the same path: export each to ONNX (cached), fuse, predict."""
+    def arch_kernels(self, space, archs, cache_dir: Path | None = None) -> tuple[list[list[Kernel]], int]:
+        """Each arch's fused kernels: from the space's layer description (``space_kernels``) where the space has
+        one for this predictor's runtime, else read from the exported graph (ONNX / TFLite, cached). Returns
+        (kernel lists, how many archs were exported)."""
         from ..export import ExportSettings, export_arch
+        from .space_kernels import space_kernels
 
-        fmt = "tflite" if self.info_.get("graph_runtime") == "litert" else "onnx"
-        out = [self.predict_file(export_arch(space, a, ExportSettings(format=fmt), cache_dir=cache_dir)) for a in archs]
-        return np.array([o[0] for o in out]), np.array([o[1] for o in out])
+        rt = self.info_.get("graph_runtime", "onnxruntime")
+        fmt = "tflite" if rt == "litert" else "onnx"
+        out, exported = [], 0
+        for a in archs:
+            ks = space_kernels(space, a, rt)
+            if ks is None:
+                ks = read_graph(export_arch(space, a, ExportSettings(format=fmt), cache_dir=cache_dir), rt)
+                exported += 1
+            out.append(ks)
+        return out, exported
+
+    def predict_archs(self, space, archs, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Any space's archs: kernels from the space's layer description (else its exported graph), predicted
+        in one batch."""
+        archs = list(archs)
+        kernels, _ = self.arch_kernels(space, archs, cache_dir)
+        return self.predict_many(kernels, lambda i: space.to_string(archs[i]))
+
+    def cross_validate(self, samples: list[dict], folds: int = 5) -> dict:
+        """Pooled out-of-fold metrics (``metrics.score``) of this configuration on ``samples`` (whole-model
+        latencies of held-out models vs predicted from the other folds' profiles); models with a kernel type
+        their training folds never saw count against ``coverage``."""
+        from .huber_ridge import kfold_indices
+        from .metrics import score
+
+        n = len(samples)
+        if n < 6:
+            return {"note": f"only {n} profiled models: no cross-validation"}
+        y = np.array([s[self.target] for s in samples], float)
+        oof = np.full(n, np.nan)
+        for f in kfold_indices(n, min(folds, n), np.random.default_rng(self.seed)):
+            tr = np.setdiff1d(np.arange(n), f)
+            p = GraphKernelPredictor(self.seed, self.gbdt_min, self.n_estimators, self.target, self.fit_scale,
+                                     self.whole)
+            p.fit([samples[i] for i in tr])
+            for i in f:
+                try:
+                    oof[i] = p.predict_graph(samples[i]["kernels"])[0]
+                except UnknownOpError:
+                    pass
+        ok = np.isfinite(oof)
+        m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
+        m["coverage"] = float(ok.mean())
+        m["folds"] = min(folds, n)
+        return m
 
     # -- card / artifacts --------------------------------------------------------------------------------
     def set_card(self, **fields) -> "GraphKernelPredictor":
@@ -251,7 +358,7 @@ class GraphKernelPredictor:
 
         return {"format": ARTIFACT_FORMAT, "kind": KIND, "name": self.info_.get("name", "graph-kernel"),
                 "params": {"seed": self.seed, "gbdt_min": self.gbdt_min, "n_estimators": self.n_estimators,
-                           "target": self.target, "fit_scale": self.fit_scale},
+                           "target": self.target, "fit_scale": self.fit_scale, "whole": self.whole},
                 "space": "graph", "space_config": {"runtime": self.info_.get("graph_runtime", "onnxruntime")},
                 "feature_schema": SCHEMA, "training": {"count": self.n_train_, "data_hash": self.data_hash_},
                 "kernel_types": {t: {"model": m["model"], "count": m["count"], "log_scale": m["log_scale"]}
@@ -319,7 +426,7 @@ class GraphKernelPredictor:
                     raise ArtifactError(f"{directory}: LightGBM model of {t} is unreadable ({exc})") from None
         obj.n_train_, obj.data_hash_ = card["training"]["count"], card["training"]["data_hash"]
         obj.created_at_ = card.get("created_at")
-        obj.info_ = {k: card[k] for k in ("device", "runtime", "name") if k in card}
+        obj.info_ = {k: card[k] for k in ("device", "runtime", "name", "cv_metrics") if k in card}
         obj.info_["graph_runtime"] = (card.get("space_config") or {}).get("runtime", "onnxruntime")
         obj.fitted_ = True
         return obj

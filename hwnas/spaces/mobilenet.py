@@ -12,6 +12,10 @@ Genes (45): 5 depth genes, then for each of the 5 stages x 4 block slots a kerne
 gene. Genes of block slots beyond a stage's depth are inactive and canonicalised to 0, so equal networks have
 equal arch ids. String form: stages separated by '/', blocks by ',', each block ``k<kernel>e<expand>``, e.g.
 ``k3e4,k5e6/k3e3,k3e3,k7e6/...`` (depth = number of blocks).
+
+``layers(arch)``: the network as plain layer records in execution order (the same layers ``build`` makes, with
+their input sizes), for predictors that read a network's structure without exporting it
+(``hwnas.predictors.space_kernels``).
 """
 
 from __future__ import annotations
@@ -111,6 +115,46 @@ class MobileNetSpace(GeneSpace):
                 i = self._block_slot(si, bi)
                 genes[i], genes[i + 1] = KERNELS.index(k), EXPANDS.index(e)
         return self.make(genes)
+
+    def layers(self, arch: Arch) -> list[dict]:
+        """The layers of ``build(arch)`` in execution order, each a dict: ``op`` (``conv``: Conv2d [+ BN] [+ act]
+        with ``cin, cout, k, stride, groups, hw`` (input H = W), ``act`` (``relu`` / ``hswish`` / ``""``) and
+        ``residual`` (the block output adds the block input); ``se``: squeeze-excite on ``c`` channels with
+        ``mid`` hidden, at ``hw``; ``gap``: global pooling of ``c`` x ``hw`` x ``hw``; ``flatten``: of ``c``;
+        ``linear``: ``cin`` -> ``cout``) and ``name`` (the module path)."""
+        def conv(name, cin, cout, k, stride, groups, hw, act_name, residual=False):
+            out.append({"op": "conv", "name": name, "cin": cin, "cout": cout, "k": k, "stride": stride,
+                        "groups": groups, "hw": hw, "act": act_name, "residual": residual})
+            return (hw + 2 * (k // 2) - k) // stride + 1
+
+        out: list[dict] = []
+        hw = self.input_size
+        c_stem = make_divisible(16 * self.width_mult)
+        hw = conv("stem", 3, c_stem, 3, 2, 1, hw, "hswish")
+        blocks = [(c_stem, c_stem, 3, 1, 1, "relu", False)]
+        c = c_stem
+        for s, stage in enumerate(self.decode(arch)):
+            c_out = make_divisible(WIDTHS[s] * self.width_mult)
+            for b, (k, e) in enumerate(stage):
+                blocks.append((c, c_out, k, e, STRIDES[s] if b == 0 else 1, ACTS[s], SE[s]))
+                c = c_out
+        for i, (c_in, c_out, k, e, stride, act_name, se) in enumerate(blocks):
+            name = f"blocks.{i}"
+            mid = make_divisible(c_in * e)
+            if e != 1:
+                conv(f"{name}.expand", c_in, mid, 1, 1, 1, hw, act_name)
+            h2 = conv(f"{name}.depthwise", mid, mid, k, stride, mid, hw, act_name)
+            if se:
+                out.append({"op": "se", "name": f"{name}.se", "c": mid, "mid": make_divisible(mid // 4), "hw": h2})
+            conv(f"{name}.project", mid, c_out, 1, 1, 1, h2, "", residual=stride == 1 and c_in == c_out)
+            hw = h2
+        c_final, c_mix = make_divisible(960 * self.width_mult), make_divisible(1280 * self.width_mult)
+        conv("final_expand", c, c_final, 1, 1, 1, hw, "hswish")
+        out.append({"op": "gap", "name": "pool", "c": c_final, "hw": hw})
+        conv("feature_mix", c_final, c_mix, 1, 1, 1, 1, "hswish")
+        out.append({"op": "flatten", "name": "flatten", "c": c_mix})
+        out.append({"op": "linear", "name": "classifier", "cin": c_mix, "cout": self.num_classes})
+        return out
 
     def build(self, arch: Arch):
         from .mobilenet_torch import OFAMobileNetV3

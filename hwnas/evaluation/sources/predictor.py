@@ -1,4 +1,6 @@
-"""``predictor[:ROOT]``: latency from a trained latency predictor (``hwnas.predictors.load_predictor``)."""
+"""``predictor[:ROOT]``: latency from a trained latency predictor: the device's predictor of the space, or its
+space-agnostic graph-kernel predictor where there is none or it is the better one
+(``hwnas.predictors.for_space``)."""
 
 from __future__ import annotations
 
@@ -27,9 +29,9 @@ class PredictorSource(Source):
     def _predictor(self, space):
         pred = getattr(self, "_pred", None)
         if pred is None:
-            from ...predictors import load_predictor
+            from ...predictors.for_space import predictor_for_space
 
-            pred = self._pred = load_predictor(self.device, space=space.name, root=self.root)
+            pred = self._pred = predictor_for_space(self.device, space, root=self.root)
         return pred
 
     def describe_for(self, space) -> str:
