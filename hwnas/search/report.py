@@ -83,9 +83,22 @@ def _png(fig) -> bytes:
 
 
 def _table(header, rows) -> str:
+    """A table inside its own horizontally scrollable box (``div.scroll``): however long its cells (arch
+    strings, provenance), the page itself never scrolls sideways."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+# Nothing may widen the page past the window: tables scroll inside their own box (max-width 100 %, overflow-x
+# auto), long unbroken cells (arch strings, provenance) may break anywhere, images shrink to fit.
+CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222;overflow-wrap:anywhere}"
+       ".scroll{max-width:100%;overflow-x:auto;margin:1em 0}"
+       "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;"
+       "text-align:left;vertical-align:top;overflow-wrap:anywhere;min-width:4em}"
+       "td:first-child{min-width:12em}th{background:#f0f3f5}"
+       "img{max-width:100%;height:auto}.warn{color:#b00;font-weight:bold}"
+       "code{background:#f4f4f4;padding:1px 3px;overflow-wrap:anywhere}")
 
 
 def render_html(result, pareto_png: bytes, history_png: bytes, out: Path | None = None) -> str:
@@ -113,14 +126,10 @@ def render_html(result, pareto_png: bytes, history_png: bytes, out: Path | None 
     settings = [(k, v) for k, v in cfg.items() if k not in ("objectives_resolved",)]
     hist_rows = [[r.get("step"), r.get("n_evals"), f"{r.get('hypervolume', float('nan')):.4f}", r.get("front_size", "")]
                  for r in result.history]
-    css = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-           "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;"
-           "text-align:left}th{background:#f0f3f5}img{max-width:100%}.warn{color:#b00;font-weight:bold}"
-           "code{background:#f4f4f4;padding:1px 3px}")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>hwnas search: {html.escape(result.strategy)} on {html.escape(result.space)}</title>",
-        f"<style>{css}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         f"<h1>Pareto search: {html.escape(result.strategy)} on {html.escape(result.space)}</h1>",
         f"<p>{len(result.evaluations)} unique architectures evaluated; {len(front)} on the front; "
         f"final hypervolume {hv:.4f} (normalised by the first generation's ideal and nadir, reference 1.1).</p>",
