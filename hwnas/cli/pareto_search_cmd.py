@@ -24,7 +24,7 @@ def _progress_bar(budget: int):
             progress.update(task, completed=info["n_evals"])
         elif kind == "generation":
             progress.update(task, completed=info["n_evals"], hv=f"{info['hypervolume']:.4f}")
-        # other events (run_search's "final") change nothing the bar shows
+        # other events (run_search's "final", "trust") change nothing the bar shows
 
     return progress, update
 
@@ -108,6 +108,8 @@ def register(app: typer.Typer) -> None:
         if result.config.get("replay_diverged"):
             typer.echo("warning: the resumed search did not replay the logged evaluations in order "
                        "(settings changed?); results are valid but differ from an unbroken run", err=True)
+        if result.config.get("accuracy_trust"):  # how far to trust the accuracy axis (trust.json, report.html)
+            typer.echo(f"{result.config['accuracy_trust']} (trust.json)")
         hv = result.history[-1]["hypervolume"] if result.history else float("nan")
         typer.echo(f"{len(result.evaluations)} unique archs evaluated, {len(front)} on the Pareto front "
                    f"(hypervolume {hv:.4f}); results in {target} (report.html)")

@@ -117,6 +117,7 @@ class SearchConfig:
     label_smoothing: float = _setting(0.0, _number)
     train_device: str = _setting("auto", _text)
     budget: int = _setting(100, _integer)
+    trust_archs: int = _setting(6, _integer)  # accuracy train: re-train this many archs with a 2nd seed (trust.json)
     seed: int = _setting(0, _integer)
     executor: str = _setting("in-process", _text)
     address: str | None = _setting(None, _optional_text)
@@ -219,6 +220,8 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None) -> Se
         cfg.data_dir = str(Path(cfg.data_dir).expanduser().absolute())
     if cfg.budget < 1:
         raise HwnasError(f"budget must be >= 1, got {cfg.budget}")
+    if cfg.trust_archs < 0:
+        raise HwnasError(f"trust_archs must be >= 0 (0 = no seed check), got {cfg.trust_archs}")
     if not cfg.objective:
         raise HwnasError("a search needs at least one --objective")
     return cfg
