@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import stat
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from .errors import HwnasError
 
@@ -36,6 +38,39 @@ def read_text(path: Path, what: str = "file") -> str:
         line = data[:exc.start].count(b"\n") + 1
         raise HwnasError(f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
                          "save it as UTF-8") from None
+
+
+def text_lines(path: Path, what: str = "file") -> Iterator[str]:
+    """A text file's lines, read as they are needed (a large file is never held whole): UTF-8, a leading BOM
+    dropped, line ends kept as ``open(newline="")`` keeps them (what ``csv`` wants). A byte that is not UTF-8
+    is one clear HwnasError naming its line, as :func:`read_text` says it."""
+    path = Path(path)
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise HwnasError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise HwnasError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    with fh, io.TextIOWrapper(fh, encoding="utf-8-sig", newline="") as text:
+        try:
+            yield from text
+        except UnicodeDecodeError:
+            raise HwnasError(_not_utf8(path, what)) from None
+        except OSError as exc:
+            raise HwnasError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def _not_utf8(path: Path, what: str) -> str:
+    """read_text's message for the first line of ``path`` that is not UTF-8 (found reading line by line:
+    a UTF-8 sequence never contains a newline byte)."""
+    with Path(path).open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return (f"{what} {path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {number}); "
+                        "save it as UTF-8")
+    return f"{what} {path} is not UTF-8 text; save it as UTF-8"
 
 
 def sha256_file(path: Path) -> str:

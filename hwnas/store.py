@@ -14,10 +14,11 @@ Location: an explicit path (``--store PATH``), else ``$HWNAS_HOME/measurements.d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
-import contextlib
+import numbers
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field, fields
@@ -37,6 +38,44 @@ class StoreError(HwnasError):
     """The store file cannot be opened, is not a hwnas store, or was written by a newer hwnas."""
 
 
+# The plausible range of each quantity, name -> (low, low allowed, high): one rule for every way a number
+# enters hwnas (``hwnas import latency``, ``table:`` sources, rows read back from the store, evaluations
+# replayed from a search log). The upper bounds are generous (an hour per inference, a kilowatt for that hour)
+# but finite: a 1e308 "latency" is a broken row, and it breaks every fit downstream.
+_HOUR_MS = 3.6e6
+VALUE_RANGES: dict[str, tuple[float, bool, float]] = {
+    "latency_ms": (0.0, False, _HOUR_MS),
+    "latency_corrected_ms": (0.0, False, _HOUR_MS),
+    "energy_mj": (0.0, True, 1e3 * _HOUR_MS),
+    "peak_power_w": (0.0, True, 1e4),
+    "error": (0.0, True, 100.0),
+    "test_accuracy": (0.0, True, 100.0),
+    "params": (0.0, True, 1e18),
+    "macs": (0.0, True, 1e18),
+    "peak_memory_bytes": (0.0, True, 1e18),
+}
+_PERCENTAGES = ("error", "test_accuracy")
+_WHY_HIGH = {"latency_ms": " (one hour)", "latency_corrected_ms": " (one hour)",
+             "energy_mj": " (a kilowatt for an hour)", "peak_power_w": " (10 kW)"}
+
+
+def value_problem(name: str, value) -> str | None:
+    """Why ``value`` is not a plausible ``name`` (``latency_ms``, ``latency_ms@pixel2``, ``energy_mj``,
+    ``error`` ...), or None when it is. A name without a rule needs only a finite number."""
+    name = str(name).partition("@")[0]
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        return f"{name} must be a number, got {value!r}"
+    v = float(value)
+    if not math.isfinite(v):
+        return f"{name} must be a finite number, got {v}"
+    low, low_ok, high = VALUE_RANGES.get(name, (-math.inf, True, math.inf))
+    if name in _PERCENTAGES and not low <= v <= high:
+        return f"{name} must be a percentage in 0-100, got {v}"
+    if v < low or (v == low and not low_ok):
+        return f"{name} must be {'>=' if low_ok else '>'} {low:g}, got {v}"
+    if v > high:
+        return f"{name} must be at most {high:g}{_WHY_HIGH.get(name, '')}, got {v:g}"
+    return None
 
 
 def settings_key(settings: dict | None) -> str:
@@ -84,8 +123,11 @@ class Measurement:
             self.created_at = now_iso()
         if self.source not in SOURCES:
             raise HwnasError(f"measurement source must be one of {', '.join(SOURCES)}, got {self.source!r}")
-        if self.latency_ms is None or not math.isfinite(float(self.latency_ms)) or float(self.latency_ms) <= 0:
-            raise HwnasError(f"latency_ms must be a positive number, got {self.latency_ms!r} (arch {self.arch})")
+        for name in _CHECKED:
+            value = getattr(self, name)
+            problem = None if value is None and name != "latency_ms" else value_problem(name, value)
+            if problem:
+                raise HwnasError(f"{problem} (arch {self.arch})")
 
     @property
     def settings_key(self) -> str:
@@ -99,6 +141,8 @@ class Measurement:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+
+_CHECKED = ("latency_ms", "energy_mj", "peak_power_w", "latency_corrected_ms")  # against VALUE_RANGES
 
 _COLUMNS = (
     # name, sql type, json-encoded?
@@ -135,6 +179,8 @@ _V1_NAMES = [c[0] for c in _COLUMNS[:_COLUMNS.index(("op_profile", "TEXT", True)
 _V2_NAMES = _V1_NAMES + ["peak_power_w", "peak_power_source"]
 _NAMES = [c[0] for c in _COLUMNS]
 _JSON = {c[0] for c in _COLUMNS if c[2]}
+_NUMBERS = [c[0] for c in _COLUMNS if c[1].startswith(("REAL", "INTEGER"))]
+_STAGE = "hwnas_import_stage"  # the temporary table an import is read into before its one write transaction
 
 _SCHEMA_V1 = f"""
 CREATE TABLE IF NOT EXISTS measurements (
@@ -284,18 +330,28 @@ class MeasurementStore:
 
     # -- writing -------------------------------------------------------------------------------------
     @staticmethod
-    def _row(m: Measurement) -> list:
+    def _row(m: Measurement, last: dict | None = None) -> list:
+        """The column values of ``m``. ``last``: a memo of the JSON text of the dicts of the previous row (the
+        rows of one import share one settings and one fingerprint dict: each is encoded once)."""
+        last = {} if last is None else last
         out = []
         for name in _NAMES:
             v = getattr(m, name)
             if name in _JSON:
-                v = None if v is None else json.dumps(v, sort_keys=True, default=str)
+                if v is not None and name in last and last[name][0] is v:
+                    v = last[name][1]
+                elif v is not None:
+                    text = json.dumps(v, sort_keys=True, default=str)
+                    last[name] = (v, text)
+                    v = text
             elif name == "unstable":
                 v = int(bool(v))
             elif name == "throttled":
                 v = None if v is None else int(bool(v))
             out.append(v)
-        return out + [m.settings_key]
+        if "key" not in last or last["key"][0] is not m.settings:
+            last["key"] = (m.settings, m.settings_key)
+        return out + [last["key"][1]]
 
     def add(self, m: Measurement, if_absent: bool = False) -> int:
         """Append one measurement (one transaction); returns its row id and sets ``m.id``."""
@@ -332,23 +388,82 @@ class MeasurementStore:
                 (space, arch_id, arch, device, runtime, json.dumps(settings, sort_keys=True, default=str),
                  settings_key(settings), error, now_iso()))
 
+    @staticmethod
+    def _imported(conn: sqlite3.Connection, sha256: str, device: str, space: str) -> bool:
+        rows = conn.execute("SELECT fingerprint FROM measurements WHERE source='imported' AND device=? AND space=? "
+                            "AND fingerprint LIKE ?", (device, space, f"%{sha256}%")).fetchall()
+        return any(json.loads(r[0]).get("sha256") == sha256 for r in rows)
+
     def has_import(self, sha256: str, device: str, space: str) -> bool:
         """Whether a file with this sha256 was already imported for ``device`` and ``space``."""
         with self._db() as conn:
-            rows = conn.execute("SELECT fingerprint FROM measurements WHERE source='imported' AND device=? AND space=?",
-                                (device, space)).fetchall()
-        return any(json.loads(r[0]).get("sha256") == sha256 for r in rows)
+            return self._imported(conn, sha256, device, space)
+
+    def add_import(self, ms: Iterable[Measurement], sha256: str, device: str, space: str,
+                   batch: int = 10_000) -> int:
+        """Store the measurements read from one imported file (``sha256``), all or none, unless a file with this
+        sha256 was already imported for ``device`` and ``space``; returns the rows added (0: imported before).
+
+        ``ms`` may be a generator: it is consumed ``batch`` rows at a time into a temporary table of this
+        connection (never all in memory, and without holding the store's write lock while the file is read;
+        an exception it raises discards what was staged). The "already imported" check and the insert are then
+        one write transaction, so two processes importing the same file at once store it once."""
+        if self.has_import(sha256, device, space):  # the cheap answer before reading a large file
+            return 0
+        names = ", ".join(_NAMES) + ", settings_key"
+        stage = f"INSERT INTO temp.{_STAGE} ({names}) VALUES ({', '.join('?' * (len(_NAMES) + 1))})"
+        with self._lock:
+            try:
+                with self._db() as conn:
+                    conn.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
+                    conn.execute(f"CREATE TEMP TABLE {_STAGE} ({names})")
+                    conn.execute("BEGIN")  # writes only the temporary database: other writers go on
+                    chunk: list[list] = []
+                    last: dict = {}
+                    for m in ms:
+                        chunk.append(self._row(m, last))
+                        if len(chunk) >= batch:
+                            conn.executemany(stage, chunk)
+                            chunk = []
+                    if chunk:
+                        conn.executemany(stage, chunk)
+                    conn.execute("COMMIT")
+                with self._db(write=True) as conn:
+                    if self._imported(conn, sha256, device, space):
+                        return 0
+                    return conn.execute(f"INSERT INTO measurements ({names}) SELECT {names} FROM temp.{_STAGE} "
+                                        "ORDER BY rowid").rowcount
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    self._conn.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
 
     # -- reading -------------------------------------------------------------------------------------
-    @staticmethod
-    def _measurement(row: sqlite3.Row) -> Measurement:
-        d = {name: row[name] for name in _NAMES}
-        for name in _JSON:
-            d[name] = None if d[name] is None else json.loads(d[name])
-        d["unstable"] = bool(d["unstable"])
-        d["throttled"] = None if d["throttled"] is None else bool(d["throttled"])
-        d["id"] = row["id"]
-        return Measurement(**d)
+    def _measurement(self, row: sqlite3.Row) -> Measurement:
+        """A stored row as a Measurement; a row edited by hand into something hwnas would never have written
+        (text in a number column, a latency outside VALUE_RANGES, broken JSON) is one StoreError naming it."""
+        try:
+            d = {name: row[name] for name in _NAMES}
+            for name in _NUMBERS:
+                if d[name] is not None and (isinstance(d[name], bool) or not isinstance(d[name], numbers.Real)):
+                    raise HwnasError(f"{name} must be a number, got {d[name]!r}")
+            for name in _JSON:
+                try:
+                    d[name] = None if d[name] is None else json.loads(d[name])
+                except ValueError:
+                    raise HwnasError(f"{name} is not valid JSON: {str(d[name])[:60]!r}") from None
+            d["unstable"] = bool(d["unstable"])
+            d["throttled"] = None if d["throttled"] is None else bool(d["throttled"])
+            d["id"] = row["id"]
+            return Measurement(**d)
+        except (HwnasError, TypeError, ValueError) as exc:
+            what = str(exc).split(" (arch ")[0]
+            arch = str(row["arch"])
+            raise StoreError(f"{self.path}: row {row['id']} (device {row['device']!r}, arch "
+                             f"{arch if len(arch) <= 80 else arch[:77] + '...'}) is damaged: {what}; correct or "
+                             f"delete it (sqlite3 {self.path} 'DELETE FROM measurements WHERE id={row['id']}')"
+                             ) from None
 
     def query(self, device: str | None = None, space: str | None = None, runtime: str | None = None,
               source: str | None = None, latest: bool = True, arch_id: str | None = None,
@@ -430,5 +545,5 @@ class MeasurementStore:
             return self._conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-__all__ = ["Measurement", "MeasurementStore", "StoreError", "SCHEMA_VERSION", "settings_key",
+__all__ = ["Measurement", "MeasurementStore", "StoreError", "SCHEMA_VERSION", "VALUE_RANGES", "value_problem", "settings_key",
            "default_store_path", "resolve_store_path"]

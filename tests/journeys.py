@@ -44,9 +44,13 @@ class Ran:
 
 def user_env(extra: dict | None = None) -> dict:
     """The environment of a user's shell: this one (HWNAS_HOME and PYTHONPATH included) without a COLUMNS or
-    LINES that would hide how the command sizes its output."""
+    LINES that would hide how the command sizes its output; ``extra`` on top (a None value unsets)."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env.update(extra or {})
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     return env
 
 

@@ -4,6 +4,7 @@ path; a real CUDA path (skipped without a GPU); a restricted unpickler for CIFAR
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -176,6 +177,75 @@ def test_cifar_pickles_are_read_by_a_restricted_unpickler(tmp_path):
     with pytest.raises(HwnasError, match="refused to unpickle"):
         load_splits("cifar10", (3, 8, 8), data_dir=str(tmp_path / "c"))
     assert not marker.exists()
+
+
+class _Bomb:
+    """A pickle payload that calls an allowed numpy constructor with a shape of 10**11 elements."""
+
+    def __init__(self, how):
+        self.how = how
+
+    def __reduce__(self):
+        if self.how == "ndarray":
+            return (np.ndarray, ((10**11,),))  # numpy.ndarray(shape): 745 GiB of float64
+        return (np.zeros(0).__reduce__()[0], (np.ndarray, (10**11,), b"b"))  # _reconstruct(ndarray, shape, dtype)
+
+
+@pytest.mark.parametrize("how", ["ndarray", "reconstruct"])
+def test_a_cifar_pickle_cannot_ask_for_a_huge_array(tmp_path, how):
+    """Issue 23 item 13: the array is refused before it is allocated (before: MemoryError, or worse)."""
+    from hwnas.accuracy.safe_pickle import load_cifar_batch
+
+    folder = write_cifar(tmp_path / "c")
+    with (folder / "data_batch_1").open("wb") as fh:
+        pickle.dump({b"data": _Bomb(how), b"labels": [0]}, fh)
+    with pytest.raises(HwnasError, match="refused to unpickle (a call of numpy.ndarray|an array of 100,000,000,000 b)"):
+        load_cifar_batch(folder / "data_batch_1")
+    with pytest.raises(HwnasError, match="refused to unpickle"):
+        load_splits("cifar10", (3, 8, 8), data_dir=str(tmp_path / "c"))
+
+
+@pytest.mark.parametrize("labels, needle", [
+    ([59] + [0] * 99, "label 59 (image 0) is not a class 0-9"),
+    ([0] * 50 + [-1] * 50, "label -1 (image 50) is not a class 0-9 (50 such labels)"),
+    ([0.5] * 100, "label 0.5 (image 0)"),
+    ([0] * 99, "holds 100 images but 99 labels"),
+])
+def test_cifar_labels_outside_the_ten_classes_are_one_clear_error(tmp_path, labels, needle):
+    """Issue 23 item 13: before, label 59 reached training (IndexError: Target 59 is out of bounds)."""
+    folder = write_cifar(tmp_path / "c")
+    with (folder / "data_batch_1").open("wb") as fh:
+        pickle.dump({b"data": np.zeros((100, 3072), np.uint8), b"labels": labels}, fh)
+    with pytest.raises(HwnasError, match=re.escape(needle)):
+        load_splits("cifar10", (3, 8, 8), data_dir=str(tmp_path / "c"))
+
+
+@pytest.mark.parametrize("data, needle", [
+    (np.zeros((100, 3072), np.float64), "'data' must be uint8 images of 3 x 32 x 32 bytes, got a float64 array"),
+    (np.zeros((100, 3000), np.uint8), "got a uint8 array of shape (100, 3000)"),
+    ([[0] * 3072] * 100, "got list"),
+])
+def test_cifar_data_of_another_shape_is_one_clear_error(tmp_path, data, needle):
+    folder = write_cifar(tmp_path / "c")
+    with (folder / "data_batch_1").open("wb") as fh:
+        pickle.dump({b"data": data, b"labels": [0] * 100}, fh)
+    with pytest.raises(HwnasError, match=re.escape(needle)):
+        load_splits("cifar10", (3, 8, 8), data_dir=str(tmp_path / "c"))
+
+
+def test_cifar_bad_labels_from_the_command_line_are_one_line(tmp_path, capsys):
+    from hwnas.cli.main import main
+
+    folder = write_cifar(tmp_path / "c")
+    with (folder / "data_batch_1").open("wb") as fh:
+        pickle.dump({b"data": np.zeros((100, 3072), np.uint8), b"labels": [59] * 100}, fh)
+    rc = main(["pareto-search", "--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1", "--space-opt",
+               "input_size=8", "--objective", "error", "--accuracy", "train", "--dataset", "cifar10", "--data-dir",
+               str(tmp_path / "c"), "--epochs", "1", "--budget", "1", "--strategy", "random", "--no-progress",
+               "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("error: ") and "label 59 (image 0) is not a class 0-9" in err, err
 
 
 def test_no_other_pickle_load_in_the_package():

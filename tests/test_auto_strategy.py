@@ -12,9 +12,10 @@ from hwnas.strategies import choose_strategy
 from search_fixtures import write_nb201_tables
 
 
-def fake_evaluator(objectives, cheap):
+def fake_evaluator(objectives, cheap, fast_counts=True):
     costs = {o.label: types.SimpleNamespace(cheap=cheap) for o in objectives if o.device}
-    return types.SimpleNamespace(objectives=tuple(objectives), costs=costs)
+    space = types.SimpleNamespace(name="s", static_costs_fast=fast_counts)
+    return types.SimpleNamespace(objectives=tuple(objectives), costs=costs, space=space)
 
 
 @pytest.mark.parametrize("objectives, cheap, opts, expected, why", [
@@ -23,10 +24,31 @@ def fake_evaluator(objectives, cheap):
     ([Objective("error"), Objective("latency_ms", device="d")], False, {}, "nsga2", "latency_ms@d has no cheap"),
     ([Objective("error"), Objective("latency_ms", device="d")], True, {"population_size": 8}, "nsga2", "strategy-opt"),
     ([Objective("params"), Objective("macs")], True, {}, "nsga2", "no accuracy objective"),
+    ([Objective("neg_synflow"), Objective("params")], False, {}, "mobo", "cheap source"),  # a proxy is no cost
 ])
 def test_choice(objectives, cheap, opts, expected, why):
     name, reason = choose_strategy(fake_evaluator(objectives, cheap), opts)
     assert name == expected and why in reason
+
+
+def test_static_counts_are_cheap_only_where_the_space_counts_a_pool_fast():
+    from hwnas.spaces import create_space
+
+    objectives = [Objective("error"), Objective("macs")]
+    name, reason = choose_strategy(fake_evaluator(objectives, False, fast_counts=False), {})
+    assert name == "nsga2" and "counted by building each network" in reason
+    assert create_space("nb201").static_costs_fast and not create_space("mobilenet").static_costs_fast
+
+
+def test_nb201_static_costs_per_op_multiset_equal_counting_each_graph():
+    import numpy as np
+
+    from hwnas.spaces import create_space
+    from hwnas.spaces.base import count_costs
+
+    space = create_space("nb201", C=8, N=1, input_size=8)
+    for arch in space.sample_distinct(30, np.random.default_rng(1)):
+        assert space.static_costs(arch) == count_costs(space.build(arch), space.input_shape()), space.to_string(arch)
 
 
 def test_config_yaml_says_which_strategy_ran_and_why(tmp_path):

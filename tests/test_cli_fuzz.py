@@ -2,6 +2,7 @@
 values, bad files) must exit 2 with a message and never a traceback. Runs in-process (hwnas.cli.main.main)."""
 
 import inspect
+import json
 import random
 import typing
 from pathlib import Path
@@ -117,3 +118,76 @@ def test_cli_fuzz_every_bad_argument_list_exits_2_without_a_traceback(tmp_path, 
               f"{len(failures)} not answered with exit 2")
     assert not failures, "\n".join(map(str, failures[:20]))
     assert len(all_cases) > 200
+
+
+# -- resume: a torn log, a changed config, poisoned replay values (issue 23 items 5-7) ---------------------------
+def _resume_cases(rng: random.Random, log_lines: int) -> list[tuple[str, str, object]]:
+    """(kind, what, mutation argument): torn logs are continued with a note; the rest are refused."""
+    cases: list[tuple[str, str, object]] = [("torn", f"cut {k} bytes", k) for k in [1] + rng.sample(range(2, 120), 4)]
+    changes = [("space", "mobilenet"), ("seed", rng.randrange(1, 100)), ("objective", ["error", "macs"]),
+               ("strategy", "random"), ("strategy_opt", {"population_size": 5}), ("space_opt", {"C": 4}),
+               ("accuracy", "table:/elsewhere/acc.csv"), ("epochs", 7), ("constraint", ["latency_ms@dev<=3"])]
+    cases += [("config", key, value) for key, value in rng.sample(changes, 6)]
+    poisons = [{"values": [-1e308, float("nan")]}, {"values": [1e308, 1.0]}, {"values": [50.0, -1.0]},
+               {"values": ["abc", 1.0]}, {"values": [50.0]}, {"genes": [99] * 6}, {"space": "mobilenet"},
+               {"sources": [1, 2]}, {"extras": "x"}, {"values": [101.0, 2.0]}, {"genes": "abc"}]
+    cases += [("poison", json.dumps(p), (rng.randrange(2, log_lines + 1), p)) for p in poisons]
+    return cases
+
+
+def test_cli_fuzz_resume_cases(tmp_path, monkeypatch, capsys):
+    """Every damaged or edited results directory is answered as specified: a torn last log line is cut off (or
+    completed) with a note and the resume finishes; a changed config.yaml or a poisoned log line is exit 2 with
+    one line and changes nothing."""
+    import shutil
+
+    import yaml
+
+    from search_fixtures import table_args, write_nb201_tables
+
+    monkeypatch.chdir(tmp_path)
+    tables = write_nb201_tables(tmp_path)
+    base = tmp_path / "base"
+    assert main(table_args(tables, budget=8, population=4) + ["--out", str(base)]) == 0
+    log_lines = len((base / "evaluations.jsonl").read_text().splitlines())
+    failures = []
+    cases = _resume_cases(random.Random(0), log_lines)
+    for n, (kind, what, arg) in enumerate(cases):
+        out = tmp_path / f"case{n}"
+        shutil.copytree(base, out)
+        log = out / "evaluations.jsonl"
+        if kind == "torn":
+            log.write_bytes(log.read_bytes()[:-arg])
+        elif kind == "config":
+            saved = yaml.safe_load((out / "config.yaml").read_text())
+            (out / "config.yaml").write_text(yaml.safe_dump({**saved, what: arg}, sort_keys=False))
+        else:
+            line, poison = arg
+            lines = log.read_text().splitlines()
+            lines[line - 1] = json.dumps({**json.loads(lines[line - 1]), **poison})
+            log.write_text("\n".join(lines) + "\n")
+        before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        capsys.readouterr()
+        try:
+            rc = main(["pareto-search", "--resume", str(out), "--no-progress", "--budget", "9"])
+        except BaseException as exc:  # noqa: BLE001 - a traceback is exactly what this test looks for
+            rc = f"raised {type(exc).__name__}: {exc}"
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        if kind == "torn":
+            try:
+                records = [json.loads(x) for x in log.read_text().splitlines()]  # every line whole again
+            except ValueError:
+                records = []
+            ok = (rc == 0 and any(x.startswith("note: ") and "evaluations.jsonl" in x for x in lines)
+                  and len(records) == 1 + 9 and len({r["arch_id"] for r in records[1:]}) == 9)
+        else:
+            named = f"line {arg[0]}" if kind == "poison" else f"{what}: "
+            ok = (rc == 2 and len(lines) == 1 and named in err
+                  and {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before)
+        if not ok or "Traceback" in err:
+            failures.append((kind, what, rc, err.strip()[-300:]))
+    with capsys.disabled():
+        print(f"\nCLI fuzz (resume): {len(cases)} damaged or edited results directories, {len(failures)} not answered "
+              "as specified")
+    assert not failures, "\n".join(map(str, failures))

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from hwnas.cli.main import main
+from hwnas.evaluation import read_log
 from hwnas.search import DEFAULT_RECIPE, default_config, make_config, run_search
 
 from search_fixtures import table_args, write_nb201_tables
@@ -148,6 +149,16 @@ def test_existing_results_are_not_overwritten(tables, tmp_path, capsys):
     assert "only --budget may change" in capsys.readouterr().err
 
 
+def test_out_in_missing_folders_is_made_and_under_a_file_is_one_line(tables, tmp_path, capsys):
+    out = tmp_path / "runs" / "x" / "sn"  # `--out runs/sn` on a fresh checkout, where runs/ does not exist yet
+    assert main(table_args(tables, budget=10) + ["--out", str(out)]) == 0
+    assert len(read_csv(out / "evaluations.csv")) == 10
+    (tmp_path / "file").write_text("")
+    assert main(table_args(tables, budget=10) + ["--out", str(tmp_path / "file" / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a directory" in err and len(err.strip().splitlines()) == 1
+
+
 def test_resume_with_a_larger_budget_continues(tables, tmp_path):
     out = tmp_path / "run"
     assert main(table_args(tables, budget=20) + ["--out", str(out)]) == 0
@@ -188,7 +199,7 @@ def test_the_search_cannot_read_the_test_split_before_it_ends(tmp_path, monkeypa
 
     def spy(self):
         log = out / "evaluations.jsonl"
-        unlocked_after.append(len(log.read_text().splitlines()) if log.exists() else 0)
+        unlocked_after.append(len(read_log(log)))  # evaluations logged (the header line is not one)
         return real_unlock(self)
 
     monkeypatch.setattr(datasets.Splits, "unlock_test", spy)
@@ -212,14 +223,16 @@ def test_cli_error_has_no_traceback(tables, tmp_path):
     assert proc.stderr.strip() == "error: objective listed twice: latency_ms@dev"  # the shorthand names dev
 
 
-def test_every_recipe_is_valid():
+def test_every_recipe_is_valid(monkeypatch, tmp_path):
     recipes = sorted((Path(__file__).resolve().parent.parent / "search").glob("*.yaml"))
     assert len(recipes) >= 5
     from hwnas.search import load_recipe
 
+    monkeypatch.setenv("NB201_DATA", str(tmp_path))  # the third-party tables' folder (README: Third-party data)
     for path in recipes:
         cfg = make_config(load_recipe(path))  # keys and types only: no data is read
         assert cfg.objective and cfg.budget >= 1, path.name
+        assert all(str(tmp_path) in s for s in [cfg.accuracy or "", *cfg.latency] if "table:" in s), path.name
 
 
 @pytest.mark.parametrize("value, expected", [("no", False), ("false", False), (False, False), (0, False),

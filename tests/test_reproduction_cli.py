@@ -26,7 +26,8 @@ def test_the_recipes_exist():
 
 
 @pytest.mark.parametrize("name", RECIPES)
-def test_recipes_resolve_to_a_space_and_a_strategy(name):
+def test_recipes_resolve_to_a_space_and_a_strategy(name, monkeypatch, tmp_path):
+    monkeypatch.setenv("NB201_DATA", str(tmp_path))  # the nb201 recipes name their tables under $NB201_DATA
     cfg = make_config(load_recipe(ROOT / "search" / name))
     assert cfg.strategy in ("monas", "dppnet")
     space = create_space(cfg.space, **cfg.space_opt)

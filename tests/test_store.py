@@ -104,9 +104,9 @@ def test_refuses_newer_schema_and_foreign_files(tmp_path):
 def test_measurement_validation():
     with pytest.raises(HwnasError, match="source"):
         _m(source="guessed")
-    with pytest.raises(HwnasError, match="positive"):
+    with pytest.raises(HwnasError, match="latency_ms must be > 0"):
         _m(latency=-1.0)
-    with pytest.raises(HwnasError, match="positive"):
+    with pytest.raises(HwnasError, match="latency_ms must be a finite number"):
         _m(latency=float("nan"))
 
 

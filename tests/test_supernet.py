@@ -189,10 +189,105 @@ def test_ofa_checkpoint_errors(tmp_path):
     with pytest.raises(HwnasError, match="width_mult"):
         load_ofa_state_dict(wider, path)
     space = create_space("mobilenet", input_size=32, num_classes=10)
-    with pytest.raises(HwnasError, match="pass the data"):  # ImageNet is not bundled: the caller brings the data
+    with pytest.raises(HwnasError, match="give the images"):  # ImageNet is not bundled: the caller brings the data
         supernet_values(space, [space.sample(np.random.default_rng(0))], path)
     with pytest.raises(HwnasError, match="need the mobilenet space"):
         load_ofa_state_dict(create_space("nb201"), path)
+
+
+# -- Once-for-All weights scored on your images (the search's --dataset / --data-dir) -----------------------
+
+def _ofa_file(path, space, hot_output=None):
+    """A file holding an OFAMobileNetV3 state dict (OFA's key names) without the ofa package: hwnas's supernet,
+    keys renamed. ``hot_output``: that output's classifier bias is huge, so every subnet predicts it."""
+    from hwnas.accuracy.supernet.mobilenet import MobileNetSupernet, ofa_key
+
+    torch.manual_seed(0)
+    state = {ofa_key(k): v for k, v in MobileNetSupernet(space).state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    if hot_output is not None:
+        state["classifier.linear.bias"][hot_output] = 1e4
+    torch.save(state, path)
+    return path
+
+
+def _image_folder(root, classes, n_train=3, n_val=2, size=32, grey=None):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("val", n_val)):
+        for c in classes:
+            (root / split / c).mkdir(parents=True)
+            for i in range(n):
+                a = rng.integers(0, 256, (size, size, 3), dtype=np.uint8) if grey is None else \
+                    np.full((size, size, 3), grey, dtype=np.uint8)
+                Image.fromarray(a).save(root / split / c / f"{i}.png")
+    return root
+
+
+IMAGENETTE = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079", "n03394916", "n03417042",
+              "n03425413", "n03445777", "n03888257"]
+
+
+def test_class_folders_name_the_outputs_of_pretrained_weights():
+    from hwnas.accuracy.supernet.data import imagenet_wnids, output_indices
+
+    wnids = imagenet_wnids()
+    assert len(wnids) == 1000 and wnids[0] == "n01440764" and wnids[207] == "n02099601" and wnids[999] == "n15075141"
+    # an ImageNet subset (Imagenette's ten WordNet ids): their ImageNet indices, not 0..9
+    assert output_indices(IMAGENETTE, 10, 1000, "d").tolist() == [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]
+    assert output_indices(["10", "2", "7"], 3, 1000, "d").tolist() == [10, 2, 7]  # folders named by output index
+    assert output_indices(["cat", "dog"], 2, 2, "d").tolist() == [0, 1]  # as many classes as outputs: label order
+    assert output_indices((), 10, 10, "dataset digits").tolist() == list(range(10))
+    with pytest.raises(HwnasError, match="has 3 classes but the weights have 2 outputs"):
+        output_indices(["0", "1", "2"], 3, 2, "d")
+    with pytest.raises(HwnasError, match="which output is which class is unknown.*WordNet id"):
+        output_indices(["cat", "dog"], 2, 1000, "d")
+    with pytest.raises(HwnasError, match="--dataset imagefolder"):
+        output_indices((), 10, 1000, "dataset digits")
+    with pytest.raises(HwnasError, match="n09999999 are not ImageNet-1k"):
+        output_indices(["n01440764", "n09999999"], 2, 1000, "d")
+    with pytest.raises(HwnasError, match="names output 1000"):
+        output_indices(["1000", "3"], 2, 1000, "d")
+    with pytest.raises(HwnasError, match="same output"):
+        output_indices(["01", "1"], 2, 1000, "d")
+
+
+def test_ofa_weights_are_scored_on_an_imagenet_subset_folder(tmp_path):
+    """Labels are the folders' ImageNet indices: weights that always answer output 207 (golden retriever) are
+    right on exactly the golden-retriever third of the validation images."""
+    from hwnas.accuracy.supernet.data import pretrained_splits
+    from hwnas.io import sha256_file
+
+    space = create_space("mobilenet", input_size=32, num_classes=1000)
+    path = _ofa_file(tmp_path / "ofa.pth", space, hot_output=207)
+    data = _image_folder(tmp_path / "imgs", ["n01440764", "n02099601", "n02123045"])
+    archs = space.sample_distinct(2, np.random.default_rng(0))
+    acc, prov = supernet_values(space, archs, path, dataset="imagefolder", data_root=str(data))
+    np.testing.assert_allclose(acc, 100 / 3)
+    assert prov == [f"supernet:ofa-{sha256_file(path)[:12]}(imagefolder val, bn-recal 6)"] * 2
+    s = pretrained_splits("imagefolder", space.input_shape(), 1000, str(data))
+    assert sorted(set(s.y_val.tolist())) == [0, 207, 281] and s.num_classes == 1000
+    grey = pretrained_splits("imagefolder", (3, 8, 8), 1000, str(_image_folder(tmp_path / "g", ["0", "5"], grey=128)))
+    expected = (128 / 255 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])  # ImageNet's statistics
+    np.testing.assert_allclose(grey.x_train[0, :, 0, 0], expected, rtol=1e-5)
+    assert sorted(set(grey.y_train.tolist())) == [0, 5]
+
+
+@pytest.mark.parametrize("classes, match", [(["cat", "dog"], "which output is which class is unknown"),
+                                            (["0", "1", "2", "3", "4"], "has 5 classes but the weights have 4 outputs")])
+def test_a_folder_whose_classes_are_not_the_weights_outputs_is_refused_before_the_search(tmp_path, capsys,
+                                                                                          classes, match):
+    space = create_space("mobilenet", input_size=32, num_classes=4)
+    path = _ofa_file(tmp_path / "ofa.pth", space)
+    data = _image_folder(tmp_path / "imgs", classes, n_train=3, n_val=1, size=8)
+    rc = main(["pareto-search", "--space", "mobilenet", "--space-opt", "input_size=32", "--space-opt", "num_classes=4",
+               "--objective", "error", "--objective", "macs", "--accuracy", f"supernet:{path}",
+               "--dataset", "imagefolder", "--data-dir", str(data), "--budget", "3", "--out", str(tmp_path / "run"),
+               "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and match in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run" / "evaluations.jsonl").exists()
 
 
 def test_search_with_a_supernet_resumes_after_a_kill_to_the_unbroken_result(trained, tmp_path):

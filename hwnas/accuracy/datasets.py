@@ -24,8 +24,9 @@ and the test images are not even read before that.
 - imagefolder: ``DIR/train``; ``DIR/val``, else 20 % of train (seeded); ``DIR/test``, else 20 % of train (fixed).
 
 All carved splits are stratified (:func:`stratified_carve`). "fixed" means independent of the seed, so no seed ever trains on another seed's test images. Inputs are
-standardised with the train split's per-channel mean and std. :func:`load_dataset` (train/test only, the test
-split used for selection) is kept for old callers.
+standardised with the train split's per-channel mean and std, or with fixed statistics
+(``normalise=``, e.g. :data:`IMAGENET_NORMALISE` for weights pretrained on ImageNet). :func:`load_dataset`
+(train/test only, the test split used for selection) is kept for old callers.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ SPLIT_DATASETS = ("digits", "cifar10", "imagefolder")
 VAL_FRACTION = 0.2  # digits, and imagefolder without DIR/val
 TEST_FRACTION = 0.2  # digits, and imagefolder without DIR/test
 CIFAR_VAL_FRACTION = 0.1  # 5,000 of 50,000
+CIFAR_CLASSES = 10
+CIFAR_IMAGE_BYTES = 3 * 32 * 32
+# per-channel (mean, std) of ImageNet RGB images in [0, 1]: the normalisation of ImageNet-pretrained weights (OFA, torchvision)
+IMAGENET_NORMALISE = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,14 @@ def _fit(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return t.numpy()
 
 
-def _normaliser(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Standardisation with the per-channel mean and std of ``x_train``."""
+def _normaliser(x_train: np.ndarray, fixed=None) -> Callable[[np.ndarray], np.ndarray]:
+    """Standardisation with the per-channel mean and std of ``x_train``, or with ``fixed`` = (means, stds)."""
+    if fixed is not None:
+        c = x_train.shape[1]
+        mean, std = (np.asarray(v, dtype=np.float32).reshape(1, -1, 1, 1) for v in fixed)
+        if mean.shape[1] != c or std.shape[1] != c:
+            raise HwnasError(f"normalisation statistics for {mean.shape[1]} channels, but the images have {c}")
+        return lambda x: ((x - mean) / std).astype(np.float32)
     mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
     std = x_train.std(axis=(0, 2, 3), keepdims=True) + 1e-6
     return lambda x: ((x - mean) / std).astype(np.float32)
@@ -141,13 +152,25 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from .safe_pickle import load_cifar_batch
 
     d = load_cifar_batch(path)
-    try:
-        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        y = np.asarray(d[b"labels"], dtype=np.int64)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise HwnasError(f"CIFAR-10 file {path} is unreadable: {exc!r}") from None
-    if len(x) != len(y):
-        raise HwnasError(f"CIFAR-10 file {path} holds {len(x)} images but {len(y)} labels")
+    for key in (b"data", b"labels"):
+        if key not in d:
+            raise HwnasError(f"CIFAR-10 file {path} is unreadable: no {key.decode()!r} entry")
+    data, labels = d[b"data"], d[b"labels"]
+    # the data set's known shape, checked before anything is converted or allocated
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.size % CIFAR_IMAGE_BYTES:
+        what = f"a {data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise HwnasError(f"CIFAR-10 file {path}: 'data' must be uint8 images of 3 x 32 x 32 bytes, got {what}")
+    if not isinstance(labels, (list, tuple, np.ndarray)) or len(labels) != data.size // CIFAR_IMAGE_BYTES:
+        n = len(labels) if isinstance(labels, (list, tuple, np.ndarray)) else type(labels).__name__
+        raise HwnasError(f"CIFAR-10 file {path} holds {data.size // CIFAR_IMAGE_BYTES} images but {n} labels")
+    bad = [(i, v) for i, v in enumerate(labels)
+           if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < CIFAR_CLASSES]
+    if bad:
+        i, v = bad[0]
+        more = f" ({len(bad)} such labels)" if len(bad) > 1 else ""
+        raise HwnasError(f"CIFAR-10 file {path}: label {v!r} (image {i}) is not a class 0-{CIFAR_CLASSES - 1}{more}")
+    y = np.asarray(labels, dtype=np.int64)
+    x = data.reshape(-1, 3, 32, 32)
     return x.astype(np.float32) / 255.0, y
 
 
@@ -196,6 +219,7 @@ class Splits:
     seed: int
     test_loader: Callable[[], Split] = field(repr=False, compare=False)
     test_unlocked: bool = False
+    classes: tuple[str, ...] = ()  # class names in label order (imagefolder: its class folders); () = unnamed
     _cache: dict = field(default_factory=dict, repr=False, compare=False)  # shared by unlocked copies
 
     def test(self) -> Split:
@@ -243,6 +267,7 @@ class RawSplits:
     test: Callable[[], tuple[np.ndarray, np.ndarray]]
     num_classes: int
     augment: bool
+    classes: tuple[str, ...] = ()  # class names in label order (imagefolder: the class folders); () = labels only
 
 
 def _digits_raw(seed: int) -> RawSplits:
@@ -266,9 +291,10 @@ def _cifar10_raw(data_dir: str | None, download: bool, seed: int) -> RawSplits:
 
 @lru_cache(maxsize=4)
 def load_splits(name: str, input_shape: tuple[int, ...], data_dir: str | None = None, download: bool = False,
-                seed: int = 0) -> Splits:
+                seed: int = 0, normalise: tuple | None = None) -> Splits:
     """Data set ``name`` as train / val / (locked, lazy) test, fitted to ``input_shape`` (C, H, W); cached per
-    process (the cached object stays locked)."""
+    process (the cached object stays locked). Standardised with the train split's per-channel statistics, or
+    with ``normalise`` = (means, stds) per channel (pretrained weights expect their own training's)."""
     shape = _shape(name, input_shape)
     if name == "digits":
         raw = _digits_raw(int(seed))
@@ -281,11 +307,11 @@ def load_splits(name: str, input_shape: tuple[int, ...], data_dir: str | None = 
     else:
         raise unknown("dataset", name, SPLIT_DATASETS)
     x_tr, x_va = _fit(raw.train[0], shape), _fit(raw.val[0], shape)
-    norm = _normaliser(x_tr)
+    norm = _normaliser(x_tr, normalise)
 
     def test_loader() -> Split:
         x_te, y_te = raw.test()
         return Split(norm(_fit(x_te, shape)), np.asarray(y_te, dtype=np.int64))
 
     return Splits(name, raw.num_classes, Split(norm(x_tr), raw.train[1]), Split(norm(x_va), raw.val[1]),
-                  augment=raw.augment, seed=int(seed), test_loader=test_loader)
+                  augment=raw.augment, seed=int(seed), test_loader=test_loader, classes=tuple(raw.classes))

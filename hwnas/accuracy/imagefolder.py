@@ -87,4 +87,4 @@ def imagefolder_raw(data_dir: str | None, shape, seed: int) -> RawSplits:
         if len(va) == 0:
             raise HwnasError(f"{root / 'train'} is too small to carve a validation split from; add DIR/val/")
         tr, val = rest[keep], (x[rest[va]], y[rest[va]])
-    return RawSplits((x[tr], y[tr]), val, test, len(classes), augment=True)
+    return RawSplits((x[tr], y[tr]), val, test, len(classes), augment=True, classes=tuple(classes))

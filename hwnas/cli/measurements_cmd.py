@@ -13,61 +13,79 @@ EXPORT_COLUMNS = ("arch", "latency_ms", "energy_mj", "energy_source", "source", 
 
 
 def import_latency_csv(path: Path, device: str, space, store, runtime: str = "unknown") -> int:
-    """Read ``arch,latency_ms[,energy_mj]`` rows and store them labelled ``imported`` in one transaction
-    (a bad row aborts the import, naming its line, and nothing is written). Returns the rows added: 0 when
-    a file with the same sha256 was already imported for this device and space (re-importing is a no-op)."""
-    import csv
-    import math
-
+    """Read ``arch,latency_ms[,energy_mj]`` rows and store them labelled ``imported``, all or none (a bad row
+    aborts the import, naming its line, and nothing is written). The file is read as a stream, a batch of rows
+    at a time, so memory does not grow with it. Returns the rows added: 0 when a file with the same sha256 was
+    already imported for this device and space (re-importing is a no-op, also when two imports run at once)."""
     from ..errors import HwnasError
-    from ..spaces import arch_from_text
-    from ..store import Measurement
-
-    import io as _io
-
-    from ..io import read_text, sha256_file
+    from ..io import sha256_file
 
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"{path} does not exist")
     digest = sha256_file(path)
-    reader = csv.DictReader(_io.StringIO(read_text(path, "CSV file"), newline=""))
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    if "arch" not in cols or "latency_ms" not in cols:
-        raise HwnasError(f"{path}: expected columns arch,latency_ms[,energy_mj]; found {', '.join(cols) or 'none'}")
+    return store.add_import(_imported_rows(path, device, space, runtime, digest), digest, device=device,
+                            space=space.name)
+
+
+def _canonical(space, text: str) -> tuple[str, str]:
+    """(arch id, the space's arch string) of an arch string of ``space``."""
+    from ..spaces import arch_from_text
+
+    arch = arch_from_text(space, text)
+    return arch.arch_id, space.to_string(arch)
+
+
+def _imported_rows(path: Path, device: str, space, runtime: str, digest: str):
+    """The Measurements of an import file, one row at a time; the first bad row is a HwnasError naming its line
+    (values must be numbers in the range every source obeys: ``hwnas.store.VALUE_RANGES``)."""
+    import csv
+    from functools import lru_cache
+
+    from ..errors import HwnasError
+    from ..io import now_iso, text_lines
+    from ..store import Measurement, value_problem
+
+    reader = csv.DictReader(text_lines(path, "CSV file"))
     settings = {"imported_from": path.name, "space": space.config()}
-    rows = []
-    for i, row in enumerate(reader, start=2):
-        where = f"{path}, line {i}"
-        if None in row:  # more fields than the header: an arch string with commas, unquoted
-            raise HwnasError(f"{where}: {len(cols) + len(row[None])} fields but the header has {len(cols)}; "
-                             f'quote arch strings that contain commas, e.g. "genes:0,1,2"')
-        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-        if not row.get("arch"):
-            continue
-        try:
-            arch = arch_from_text(space, row["arch"])
-        except HwnasError as exc:
-            raise HwnasError(f"{where}: {exc}") from None
-        try:
-            lat = float(row["latency_ms"])
-            energy = float(row["energy_mj"]) if row.get("energy_mj") else None
-        except ValueError:
-            raise HwnasError(f"{where}: latency_ms / energy_mj must be numbers, got "
-                             f"{row.get('latency_ms')!r} / {row.get('energy_mj')!r}") from None
-        if not (math.isfinite(lat) and lat > 0) or (energy is not None and not (math.isfinite(energy) and energy >= 0)):
-            raise HwnasError(f"{where}: latency_ms must be > 0 and energy_mj >= 0, got {lat} / {energy}")
-        rows.append(Measurement(space=space.name, arch_id=arch.arch_id, arch=space.to_string(arch), device=device,
-                                runtime=runtime, runtime_version="unknown", settings=settings, source="imported",
-                                latency_ms=lat, n_runs=0, energy_mj=energy,
-                                energy_source="imported" if energy is not None else None,
-                                fingerprint={"imported_from": str(path.resolve()), "sha256": digest}))
-    if not rows:
+    fingerprint = {"imported_from": str(path.resolve()), "sha256": digest}
+    created = now_iso()  # one import, one time
+    parse = lru_cache(maxsize=1 << 16)(lambda text: _canonical(space, text))  # tables repeat archs
+    n = 0
+    try:
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        if "arch" not in cols or "latency_ms" not in cols:
+            raise HwnasError(f"{path}: expected columns arch,latency_ms[,energy_mj]; found {', '.join(cols) or 'none'}")
+        for row in reader:
+            where = f"{path}, line {reader.line_num}"
+            if None in row:  # more fields than the header: an arch string with commas, unquoted
+                raise HwnasError(f"{where}: {len(cols) + len(row[None])} fields but the header has {len(cols)}; "
+                                 f'quote arch strings that contain commas, e.g. "genes:0,1,2"')
+            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+            if not row.get("arch"):
+                continue
+            try:
+                arch_id, arch = parse(row["arch"])
+            except HwnasError as exc:
+                raise HwnasError(f"{where}: {exc}") from None
+            try:
+                lat = float(row["latency_ms"])
+                energy = float(row["energy_mj"]) if row.get("energy_mj") else None
+            except ValueError:
+                raise HwnasError(f"{where}: latency_ms / energy_mj must be numbers, got "
+                                 f"{row.get('latency_ms')!r} / {row.get('energy_mj')!r}") from None
+            problem = value_problem("latency_ms", lat) or (None if energy is None else value_problem("energy_mj", energy))
+            if problem:
+                raise HwnasError(f"{where}: {problem}")
+            n += 1
+            yield Measurement(space=space.name, arch_id=arch_id, arch=arch, device=device, runtime=runtime,
+                              runtime_version="unknown", settings=settings, source="imported", latency_ms=lat,
+                              n_runs=0, energy_mj=energy, energy_source="imported" if energy is not None else None,
+                              fingerprint=fingerprint, created_at=created)
+    except csv.Error as exc:
+        raise HwnasError(f"{path}, line {reader.line_num}: not a CSV row ({exc})") from None
+    if not n:
         raise HwnasError(f"{path}: no rows to import")
-    if store.has_import(digest, device=device, space=space.name):
-        return 0  # the same file (same sha256) was imported before: importing is idempotent
-    store.add_many(rows)
-    return len(rows)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,8 @@ def _progress_bar(budget: int):
     task = progress.add_task("search", total=budget, hv="-")
 
     def update(kind: str, info: dict) -> None:
+        if kind in ("started", "note"):  # printed by pareto_search's started()
+            return
         if not progress.live.is_started:  # start with the first result: bad input fails before any bar
             progress.start()
         if kind == "evaluated":
@@ -39,7 +41,7 @@ def register(app: typer.Typer) -> None:
         strategy_opt: Optional[List[str]] = typer.Option(None, "--strategy-opt", help="strategy parameter KEY=VALUE, e.g. population_size=20"),
         objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | peak_power_w@DEV | params | macs | peak_memory_bytes (repeat)"),
         constraint: Optional[List[str]] = typer.Option(None, "--constraint", help="bound, e.g. 'latency_ms@pixel2<=15' (repeat)"),
-        accuracy: Optional[str] = typer.Option(None, "--accuracy", help="table:FILE | proxy[:naswot|synflow|jacob_cov] | train[:digits|cifar10|imagefolder] (validation accuracy; test only for the final front) | supernet:PATH (hwnas supernet train)"),
+        accuracy: Optional[str] = typer.Option(None, "--accuracy", help="table:FILE | proxy[:naswot|synflow|jacob_cov] | train[:digits|cifar10|imagefolder] (validation accuracy; test only for the final front) | supernet:PATH (hwnas supernet train, or OFA's OFAMobileNetV3 weights scored on --dataset imagefolder)"),
         latency: Optional[List[str]] = typer.Option(None, "--latency", help="predictor | measure | table:FILE, or DEV=SOURCE per device (repeat)"),
         energy: Optional[List[str]] = typer.Option(None, "--energy", help="measure | table:FILE, or DEV=SOURCE per device"),
         dataset: Optional[str] = typer.Option(None, "--dataset", help="digits (bundled with scikit-learn, offline) | cifar10 | imagefolder"),
@@ -70,7 +72,7 @@ def register(app: typer.Typer) -> None:
         """
         import time
 
-        from ..search import config_from_flags, load_recipe, make_config, resume_config, run_search
+        from ..search import config_from_flags, fill_cost_defaults, load_recipe, make_config, resume_config, run_search
 
         flags = {"space": space, "space_opt": space_opt, "strategy": strategy, "strategy_opt": strategy_opt,
                  "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
@@ -83,21 +85,38 @@ def register(app: typer.Typer) -> None:
             cfg = resume_config(resume, {**flags, "recipe": recipe, "out": out})
             target = resume
         else:
-            cfg = make_config(load_recipe(recipe), flags) if recipe is not None else config_from_flags(flags, notes)
+            cfg = (make_config(load_recipe(recipe), flags, recipe_origin=f"recipe {recipe}") if recipe is not None
+                   else config_from_flags(flags, notes))
+            fill_cost_defaults(cfg)
+            if out is not None:
+                cfg.settings_from["out"] = "flag"
+            if cfg.settings_from.get("latency", "").startswith("library default:"):
+                notes.append(f"latency: {cfg.settings_from['latency'].partition(': ')[2]}")
             target = out or Path(cfg.out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}")
-            if out is None and cfg.out is None:
-                Path("runs").mkdir(exist_ok=True)
-        for note in notes:
-            typer.echo(f"note: {note}", err=True)
+
+        def started(kind: str, info: dict) -> None:
+            # every setting was checked: say what the run resolved (before this, any error is one line alone)
+            if kind == "started":
+                for note in notes:
+                    typer.echo(f"note: {note}", err=True)
+                typer.echo(f"strategy: {info['strategy_ran']} ({info['strategy_why']})", err=True)
+            elif kind == "note":  # something the run says (a torn log line cut off on resume ...)
+                typer.echo(f"note: {info['text']}", err=True)
+
         if progress:
             bar, update = _progress_bar(cfg.budget)
+
+            def both(kind: str, info: dict) -> None:
+                started(kind, info)
+                update(kind, info)
+
             try:
-                result = run_search(cfg, target, resume=resume is not None, progress=update)
+                result = run_search(cfg, target, resume=resume is not None, progress=both)
             finally:
                 if bar.live.is_started:
                     bar.stop()
         else:
-            result = run_search(cfg, target, resume=resume is not None)
+            result = run_search(cfg, target, resume=resume is not None, progress=started)
         front = result.pareto()
         if not result.any_feasible:
             typer.echo("warning: no evaluated architecture satisfies the constraints (they may be impossible); "

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..contracts import Arch, Evaluation, Objective
 from ..errors import HwnasError
+from ..store import value_problem
 from .checkpoint import append_log
 from .executors import InProcessExecutor
 from .objectives import DEVICE_METRICS, STATIC_METRICS, violation_of
@@ -102,10 +103,64 @@ class ArchEvaluator:
     def evaluations(self) -> list[Evaluation]:
         return list(self._seen.values())
 
-    def preload(self, evaluations: Iterable[Evaluation]) -> None:
-        """Results known from a checkpoint: served without recomputation when (and if) asked for again."""
-        for e in evaluations:
+    def preload(self, evaluations: Iterable[Evaluation], where: Sequence[str] | None = None) -> None:
+        """Results known from a checkpoint: served without recomputation when (and if) asked for again. Each
+        passes the checks a fresh evaluation passes (:meth:`_checked`: the arch is one of this space, a value and
+        a provenance for every objective and constraint, each value in its quantity's range, the violation
+        computed from them, not read), or a HwnasError names it: ``where[i]`` (e.g. ``run/evaluations.jsonl
+        line 7``), else its position."""
+        for i, e in enumerate(evaluations):
+            try:
+                e = self._replayed(e)
+            except HwnasError as exc:
+                at = where[i] if where is not None else f"logged evaluation {i + 1}"
+                raise HwnasError(f"{at}: {exc}") from None
             self._known.setdefault(e.arch.arch_id, e)
+
+    def _replayed(self, e: Evaluation) -> Evaluation:
+        """A logged evaluation, checked as :meth:`_make` checks a fresh one, with its violation recomputed."""
+        try:
+            arch = self.space.check(e.arch)
+        except HwnasError as exc:
+            raise HwnasError(f"not an arch of this search: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise HwnasError(f"not an arch of this search ({exc})") from None
+        k = len(self.objectives)
+        if len(e.values) != k or len(e.sources) != k:
+            raise HwnasError(f"{len(e.values)} values / {len(e.sources)} provenances for {k} objectives "
+                             f"({', '.join(o.label for o in self.objectives)})")
+        given = e.extras.get("constraints") or {}
+        given_sources = e.extras.get("constraint_sources") or {}
+        if self.constraints and not (isinstance(given, dict) and isinstance(given_sources, dict)):
+            raise HwnasError("no constraint values")
+        vals, srcs = list(e.values), list(e.sources)
+        for c in self.constraints:
+            if c.label not in given or not isinstance(given[c.label], (int, float)) or isinstance(given[c.label], bool):
+                raise HwnasError(f"no value for the constraint quantity {c.label}")
+            vals.append(float(given[c.label]))
+            srcs.append(given_sources.get(c.label, ""))
+        if not all(isinstance(s, str) for s in srcs):
+            raise HwnasError(f"a provenance is not text: {srcs!r}")
+        violation = self._checked(vals, srcs, fresh=False)
+        return Evaluation(arch, tuple(vals[:k]), tuple(srcs[:k]), dict(e.extras), violation=violation)
+
+    def _checked(self, vals: Sequence[float], srcs: Sequence[str], fresh: bool = True) -> float:
+        """The checks every evaluation passes, fresh or replayed from a log; returns its constraint violation.
+        Each finite value must lie in its quantity's range (``hwnas.store.VALUE_RANGES``: a latency in (0 ms,
+        1 h], an error in 0-100 ...); nan or inf is an unknown value, never feasible."""
+        quantities = list(self.objectives) + list(self.constraints)
+        for q, v, s in zip(quantities, vals, srcs):
+            problem = value_problem(q.name, float(v)) if math.isfinite(v) else None
+            if problem:
+                raise HwnasError(f"{q.label} from {s or 'its source'} is {v:g}: {problem}" if fresh
+                                 else f"{q.label} is {v:g} ({s}): {problem}")
+        k = len(self.objectives)
+        bounded = [(vals[j], o.bound) for j, o in enumerate(self.objectives) if o.bound is not None]
+        bounded += [(vals[k + j], c.bound) for j, c in enumerate(self.constraints)]
+        violation = violation_of([v for v, _ in bounded], [b for _, b in bounded])
+        if not all(np.isfinite(vals)):  # an unknown value (failed measurement, degenerate proxy) is never feasible
+            violation += 1e6
+        return violation
 
     # -- evaluation -------------------------------------------------------------------------------------
     def evaluate(self, archs: Sequence[Arch]) -> np.ndarray:
@@ -166,11 +221,7 @@ class ArchEvaluator:
 
     def _make(self, arch: Arch, vals: list[float], srcs: list[str]) -> Evaluation:
         k = len(self.objectives)
-        bounded = [(vals[j], o.bound) for j, o in enumerate(self.objectives) if o.bound is not None]
-        bounded += [(vals[k + j], c.bound) for j, c in enumerate(self.constraints)]
-        violation = violation_of([v for v, _ in bounded], [b for _, b in bounded])
-        if not all(np.isfinite(vals)):  # an unknown value (failed measurement, degenerate proxy) is never feasible
-            violation += 1e6
+        violation = self._checked(vals, srcs)
         extras = {"arch": self.space.to_string(arch)}
         if self.constraints:
             extras["constraints"] = {c.label: float(vals[k + j]) for j, c in enumerate(self.constraints)}

@@ -73,6 +73,10 @@ def list_artifacts(device: str | None = None, space: str | None = None, root: Pa
     return found
 
 
+class NoPredictorError(ArtifactError):
+    """No predictor artifact exists for the device (and space): not an error in an artifact that exists."""
+
+
 def load_predictor(device: str, space=None, root: Path | str | None = None, name: str | None = None) -> LatencyPredictor:
     """The newest predictor artifact for ``device`` (and ``space``: a name or a space object)."""
     arts = [a for a in list_artifacts(device, space, root) if a[1].get("kind") in PREDICTORS]  # not graph-kernel
@@ -82,7 +86,7 @@ def load_predictor(device: str, space=None, root: Path | str | None = None, name
         roots = [Path(root)] if root is not None else default_roots()
         where = " or ".join(str(r / device) for r in roots)
         sp = f" for space {space if isinstance(space, str) else space.name!r}" if space is not None else ""
-        raise ArtifactError(f"no latency predictor for device {device!r}{sp} in {where}; "
+        raise NoPredictorError(f"no latency predictor for device {device!r}{sp} in {where}; "
                             f"train one with: hwnas fit-predictor --device {device}")
     return LatencyPredictor.load(arts[0][0], space=space)
 
@@ -90,4 +94,4 @@ def load_predictor(device: str, space=None, root: Path | str | None = None, name
 __all__ = ["PREDICTORS", "create_predictor", "load_predictor", "list_artifacts", "LatencyPredictor",
            "LUTPredictor", "KernelPredictor", "ArchPredictor", "TransferPredictor", "AutoPredictor",
            "FallbackPredictor",
-           "PredictorError", "UnknownOpError", "ArtifactError", "read_card", "MODELS_DIR"]
+           "PredictorError", "UnknownOpError", "ArtifactError", "NoPredictorError", "read_card", "MODELS_DIR"]

@@ -20,12 +20,15 @@ Modules: ``config`` (typed ``SearchConfig``, recipes), ``run`` (build, run, resu
 
 from __future__ import annotations
 
-from .config import (DEFAULT_RECIPE, SearchConfig, check_option_types, config_from_flags, default_config,
-                     host_cost_source, load_recipe, make_config)
+from .config import (DEFAULT_RECIPE, PROBLEM_KEYS, SearchConfig, check_option_types, config_from_flags,
+                     default_config, default_latency_source, fill_cost_defaults, host_cost_source, load_recipe,
+                     make_config)
 from .report import write_report
 from .results import LOG_NAME, load_result, write_results
 from .run import build, prepare_out, resume_config, run_search
 
-__all__ = ["DEFAULT_RECIPE", "SearchConfig", "check_option_types", "config_from_flags", "default_config", "host_cost_source", "load_recipe", "make_config",
+__all__ = ["DEFAULT_RECIPE", "PROBLEM_KEYS", "SearchConfig", "check_option_types", "config_from_flags",
+           "default_config", "default_latency_source", "fill_cost_defaults", "host_cost_source", "load_recipe",
+           "make_config",
            "write_report", "LOG_NAME", "load_result", "write_results", "build", "prepare_out", "resume_config",
            "run_search"]

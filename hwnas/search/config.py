@@ -4,6 +4,8 @@ CLI flags alike), recipe loading, and the embedded default recipe."""
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -123,6 +125,10 @@ class SearchConfig:
     address: str | None = _setting(None, _optional_text)
     out: str | None = _setting(None, _optional_text)
 
+    def __post_init__(self):
+        # where each setting came from (not a setting itself: make_config fills it, config.yaml records it)
+        self.settings_from = {k: "library default" for k in self.keys()}
+
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in fields(cls)]
@@ -147,10 +153,10 @@ class SearchConfig:
                              train_device=self.train_device)
 
 
-# The embedded default (``hwnas pareto-search`` with no arguments): a real, small problem that finishes in
-# a few minutes on 2 cores. NB201 cells at C=8, N=1 on 8x8 inputs, trained for 2 epochs on scikit-learn's
-# bundled digits; the cost objective is host latency when a host predictor or the profiler is available,
-# else the MAC count (counted from the graph, an honest static proxy for cost; the run says which).
+# The embedded demo (``hwnas pareto-search`` with no arguments, or with only flags that tune a run): a real,
+# small problem. NB201 cells at C=8, N=1 on 8x8 inputs, trained on scikit-learn's bundled digits; the cost
+# objective is host latency (its fitted predictor, else measured in the loop: ``default_latency_source``) when
+# hwnas can get it, else the MAC count (counted from the graph, an honest static proxy; the run says which).
 DEFAULT_RECIPE = {
     "space": "nb201",
     "space_opt": {"C": 8, "N": 1, "input_size": 8},
@@ -180,44 +186,70 @@ def load_recipe(path: Path) -> dict:
     return data
 
 
-def _absolute_table(spec):
-    """``table:rel.csv`` -> ``table:/abs/rel.csv`` (also ``DEV=table:...``), so a resumed run finds it."""
+def _expand(text: str, key: str) -> str:
+    """``$VAR`` / ``${VAR}`` and ``~`` in a path: recipes name third-party data by a variable
+    (``table:${NB201_DATA}/accuracy_cifar10.csv``) so they work wherever the user keeps it."""
+    expanded = os.path.expanduser(os.path.expandvars(text))
+    missing = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
+    if missing:
+        raise HwnasError(f"{key} {text!r}: environment variable {missing[0]} is not set (export {missing[0]}=DIR; "
+                         "README.md, 'Third-party data', says where the NB201 tables come from)")
+    return expanded
+
+
+def _absolute_table(spec, key: str = "table"):
+    """``table:rel.csv`` -> ``table:/abs/rel.csv`` (also ``DEV=table:...``, ``$VAR`` expanded), so a resumed
+    run finds it."""
     if not spec:
         return spec
     head, sep, rest = str(spec).partition("=")
     prefix, body = (head + sep, rest) if sep and not head.startswith("table:") else ("", str(spec))
     if body.startswith("table:") and len(body) > 6:
-        return prefix + "table:" + str(Path(body[6:]).expanduser().absolute())
+        return prefix + "table:" + str(Path(_expand(body[6:], key)).absolute())
     return spec
 
 
 _ALIASES = {"objectives": "objective", "constraints": "constraint"}
 _MAPPINGS = ("space_opt", "strategy_opt")
 
+# Where a setting came from (config.yaml's ``settings_from``): a flag, the recipe file, the embedded demo, or the
+# library's own default (SearchConfig's field default, or a default chosen for this build, with why).
+FLAG, RECIPE, DEMO, LIBRARY = "flag", "recipe", "demo", "library default"
 
-def make_config(recipe: dict | None = None, overrides: dict | None = None) -> SearchConfig:
-    """Recipe values, then explicit flag values (None = not given) on top; unknown keys are an error."""
+
+def make_config(recipe: dict | None = None, overrides: dict | None = None, base: dict | None = None,
+                recipe_origin: str = RECIPE) -> SearchConfig:
+    """The library defaults, then ``base`` (the demo, when the command line runs it), then recipe values, then
+    explicit flag values (None = not given) on top; unknown keys are an error. ``cfg.settings_from`` says where
+    each setting came from."""
     known = SearchConfig.keys()
     merged: dict[str, Any] = {}
-    for source, values in (("recipe", recipe or {}), ("flag", overrides or {})):
+    origins: dict[str, str] = {}
+    for origin, values in ((DEMO, base or {}), (recipe_origin, recipe or {}), (FLAG, overrides or {})):
         for key, value in values.items():
             k = str(key).replace("-", "_")
             k = _ALIASES.get(k, k)
             if k not in known:
-                raise HwnasError(f"unknown {source} setting {key!r}; known: {', '.join(known)}")
-            if value is None or (isinstance(value, (list, tuple, dict)) and not value and source == "flag"):
+                what = "flag" if origin == FLAG else "recipe"
+                raise HwnasError(f"unknown {what} setting {key!r}; known: {', '.join(known)}")
+            if value is None or (isinstance(value, (list, tuple, dict)) and not value and origin == FLAG):
                 continue
             if k in _MAPPINGS and k in merged:  # --space-opt C=16 changes one setting of the recipe's
                 value = {**_mapping(k, merged[k]), **_mapping(k, value)}
+                origin_k = origin if origins[k] == origin else f"{origins[k]} + {origin}"
+            else:
+                origin_k = origin
             merged[k] = value
+            origins[k] = origin_k
     cfg = SearchConfig()
     for k, v in merged.items():
         cfg.set(k, v)
-    cfg.accuracy = _absolute_table(cfg.accuracy)
-    cfg.latency = [_absolute_table(x) for x in cfg.latency]
-    cfg.energy = [_absolute_table(x) for x in cfg.energy]
+    cfg.settings_from = {k: origins.get(k, LIBRARY) for k in known}
+    cfg.accuracy = _absolute_table(cfg.accuracy, "accuracy")
+    cfg.latency = [_absolute_table(x, "latency") for x in cfg.latency]
+    cfg.energy = [_absolute_table(x, "energy") for x in cfg.energy]
     if cfg.data_dir:
-        cfg.data_dir = str(Path(cfg.data_dir).expanduser().absolute())
+        cfg.data_dir = str(Path(_expand(cfg.data_dir, "data_dir")).absolute())
     if cfg.budget < 1:
         raise HwnasError(f"budget must be >= 1, got {cfg.budget}")
     if cfg.trust_archs < 0:
@@ -246,56 +278,105 @@ def check_option_types(factory, params: dict, flag: str) -> dict:
     return params
 
 
+def default_latency_source(device: str, space_name: str) -> tuple[str | None, str]:
+    """The library's default latency source for a device no ``--latency`` names, and why: its fitted predictor
+    ('predictor'), else in-the-loop measurement when hwnas has a profile of the device ('measure'), else None.
+    A predictor that exists but cannot be loaded (corrupt, another schema) is an error, never a silent switch."""
+    from ..measure.device_profile import ProfileError, load_profile
+    from ..predictors import NoPredictorError, load_predictor
+
+    try:
+        load_predictor(device, space=space_name)
+        return "predictor", f"the fitted {device} predictor for {space_name}"
+    except NoPredictorError:
+        pass
+    try:
+        load_profile(device)
+    except (ProfileError, KeyError):  # an unknown device name: no profile to measure with
+        return None, f"no {device} predictor for {space_name} and no device profile {device!r}"
+    return "measure", f"no {device} predictor for {space_name} is fitted: measured on {device} in the loop"
+
+
 def host_cost_source(space_name: str) -> str | None:
     """How host latency can be obtained here: 'predictor' (a trained host predictor), 'measure' (a host
     device profile) or None."""
-    from ..measure.device_profile import load_profile
-    from ..predictors import load_predictor
+    return default_latency_source("host", space_name)[0]
 
-    try:
-        load_predictor("host", space=space_name)
-        return "predictor"
-    except Exception:
-        pass
-    try:
-        load_profile("host")
-        return "measure"
-    except Exception:
-        return None
+
+def fill_cost_defaults(cfg: SearchConfig) -> SearchConfig:
+    """Give every device latency objective or constraint that no ``--latency`` names its library default
+    source (``default_latency_source``), written into ``cfg.latency`` so that config.yaml, and a resume, use
+    the same one; ``cfg.settings_from['latency']`` says which and why. Energy keeps its default (measured)."""
+    from ..evaluation.factory import EvaluatorSpec, resolve_single_device, split_device_specs
+
+    default, per_device = split_device_specs(cfg.latency)
+    if default is not None:
+        return cfg
+    spec = resolve_single_device(EvaluatorSpec(objectives=list(cfg.objective), constraints=list(cfg.constraint),
+                                               latency=list(cfg.latency), energy=list(cfg.energy)))
+    devices = []
+    for q in list(spec.objectives) + list(spec.constraints):
+        head = str(q).split("<=", 1)[0].strip()
+        if head.startswith("latency_ms@"):
+            device = head.split("@", 1)[1]
+            if device not in per_device and device not in devices:
+                devices.append(device)
+    chosen = []
+    for device in devices:
+        source, why = default_latency_source(device, cfg.space)
+        if source is None:
+            continue  # build_evaluator says what to add
+        cfg.latency = [*cfg.latency, f"{device}={source}"]
+        chosen.append(f"{device}={source} ({why})")
+    if chosen:
+        before = cfg.settings_from.get("latency", LIBRARY)
+        before = "" if before == LIBRARY else f"{before} + "
+        cfg.settings_from["latency"] = f"{before}{LIBRARY}: {'; '.join(chosen)}"
+    return cfg
+
+
+# What defines the problem. Any of these on the command line starts from the library's own defaults (the
+# space's own settings, strategy auto, ...), never from the demo; every other flag only tunes a run (budget,
+# seed, strategy, epochs, executor, ...) and, given alone, modifies the demo.
+PROBLEM_KEYS = ("space", "objective", "accuracy", "latency", "energy", "dataset", "data_dir")
 
 
 def default_recipe(notes: list[str] | None = None) -> dict:
-    """The embedded default recipe, with the cost objective this build can serve (host latency or MACs)."""
+    """The embedded demo, with the cost objective this build can serve (host latency or MACs)."""
     recipe = dict(DEFAULT_RECIPE)
-    how = host_cost_source(recipe["space"])
-    if how is None:
+    if host_cost_source(recipe["space"]) is None:
         recipe["objective"] = ["error", "macs"]
         if notes is not None:
             notes.append("no host latency predictor or profiler in this build: the cost objective is MACs "
                          "(counted from the graph)")
-    else:
-        recipe["latency"] = [f"host={how}"]
     return recipe
 
 
 def default_config(notes: list[str] | None = None) -> SearchConfig:
-    return make_config(default_recipe(notes))
+    """The demo, as ``hwnas pareto-search`` with no arguments runs it."""
+    return make_config(base=default_recipe(notes))
 
 
-# settings of the default that only make sense together with another one: a flag that changes the latter
-# drops the former (``--space mobilenet`` drops the NB201 sizes, ``--objective ...`` the host cost source)
-_TIED = {"space": ("space_opt",), "strategy": ("strategy_opt",), "objective": ("latency", "energy")}
+# settings of the demo that only make sense together with another one: a flag that changes the latter drops
+# the former (``--strategy random`` drops the demo's nsga2 population size)
+_TIED = {"strategy": ("strategy_opt",)}
 
 
 def config_from_flags(flags: dict, notes: list[str] | None = None) -> SearchConfig:
-    """Flags given without a recipe modify the embedded default run (``--budget 8 --seed 0`` keeps the rest
-    of it); a flag that changes the space, strategy or objectives also drops the default's settings tied to
-    them, so they never clash with the new choice."""
+    """The configuration of ``hwnas pareto-search`` without a recipe. One rule: with no flag that defines the
+    problem (``PROBLEM_KEYS``), the flags tune the embedded demo (``--budget 8 --seed 1`` keeps the rest of it);
+    with any of them, the search starts from the library defaults and the demo plays no part."""
     given = {k: v for k, v in flags.items() if v not in (None, [])}
-    # the default's own cost objective is chosen for this build; cost flags bring their own
-    base = dict(DEFAULT_RECIPE) if given.keys() & {"objective", "latency", "energy"} else default_recipe(notes)
+    problem = [k for k in PROBLEM_KEYS if k in given]
+    if problem:
+        if notes is not None:
+            named = ", ".join("--" + k.replace("_", "-") for k in problem)
+            notes.append(f"{named} define the problem: unset settings take the library defaults "
+                         "(settings_from in config.yaml), not the demo's")
+        return make_config(None, flags)
+    base = default_recipe(notes)
     for key, tied in _TIED.items():
         if key in given and given[key] != base.get(key):
             for t in tied:
                 base.pop(t, None)
-    return make_config(base, flags)
+    return make_config(overrides=flags, base=base)

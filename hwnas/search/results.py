@@ -33,6 +33,21 @@ def write_csv(path: Path, header, rows) -> None:
         w.writerows(rows)
 
 
+_HISTORY_NUMBERS = {"step": int, "n_evals": int, "front_size": int, "hypervolume": float}
+
+
+def _history_value(key: str, value):
+    """history.csv's numbers back as numbers; a strategy's own columns (mobo's ``phase``) stay as written."""
+    if value in ("", None):
+        return value
+    if key in _HISTORY_NUMBERS:
+        return _HISTORY_NUMBERS[key](float(value))
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def write_history(path: Path, history: list[dict]) -> None:
     keys = ["step", "n_evals", "hypervolume", "front_size"]
     write_csv(path, keys + sorted({k for row in history for k in row} - set(keys)), history)
@@ -133,8 +148,7 @@ def load_result(out: Path) -> SearchResult:
     if (out / "history.csv").is_file():
         with (out / "history.csv").open() as fh:
             for row in csv.DictReader(fh):
-                history.append({k: (float(v) if k == "hypervolume" else int(float(v))) if v not in ("", None) else v
-                                for k, v in row.items()})
+                history.append({k: _history_value(k, v) for k, v in row.items()})
     for i, e in enumerate(evaluations):
         e.extras["order"] = i + 1
     _attach_test_errors(out / "pareto.csv", evaluations)

@@ -8,6 +8,7 @@ resumed search may change.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from pathlib import Path
@@ -17,10 +18,11 @@ import numpy as np
 import yaml
 
 from ..errors import HwnasError
-from ..evaluation import build_evaluator, create_executor, read_log
+from ..evaluation import build_evaluator, create_executor
+from ..evaluation.checkpoint import read_for_resume, read_log_header, repair_tail, start_log
 from ..spaces import create_space
 from ..strategies import AUTO, choose_strategy, create_strategy
-from .config import SearchConfig, check_option_types, make_config
+from .config import DEMO, FLAG, SearchConfig, check_option_types, fill_cost_defaults, make_config
 from .results import LOG_NAME, write_history, write_json, write_results
 from .trust import accuracy_trust, write_trust
 
@@ -34,6 +36,7 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
         check_option_types(SPACES[cfg.space], cfg.space_opt, "--space-opt")
     if cfg.strategy in STRATEGIES:
         check_option_types(STRATEGIES[cfg.strategy], cfg.strategy_opt, "--strategy-opt")
+    fill_cost_defaults(cfg)
     try:
         space = create_space(cfg.space, **cfg.space_opt)
     except (ValueError, TypeError) as exc:
@@ -44,6 +47,7 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
     evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
     if cfg.strategy == AUTO:
         name, why = choose_strategy(evaluator, cfg.strategy_opt)
+        check_option_types(STRATEGIES[name], cfg.strategy_opt, "--strategy-opt")
         strategy = create_strategy(name, **cfg.strategy_opt)
         strategy.chosen_because = why
     return space, evaluator, strategy
@@ -68,8 +72,14 @@ def resume_config(directory: Path, changed: dict | None = None) -> SearchConfig:
     if not isinstance(saved, dict):
         raise HwnasError(f"{path} is damaged (expected a mapping of settings, got {type(saved).__name__}); "
                          "it cannot be resumed: start a new search with another --out")
-    return make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()},
-                       {"budget": changed.get("budget")})
+    cfg = make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()},
+                      {"budget": changed.get("budget")})
+    origins = saved.get("settings_from")
+    if isinstance(origins, dict):
+        cfg.settings_from = {k: str(origins.get(k, cfg.settings_from[k])) for k in SearchConfig.keys()}
+    if changed.get("budget") is not None:
+        cfg.settings_from["budget"] = f"{FLAG} (on --resume)"
+    return cfg
 
 
 def prepare_out(out: Path, resume: bool) -> Path:
@@ -82,8 +92,13 @@ def prepare_out(out: Path, resume: bool) -> Path:
         raise HwnasError(f"--out {out} is a file")
     if out.is_dir() and ((out / "config.yaml").exists() or (out / LOG_NAME).exists()):
         raise HwnasError(f"{out} already holds a search: continue it with --resume {out}, or choose another --out")
-    if not out.parent.is_dir():
-        raise HwnasError(f"cannot write {out}: directory {out.parent} does not exist")
+    # missing parent folders (``--out runs/sn`` on a fresh checkout) are made with the results directory;
+    # the nearest existing one must be a writable directory
+    above = next((p for p in out.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise HwnasError(f"cannot write {out}: {above} is a file, not a directory")
+    if above is not None and not os.access(above, os.W_OK):
+        raise HwnasError(f"cannot write {out}: directory {above} is not writable")
     return out
 
 
@@ -131,10 +146,11 @@ def run_lock(out: Path):
 
 
 def _make_out(out: Path) -> bool:
-    """Create the results directory; True when this call created it."""
+    """Create the results directory (and missing parent folders); True when this call created it."""
     if out.is_dir():
         return False
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.mkdir()
     except FileExistsError:  # another run made it a moment ago: the lock decides
         return False
@@ -143,9 +159,19 @@ def _make_out(out: Path) -> bool:
     return True
 
 
+def _evaluated(log: Path) -> bool:
+    """Whether a search log holds an evaluation (more than its header line)."""
+    try:
+        with Path(log).open("rb") as fh:
+            fh.readline()
+            return bool(fh.read(1))
+    except OSError:
+        return False
+
+
 def _unmake_out(out: Path, created: bool) -> None:
     """Undo a start that failed before evaluating anything: no config.yaml left to poison a later run."""
-    for name in ("config.yaml", "checkpoint.json", "history.csv"):
+    for name in ("config.yaml", "checkpoint.json", "history.csv", LOG_NAME):
         with contextlib.suppress(OSError):
             (out / name).unlink()
     if created:
@@ -154,18 +180,70 @@ def _unmake_out(out: Path, created: bool) -> None:
             out.rmdir()
 
 
-def _read_log(log: Path):
+# -- resume checks: the log's record of the settings, a torn last line, replayed values ------------------------
+RESUMABLE = [k for k in SearchConfig.keys() if k not in ("budget", "out")]  # budget may change; out may move
+
+
+def search_settings(cfg: SearchConfig) -> dict:
+    """The settings the evaluations of a search depend on, as the log's header records them (JSON values)."""
+    d = cfg.to_dict()
+    return json.loads(json.dumps({k: d[k] for k in RESUMABLE}, sort_keys=True, default=str))
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_resume_settings(cfg: SearchConfig, out: Path) -> str | None:
+    """Refuse to resume ``out`` when its config.yaml (``cfg``) no longer says what the logged evaluations were
+    computed with (recorded in the log's header); only the budget may change. Returns a note where the log
+    cannot tell (a log of an older hwnas, without a header), else None."""
+    log = Path(out) / LOG_NAME
+    header = read_log_header(log)
+    if header is None:
+        if log.is_file() and log.stat().st_size:
+            return (f"{log} was written by an older hwnas and does not record the search's settings; "
+                    "config.yaml is taken as they were")
+        return None
+    recorded, now = header["settings"], search_settings(cfg)
+    changed = [k for k in RESUMABLE if k in recorded and recorded[k] != now.get(k)]
+    if changed:
+        what = "; ".join(f"{k}: {_shown(recorded[k])} -> {_shown(now.get(k))}" for k in changed)
+        raise HwnasError(f"cannot resume {out}: its config.yaml no longer matches the settings the search started "
+                         f"with (recorded in {log}): {what}; only --budget may change on resume: restore "
+                         "config.yaml, or start a new search with another --out")
+    return None
+
+
+def _replay_log(log: Path, evaluator, notify) -> None:
+    """Preload the evaluations of ``log`` (each checked as a fresh one is), then make the log end with a whole
+    line (a torn last line, from a crash mid-write, is cut off and said so) so the next record is appended on a
+    line of its own. A damaged or edited line refuses the resume and changes nothing."""
+    fix = "; it cannot be resumed as it is: delete that line to evaluate its arch again, or start a new " \
+          "search with another --out"
     try:
-        return read_log(log)
-    except (UnicodeDecodeError, OSError) as exc:
-        raise HwnasError(f"{log} is damaged ({exc}); it cannot be resumed: start a new search with "
-                         "another --out") from None
+        found = read_for_resume(log)
+        evaluator.preload([e for _, e in found.records], where=[f"{log} line {n}" for n, _ in found.records])
+    except HwnasError as exc:
+        raise HwnasError(f"{exc}{fix}") from None
+    if found.torn is not None:
+        notify("note", {"text": repair_tail(log, found.torn)})
 
 
-def ran(strategy) -> dict:
-    """Which strategy ran and why (config.yaml): the one named, or the one ``auto`` chose."""
+def ran(strategy, cfg: SearchConfig) -> dict:
+    """Which strategy ran and why (config.yaml): the one ``auto`` chose, or the one named, and by whom."""
     why = getattr(strategy, "chosen_because", None)
-    return {"strategy_ran": strategy.name, "strategy_why": why or f"named: --strategy {strategy.name}"}
+    if why is None:
+        origin = cfg.settings_from.get("strategy", "")
+        why = (f"named: --strategy {strategy.name}" if origin.startswith(FLAG)
+               else "the demo's strategy" if origin == DEMO else f"named in the {origin}")
+    return {"strategy_ran": strategy.name, "strategy_why": why}
+
+
+def config_record(cfg: SearchConfig, out: Path, strategy) -> dict:
+    """What config.yaml holds: every setting, where each came from, and which strategy ran and why."""
+    return {**cfg.to_dict(), "out": str(out), **ran(strategy, cfg), "settings_from": dict(cfg.settings_from)}
 
 
 def missing_values(evaluations) -> dict[str, int]:
@@ -181,8 +259,9 @@ def missing_values(evaluations) -> dict[str, int]:
 def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
-    with kind "evaluated" (info: n_evals), "generation" (a history row), "final" (the search ended; info:
-    n_front) and "trust" (the accuracy seed check starts; info: n_archs)."""
+    with kind "started" (every setting checked; info: strategy_ran, strategy_why), "evaluated" (info: n_evals),
+    "generation" (a history row), "final" (info: n_front), "trust" (the accuracy seed check starts; info: n_archs)
+    and "note" (info: text, something the user should read: a torn log line cut off on resume ...)."""
     out = prepare_out(out, resume)
     notify = progress or (lambda kind, info: None)
     counter = {"n": 0}
@@ -191,6 +270,10 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
         counter["n"] += 1
         notify("evaluated", {"n_evals": counter["n"], "arch": e.extras.get("arch", "")})
 
+    if resume:  # before anything is built: a config.yaml edited to another search is refused at once
+        note = check_resume_settings(cfg, out)
+        if note:
+            notify("note", {"text": note})
     # build everything (and fail on bad input) before creating anything on disk
     space, evaluator, strategy = build(cfg, log=None, on_evaluated=on_evaluated)
     created = _make_out(out)
@@ -199,7 +282,7 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
         try:
             return _run_locked(cfg, out, resume, space, evaluator, strategy, notify)
         except Exception:
-            if not resume and not (out / LOG_NAME).exists():
+            if not resume and not _evaluated(out / LOG_NAME):
                 _unmake_out(out, created)
             raise
 
@@ -207,11 +290,14 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
 def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
     log = out / LOG_NAME
     if resume:
-        evaluator.preload(_read_log(log))
+        if read_log_header(log) is None and not log.exists():  # stopped before the log began: nothing to replay
+            start_log(log, search_settings(cfg))
+        _replay_log(log, evaluator, notify)
     else:
-        (out / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out), **ran(strategy)},
-                                                        sort_keys=False))
+        (out / "config.yaml").write_text(yaml.safe_dump(config_record(cfg, out, strategy), sort_keys=False))
+        start_log(log, search_settings(cfg))
     evaluator.log = log
+    notify("started", ran(strategy, cfg))
     started = time.time()
     history: list[dict] = []
 
@@ -229,7 +315,7 @@ def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
                                              "step": len(history)})
         write_history(out / "history.csv", history)
         raise
-    result.config = {**cfg.to_dict(), "out": str(out), **ran(strategy), "strategy_params": result.config,
+    result.config = {**config_record(cfg, out, strategy), "strategy_params": result.config,
                      "elapsed_s": round(time.time() - started, 1), "computed_in_this_session": evaluator.n_computed,
                      "replay_diverged": evaluator.replay_diverged,
                      "missing_values": missing_values(result.evaluations)}

@@ -21,6 +21,7 @@ class GeneSpace:
 
     name: str = ""
     partial_fill: int = 0  # the value a progressive search (DPP-Net) gives genes it has not chosen yet
+    static_costs_fast: bool = False  # True where static_costs of a whole search pool take seconds (auto reads it)
 
     # -- genes ---------------------------------------------------------------------------------------
     def cardinalities(self) -> Sequence[int]:  # pragma: no cover - abstract

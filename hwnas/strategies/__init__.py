@@ -48,16 +48,29 @@ def choose_strategy(evaluator, strategy_opt: dict | None = None) -> tuple[str, s
         return GENERAL_DEFAULT, (f"auto: --strategy-opt given without --strategy ({', '.join(strategy_opt)}); "
                                  f"the options are read as {GENERAL_DEFAULT}'s")
     costs = getattr(evaluator, "costs", None) or {}
-    dear = [o.label for o in evaluator.objectives if not is_accuracy_objective(o) and o.name not in STATIC_METRICS
-            and not getattr(costs.get(o.label), "cheap", False)]
+    space = getattr(evaluator, "space", None)
+    fast_counts = bool(getattr(space, "static_costs_fast", False))
+
+    def cheap(o) -> bool:
+        if o.name in STATIC_METRICS:  # counted by building each network: cheap for a pool only where fast
+            return fast_counts
+        return bool(getattr(costs.get(o.label), "cheap", False))
+
     cost_objectives = [o for o in evaluator.objectives if not is_accuracy_objective(o)]
+    dear = [o for o in cost_objectives if not cheap(o)]
     if dear or not cost_objectives or len(cost_objectives) == len(evaluator.objectives):
-        why = (f"{', '.join(dear)} has no cheap source (measured in the loop)" if dear
-               else "no accuracy objective next to the costs" if cost_objectives else "no cost objective")
+        if dear:
+            labels = ", ".join(o.label for o in dear)
+            static = [o for o in dear if o.name in STATIC_METRICS]
+            why = (f"{labels} {'is' if len(dear) == 1 else 'are'} counted by building each network, too slow for a "
+                   f"pool of every candidate in space {getattr(space, 'name', '?')}" if len(static) == len(dear)
+                   else f"{labels} has no cheap source (measured in the loop)")
+        else:
+            why = "no accuracy objective next to the costs" if cost_objectives else "no cost objective"
         return GENERAL_DEFAULT, f"auto: {why}"
     labels = ", ".join(o.label for o in cost_objectives)
     return CHEAP_COST_DEFAULT, (f"auto: every cost objective ({labels}) has a cheap source (table, predictor or "
-                                "count), so the budget buys accuracy only")
+                                "a fast count), so the budget buys accuracy only")
 
 
 def create_strategy(name: str, **params) -> SearchStrategy:

@@ -24,8 +24,9 @@ from ..evaluation.objectives import STATIC_METRICS
 
 # -- objectives ----------------------------------------------------------------------------------------------
 def is_accuracy_objective(obj: Objective) -> bool:
+    """Error or accuracy, or a zero-cost proxy's score standing in for it (``neg_<proxy>``)."""
     name = obj.name.lower()
-    return name.startswith("error") or name.startswith("acc") or "top1" in name
+    return name.startswith(("error", "acc", "neg_")) or "top1" in name
 
 
 def accuracy_index(objectives: Sequence[Objective], name: str | None = None) -> int:

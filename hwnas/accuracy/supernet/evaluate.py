@@ -6,9 +6,12 @@ of ``bn_images`` training images (the same images for every subnet; cumulative a
 ``bn_batch``), and it is scored on the validation split (never the test split). Provenance of every value:
 ``supernet:<hash>(val, bn-recal N)``, N the number of recalibration images.
 
-Checkpoints: hwnas's own (``hwnas supernet train``), or a state dict of Once-for-All's ``OFAMobileNetV3``
-(``ofa_mbv3_d234_e346_k357_w1.0`` / ``w1.2``) for the mobilenet space; those carry no data set, so ``data``
-(an object with ``x_train, y_train, x_val, y_val``, e.g. ImageNet splits) must be given.
+Checkpoints: hwnas's own (``hwnas supernet train``; scored on the data set it was trained on, which it records),
+or a state dict of Once-for-All's ``OFAMobileNetV3`` (``ofa_mbv3_d234_e346_k357_w1.0`` / ``w1.2``) for the
+mobilenet space. Those were trained on ImageNet, which is not bundled: they are scored on ``dataset`` (the
+search's ``--dataset``/``--data-dir``; labels mapped to the weights' outputs by
+:func:`hwnas.accuracy.supernet.data.output_indices`), provenance ``supernet:ofa-<sha>(<dataset> val, bn-recal N)``,
+or on ``data`` (an object with ``x_train, y_train, x_val, y_val``, labels already output indices).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from ...errors import HwnasError
 from ...io import sha256_file
-from .data import splits_for
+from .data import pretrained_splits, splits_for
 from .train import FORMAT, build_supernet, check_matches, torch_threads
 
 BN_IMAGES = 200
@@ -103,19 +106,23 @@ def accuracy_percent(model, x, y, batch: int = 256) -> float:
 
 
 def supernet_values(space, archs, checkpoint_path, *, data=None, bn_images: int = BN_IMAGES, bn_batch: int = BN_BATCH,
-                    threads: int = 1, data_root: str | None = None, download: bool = False):
+                    threads: int = 1, dataset: str | None = None, data_root: str | None = None,
+                    download: bool = False):
     """Validation accuracy (%) of each arch from the supernet in ``checkpoint_path``, and its provenance.
 
-    Returns ``(np.ndarray of accuracy %, list of provenance strings)``, one per arch, in order.
+    ``dataset`` / ``data_root`` / ``download``: the data OFA weights are scored on (``data_root`` is also where
+    an hwnas checkpoint's own data set lives). Returns ``(np.ndarray of accuracy %, list of provenance strings)``,
+    one per arch, in order.
     """
     import torch
 
     sn = load_supernet(space, checkpoint_path)
-    data = _data(sn, space, data, checkpoint_path, data_root, download)
+    data = supernet_data(space, checkpoint_path, data=data, dataset=dataset, data_root=data_root, download=download)
     x_bn = _bn_images(data, bn_images)
     n_bn = len(x_bn)
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
-    provenance = f"supernet:{sn.hash}(val, bn-recal {n_bn})"
+    split = "val" if sn.dataset is not None else f"{getattr(data, 'name', 'given')} val"
+    provenance = f"supernet:{sn.hash}({split}, bn-recal {n_bn})"
     values = []
     with torch_threads(threads):
         for arch in archs:
@@ -125,22 +132,33 @@ def supernet_values(space, archs, checkpoint_path, *, data=None, bn_images: int 
     return np.asarray(values, dtype=float), [provenance] * len(values)
 
 
-def export_subnet(space, arch, checkpoint_path, *, recalibrate: bool = True, data=None):
+def export_subnet(space, arch, checkpoint_path, *, recalibrate: bool = True, data=None, dataset: str | None = None,
+                  data_root: str | None = None, download: bool = False):
     """A standalone ``nn.Module`` of ``arch`` with the supernet's weights (batch norm recalibrated as for scoring)."""
     sn = load_supernet(space, checkpoint_path)
     sub = sn.net.extract(arch)
     if recalibrate:
-        recalibrate_bn(sub, _bn_images(_data(sn, space, data, checkpoint_path), BN_IMAGES))
+        data = supernet_data(space, checkpoint_path, data=data, dataset=dataset, data_root=data_root,
+                             download=download)
+        recalibrate_bn(sub, _bn_images(data, BN_IMAGES))
     return sub.eval()
 
 
-def _data(sn: LoadedSupernet, space, data, path, root=None, download=False):
+def supernet_data(space, checkpoint_path, *, data=None, dataset: str | None = None, data_root: str | None = None,
+                  download: bool = False):
+    """The train and validation images the supernet in ``checkpoint_path`` is scored on: ``data`` when given,
+    else an hwnas checkpoint's own data set, else (OFA weights) ``dataset`` with labels mapped to the weights'
+    outputs. A data set that cannot be scored is a one-line :class:`HwnasError` (call it to fail early)."""
     if data is not None:
         return data
-    if sn.dataset is None:
-        raise HwnasError(f"{path} holds Once-for-All weights (trained on ImageNet): pass the data "
-                         "(train and validation images) to evaluate its subnets")
-    return splits_for(sn.dataset, space.input_shape(), root, download)
+    sn = load_supernet(space, checkpoint_path)
+    if sn.dataset is not None:
+        return splits_for(sn.dataset, space.input_shape(), data_root, download)
+    if not dataset:
+        raise HwnasError(f"{checkpoint_path} holds Once-for-All weights (trained on ImageNet, not bundled): give "
+                         "the images to score its subnets on: --dataset imagefolder --data-dir DIR (class folders "
+                         "named by ImageNet WordNet id or output index; see docs/supernet.md)")
+    return pretrained_splits(dataset, space.input_shape(), space.num_classes, data_root, download)
 
 
 def _bn_images(data, n: int):

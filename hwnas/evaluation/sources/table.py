@@ -1,8 +1,9 @@
 """``table:FILE``: values imported from a CSV with an ``arch`` column.
 
-Values are validated when the table is first read for a quantity (as ``hwnas import latency`` validates):
-NaN, inf or text, a latency <= 0, a negative energy or count, an accuracy outside 0-100 or a whole accuracy
-column given as 0-1 fractions is a ``HwnasError`` naming the table, its line and the arch. An arch the table
+Values are validated when the table is first read for a quantity, by the rule ``hwnas import latency`` and the
+store use (``hwnas.store.VALUE_RANGES``): NaN, inf or text, a latency <= 0 or over an hour, a negative energy or
+count, an accuracy outside 0-100 or a whole accuracy column given as 0-1 fractions is a ``HwnasError`` naming
+the table, its line and the arch. An arch the table
 lacks (public NB201 latency tables lack the 341 cells with no path from input to output) is an unknown value:
 ``nan`` with provenance ``missing:table <file>``; the evaluator makes it infeasible, so it is never on a front.
 """
@@ -18,12 +19,12 @@ import numpy as np
 
 from ...contracts import Arch
 from ...errors import HwnasError
+from ...store import VALUE_RANGES, value_problem
 from .base import Source
 
 # the column that holds a quantity, and how the quantity follows from it
 _COLUMNS = {"error": "test_accuracy"}
 ACCURACY_COLUMNS = ("test_accuracy",)
-POSITIVE_COLUMNS = ("latency_ms",)  # a duration of 0 or less is a broken row, not a fast network
 
 
 class MissingArchError(HwnasError):
@@ -46,11 +47,10 @@ def check_column(path: Path, column: str, rows: dict[str, dict[str, str]], lines
             raise HwnasError(f"{where}: {column} is not a number: {text!r}") from None
         if not math.isfinite(v):
             raise HwnasError(f"{where}: {column} is {text!r}; give a finite number or leave the arch out")
-        if column in ACCURACY_COLUMNS and not 0.0 <= v <= 100.0:
-            raise HwnasError(f"{where}: {column} must be a percentage in 0-100, got {v}")
-        if column in POSITIVE_COLUMNS and v <= 0:
-            raise HwnasError(f"{where}: {column} must be > 0, got {v}")
-        if column not in ACCURACY_COLUMNS + POSITIVE_COLUMNS and v < 0:
+        problem = value_problem(column, v) if column in VALUE_RANGES else None
+        if problem:  # the rule every source obeys (hwnas.store.VALUE_RANGES: import, store, replayed logs)
+            raise HwnasError(f"{where}: {problem}")
+        if column not in VALUE_RANGES and v < 0:
             raise HwnasError(f"{where}: {column} must be >= 0, got {v}")
         out[arch] = v
     if column in ACCURACY_COLUMNS and out and max(out.values()) <= 1.0:

@@ -7,13 +7,17 @@ Protocol (JSON over HTTP, stdlib only):
 - ``POST /measure`` with ``{"model_b64", "format", "runtime", "threads", "delegate", "affinity",
   "protocol": {...}, "energy": {...}, "op_profile": bool}`` -> a ``RunResult`` as JSON, or
   ``{"error": "..."}`` with status 400 (bad request) / 401 (bad token) / 411 (no Content-Length) /
-  413 (body over the limit) / 422 (the model failed) / 503 (every worker busy).
+  413 (body over the limit) / 422 (the model failed) / 500 (the agent failed) / 503 (every worker busy).
 
 Safe by default (docs/security.md): it listens on 127.0.0.1 unless told otherwise, and refuses any other
 address without a shared token (``$HWNAS_AGENT_TOKEN`` or ``--token-file``; sent as ``X-Hwnas-Token``, checked
 on every endpoint). A request's Content-Length is checked against the limit before a byte of the body is read;
-headers and body must arrive within a deadline (a read timeout, plus time for the body at 256 KiB/s); at most
-``workers`` connections are served at once (the rest get 503) and one measurement runs at a time (a lock).
+headers and body must arrive within a deadline (a read timeout, plus time for the body at 256 KiB/s); a body's
+JSON is checked for depth and size before it is parsed (``check_json_shape``). At most ``workers`` connections
+are served at once and one measurement runs at a time (a lock); up to ``BUSY_ANSWERS`` more are answered 503,
+each in its own thread that then reads and discards the request, so the answer is not lost to a reset while the
+client is still sending (likewise for refusals sent before a body is read: 401, 404, 413). ``AgentRunner``
+retries a 503, a reset connection and a broken pipe with exponential back-off until its timeout.
 Protocol settings are bounded (``max_time_s`` at most the agent's own cap), and energy settings that name
 files (``sysfs_root``, ``supply``) come from the agent's command line only: a client sending them is refused.
 """
@@ -22,10 +26,13 @@ from __future__ import annotations
 
 import base64
 import hmac
+import http.client
 import ipaddress
 import json
 import math
 import os
+import random
+import re
 import socket
 import tempfile
 import threading
@@ -45,6 +52,11 @@ MAX_MODEL_BYTES = 96 * 1024 * 1024  # default cap on a model; its base64 JSON bo
 READ_TIMEOUT_S = 10.0
 MIN_UPLOAD_BPS = 256 * 1024  # a body may take read_timeout_s + its size at this rate, no longer
 WORKERS = 4
+BUSY_ANSWERS = 64  # connections answered 503 at once beyond the workers (each reads its request, then closes)
+LISTEN_BACKLOG = 128  # connections the kernel holds until they are accepted (a burst waits, is not refused)
+MAX_JSON_DEPTH = 32  # nesting of arrays / objects in a request body (a real request uses 3)
+MAX_JSON_ITEMS = 10_000  # arrays, objects and their elements in a request body (a real request has about 30)
+RETRY_FIRST_S, RETRY_MAX_S = 0.25, 8.0  # the client's back-off: a random pause in [d/2, d], d doubling to the max
 MAX_TIME_S = 60.0  # cap on a client's protocol max_time_s and warmup_max_s
 AGENT_SIDE_ENERGY = ("sysfs_root", "supply")  # name files on the agent: never taken from a client
 # (lowest, highest) accepted per protocol setting; None: the agent's max_time_s
@@ -106,6 +118,35 @@ def check_protocol(d, max_time_s: float = MAX_TIME_S) -> ProtocolSettings:
                              f"[{lo}, {hi}] on this agent, got {v!r}")
     return ProtocolSettings(estimator=estimator,
                             **{k: (int(v) if kinds[k] in ("int", int) else float(v)) for k, v in d.items()})
+
+
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{},"')
+_JSON_STRING = re.compile(rb'"[^"]*"')
+
+
+def check_json_shape(body: bytes, max_depth: int = MAX_JSON_DEPTH, max_items: int = MAX_JSON_ITEMS) -> None:
+    """Refuse (ValueError) a JSON body nested deeper than ``max_depth`` or with more than ``max_items`` arrays,
+    objects and elements, before it is parsed: ``json.loads`` recurses once per level (a RecursionError past
+    ~1000) and builds every value (``[[],[],...]`` makes a list per 3 bytes). Brackets inside strings are text.
+
+    Costs a few passes in C over the body (a real request's bulk is its model, one base64 string) and a Python
+    loop over at most ``2 * max_items`` structural characters. Meant for valid JSON; text that is not valid
+    is refused here or by ``json.loads``."""
+    # escaped backslashes and quotes cannot end a string: drop them, keep only structure and quotes, then drop
+    # the strings (what is left of them: their quotes and the brackets and commas they held)
+    skeleton = body.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    skeleton = _JSON_STRING.sub(b"", skeleton)
+    depth = 0
+    for c in skeleton[: 2 * max_items + 2]:  # valid JSON within the limits is no longer: it closes what it opens
+        if c in b"[{":
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"JSON nested more than {max_depth} levels deep")
+        elif c in b"]}":
+            depth -= 1
+    items = skeleton.count(b"[") + skeleton.count(b"{") + skeleton.count(b",")
+    if items > max_items or len(skeleton) > 2 * max_items + 2:
+        raise ValueError(f"JSON with more than {max_items} values (arrays, objects and their elements)")
 
 
 MAX_COOLDOWN_S = 300.0  # a client may ask the agent to wait for the board to cool, but not for ever
@@ -211,6 +252,30 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away
             self.close_connection = True
 
+    def _refuse(self, status: int, payload: dict, token_ok: bool = True) -> None:
+        """Answer before the body is read, then read the body the client declared and discard it (within
+        ``_drain_s``): closing a socket with unread data resets the connection, and a client still sending would
+        see a broken pipe or a reset instead of this answer."""
+        self._send(status, payload, close=True)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return
+        if length <= 0 or self.headers.get("Transfer-Encoding"):
+            return
+        srv = self.server
+        try:
+            self.connection.shutdown(socket.SHUT_WR)  # the answer is complete: the client may read it now
+        except OSError:
+            return
+        self._arm(_drain_s(srv, length, token_ok))
+        try:
+            while length > 0 and (chunk := self.rfile.read1(min(length, 1 << 16))):
+                length -= len(chunk)
+        except OSError:  # timed out, cut off by the deadline, or the client went away
+            pass
+        self._arm(None)
+
     def _authorised(self) -> bool:
         token = self.server.token
         if token is None:
@@ -218,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         given = self.headers.get("X-Hwnas-Token") or ""
         if hmac.compare_digest(given.encode(), token.encode()):
             return True
-        self._send(401, {"error": "bad or missing agent token (X-Hwnas-Token)"}, close=True)
+        self._refuse(401, {"error": "bad or missing agent token (X-Hwnas-Token)"}, token_ok=False)
         return False
 
     def do_GET(self):  # noqa: N802
@@ -237,19 +302,19 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server
         text = self.headers.get("Content-Length")
         if text is None or self.headers.get("Transfer-Encoding"):
-            self._send(411, {"error": "a Content-Length header is required (no chunked bodies)"}, close=True)
+            self._refuse(411, {"error": "a Content-Length header is required (no chunked bodies)"})
             return None
         try:
             length = int(text)
         except ValueError:
             length = -1
         if length <= 0:
-            self._send(400, {"error": f"bad request: bad Content-Length {text!r}"}, close=True)
+            self._refuse(400, {"error": f"bad request: bad Content-Length {text!r}"})
             return None
         if length > srv.max_body_bytes:
-            self._send(413, {"error": f"request body of {length} bytes is over this agent's limit of "
-                                      f"{srv.max_body_bytes} bytes (a model up to {srv.max_model_bytes // 2**20} MiB; "
-                                      f"start the agent with a larger --max-model-mb)"}, close=True)
+            self._refuse(413, {"error": f"request body of {length} bytes is over this agent's limit of "
+                                        f"{srv.max_body_bytes} bytes (a model up to {srv.max_model_bytes // 2**20} "
+                                        f"MiB; start the agent with a larger --max-model-mb)"})
             return None
         self._arm(srv.read_timeout_s + length / MIN_UPLOAD_BPS)
         try:
@@ -266,12 +331,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         if self.path.rstrip("/") != "/measure":
-            self._send(404, {"error": f"no such endpoint {self.path}"}, close=True)
+            self._refuse(404, {"error": f"no such endpoint {self.path}"})
             return
         body = self._read_body()
         if body is None:
             return
         try:
+            check_json_shape(body)  # before parsing: deep nesting would recurse, wide JSON would fill memory
             req = json.loads(body)
             del body
             args = check_request(req, self.server.max_time_s)
@@ -279,8 +345,14 @@ class _Handler(BaseHTTPRequestHandler):
             del req
             if len(model) > self.server.max_model_bytes:
                 raise ValueError(f"model of {len(model)} bytes is over this agent's limit")
-        except (ValueError, KeyError, TypeError, HwnasError) as exc:
+        except RecursionError:  # not reached past check_json_shape; kept so such a body is answered all the same
+            self._send(400, {"error": "bad request: JSON nested too deeply"})
+            return
+        except (ValueError, KeyError, TypeError, AttributeError, HwnasError) as exc:
             self._send(400, {"error": f"bad request: {type(exc).__name__}: {exc}"})
+            return
+        except Exception as exc:  # a request that trips a check is still answered, and the agent keeps serving
+            self._send(500, {"error": f"checking the request failed: {type(exc).__name__}: {exc}"})
             return
         from .local import measure_local
 
@@ -304,20 +376,48 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, result.to_dict())
 
 
+def _header(head: bytes, name: bytes) -> bytes | None:
+    """Header ``name`` (lower case) in a raw request head, or None."""
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+def _drain_s(server, length: int, token_ok: bool) -> float:
+    """How long a refused request's body may take to be read and discarded: what the body itself would have
+    been allowed (the read timeout + its size, up to the limit, at 256 KiB/s); the read timeout alone for a
+    client without the token, which should hold a worker no longer than its headers could."""
+    if not token_ok:
+        return server.read_timeout_s
+    return server.read_timeout_s + min(max(length, 0), server.max_body_bytes) / MIN_UPLOAD_BPS
+
+
 class _BoundedHTTPServer(ThreadingHTTPServer):
-    """A thread per connection, at most ``workers`` at once; the rest are answered 503 at once."""
+    """A thread per connection, at most ``workers`` at once. The rest are answered 503 at once, each by a thread
+    of its own (at most ``BUSY_ANSWERS``) that then reads and discards the request before closing, so the answer
+    arrives even while the client is still sending; past that, answered and closed from the accepting thread."""
 
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def process_request(self, request, client_address):
-        if not self.slots.acquire(blocking=False):
-            self._busy(request)
+        if self.slots.acquire(blocking=False):
+            try:
+                super().process_request(request, client_address)
+            except Exception:
+                self.slots.release()
+                raise
             return
-        try:
-            super().process_request(request, client_address)
-        except Exception:
-            self.slots.release()
-            raise
+        self.busy_answers += 1
+        if self.busy_slots.acquire(blocking=False):
+            try:
+                threading.Thread(target=self._answer_busy, args=(request,), daemon=True).start()
+                return
+            except RuntimeError:  # no thread to be had: answer from here
+                self.busy_slots.release()
+        self._busy_at_once(request)
 
     def process_request_thread(self, request, client_address):
         try:
@@ -325,8 +425,57 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         finally:
             self.slots.release()
 
-    def _busy(self, request) -> None:
+    def _busy_response(self) -> bytes:
         body = json.dumps({"error": f"agent busy: {self.workers} requests in progress; retry later"}).encode()
+        return (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    def _answer_busy(self, request) -> None:
+        """503 first, then read the request's headers (within the read timeout) and the body they declare,
+        discarding them (within ``_drain_s``); then close."""
+        try:
+            deadline = time.monotonic() + self.read_timeout_s
+
+            def recv(buf) -> int:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return 0
+                request.settimeout(left)
+                return request.recv_into(buf)
+
+            request.settimeout(self.read_timeout_s)
+            request.sendall(self._busy_response())
+            request.shutdown(socket.SHUT_WR)  # the answer is complete: the client may read it now
+            buf = bytearray(1 << 16)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                n = recv(buf)
+                if not n or len(head) > 1 << 16:
+                    return
+                head += bytes(buf[:n])
+            head, _, rest = head.partition(b"\r\n\r\n")
+            try:
+                length = int(_header(head, b"content-length") or 0)
+            except ValueError:
+                return
+            given = _header(head, b"x-hwnas-token") or b""
+            token_ok = self.token is None or hmac.compare_digest(given, self.token.encode())
+            deadline = time.monotonic() + _drain_s(self, length, token_ok)
+            length -= len(rest)
+            while length > 0:
+                n = recv(memoryview(buf)[: min(length, len(buf))])
+                if not n:
+                    return
+                length -= n
+        except OSError:  # timed out or the client went away
+            pass
+        finally:
+            self.shutdown_request(request)
+            self.busy_slots.release()
+
+    def _busy_at_once(self, request) -> None:
+        """Every busy-answer thread taken: answer with what already arrived read, and close. A client still
+        sending may see a reset instead (``AgentRunner`` retries either)."""
         try:
             request.setblocking(False)
             try:  # take what already arrived, so closing does not reset the connection before the answer
@@ -334,8 +483,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
             except OSError:
                 pass
             request.settimeout(1.0)
-            request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            request.sendall(self._busy_response())
             request.shutdown(socket.SHUT_WR)
         except OSError:
             pass
@@ -378,6 +526,7 @@ class AgentServer:
         httpd.max_body_bytes = self.max_model_bytes * 4 // 3 + 64 * 1024  # base64 + the JSON around it
         httpd.read_timeout_s, httpd.max_time_s = self.read_timeout_s, self.max_time_s
         httpd.workers, httpd.slots = self.workers, threading.BoundedSemaphore(self.workers)
+        httpd.busy_slots, httpd.busy_answers = threading.BoundedSemaphore(BUSY_ANSWERS), 0
         httpd.lock = threading.Lock()
         self._httpd = httpd
         self.port = httpd.server_address[1]
@@ -410,6 +559,11 @@ class AgentServer:
             self._thread.join(timeout=5)
 
     @property
+    def busy_answers(self) -> int:
+        """Connections answered 503 (every worker busy) since the server was made."""
+        return self._httpd.busy_answers if self._httpd is not None else 0
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
@@ -418,6 +572,13 @@ class AgentServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class AgentBusy(DeviceUnreachable):
+    """The agent answered 503 (every worker busy) until the client's timeout: it is there, but had no turn."""
+
+
+_BACKOFF = random.Random()  # its own generator: retries never touch the global one (seeded searches use it)
 
 
 class AgentRunner:
@@ -431,27 +592,45 @@ class AgentRunner:
         c = profile.connection
         return f"http://{c['host']}:{int(c.get('port') or 8765)}"
 
+    # the agent is busy (503) or the connection was cut: worth another try, after a pause
+    TRANSIENT = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.client.IncompleteRead)
+
     def _request(self, url: str, data: bytes | None, timeout: float, profile) -> dict:
+        """One request, retried on 503 (every agent worker busy), a reset connection or a broken pipe with
+        exponential back-off (a random pause in [d/2, d], d from RETRY_FIRST_S doubling up to RETRY_MAX_S) until
+        ``timeout`` seconds have passed; any other failure (refused, unreachable, timed out, an error answer)
+        is raised at once."""
         headers = {"Content-Type": "application/json"}
         token = self.token or os.environ.get(TOKEN_ENV)
         if token:
             headers["X-Hwnas-Token"] = token
         req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
         deadline = time.monotonic() + timeout
+        delay, attempts = RETRY_FIRST_S, 0
         while True:
+            attempts += 1
             try:
-                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                with urllib.request.urlopen(req, timeout=max(deadline - time.monotonic(), 0.1)) as resp:
                     return json.loads(resp.read())
             except urllib.error.HTTPError as exc:
-                if exc.code == 503 and time.monotonic() + 2.0 < deadline:  # every agent worker busy: wait a turn
-                    time.sleep(2.0)
-                    continue
-                self._refused(exc, url, profile)
-            except (urllib.error.URLError, OSError) as exc:
+                if exc.code != 503:
+                    self._refused(exc, url, profile)
+                why, busy = "every agent worker busy (503)", True
+            except (urllib.error.URLError, OSError, http.client.IncompleteRead) as exc:
                 reason = getattr(exc, "reason", exc)
-                raise DeviceUnreachable(f"device {profile.name}: agent at {url} is not reachable ({reason}); "
-                                        f"start it on the board with `hwnas agent serve --host 0.0.0.0 --port "
-                                        f"{profile.connection.get('port', 8765)}` and a token (docs/security.md)") from None
+                if not isinstance(reason, self.TRANSIENT):
+                    raise DeviceUnreachable(f"device {profile.name}: agent at {url} is not reachable ({reason}); "
+                                            f"start it on the board with `hwnas agent serve --host 0.0.0.0 --port "
+                                            f"{profile.connection.get('port', 8765)}` and a token "
+                                            f"(docs/security.md)") from None
+                why, busy = f"connection cut: {type(reason).__name__}: {reason}", False
+            pause = _BACKOFF.uniform(delay / 2, delay)
+            if time.monotonic() + pause >= deadline:
+                raise (AgentBusy if busy else DeviceUnreachable)(
+                    f"device {profile.name}: agent at {url}: {why}; gave up after {timeout:g} s ({attempts} "
+                    f"attempts; the device profile's connection.timeout_s)") from None
+            time.sleep(pause)
+            delay = min(2 * delay, RETRY_MAX_S)
 
     @staticmethod
     def _refused(exc: urllib.error.HTTPError, url: str, profile):
@@ -469,6 +648,8 @@ class AgentRunner:
     def reachable(self, profile) -> tuple[bool, str]:
         try:
             info = self.info(profile, timeout=2.0)
+        except AgentBusy:  # it answered: measurements wait their turn (AgentRunner.run retries until its timeout)
+            return True, f"agent {self._base(profile)} (busy: every worker in use; measurements will wait their turn)"
         except DeviceUnreachable as exc:
             reason = str(exc).split("(", 1)[-1].split(")")[0] if "(" in str(exc) else str(exc)
             return False, f"no answer from the agent at {self._base(profile)} ({reason})"

@@ -1,0 +1,100 @@
+"""Every command example in README.md and docs/*.md runs, as typed, in a fresh world per page (see
+tests/doc_examples.py for the world, the fakes and the caps on budgets); a new example cannot land untested."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+
+import pytest
+
+from doc_examples import (DOCS, REPO, all_blocks, blocks, free_port, make_world, provide_models, script_for,
+                          write_nb201_data)
+
+pytestmark = pytest.mark.journey
+
+def run_block(argv, cwd, env):
+    """Run one block in its own process group, and end whatever it left running (an agent) afterwards. Output
+    goes to files, not pipes: a background agent would keep a pipe open after the block ends."""
+    with open(cwd / ".block.out", "w+") as out, open(cwd / ".block.err", "w+") as err:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True)
+        try:
+            proc.wait(timeout=600)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, proc.returncode, out.read(), err.read())
+
+
+RUNNABLE = [p for p in DOCS if any(b.has_commands and b.mark is None for b in blocks(p))]
+
+
+def test_every_command_block_runs_or_says_why_not():
+    for block in all_blocks():
+        if block.has_commands and block.mark == "not-run":
+            assert len(block.why) >= 10, f"{block.where}: not-run needs a reason"
+    for page in DOCS:  # a mark sits on the line right before an opening fence, nowhere else
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if "<!-- example:" in line:
+                assert i + 1 < len(lines) and lines[i + 1].lstrip().startswith("```"), f"{page.name}:{i + 1}"
+    kinds = {b.mark for b in all_blocks()}
+    assert kinds <= {None, "install", "benchmark", "not-run"}
+    assert RUNNABLE, "no runnable examples found: the extraction is broken"
+
+
+def test_the_install_block_is_what_ci_runs():
+    (install,) = [b for b in blocks(REPO / "README.md") if b.mark == "install"]
+    commands = [re.sub(r"\s+#.*$", "", c) for c in install.commands()]
+    ci = (REPO / ".ci" / "run").read_text()
+    ci_commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.lstrip().startswith("#")
+                   and not line.startswith(("set ", "cd "))]
+    assert ci_commands == commands, (ci_commands, commands)
+
+
+def test_benchmark_blocks_name_real_scripts_and_flags():
+    for block in (b for b in all_blocks() if b.mark == "benchmark"):
+        for command in block.commands():
+            words = shlex.split(re.sub(r"\s+#.*$", "", command))
+            scripts = [w for w in words if w.startswith("benchmarks/") and w.endswith(".py")]
+            if not scripts:
+                continue
+            source = (REPO / scripts[0]).read_text()
+            for flag in (w.split("=")[0] for w in words if w.startswith("--")):
+                assert f'"{flag}"' in source, f"{block.where}: {scripts[0]} has no flag {flag}"
+
+
+@pytest.fixture(scope="module")
+def nb201_data(tmp_path_factory):
+    return write_nb201_data(tmp_path_factory.mktemp("third_party") / "nb201")
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=[str(p.relative_to(REPO)) for p in RUNNABLE])
+def test_examples_run_as_typed(page, tmp_path, nb201_data, shared_export_cache):
+    port = free_port()
+    project, env = make_world(tmp_path, nb201_data, export_cache=shared_export_cache, agent_port=port)
+    page_blocks = [b for b in blocks(page) if b.has_commands and b.mark is None]
+    if any(re.search(r"models/|\.onnx|\.tflite", b.text) for b in page_blocks):
+        provide_models(project)
+    for block in page_blocks:
+        if block.lang == "python":
+            argv, script = ["python", "-c", block.text], block.text
+        else:
+            script = script_for(block, agent_port=port)
+            argv = ["bash", "-c", script]
+        ran = run_block(argv, project, env)
+        shown = f"{block.where}\n--- script\n{script}\n--- stderr\n{ran.stderr[-4000:]}\n--- stdout\n{ran.stdout[-2000:]}"
+        assert ran.returncode == 0, shown
+        assert "Traceback" not in ran.stderr + ran.stdout, shown
+        for command in ([] if block.lang == "python" else block.commands()):
+            words = shlex.split(command, comments=True)
+            for flag, value in zip(words, words[1:]):
+                if flag == "--out" and words[:1] == ["hwnas"]:
+                    assert (project / value).exists(), f"{block.where}: --out {value} was not written\n{shown}"
