@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
         label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="label smoothing (0 = off)"),
         train_device: Optional[str] = typer.Option(None, "--train-device", help="auto (CUDA if available) | cpu | cuda"),
         budget: Optional[int] = typer.Option(None, "--budget", help="unique architectures to evaluate"),
+        trust_archs: Optional[int] = typer.Option(None, "--trust-archs", help="accuracy train: after the search, re-train this many archs with another seed to measure how far to trust the accuracy axis (trust.json; 0 = off)"),
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (same seed, same search)"),
         executor: Optional[str] = typer.Option(None, "--executor", help="in-process (default) | ray"),
         address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: local Ray)"),
@@ -78,7 +79,8 @@ def register(app: typer.Typer) -> None:
                  "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
                  "energy": energy, "dataset": dataset, "data_dir": data_dir, "download": download, "epochs": epochs,
                  "proxy": proxy, "batch_size": batch_size, "max_train": max_train, "lr": lr,
-                 "label_smoothing": label_smoothing, "train_device": train_device, "budget": budget, "seed": seed,
+                 "label_smoothing": label_smoothing, "train_device": train_device, "budget": budget,
+                 "trust_archs": trust_archs, "seed": seed,
                  "executor": executor, "address": address}
         notes: list[str] = []
         if resume is not None:
