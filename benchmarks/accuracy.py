@@ -6,13 +6,14 @@ seeds, on the CPU (1 thread). By default the space and recipe are those of the e
 (``hwnas.search.config.DEFAULT_RECIPE``: what ``hwnas pareto-search`` runs with no arguments); ``--space``,
 ``--space-opt``, ``--epochs``, ``--max-train``, ``--lr``, ``--batch-size`` change them. Printed:
 
-- seed-to-seed Kendall tau of validation accuracy for every pair of seeds (mean and worst): the noise floor that
+- seed-to-seed Kendall tau of validation accuracy for every pair of seeds (median, mean, worst): the noise floor that
   any accuracy estimate of this recipe lives under; the target for the demo is >= 0.7 on >= 30 archs;
 - val vs test Kendall tau (per seed): does selecting on validation rank archs the way the held-out test split does?
 - the spread of accuracies, the median |difference| between two seeds of the same arch;
 - seconds per candidate (one training + val and test evaluation), wall and CPU: mean, p90, max.
 
     python benchmarks/accuracy.py                        # the demo's space and recipe, 30 archs, 3 seeds
+    python benchmarks/accuracy.py --archs-from runs/search-X --archs 100   # the archs a demo run evaluated
     python benchmarks/accuracy.py --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 \\
         --epochs 2 --seeds 2                             # the demo before issue #22
 """
@@ -47,6 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--archs", type=int, default=30)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--sample-seed", type=int, default=0, help="which random archs")
+    ap.add_argument("--archs-from", type=Path, default=None,
+                    help="a search's results directory: its evaluated archs (evaluations.csv) instead of random ones")
     ap.add_argument("--space", default=None, help="default: the demo's space (DEFAULT_RECIPE)")
     ap.add_argument("--space-opt", action="append", default=None, help="KEY=VALUE (default: the demo's)")
     ap.add_argument("--epochs", type=int, default=None, help="default: the demo's")
@@ -67,9 +70,15 @@ def main(argv=None) -> int:
                     lr=args.lr or demo.get("lr", 0.05),
                     max_train=args.max_train if args.max_train is not None else demo.get("max_train"))
     splits = load_splits("digits", space.input_shape(), seed=0).unlock_test()
-    archs = sample_archs(space, args.archs, args.sample_seed)
+    if args.archs_from is not None:
+        import csv
+
+        with open(args.archs_from / "evaluations.csv", newline="") as f:
+            archs = [space.from_string(r["arch"]) for r in csv.DictReader(f)][: args.archs]
+    else:
+        archs = sample_archs(space, args.archs, args.sample_seed)
     print(f"digits: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test())} test images; "
-          f"{name} {options}; {len(archs)} archs (sample seed {args.sample_seed}) x {args.seeds} seeds; {recipe}")
+          f"{name} {options}; {len(archs)} archs ({f'from {args.archs_from}' if args.archs_from else f'sample seed {args.sample_seed}'}) x {args.seeds} seeds; {recipe}")
     train_arch(space, archs[0], splits, Recipe(epochs=1, max_train=64), device="cpu")  # warm-up (not timed)
     val = np.zeros((args.seeds, len(archs)))
     test = np.zeros_like(val)
@@ -94,7 +103,7 @@ def main(argv=None) -> int:
         taus_test = [kendall_tau(test[a], test[b]) for a, b in pairs]
         diffs = np.concatenate([np.abs(val[a] - val[b]) for a, b in pairs])
         print("Kendall tau seed vs seed (val):  " + ", ".join(f"{a}-{b} {t:+.3f}" for (a, b), t in zip(pairs, taus))
-              + f"; mean {np.mean(taus):+.3f}, worst {np.min(taus):+.3f}")
+              + f"; median {np.median(taus):+.3f}, mean {np.mean(taus):+.3f}, worst {np.min(taus):+.3f}")
         print("Kendall tau seed vs seed (test): " + ", ".join(f"{a}-{b} {t:+.3f}" for (a, b), t in zip(pairs, taus_test))
               + f"; mean {np.mean(taus_test):+.3f}")
         print(f"|val difference| between two seeds of one arch: median {np.median(diffs):.2f}, p90 "
