@@ -292,7 +292,7 @@ def test_flags_alone_modify_the_default_run():
     cfg = config_from_flags(_flags(budget=8, seed=0))
     assert cfg.budget == 8 and cfg.seed == 0
     assert {**cfg.to_dict(), "budget": full.budget} == full.to_dict()  # everything else is the default
-    assert cfg.space_opt == DEFAULT_RECIPE["space_opt"] and cfg.accuracy == "train" and cfg.epochs == 2
+    assert cfg.space_opt == DEFAULT_RECIPE["space_opt"] and cfg.accuracy == "train" and cfg.epochs == DEFAULT_RECIPE["epochs"]
     opt = config_from_flags(_flags(strategy_opt=["n_offsprings=4"]))
     assert opt.strategy_opt == {**DEFAULT_RECIPE["strategy_opt"], "n_offsprings": 4}  # merged, not replaced
 

@@ -3,6 +3,8 @@ CI log and under a pseudo-terminal, checked for what the user relies on: exit co
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -11,15 +13,33 @@ from journeys import assert_search_results, run_hwnas
 pytestmark = pytest.mark.journey
 
 
+def assert_trust_stated(out, ran, n_archs: int) -> dict:
+    """trust.json measured a second training seed on ``n_archs`` archs; the CLI, report.html and config.yaml
+    state the same measured tau and interval (issue #22: how far to trust the accuracy axis)."""
+    trust = json.loads((out / "trust.json").read_text())
+    assert trust["measured"] is True and trust["n_archs"] == n_archs and trust["seeds"] == [0, 1]
+    assert -1 <= trust["kendall_tau"] <= 1 and trust["interval"]["points"] > 0
+    tau, interval = f"{trust['kendall_tau']:+.2f}", f"{trust['interval']['points']:.2f}"
+    assert f"Kendall tau {tau}" in trust["summary"] and f"+-{interval} points" in trust["summary"]
+    assert trust["summary"] in ran.text  # the CLI prints it
+    page = (out / "report.html").read_text()
+    assert "How far to trust the accuracy axis" in page and "measured in this run" in page
+    assert f"Kendall tau {tau} over {n_archs} archs" in page and f"&plusmn;{interval} points" in page
+    assert yaml.safe_load((out / "config.yaml").read_text())["accuracy_trust"] == trust["summary"]
+    return trust
+
+
 @pytest.mark.parametrize("mode", ["pipe", "tty"])
 def test_demo_search_runs_to_the_end_with_the_progress_bar(tmp_path, mode):
     out = tmp_path / "run"
-    ran = run_hwnas(["pareto-search", "--budget", "4", "--out", out], cwd=tmp_path, mode=mode).ok()
+    ran = run_hwnas(["pareto-search", "--budget", "4", "--trust-archs", "2", "--out", out], cwd=tmp_path,
+                    mode=mode).ok()
     assert "4 unique archs evaluated" in ran.text
     front, evals = assert_search_results(out, n_evals=4)
     assert all(r["error_source"].startswith("trained:digits(val") for r in evals)
     config = yaml.safe_load((out / "config.yaml").read_text())
-    assert config["budget"] == 4
+    assert config["budget"] == 4 and config["trust_archs"] == 2 and config["settings_from"]["trust_archs"] == "flag"
+    assert_trust_stated(out, ran, n_archs=2)
 
 
 def test_no_argument_demo_in_a_terminal(tmp_path):
@@ -33,6 +53,8 @@ def test_no_argument_demo_in_a_terminal(tmp_path):
     assert len(evals) == DEFAULT_RECIPE["budget"] == config["budget"]
     assert config["settings_from"]["space"] == "demo" and config["settings_from"]["out"] == "library default"
     assert f"results in runs/{out.name}" in ran.out
+    trust = assert_trust_stated(out, ran, n_archs=DEFAULT_RECIPE["trust_archs"])
+    assert trust["seeds"] == [DEFAULT_RECIPE["seed"], DEFAULT_RECIPE["seed"] + 1]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def _progress_bar(budget: int):
             progress.update(task, completed=info["n_evals"])
         elif kind == "generation":
             progress.update(task, completed=info["n_evals"], hv=f"{info['hypervolume']:.4f}")
-        # other events (run_search's "final") change nothing the bar shows
+        # other events (run_search's "final", "trust") change nothing the bar shows
 
     return progress, update
 
@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="label smoothing (0 = off)"),
         train_device: Optional[str] = typer.Option(None, "--train-device", help="auto (CUDA if available) | cpu | cuda"),
         budget: Optional[int] = typer.Option(None, "--budget", help="unique architectures to evaluate"),
+        trust_archs: Optional[int] = typer.Option(None, "--trust-archs", help="accuracy train: after the search, re-train this many archs with another seed to measure how far to trust the accuracy axis (trust.json; 0 = off)"),
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (same seed, same search)"),
         executor: Optional[str] = typer.Option(None, "--executor", help="in-process (default) | ray"),
         address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: local Ray)"),
@@ -80,7 +81,8 @@ def register(app: typer.Typer) -> None:
                  "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
                  "energy": energy, "dataset": dataset, "data_dir": data_dir, "download": download, "epochs": epochs,
                  "proxy": proxy, "batch_size": batch_size, "max_train": max_train, "lr": lr,
-                 "label_smoothing": label_smoothing, "train_device": train_device, "budget": budget, "seed": seed,
+                 "label_smoothing": label_smoothing, "train_device": train_device, "budget": budget,
+                 "trust_archs": trust_archs, "seed": seed,
                  "executor": executor, "address": address}
         notes: list[str] = []
         if resume is not None:
@@ -129,6 +131,8 @@ def register(app: typer.Typer) -> None:
         if result.config.get("replay_diverged"):
             typer.echo("warning: the resumed search did not replay the logged evaluations in order "
                        "(settings changed?); results are valid but differ from an unbroken run", err=True)
+        if result.config.get("accuracy_trust"):  # how far to trust the accuracy axis (trust.json, report.html)
+            typer.echo(f"{result.config['accuracy_trust']} (trust.json)")
         hv = result.history[-1]["hypervolume"] if result.history else float("nan")
         typer.echo(f"{len(result.evaluations)} unique archs evaluated, {len(front)} on the Pareto front "
                    f"(hypervolume {hv:.4f}); results in {target} (report.html)")

@@ -119,6 +119,7 @@ class SearchConfig:
     label_smoothing: float = _setting(0.0, _number)
     train_device: str = _setting("auto", _text)
     budget: int = _setting(100, _integer)
+    trust_archs: int = _setting(6, _integer)  # accuracy train: re-train this many archs with a 2nd seed (trust.json)
     seed: int = _setting(0, _integer)
     executor: str = _setting("in-process", _text)
     address: str | None = _setting(None, _optional_text)
@@ -166,6 +167,7 @@ DEFAULT_RECIPE = {
     "dataset": "digits",
     "epochs": 2,
     "budget": 32,
+    "trust_archs": 4,  # after the search, 4 archs re-trained with seed 1: trust.json, report.html (issue #22)
     "seed": 0,
 }
 
@@ -251,6 +253,8 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None, base:
         cfg.data_dir = str(Path(_expand(cfg.data_dir, "data_dir")).absolute())
     if cfg.budget < 1:
         raise HwnasError(f"budget must be >= 1, got {cfg.budget}")
+    if cfg.trust_archs < 0:
+        raise HwnasError(f"trust_archs must be >= 0 (0 = no seed check), got {cfg.trust_archs}")
     if not cfg.objective:
         raise HwnasError("a search needs at least one --objective")
     return cfg

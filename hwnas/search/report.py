@@ -83,9 +83,22 @@ def _png(fig) -> bytes:
 
 
 def _table(header, rows) -> str:
+    """A table inside its own horizontally scrollable box (``div.scroll``): however long its cells (arch
+    strings, provenance), the page itself never scrolls sideways."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+
+
+# Nothing may widen the page past the window: tables scroll inside their own box (max-width 100 %, overflow-x
+# auto), long unbroken cells (arch strings, provenance) may break anywhere, images shrink to fit.
+CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222;overflow-wrap:anywhere}"
+       ".scroll{max-width:100%;overflow-x:auto;margin:1em 0}"
+       "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;"
+       "text-align:left;vertical-align:top;overflow-wrap:anywhere;min-width:4em}"
+       "td:first-child{min-width:12em}th{background:#f0f3f5}"
+       "img{max-width:100%;height:auto}.warn{color:#b00;font-weight:bold}"
+       "code{background:#f4f4f4;padding:1px 3px;overflow-wrap:anywhere}")
 
 
 def render_html(result, pareto_png: bytes, history_png: bytes, out: Path | None = None) -> str:
@@ -113,14 +126,10 @@ def render_html(result, pareto_png: bytes, history_png: bytes, out: Path | None 
     settings = [(k, v) for k, v in cfg.items() if k not in ("objectives_resolved",)]
     hist_rows = [[r.get("step"), r.get("n_evals"), f"{r.get('hypervolume', float('nan')):.4f}", r.get("front_size", "")]
                  for r in result.history]
-    css = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-           "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;"
-           "text-align:left}th{background:#f0f3f5}img{max-width:100%}.warn{color:#b00;font-weight:bold}"
-           "code{background:#f4f4f4;padding:1px 3px}")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>hwnas search: {html.escape(result.strategy)} on {html.escape(result.space)}</title>",
-        f"<style>{css}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         f"<h1>Pareto search: {html.escape(result.strategy)} on {html.escape(result.space)}</h1>",
         f"<p>{len(result.evaluations)} unique architectures evaluated; {len(front)} on the front; "
         f"final hypervolume {hv:.4f} (normalised by the first generation's ideal and nadir, reference 1.1).</p>",
@@ -131,6 +140,7 @@ def render_html(result, pareto_png: bytes, history_png: bytes, out: Path | None 
         _table(header, front_rows),
         ("<p>The search selected on <b>validation</b> error; <code>test_error</code> was computed once, after "
          "the search, for these architectures only.</p>" if tested else ""),
+        trust_section(out),
         retrained_section(out),
         "<h2>How the values were obtained</h2>",
         "<ul>" + "".join(f"<li><code>{html.escape(s)}</code></li>" for s in sources) + "</ul>",
@@ -144,6 +154,41 @@ def render_html(result, pareto_png: bytes, history_png: bytes, out: Path | None 
         _table(["setting", "value"], [(k, v) for k, v in settings]),
         "</body></html>",
     ]
+    return "\n".join(parts)
+
+
+def trust_section(out) -> str:
+    """How far to trust the accuracy axis (``trust.json``, written by the run: ``hwnas.search.trust``)."""
+    from .trust import TRUST_NAME, read_trust
+
+    trust = read_trust(out)
+    if trust is None:
+        return ""
+    esc = html.escape
+    parts = ["<h2 id='trust'>How far to trust the accuracy axis</h2>",
+             f"<p class='trust'>{esc(str(trust.get('summary', '')))}</p>"]
+    if trust.get("measured"):
+        interval = (trust.get("interval") or {}).get("points")
+        tau = trust.get("kendall_tau")
+        parts.append(
+            "<p>How it was obtained (measured in this run, <code>" + TRUST_NAME + "</code>): "
+            + esc(str(trust.get("how", ""))) + ". "
+            + f"Kendall tau {'n/a' if tau is None else f'{tau:+.2f}'} over {trust.get('n_archs')} archs; "
+            + f"seed standard deviation {trust.get('seed_sd_points', float('nan')):.2f} points, so one value is "
+            + f"uncertain by about &plusmn;{interval:.2f} points (95 %): two archs whose errors differ by less "
+            + "than that may swap places with another seed. "
+            + (f"The validation split has {trust['val_images']} images; another draw of them would add a "
+               f"binomial sd of about {trust['val_sampling_sd_points']:.2f} points. "
+               if trust.get("val_images") and trust.get("val_sampling_sd_points") is not None else "")
+            + f"Cost: {trust['cost']['trainings']} trainings, {trust['cost']['wall_s']:.1f} s wall, "
+            + f"{trust['cost']['cpu_s']:.1f} s CPU. " + esc(str(trust.get("caveat", ""))) + ".</p>")
+        rows = [[a["arch"], f"{a['error_search']:.4g}", f"{a['error_seed2']:.4g}",
+                 f"{abs(a['error_seed2'] - a['error_search']):.3g}"] for a in trust.get("archs", [])]
+        seeds = trust.get("seeds") or ["?", "?"]
+        parts.append(_table(["arch", f"error (search, seed {seeds[0]})", f"error (seed {seeds[1]})", "|difference|"],
+                            rows))
+    else:
+        parts.append("<p>Not measured in this run (no interval is invented).</p>")
     return "\n".join(parts)
 
 

@@ -24,6 +24,7 @@ from ..spaces import create_space
 from ..strategies import AUTO, choose_strategy, create_strategy
 from .config import DEMO, FLAG, SearchConfig, check_option_types, fill_cost_defaults, make_config
 from .results import LOG_NAME, write_history, write_json, write_results
+from .trust import accuracy_trust, write_trust
 
 
 def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
@@ -259,8 +260,8 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
                progress: Callable[[str, dict], None] | None = None):
     """Run (or resume) a search into ``out``; returns the SearchResult. ``progress(kind, info)`` is called
     with kind "started" (every setting checked; info: strategy_ran, strategy_why), "evaluated" (info: n_evals),
-    "generation" (a history row), "final" (info: n_front) and "note" (info: text, something the user should
-    read: a torn log line cut off on resume ...)."""
+    "generation" (a history row), "final" (info: n_front), "trust" (the accuracy seed check starts; info: n_archs)
+    and "note" (info: text, something the user should read: a torn log line cut off on resume ...)."""
     out = prepare_out(out, resume)
     notify = progress or (lambda kind, info: None)
     counter = {"n": 0}
@@ -319,7 +320,13 @@ def _run_locked(cfg, out, resume, space, evaluator, strategy, notify):
                      "replay_diverged": evaluator.replay_diverged,
                      "missing_values": missing_values(result.evaluations)}
     notify("final", {"n_front": len(result.pareto())})
-    write_results(result, out, space, test=final_test(evaluator, space, result))
+    test = final_test(evaluator, space, result)
+    notify("trust", {"n_archs": cfg.trust_archs})
+    trust = accuracy_trust(evaluator, space, result, cfg.trust_archs)
+    if trust is not None:
+        result.config["accuracy_trust"] = trust["summary"]
+        write_trust(out, trust)
+    write_results(result, out, space, test=test)
     write_json(out / "checkpoint.json", {"status": "finished", "n_evals": evaluator.n_unique,
                                          "step": len(result.history)})
     return result

@@ -54,11 +54,11 @@ class TrainSource(Source):
         return load_splits(self.dataset, space.input_shape(), data_dir=self.data_dir, download=self.download,
                            seed=self.seed)
 
-    def _train(self, space, arch: Arch, splits, test: bool = False):
+    def _train(self, space, arch: Arch, splits, test: bool = False, seed: int | None = None):
         from ...accuracy.training import train_arch
 
-        return train_arch(space, arch, splits, self.recipe, device=self.train_device, seed=self.seed, test=test,
-                          threads=self.threads)
+        return train_arch(space, arch, splits, self.recipe, device=self.train_device,
+                          seed=self.seed if seed is None else int(seed), test=test, threads=self.threads)
 
     def train(self, space, arch: Arch) -> tuple[float, str]:
         """(validation error %, provenance) of one candidate."""
@@ -76,3 +76,14 @@ class TrainSource(Source):
         results = [self._train(space, a, splits, test=True) for a in archs]
         return (np.array([100.0 - r.test_accuracy for r in results], dtype=float),
                 [r.source.replace("(val+test", "(test", 1) for r in results])
+
+    def seed_values(self, space, archs: Sequence[Arch], quantity: str, seed: int) -> tuple[np.ndarray, list[str]]:
+        """Validation error of ``archs`` trained again with another training ``seed``: same splits (the same
+        validation images), same recipe; only the initial weights and the batch order change. How far the
+        search's values move with the seed (``hwnas.search.trust``)."""
+        splits = self._splits(space)
+        results = [self._train(space, a, splits, seed=seed) for a in archs]
+        return np.array([100.0 - r.val_accuracy for r in results], dtype=float), [r.source for r in results]
+
+    def val_images(self, space) -> int:
+        return len(self._splits(space).val)
