@@ -31,3 +31,16 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The long tests first: the journeys (each runs the installed command end to end, tens of seconds), then the
+    other slow ones, then the rest, each group in file order. With pytest-xdist (`-n`, set in pyproject.toml) the
+    short tests then fill in behind them, so the run ends when its work does, not when a long test started last
+    does. The order does not change any outcome: every test builds its own world (tmp_path, HWNAS_HOME)."""
+    def rank(item):
+        if item.get_closest_marker("journey"):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items[:] = sorted(items, key=rank)  # sorted() is stable: file order within a group

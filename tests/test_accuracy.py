@@ -256,3 +256,14 @@ def test_no_other_pickle_load_in_the_package():
     root = Path(hwnas.__file__).parent
     hits = [p for p in root.rglob("*.py") if "pickle.load" in p.read_text() or "pickle.Unpickler" in p.read_text()]
     assert [p.name for p in hits] == ["safe_pickle.py"]
+
+
+def test_digits_read_without_importing_sklearn_equal_load_digits():
+    """The digits file is read directly (no scikit-learn import at run time); it must be exactly load_digits."""
+    from sklearn.datasets import load_digits
+
+    from hwnas.accuracy.datasets import _digits_arrays
+
+    images, target = _digits_arrays()
+    d = load_digits()
+    assert images.shape == (1797, 8, 8) and np.array_equal(images, d.images) and np.array_equal(target, d.target)
