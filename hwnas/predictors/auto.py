@@ -9,9 +9,9 @@ scored on pooled out-of-fold predictions: within+-10% x fold coverage + Kendall 
 
 The pick (``pick``) composes instead of excluding: among the candidates cross-validation measured, the one with
 the best score is picked alone when no other candidate covers more of the space. When another covers more
-and a covering ``lut`` was fitted, auto composes ``<best>+lut`` (a ``FallbackPredictor``: the best model
-answers the archs it covers, the lut the rest, labelled ``lut(unseen op ...)`` with a wider std), scored on
-the same out-of-fold predictions (the best model's where it had one, the lut's elsewhere). So an op that only
+and a covering ``lut`` was fitted (and cross-validated, when any candidate was), auto composes ``<best>+lut``
+(a ``FallbackPredictor``: the best model answers the archs it covers, the lut the rest, labelled
+``lut(unseen op ...)`` with a wider std), scored on the same out-of-fold predictions (the best model's where it had one, the lut's elsewhere). So an op that only
 cells without an input-output path execute (``fill_zeros``; such cells are not measured) never demotes a
 kernel model that cross-validates at 0.95 to a lut at 0.57 for every other arch. Only when no such composite
 covers as much as the widest candidate does the older rule apply: highest space coverage, then score. An arch
@@ -144,7 +144,10 @@ class AutoPredictor(LatencyPredictor):
         from .fallback import FallbackPredictor
 
         ok = {k: m for k, m in self.cv_.items() if "score" in m}
-        if not ok or "lut" not in fitted:
+        tested = measured(self.cv_)
+        if tested:  # a model no fold could test never answers, not even as the fallback (six rows: issue 22)
+            ok = {k: m for k, m in ok.items() if k in tested}
+        if not ok or "lut" not in fitted or "lut" not in ok:
             return
         best = best_single(self.cv_)
         top = max(m["space_coverage"] for m in ok.values())
