@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from hwnas.predictors import LatencyPredictor, UnknownOpError, create_predictor
+from hwnas.predictors import ArtifactError, LatencyPredictor, UnknownOpError, create_predictor
 from hwnas.predictors.features import cell_kernels
 from hwnas.predictors.metrics import within
 from hwnas.spaces import create_space
@@ -90,6 +90,11 @@ def test_the_composite_artifact_lists_both_models_and_loads(space, auto, tmp_pat
     archs = [space.make(DEGENERATE), space.make((3, 2, 4, 1, 2, 3))]
     assert np.allclose(q.predict(archs)[0], auto.predict(archs)[0])
     assert q.provenance(archs) == ["lut(unseen op fill_zeros)", None]
+    # the fallback lut's files are hashed like every other file: a changed one is refused
+    victim = next(f for f in sorted((art / "fallback").iterdir()) if f.name != "card.json")
+    victim.write_bytes(victim.read_bytes() + b" ")
+    with pytest.raises(ArtifactError):
+        LatencyPredictor.load(art)
 
 
 def test_best_model_that_covers_the_space_is_picked_alone(space):
