@@ -14,6 +14,8 @@ Devices from a measurement store (e.g. the host profiled with `hwnas profile`) j
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/predictors.py                       # full table (~30 min, 2 cores)
     PYTHONPATH=$PWD .venv/bin/python benchmarks/predictors.py --sizes 200 --devices gold_6226
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/predictors.py --sizes 200 --path-only --no-ceiling \
+        --kinds lut kernel arch auto                                                # auto composes <best>+lut
 """
 
 from __future__ import annotations
@@ -200,6 +202,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", nargs="*", type=int, default=[20, 50, 200, 1000])
     ap.add_argument("--kinds", nargs="*", default=list(KINDS))
     ap.add_argument("--no-ceiling", action="store_true")
+    ap.add_argument("--path-only", action="store_true",
+                    help="leave out cells without an input-output path (train and test), as a device's measured "
+                         "store holds them; kernel / arch then never see fill_zeros and auto composes <best>+lut")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--markdown", type=Path, default=None, help="also write the table here")
     ap.add_argument("--few-shot", action="store_true", help="leave-one-device-out with 10 / 50 cells (issue 13)")
@@ -214,6 +219,10 @@ def main(argv=None) -> int:
         data[p.stem] = load_csv(p, space)
     if args.store:
         data.update(load_store(args.store, space))
+    if args.path_only:
+        for d, (a, y) in data.items():
+            ok = np.array([space.has_path(x) for x in a])
+            data[d] = ([x for x, k in zip(a, ok) if k], y[ok])
     if args.devices:
         missing = set(args.devices) - set(data)
         if missing:
@@ -268,6 +277,10 @@ def main(argv=None) -> int:
                     p = create_predictor(kind, space=space, seed=args.seed).fit(a_tr, y[tr])
                     if kind == "auto":
                         note = f"picked {p.chosen_}"
+                        share = p.cv_[p.chosen_].get("answered_share")
+                        if share:
+                            note += " (" + ", ".join(f"{k} {v:.1%}" for k, v in share.items()
+                                                     if k not in ("probe", "none")) + " of the space probe)"
                     if kind == "kernel" or (kind == "auto" and p.chosen_ == "kernel"):
                         k = p if kind == "kernel" else p.best_
                         note = (note + " " if note else "") + f"graph {k.graph_}"

@@ -94,6 +94,12 @@ def _auto_why(cv: dict, chosen: str) -> str:
     from ..predictors.auto import measured
 
     fitted = {k: m for k, m in cv.items() if "score" in m}
+    if fitted[chosen].get("composed_of"):
+        best, fb = fitted[chosen]["composed_of"]
+        share = fitted[chosen].get("answered_share", {})
+        return (f"{best} has the best cross-validated score ({fitted[best]['score']:.3f}) but never saw "
+                f"{', '.join(fitted[best]['space_unseen'][:3])}; it answers {share.get(best, 0):.1%} of the space "
+                f"probe and {fb} the other {share.get(fb, 0):.1%} (provenance {fb}(unseen op ...), wider std)")
     tested = measured(cv)
     pool = {k: fitted[k] for k in (tested or fitted)}
     best_cov = max(m["space_coverage"] for m in pool.values())

@@ -59,7 +59,8 @@ def register(app: typer.Typer) -> None:
         how = row_provenance(p, parsed)  # e.g. transfer(unseen op e3:skip_connect) where a fallback answered
         tail = (f" device={card.get('device', device)} runtime={card.get('runtime', 'unknown')} "
                 f"trained_on={card['training']['count']}@{card['training']['data_hash']}")
-        own = f"predicted:{card['kind']}:{card['name']}"
+        # a fallback artifact: the rows its primary model answered name that model, the others the fallback's
+        own = f"predicted:{card.get('primary') or card['kind']}:{card['name']}"
         with atomic_path(out) as tmp:
             with open(tmp, "w", newline="") as fh:
                 w = csv.writer(fh)
@@ -71,7 +72,8 @@ def register(app: typer.Typer) -> None:
         for warning in card.get("warnings") or []:  # fit-predictor's verdict on its cross-validation
             typer.echo(f"warning: {card['name']} {warning}", err=True)
         typer.echo(f"wrote {len(parsed)} predictions to {out} ({card['kind']} predictor {card['name']} of {device}"
-                   + (f"; {n_fb} from the transfer fallback for ops the model never saw" if n_fb else "") + ")")
+                   + (f"; {n_fb} from the {card.get('fallback', 'transfer')} fallback for ops the "
+                      f"{card.get('primary', 'model')} model never saw" if n_fb else "") + ")")
 
 
 def _predict_graph(device: str, model: Path, models, out) -> None:

@@ -4,7 +4,8 @@ save / load as artifacts with a model card.
 Kinds (a plain dict registry, filled here explicitly): ``lut`` (per-(position, op) lookup table), ``kernel``
 (nn-Meter-style kernel-level model), ``arch`` (LightGBM / MLP ensemble on the arch encoding), ``transfer``
 (few-sample fit on top of other devices' predictors), ``fallback`` (lut / kernel / arch where it saw every
-op, transfer elsewhere, labelled) and ``auto`` (space coverage, then cross-validation picks one).
+op, transfer or lut elsewhere, labelled) and ``auto`` (cross-validation picks one, composed with a covering
+lut or transfer model for the archs it cannot answer).
 
 Artifacts live in ``latency_models/<device>/<name>/``; ``load_predictor(device)`` looks in ``root`` when
 given, else in ``./latency_models`` and then ``$HWNAS_HOME/latency_models``.

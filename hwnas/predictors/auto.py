@@ -5,10 +5,20 @@ Candidates: lut, kernel (when the space has a kernel view), arch (when there are
 which archs of the space it can answer (``fallback.space_coverage``: no fold of ten points can reveal that a
 model never saw ``e3:skip_connect``); with priors, a candidate that cannot cover the space becomes
 ``<kind>+transfer`` (unseen ops take the transfer model's estimate, labelled, with a wider std). Then each is
-scored on pooled out-of-fold predictions: within+-10% x fold coverage + Kendall tau. The pick (``pick``), among
-the candidates cross-validation measured, has the highest space coverage first, then the highest score. The winner is refitted on all
-data (the fit from step 1 is kept). ``fit`` returns the AutoPredictor; ``best_`` is the fitted winner and ``cv_`` the table of every
-candidate's cross-validated metrics. Saving writes the winner's artifact, whose card records the choice.
+scored on pooled out-of-fold predictions: within+-10% x fold coverage + Kendall tau.
+
+The pick (``pick``) composes instead of excluding: among the candidates cross-validation measured, the one with
+the best score is picked alone when no other candidate covers more of the space. When another covers more
+and a covering ``lut`` was fitted (and cross-validated, when any candidate was), auto composes ``<best>+lut``
+(a ``FallbackPredictor``: the best model answers the archs it covers, the lut the rest, labelled
+``lut(unseen op ...)`` with a wider std), scored on the same out-of-fold predictions (the best model's where it had one, the lut's elsewhere). So an op that only
+cells without an input-output path execute (``fill_zeros``; such cells are not measured) never demotes a
+kernel model that cross-validates at 0.95 to a lut at 0.57 for every other arch. Only when no such composite
+covers as much as the widest candidate does the older rule apply: highest space coverage, then score. An arch
+no model can answer still raises ``UnknownOpError``. The fits from step 1 are kept. ``fit`` returns the
+AutoPredictor; ``best_`` is the fitted winner and ``cv_`` the table of every candidate's cross-validated
+metrics (a composite's row has ``composed_of``). Saving writes the winner's artifact, whose card records the
+choice (and, for a composite, both models and the share of the space probe each answers).
 """
 
 from __future__ import annotations
@@ -22,8 +32,10 @@ from .metrics import score
 
 
 AUTO_RULE = ("among the candidates cross-validation measured (out-of-fold predictions of 2 or more archs; all "
-             "candidates when none was): highest space coverage, then cross-validated within+-10% x fold coverage "
-             "+ Kendall tau")
+             "candidates when none was): the best cross-validated within+-10% x fold coverage + Kendall tau, alone "
+             "when no candidate covers more of the space, else composed with a covering lut (<best>+lut: the lut "
+             "answers the archs the best model cannot); without such a composite: highest space coverage, then "
+             "score")
 
 
 def measured(cv: dict) -> list[str]:
@@ -31,14 +43,32 @@ def measured(cv: dict) -> list[str]:
     return [k for k, m in cv.items() if "score" in m and "within_10pct" in m]
 
 
+def best_single(cv: dict) -> str:
+    """The measured (else fitted) candidate with the best cross-validated score, composites left out."""
+    fitted = [k for k, m in cv.items() if "score" in m and "composed_of" not in m]
+    pool = [k for k in measured(cv) if "composed_of" not in cv[k]] or fitted
+    return max(pool, key=lambda k: cv[k]["score"])
+
+
 def pick(cv: dict) -> str:
-    """The kind auto picks from its table ``cv`` (AUTO_RULE): a model that cannot answer part of the space is
-    not chosen when one that can is, but a model no fold could test is never chosen over one that was tested
-    (six rows: a lut with no out-of-fold prediction at all was picked over a kernel model scoring 0.77)."""
+    """The kind auto picks from its table ``cv`` (AUTO_RULE): the best-scored model where it covers as much
+    of the space as any candidate, else that model composed with a covering fallback (``composed_of``); a model
+    that cannot answer part of the space is not chosen alone when one that can is, and a model no fold could
+    test is never chosen over one that was tested (six rows: a lut with no out-of-fold prediction at all was
+    picked over a kernel model scoring 0.77)."""
     fitted = [k for k, m in cv.items() if "score" in m]
     pool = measured(cv) or fitted
-    best_cov = max(cv[k]["space_coverage"] for k in pool)
-    scored = {k: cv[k]["score"] for k in pool if cv[k]["space_coverage"] >= best_cov - 1e-12}
+    top_cov = max(cv[k]["space_coverage"] for k in pool)
+    best = best_single(cv)
+    if cv[best]["space_coverage"] >= top_cov - 1e-12:
+        return best
+    comp = [k for k in pool if (cv[k].get("composed_of") or [None])[0] == best
+            and cv[k]["space_coverage"] >= top_cov - 1e-12]
+    if comp:
+        return comp[0]
+    singles = [k for k in pool if "composed_of" not in cv[k]] or pool
+    cov = max(cv[k]["space_coverage"] for k in singles)
+    scored = {k: cv[k]["score"] for k in singles if cv[k]["space_coverage"] >= cov - 1e-12}
     return max(scored, key=scored.get)
 
 
@@ -83,6 +113,19 @@ class AutoPredictor(LatencyPredictor):
         return create_predictor(kind, space=self.space_, seed=self.seed, **params)
 
     def _cv(self, kind, archs, y, folds) -> dict:
+        oof = self._oof(kind, archs, y, folds)
+        self.oof_[kind] = oof
+        return self._metrics(y, oof)
+
+    @staticmethod
+    def _metrics(y, oof) -> dict:
+        ok = np.isfinite(oof)
+        m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
+        m["coverage"] = float(ok.mean())
+        m["score"] = (m.get("within_10pct", 0.0) * m["coverage"] + np.nan_to_num(m.get("kendall_tau", 0.0)))
+        return m
+
+    def _oof(self, kind, archs, y, folds) -> np.ndarray:
         n = len(y)
         oof = np.full(n, np.nan)
         for f in folds:
@@ -92,11 +135,34 @@ class AutoPredictor(LatencyPredictor):
             ok = np.array([u is None for u in p.unseen_ops(test)])  # an op unseen in this fold: a miss
             if ok.any():
                 oof[f[ok]] = p.predict([a for a, k in zip(test, ok) if k])[0]
-        ok = np.isfinite(oof)
-        m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
-        m["coverage"] = float(ok.mean())
-        m["score"] = (m.get("within_10pct", 0.0) * m["coverage"] + np.nan_to_num(m.get("kendall_tau", 0.0)))
-        return m
+        return oof
+
+    def _compose(self, fitted: dict, y) -> None:
+        """Add ``<best>+lut`` to ``cv_`` / ``fitted`` when the best-scored candidate does not cover the space and
+        the lut covers more of it (module docstring). Its out-of-fold predictions: the best model's where it
+        had one, the lut's elsewhere (what the composite would answer in that fold)."""
+        from .fallback import FallbackPredictor
+
+        ok = {k: m for k, m in self.cv_.items() if "score" in m}
+        tested = measured(self.cv_)
+        if tested:  # a model no fold could test never answers, not even as the fallback (six rows: issue 22)
+            ok = {k: m for k, m in ok.items() if k in tested}
+        if not ok or "lut" not in fitted or "lut" not in ok:
+            return
+        best = best_single(self.cv_)
+        top = max(m["space_coverage"] for m in ok.values())
+        if (best not in ("kernel", "arch") or ok[best]["space_coverage"] >= top - 1e-12
+                or ok["lut"]["space_coverage"] <= ok[best]["space_coverage"]):
+            return
+        comp = FallbackPredictor.compose(fitted[best], fitted["lut"])
+        oof = np.where(np.isfinite(self.oof_[best]), self.oof_[best], self.oof_["lut"])
+        m = self._metrics(y, oof)
+        cov = space_coverage(comp, self.space_)
+        m.update(space_coverage=cov["coverage"], space_unseen=cov["unseen"][:8],
+                 primary_unseen=self.cv_[best]["space_unseen"], composed_of=[best, "lut"],
+                 answered_share=comp.answered_share())
+        kind = f"{best}+lut"
+        self.cv_[kind], fitted[kind], self.oof_[kind] = m, comp, oof
 
     def _fit(self, archs, y):
         n = len(y)
@@ -104,7 +170,7 @@ class AutoPredictor(LatencyPredictor):
             raise PredictorError(f"auto needs at least 6 measurements to cross-validate, got {n}; pick --kind")
         rng = np.random.default_rng(self.seed)
         folds = kfold_indices(n, min(self.folds, n), rng)
-        self.cv_, fitted = {}, {}
+        self.cv_, fitted, self.oof_ = {}, {}, {}
         for kind in self._candidates(n):
             # 1. fitted on all the data, which ops of the space can it answer? (no fold can reveal this)
             try:
@@ -127,6 +193,7 @@ class AutoPredictor(LatencyPredictor):
         if not fitted:
             raise PredictorError("no predictor kind could be fitted: " +
                                  "; ".join(f"{k}: {v.get('error')}" for k, v in self.cv_.items()))
+        self._compose(fitted, y)
         self.chosen_ = pick(self.cv_)
         self.best_ = fitted[self.chosen_]
         self.best_.set_card(**{k: v for k, v in self.info_.items() if k != "name"})

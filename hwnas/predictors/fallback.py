@@ -1,11 +1,15 @@
-"""A predictor with a transfer fallback for the ops it never saw, and the space coverage of a predictor.
+"""A predictor with a fallback model for the ops it never saw, and the space coverage of a predictor.
 
 With ten measurements of a new device, a ``lut`` or ``kernel`` model often cross-validates best but has never
 seen some op / kernel the space can produce (``e3:skip_connect``, ``fill_zeros``): it must refuse such archs
-(never a silent 0 ms). When other devices are in the store a ``transfer`` model covers them. ``FallbackPredictor``
-answers with the primary model where it can and with the transfer model's estimate elsewhere, says so per arch
-(``provenance``: ``transfer(unseen op e3:skip_connect)``) and widens the uncertainty of those rows:
-std = max(``inflate`` * transfer std, ``min_rel_std`` * mean).
+(never a silent 0 ms). Another model can cover them: a ``transfer`` model when other devices are in the store
+(``fallback="transfer"``), else the device's own ``lut`` (``fallback="lut"``: with 200 measured cells that
+have a path, a kernel model never sees ``fill_zeros``, which only cells without an input-output path execute,
+but the lut saw every (edge, op) token). ``FallbackPredictor`` answers with the primary model where it can and
+with the fallback's estimate elsewhere, says so per arch (``provenance``: ``transfer(unseen op e3:skip_connect)``,
+``lut(unseen op fill_zeros)``) and widens the uncertainty of those rows:
+std = max(``inflate`` * fallback std, ``min_rel_std`` * mean). An arch neither model can answer still raises
+``UnknownOpError``. The card says which share of ``space_probe`` each model answers.
 
 ``space_coverage(p, space)``: the fraction of a probe of the space (1,000 seeded archs plus one arch for every
 op / kernel type the space can produce, see ``space_probe``) that ``p`` can predict, and the ops it lacks. ``auto`` uses it to prefer models that
@@ -20,6 +24,7 @@ import numpy as np
 
 from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpError
 
+FALLBACKS = ("transfer", "lut")  # models that answer the archs the primary cannot
 PROBE_MAX = 20000
 PROBE_SAMPLES = 1000
 _PROBES: dict = {}
@@ -62,7 +67,8 @@ class FallbackPredictor(LatencyPredictor):
     kind = "fallback"
 
     def __init__(self, space=None, seed: int = 0, primary: str = "kernel", sources: dict | None = None,
-                 n_boot: int | None = None, inflate: float = 2.0, min_rel_std: float = 0.10):
+                 n_boot: int | None = None, inflate: float = 2.0, min_rel_std: float = 0.10,
+                 fallback: str = "transfer"):
         self.space = space
         self.seed = seed
         self.primary = primary
@@ -70,23 +76,57 @@ class FallbackPredictor(LatencyPredictor):
         self.n_boot = n_boot
         self.inflate = inflate
         self.min_rel_std = min_rel_std
+        self.fallback = fallback
+
+    def _check_kinds(self):
+        if self.primary in ("fallback", "auto", "transfer"):
+            raise PredictorError(f"fallback: primary kind {self.primary!r} makes no sense; use lut, kernel or arch")
+        if self.fallback not in FALLBACKS or self.fallback == self.primary:
+            raise PredictorError(f"fallback: fallback kind {self.fallback!r} must be one of {', '.join(FALLBACKS)} "
+                                 f"and differ from the primary {self.primary!r}")
+        if self.fallback == "transfer" and not self.sources:
+            raise PredictorError("fallback needs source predictors of other devices for the transfer estimate")
 
     def _fit(self, archs, y):
         from . import create_predictor
 
-        if self.primary in ("fallback", "auto", "transfer"):
-            raise PredictorError(f"fallback: primary kind {self.primary!r} makes no sense; use lut, kernel or arch")
-        if not self.sources:
-            raise PredictorError("fallback needs source predictors of other devices for the transfer estimate")
+        self._check_kinds()
         boot = {} if self.n_boot is None else {"n_boot": self.n_boot}
         self.primary_ = create_predictor(self.primary, space=self.space_, seed=self.seed,
                                          **(boot if self.primary != "arch" else {})).fit(archs, y)
-        self.fallback_ = create_predictor("transfer", space=self.space_, seed=self.seed, sources=self.sources,
+        extra = {"sources": self.sources} if self.fallback == "transfer" else {}
+        self.fallback_ = create_predictor(self.fallback, space=self.space_, seed=self.seed, **extra,
                                           **boot).fit(archs, y)
 
+    @classmethod
+    def compose(cls, primary: LatencyPredictor, fallback: LatencyPredictor, **params) -> "FallbackPredictor":
+        """A fitted FallbackPredictor from two models already fitted on the same data (``auto`` composes the
+        candidates it cross-validated, without fitting them again)."""
+        if primary.data_hash_ != fallback.data_hash_:
+            raise PredictorError("fallback: the primary and fallback models were fitted on different data")
+        p = cls(space=primary.space_, primary=primary.kind, fallback=fallback.kind,
+                sources=getattr(fallback, "sources_", None), **params)
+        p._check_kinds()
+        p.space_, p.featurizer_ = primary.space_, primary.featurizer_
+        p.n_train_, p.data_hash_, p.info_ = primary.n_train_, primary.data_hash_, {}
+        p.primary_, p.fallback_ = primary, fallback
+        p.fitted_ = True
+        return p
+
     def provenance(self, archs) -> list:
-        """Per arch: None when the primary model answers, else ``transfer(unseen op NAME)``."""
-        return [None if u is None else f"transfer(unseen op {u})" for u in self.primary_.unseen_ops(archs)]
+        """Per arch: None when the primary model answers, else ``<fallback kind>(unseen op NAME)``."""
+        return [None if u is None else f"{self.fallback_.kind}(unseen op {u})"
+                for u in self.primary_.unseen_ops(archs)]
+
+    def answered_share(self) -> dict:
+        """The share of ``space_probe`` each model answers: {primary kind, fallback kind, "none", "probe"}."""
+        probe = space_probe(self.space_)
+        mine = np.array([u is None for u in self.primary_.unseen_ops(probe)])
+        rest = [a for a, k in zip(probe, mine) if not k]
+        fb = np.array([u is None for u in self.fallback_.unseen_ops(rest)], dtype=bool)
+        n = len(probe)
+        return {self.primary_.kind: float(mine.sum() / n), self.fallback_.kind: float(fb.sum() / n),
+                "none": float((len(rest) - fb.sum()) / n), "probe": n}
 
     def _unseen(self, archs):
         mine = self.primary_.unseen_ops(archs)
@@ -111,11 +151,14 @@ class FallbackPredictor(LatencyPredictor):
 
     def _card_extra(self):
         cov = space_coverage(self.primary_, self.space_)
-        return {"primary": self.primary_.kind, "fallback": "transfer",
+        fb = self.fallback_.kind
+        return {"primary": self.primary_.kind, "fallback": fb,
                 "primary_space_coverage": cov["coverage"], "primary_unseen_ops": cov["unseen"],
-                "method": f"{self.primary_.kind} where it saw every op; else the transfer model's estimate "
-                          f"(provenance transfer(unseen op ...), std = max({self.inflate} x its std, "
-                          f"{self.min_rel_std} x mean))"}
+                "answered_share": self.answered_share(),
+                "method": f"{self.primary_.kind} where it saw every op; else the {fb} model's estimate "
+                          f"(provenance {fb}(unseen op ...), std = max({self.inflate} x its std, "
+                          f"{self.min_rel_std} x mean)); answered_share: the share of the space probe "
+                          f"(space_probe) each model answers"}
 
     def _save(self, d: Path):
         self.primary_.save(d / "primary")
@@ -125,10 +168,12 @@ class FallbackPredictor(LatencyPredictor):
     def _load(self, d: Path, card):
         self.primary_ = LatencyPredictor.load(d / "primary", space=self.space_)
         self.fallback_ = LatencyPredictor.load(d / "fallback", space=self.space_)
-        if self.fallback_.kind != "transfer" or self.primary_.kind != card.get("primary"):
+        want = card.get("fallback", "transfer")
+        if self.fallback_.kind != want or self.primary_.kind != card.get("primary"):
             raise ArtifactError(f"{d}: fallback artifact holds {self.primary_.kind} + {self.fallback_.kind}, "
-                                f"card says {card.get('primary')} + transfer")
-        self.sources = self.fallback_.sources_
+                                f"card says {card.get('primary')} + {want}")
+        self.fallback = want
+        self.sources = getattr(self.fallback_, "sources_", None)
 
 
 def row_provenance(p: LatencyPredictor, archs) -> list:
