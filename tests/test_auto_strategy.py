@@ -46,9 +46,12 @@ def test_nb201_static_costs_per_op_multiset_equal_counting_each_graph():
     from hwnas.spaces import create_space
     from hwnas.spaces.base import count_costs
 
-    space = create_space("nb201", C=8, N=1, input_size=8)
-    for arch in space.sample_distinct(30, np.random.default_rng(1)):
-        assert space.static_costs(arch) == count_costs(space.build(arch), space.input_shape()), space.to_string(arch)
+    for settings, n in (({"C": 8, "N": 1, "input_size": 8}, 30), ({}, 6)):  # the demo's cells and the benchmark's
+        space = create_space("nb201", **settings)
+        archs = space.sample_distinct(n, np.random.default_rng(1))
+        archs += [space.make([g] * 6) for g in range(5)] + [space.make([0, 0, 0, 0, 0, 3]), space.make([4, 0, 1, 2, 3, 4])]
+        for arch in archs:
+            assert space.static_costs(arch) == count_costs(space.build(arch), space.input_shape()), space.to_string(arch)
 
 
 def test_config_yaml_says_which_strategy_ran_and_why(tmp_path):
