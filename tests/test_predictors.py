@@ -253,3 +253,26 @@ def test_std_is_a_usable_uncertainty(kind, space, data):
     z = np.abs(mean - yt) / std
     assert 0.7 <= np.mean(z <= 2.0) and np.median(z) < 2.0  # errors mostly inside 2 std ...
     assert np.median(std / mean) < 0.2  # ... without std being uselessly wide
+
+
+def test_feature_rows_are_computed_once_and_equal_fresh_ones():
+    """NB201 feature rows are memoised per process and space setting: the memo gives the same rows as computing
+    them (in any order, with repeats), and a space of other settings gets its own rows."""
+    import numpy as np
+
+    from hwnas.predictors import features
+    from hwnas.spaces import create_space
+
+    space = create_space("nb201", C=8, N=1, input_size=8)
+    f = features.NB201Featurizer(space)
+    archs = space.sample_distinct(12, np.random.default_rng(3))
+    fresh = f._arch_features(archs)
+    features._ROW_MEMO.clear()
+    assert np.array_equal(f.arch_features(archs[:5]), fresh[:5])
+    order = [7, 0, 7, 11, 3]
+    assert np.array_equal(f.arch_features([archs[i] for i in order]), fresh[order])
+    assert np.array_equal(f.kernels(archs, "pruned"), f._kernels(archs, "pruned", f.kernel_names("pruned")))
+    other = features.NB201Featurizer(create_space("nb201"))
+    same_genes = [create_space("nb201").make(list(a.genes)) for a in archs[:3]]
+    assert not np.array_equal(other.arch_features(same_genes), fresh[:3])  # static costs differ with C, N
+    assert f.arch_features([]).shape[0] == 0

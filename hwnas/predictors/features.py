@@ -155,6 +155,10 @@ def cell_kernels(genes: tuple[int, ...], graph: str) -> tuple[tuple[str, int], .
     return tuple(sorted(counts.items()))
 
 
+_ROW_MEMO: dict = {}  # (view, version, space, settings) -> {arch_id: feature row}; NB201Featurizer._memo_rows
+_ROW_MEMO_MAX = 100_000
+
+
 class NB201Featurizer(Featurizer):
     supports_kernels = True
 
@@ -183,10 +187,30 @@ class NB201Featurizer(Featurizer):
             nbytes += n * out * 4 / 1e6
         return cells, macs, nbytes
 
+    def _memo_rows(self, view: str, archs: list, compute) -> np.ndarray:
+        """Rows of feature view ``view`` for ``archs``, each computed once per process and space setting (a
+        feature row is a pure function of the arch and the space's settings): cross-validation asks for the same
+        rows once per fold and candidate (17 times for one ``auto`` fit)."""
+        key = (view, FEATURIZER_VERSION, self.space.name, json.dumps(self.space.config(), sort_keys=True))
+        if not archs:
+            return compute([])
+        memo = _ROW_MEMO.setdefault(key, {})
+        todo = list({a.arch_id: a for a in archs if a.arch_id not in memo}.values())
+        if todo:
+            if len(memo) + len(todo) > _ROW_MEMO_MAX:
+                memo.clear()
+                todo = list({a.arch_id: a for a in archs}.values())
+            for a, row in zip(todo, compute(todo)):
+                memo[a.arch_id] = row
+        return np.array([memo[a.arch_id] for a in archs]).reshape(len(archs), -1)
+
     def kernels(self, archs: Sequence[Arch], graph: str = "pruned") -> np.ndarray:
         """(n, 3 * n_kernel_types): per kernel type, its count, MMACs and output MB over the whole network."""
         archs = self.check(archs)
         names = self.kernel_names(graph)
+        return self._memo_rows(f"kernels:{graph}", archs, lambda todo: self._kernels(todo, graph, names))
+
+    def _kernels(self, archs, graph, names) -> np.ndarray:
         col = {n: i for i, n in enumerate(names)}
         per_type = {t: self._kernel_config_sums(t) for t in KERNEL_TYPES}
         out = np.zeros((len(archs), len(names)))
@@ -209,6 +233,9 @@ class NB201Featurizer(Featurizer):
 
     def arch_features(self, archs: Sequence[Arch]) -> np.ndarray:
         archs = self.check(archs)
+        return self._memo_rows("arch", archs, self._arch_features)
+
+    def _arch_features(self, archs) -> np.ndarray:
         G = np.array([a.genes for a in archs], dtype=np.int64).reshape(len(archs), len(EDGES))
         L = np.array([NB201Space.live_edges(tuple(g)) for g in G], dtype=bool).reshape(G.shape)
         parts = [self.tokens(archs)]
