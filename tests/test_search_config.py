@@ -84,3 +84,25 @@ def test_strategy_why_names_who_chose_the_strategy():
     chosen = named("mobo")
     chosen.chosen_because = "auto: because"
     assert ran(chosen, make_config())["strategy_why"] == "auto: because"
+
+
+def test_the_demo_measures_host_latency_with_the_quick_protocol_and_says_so(monkeypatch, tmp_path):
+    """The demo's in-the-loop host latency uses the short protocol (issue 22: the demo in about a minute); a
+    problem the user defines keeps the full protocol unless measure_protocol or DEV=measure:quick says so."""
+    from hwnas.evaluation.sources import create_source
+    from hwnas.evaluation.sources.measure import MeasureSource
+    from hwnas.errors import HwnasError
+    from hwnas.search.config import fill_cost_defaults
+
+    monkeypatch.setenv("HWNAS_HOME", str(tmp_path))  # no fitted host predictor: measured in the loop
+    demo = fill_cost_defaults(config_from_flags(flags(budget=4)))
+    assert demo.measure_protocol == "quick" and demo.latency == ["host=measure:quick"]
+    assert "quick protocol" in demo.settings_from["latency"]
+    own = fill_cost_defaults(config_from_flags(flags(space="nb201")))
+    assert own.measure_protocol == "full" and own.latency == ["host=measure"]
+    assert create_source("measure:quick", "cost", "host").quick and not create_source("measure", "cost", "host").quick
+    assert isinstance(create_source("measure", "cost", "host"), MeasureSource)
+    with pytest.raises(HwnasError, match="measure takes no option, or 'quick'"):
+        create_source("measure:fast", "cost", "host")
+    with pytest.raises(HwnasError, match="measure_protocol must be one of full, quick"):
+        make_config({"measure_protocol": "slow"})

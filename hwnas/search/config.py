@@ -120,6 +120,9 @@ class SearchConfig:
     train_device: str = _setting("auto", _text)
     budget: int = _setting(100, _integer)
     trust_archs: int = _setting(6, _integer)  # accuracy train: re-train this many archs with a 2nd seed (trust.json)
+    # protocol of a device latency measured in the loop by default (no --latency names it): full | quick
+    # (ProtocolSettings.quick(): short caps, more results flagged unstable); `--latency DEV=measure:quick` per device
+    measure_protocol: str = _setting("full", _text)
     seed: int = _setting(0, _integer)
     executor: str = _setting("in-process", _text)
     address: str | None = _setting(None, _optional_text)
@@ -168,6 +171,9 @@ DEFAULT_RECIPE = {
     "epochs": 2,
     "budget": 32,
     "trust_archs": 4,  # after the search, 4 archs re-trained with seed 1: trust.json, report.html (issue #22)
+    # host latency measured in the loop with the quick protocol (about 1 s per arch instead of 4-10 s on a noisy
+    # 2-core machine: the demo in about a minute); measurements that miss the +-2 % interval are flagged unstable
+    "measure_protocol": "quick",
     "seed": 0,
 }
 
@@ -255,6 +261,8 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None, base:
         raise HwnasError(f"budget must be >= 1, got {cfg.budget}")
     if cfg.trust_archs < 0:
         raise HwnasError(f"trust_archs must be >= 0 (0 = no seed check), got {cfg.trust_archs}")
+    if cfg.measure_protocol not in MEASURE_PROTOCOLS:
+        raise HwnasError(f"measure_protocol must be one of {', '.join(MEASURE_PROTOCOLS)}, got {cfg.measure_protocol!r}")
     if not cfg.objective:
         raise HwnasError("a search needs at least one --objective")
     return cfg
@@ -277,6 +285,9 @@ def check_option_types(factory, params: dict, flag: str) -> dict:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise HwnasError(f"{flag} {key}={value!r}: must be a number (default {default!r})")
     return params
+
+
+MEASURE_PROTOCOLS = ("full", "quick")
 
 
 def default_latency_source(device: str, space_name: str) -> tuple[str | None, str]:
@@ -327,6 +338,8 @@ def fill_cost_defaults(cfg: SearchConfig) -> SearchConfig:
         source, why = default_latency_source(device, cfg.space)
         if source is None:
             continue  # build_evaluator says what to add
+        if source == "measure" and cfg.measure_protocol == "quick":
+            source, why = "measure:quick", f"{why}, quick protocol (measure_protocol: quick)"
         cfg.latency = [*cfg.latency, f"{device}={source}"]
         chosen.append(f"{device}={source} ({why})")
     if chosen:

@@ -43,7 +43,7 @@ def register_source(kind: str, cls: Callable[..., Source], roles: tuple[str, ...
 
 def create_source(spec: str, role: str = "accuracy", device: str | None = None, **settings) -> Source:
     """``table:FILE`` | ``proxy[:NAME]`` | ``train[:DATASET]`` | ``supernet:PATH`` (role ``accuracy``) or ``table:FILE`` |
-    ``predictor[:ROOT]`` | ``measure`` (role ``cost``, for ``device``) -> a source. ``settings``: the search's
+    ``predictor[:ROOT]`` | ``measure[:quick]`` (role ``cost``, for ``device``) -> a source. ``settings``: the search's
     dataset, epochs, proxy, data_dir, download, batch_size, seed, max_train, predictor_root."""
     kind, _, arg = str(spec).strip().partition(":")
     what, kinds = ROLES[role]

@@ -15,16 +15,20 @@ from .base import Source
 
 class MeasureSource(Source):
     """Latency and energy of one device, measured; both quantities of a device share one measurement.
-    An arch the device could not run is unknown (nan, ``failed:<why>``), never 0 ms."""
+    An arch the device could not run is unknown (nan, ``failed:<why>``), never 0 ms. ``measure:quick`` uses the
+    quick protocol (``ProtocolSettings.quick()``: short caps; a result that misses the interval is flagged unstable
+    in the store, as with ``hwnas profile --quick``)."""
 
     kind = "measure"
 
-    def __init__(self, device: str, store_path: str | None = None):
-        self.device, self.store_path = device, store_path
+    def __init__(self, device: str, store_path: str | None = None, quick: bool = False):
+        self.device, self.store_path, self.quick = device, store_path, bool(quick)
 
     @classmethod
     def from_spec(cls, arg, device, settings):
-        return cls(device)
+        if arg not in ("", None, "quick"):
+            raise HwnasError(f"measure takes no option, or 'quick' (measure:quick: the short protocol), got {arg!r}")
+        return cls(device, quick=arg == "quick")
 
     def measure(self, space, archs: Sequence[Arch]) -> list:
         """One Measurement per arch, or a failure message (str) for an arch the device could not run."""
@@ -43,12 +47,14 @@ class MeasureSource(Source):
     def _measure(self, space, archs: Sequence[Arch]) -> dict:
         from ...measure.campaign import measure_archs
         from ...measure.device_profile import load_profile
+        from ...measure.protocol import ProtocolSettings
         from ...store import MeasurementStore
 
         profile = load_profile(self.device)
         store = MeasurementStore(Path(self.store_path) if self.store_path else None)
         failed: dict[str, str] = {}
         done = measure_archs(space, list(archs), profile, store,
+                             protocol=ProtocolSettings.quick() if self.quick else None,
                              on_error=lambda arch, message: failed.__setitem__(arch.arch_id, str(message)))
         out: dict = {m.arch_id: m for m in done}
         for a in archs:
@@ -64,7 +70,7 @@ class MeasureSource(Source):
             if quantity == "latency_ms":
                 runtime = f"{m.runtime} {m.runtime_version}".strip()
                 vals[i] = m.latency_ms
-                provenance[i] = f"{m.source}:{runtime}@{m.device}"
+                provenance[i] = f"{m.source}:{runtime}@{m.device}" + (" (quick protocol)" if self.quick else "")
             elif quantity == "peak_power_w":
                 if m.peak_power_w is None:
                     raise HwnasError(f"peak_power_w@{self.device}: no peak power for {m.arch} (no sensor or power model "
