@@ -33,14 +33,37 @@ def _one_torch_thread():
     torch.set_num_threads(old)
 
 
+
+# The longest tests, longest first (seconds, serial run on a quiet 2-core machine, `pytest -n 0 --durations=80`,
+# 2026-12-03). With pytest-xdist's load scheduling the first tests go out one per worker in turn, so these
+# start at once, spread over the workers, and the short tests fill in behind them.
+LONGEST_FIRST = (
+    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md]",  # 234
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md]",  # 114
+    "tests/test_journeys.py::test_no_argument_demo_in_a_terminal",  # 83 (quick protocol)
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/profiling.md]",  # 66
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/supernet.md]",  # 62
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/ci-check.md]",  # 45
+    "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 36
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/search.md]",  # 35
+    "tests/test_journey_graph_kernel.py::test_profile_fit_graph_kernel_then_search_mobilenet_with_the_predictor",
+    "tests/test_journeys.py::test_search_then_report_then_retrain",  # 30
+    "tests/test_graph_kernel_search.py::test_layer_kernels_equal_exported_onnx_kernels_for_50_random_archs",  # 26
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The long tests first: the journeys (each runs the installed command end to end, tens of seconds), then the
-    other slow ones, then the rest, each group in file order. With pytest-xdist (`-n`, set in pyproject.toml) the
-    short tests then fill in behind them, so the run ends when its work does, not when a long test started last
-    does. The order does not change any outcome: every test builds its own world (tmp_path, HWNAS_HOME)."""
+    """The long tests first (``LONGEST_FIRST``, then the other journeys, then the other slow tests, then the
+    rest, each group in file order), so that with pytest-xdist (``-n``, set in pyproject.toml) the run ends when
+    its work does, not when a long test started last does. The order changes no outcome: every test builds its
+    own world (tmp_path, HWNAS_HOME)."""
+    longest = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
     def rank(item):
+        if item.nodeid in longest:
+            return (0, longest[item.nodeid])
         if item.get_closest_marker("journey"):
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
+            return (1, 0)
+        return (2, 0) if item.get_closest_marker("slow") else (3, 0)
 
     items[:] = sorted(items, key=rank)  # sorted() is stable: file order within a group

@@ -54,8 +54,10 @@ def test_no_argument_demo_in_a_terminal(tmp_path):
     assert config["settings_from"]["space"] == "demo" and config["settings_from"]["out"] == "library default"
     # no host predictor in a fresh home: host latency measured in the loop, with the demo's quick protocol
     assert config["latency"] == ["host=measure:quick"] and config["measure_protocol"] == "quick"
-    assert all(r["latency_ms@host_source"].startswith("measured:onnxruntime")
-               and r["latency_ms@host_source"].endswith("@host (quick protocol)") for r in evals), evals[0]
+    sources = [r["latency_ms@host_source"] for r in evals]
+    measured = [s for s in sources if not s.startswith("failed:no path from input to output")]  # constant cells
+    assert measured and all(s.startswith("measured:onnxruntime") and s.endswith("@host (quick protocol)")
+                            for s in measured), sources
     assert f"results in runs/{out.name}" in ran.out
     trust = assert_trust_stated(out, ran, n_archs=DEFAULT_RECIPE["trust_archs"])
     assert trust["seeds"] == [DEFAULT_RECIPE["seed"], DEFAULT_RECIPE["seed"] + 1]
