@@ -54,9 +54,11 @@ LONGEST_FIRST = (
 
 def pytest_collection_modifyitems(config, items):
     """The long tests first (``LONGEST_FIRST``, then the other journeys, then the other slow tests, then the
-    rest, each group in file order), so that with pytest-xdist (``-n``, set in pyproject.toml) the run ends when
-    its work does, not when a long test started last does. The order changes no outcome: every test builds its
-    own world (tmp_path, HWNAS_HOME)."""
+    rest, each group in file order). Under pytest-xdist's work stealing (``-n``, ``--dist worksteal`` in
+    pyproject.toml) each of the k workers starts with an equal contiguous share of this list and an idle worker
+    steals from the end of a busy one's: so the list is dealt into k shares, the long tests in turn (the
+    longest to the share with the least of them so far), and each share starts with its long tests. The order
+    changes no outcome: every test builds its own world (tmp_path, HWNAS_HOME)."""
     longest = {name: i for i, name in enumerate(LONGEST_FIRST)}
 
     def rank(item):
@@ -66,4 +68,10 @@ def pytest_collection_modifyitems(config, items):
             return (1, 0)
         return (2, 0) if item.get_closest_marker("slow") else (3, 0)
 
-    items[:] = sorted(items, key=rank)  # sorted() is stable: file order within a group
+    ordered = sorted(items, key=rank)  # sorted() is stable: file order within a group
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers <= 1 or len(ordered) < workers:
+        items[:] = ordered
+        return
+    shares = [ordered[k::workers] for k in range(workers)]  # dealt in turn: equal counts, long tests spread
+    items[:] = [item for share in shares for item in share]
