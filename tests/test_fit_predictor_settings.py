@@ -59,14 +59,19 @@ def test_space_opt_picks_those_rows(two_settings, tmp_path, capsys, monkeypatch)
     assert "no nb201 rows with the space settings C=4" in err and "C=8 N=1 input_size=8 (20 rows)" in err
 
 
-def test_poor_cross_validation_warns_and_is_recorded(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def _fit_imported(tmp_path, capsys, name, archs, noise):
+    """`hwnas import latency` of a planted table, then `hwnas fit-predictor` into tmp_path/p (exit 0 both)."""
     store = tmp_path / "m.db"
-    noisy = _table(tmp_path / "noisy.csv", range(3, 6000, 150), noise=0.8)
-    assert main(["import", "latency", str(noisy), "--device", "dev", "--store", str(store)]) == 0
+    table = _table(tmp_path / name, archs, noise=noise)
+    assert main(["import", "latency", str(table), "--device", "dev", "--store", str(store)]) == 0
     capsys.readouterr()
     assert main(["fit-predictor", "--device", "dev", "--store", str(store), "--out", str(tmp_path / "p")]) == 0
-    err = capsys.readouterr().err
+    return capsys.readouterr()
+
+
+def test_poor_cross_validation_warns_and_is_recorded(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = _fit_imported(tmp_path, capsys, "noisy.csv", range(3, 6000, 150), 0.8).err
     assert "cross-validates poorly" in err and "recorded in its card.json" in err
     card = json.loads((tmp_path / "p" / "card.json").read_text())
     assert any("cross-validates poorly" in w for w in card["warnings"])
@@ -74,24 +79,14 @@ def test_poor_cross_validation_warns_and_is_recorded(tmp_path, capsys, monkeypat
 
 def test_a_good_predictor_does_not_warn(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    store = tmp_path / "m.db"
-    clean = _table(tmp_path / "clean.csv", range(3, 6000, 150), noise=0.01)
-    assert main(["import", "latency", str(clean), "--device", "dev", "--store", str(store)]) == 0
-    capsys.readouterr()
-    assert main(["fit-predictor", "--device", "dev", "--store", str(store), "--out", str(tmp_path / "p")]) == 0
-    captured = capsys.readouterr()
+    captured = _fit_imported(tmp_path, capsys, "clean.csv", range(3, 6000, 150), 0.01)
     assert "warning" not in captured.err
     assert json.loads((tmp_path / "p" / "card.json").read_text())["warnings"] == []
 
 
 def test_auto_picks_the_best_score_it_measured(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    store = tmp_path / "m.db"
-    noisy = _table(tmp_path / "t.csv", range(3, 9000, 150), noise=0.2)
-    assert main(["import", "latency", str(noisy), "--device", "dev", "--store", str(store)]) == 0
-    capsys.readouterr()
-    assert main(["fit-predictor", "--device", "dev", "--store", str(store), "--out", str(tmp_path / "p")]) == 0
-    out = capsys.readouterr().out
+    out = _fit_imported(tmp_path, capsys, "t.csv", range(3, 9000, 150), 0.2).out
     card = json.loads((tmp_path / "p" / "card.json").read_text())
     cv = card["auto_cv"]
     fitted = {k: m for k, m in cv.items() if "within_10pct" in m}  # the candidates CV measured
