@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
@@ -35,7 +36,7 @@ class Arch:
     def __post_init__(self) -> None:
         object.__setattr__(self, "genes", tuple(int(g) for g in self.genes))
 
-    @property
+    @cached_property  # computed once per instance (a predictor's cross-validation asks millions of times)
     def arch_id(self) -> str:
         text = f"{self.space}:{','.join(map(str, self.genes))}"
         return hashlib.sha1(text.encode()).hexdigest()[:16]

@@ -155,7 +155,7 @@ def cell_kernels(genes: tuple[int, ...], graph: str) -> tuple[tuple[str, int], .
     return tuple(sorted(counts.items()))
 
 
-_ROW_MEMO: dict = {}  # (view, version, space, settings) -> {arch_id: feature row}; NB201Featurizer._memo_rows
+_ROW_MEMO: dict = {}  # (view, version, space, settings) -> {genes: feature row}; NB201Featurizer._memo_rows
 _ROW_MEMO_MAX = 100_000
 
 
@@ -194,15 +194,15 @@ class NB201Featurizer(Featurizer):
         key = (view, FEATURIZER_VERSION, self.space.name, json.dumps(self.space.config(), sort_keys=True))
         if not archs:
             return compute([])
-        memo = _ROW_MEMO.setdefault(key, {})
-        todo = list({a.arch_id: a for a in archs if a.arch_id not in memo}.values())
+        memo = _ROW_MEMO.setdefault(key, {})  # keyed by genes: the space is in ``key``
+        todo = list({a.genes: a for a in archs if a.genes not in memo}.values())
         if todo:
             if len(memo) + len(todo) > _ROW_MEMO_MAX:
                 memo.clear()
-                todo = list({a.arch_id: a for a in archs}.values())
+                todo = list({a.genes: a for a in archs}.values())
             for a, row in zip(todo, compute(todo)):
-                memo[a.arch_id] = row
-        return np.array([memo[a.arch_id] for a in archs]).reshape(len(archs), -1)
+                memo[a.genes] = row
+        return np.array([memo[a.genes] for a in archs]).reshape(len(archs), -1)
 
     def kernels(self, archs: Sequence[Arch], graph: str = "pruned") -> np.ndarray:
         """(n, 3 * n_kernel_types): per kernel type, its count, MMACs and output MB over the whole network."""
