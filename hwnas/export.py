@@ -26,6 +26,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks (entry_lock)
+    fcntl = None
+
 import numpy as np
 
 from .contracts import Arch
@@ -230,10 +235,29 @@ def cache_entry_ok(cached: Path) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def entry_lock(cached: Path):
+    """Hold the cache entry ``cached`` for one exporter at a time, across processes (several profiles, search
+    workers or test workers exporting the same arch at once): the others wait, then reuse its file instead of
+    converting again or deleting a file that is being written. An advisory ``flock`` on ``<entry>.lock``; where
+    the platform has none (Windows), entries are not locked."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(cached.with_name(cached.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def export_arch(space, arch: Arch, settings: ExportSettings, out: Path | None = None,
                 cache_dir: Path | None = None, calibration=None) -> Path:
     """Export ``arch`` of ``space``; reuses the cached file when its recorded hash still matches (a truncated,
-    emptied or swapped cache file is rebuilt), copied to ``out`` if given.
+    emptied or swapped cache file is rebuilt), copied to ``out`` if given. One process at a time converts an
+    entry (``entry_lock``).
 
     A cell with no path from its input to its output computes a constant: refused (``ExportError``)."""
     arch = space.check(arch)
@@ -247,13 +271,14 @@ def export_arch(space, arch: Arch, settings: ExportSettings, out: Path | None = 
         _sweep_partials(cached.parent)
         _swept.add(cached.parent)
     if not cache_entry_ok(cached):
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        for p in (_digest_path(cached), cached):  # digest first: a half-cleaned entry is never trusted
-            p.unlink(missing_ok=True)
-        model = build_model(space, arch)
-        export_model(model, space.input_shape(), cached, settings, calibration, what=space.to_string(arch))
-        with atomic_path(_digest_path(cached)) as tmp:
-            tmp.write_text(f"{sha256_file(cached)}  {cached.name}\n")
+        with entry_lock(cached):
+            if not cache_entry_ok(cached):  # another process may have exported it while this one waited
+                for p in (_digest_path(cached), cached):  # digest first: a half-cleaned entry is never trusted
+                    p.unlink(missing_ok=True)
+                model = build_model(space, arch)
+                export_model(model, space.input_shape(), cached, settings, calibration, what=space.to_string(arch))
+                with atomic_path(_digest_path(cached)) as tmp:
+                    tmp.write_text(f"{sha256_file(cached)}  {cached.name}\n")
     if out is None:
         return cached
     out = Path(out)

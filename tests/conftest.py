@@ -17,7 +17,14 @@ def rng():
 
 @pytest.fixture(scope="session")
 def shared_export_cache(tmp_path_factory):
-    """A cache shared by slow tests in one session, so a TFLite conversion happens once."""
+    """A cache shared by slow tests in one run, so a TFLite conversion happens once: one directory for every
+    xdist worker of the run (beside the workers' own base directories; hwnas.export.entry_lock makes a worker
+    wait for an entry another one is converting instead of converting it again)."""
+    base = tmp_path_factory.getbasetemp()
+    if base.name.startswith("popen-gw"):  # an xdist worker: the run's directory holds every worker's
+        shared = base.parent / "export_cache"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("export_cache")
 
 

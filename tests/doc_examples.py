@@ -14,7 +14,8 @@ synthetic stand-ins under ``$NB201_DATA`` (tests never read ../shared), the inpu
 a fake ``adb`` on PATH (there is no phone here: tests/fakes/fake_adb.py) and a fake ``ssh`` that runs the remote
 command locally (there is no board either), a raspberry-pi-4 profile pointing at loopback where
 ``hwnas agent serve`` (a real agent) runs in the background. Commands are run as typed except that numbers which
-only make a run longer are capped (``SHRINK``), so the whole set stays within CI's time.
+only make a run longer are capped (``SHRINK``), so the whole set stays within CI's time, and a command that a journey
+test runs word for word, uncapped (``RUN_BY_JOURNEY``: the no-argument demo), is not run a second time.
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ COMMAND = re.compile(r"^\s*(\$ )?(hwnas|python3?|pip|\.venv/|PYTHONPATH=|\. \.ve
 
 # flag -> the largest value a doc example runs with here (the value as typed is kept when smaller)
 SHRINK = {"--budget": 8, "--epochs": 1, "--n": 2, "--k": 3, "--top": 1, "--seeds": 1, "--rounds": 3,
-          "--sample": 2, "--repeats": 5}
+          "--sample": 2, "--repeats": 5, "--trust-archs": 2}
 RECIPE_BUDGET = 6  # a recipe's (or the demo's) own budget is capped by appending --budget when none is named
+
+# Commands that a journey test runs exactly as typed (no cap) and checks in depth: a page's test does not run them a
+# second time but checks that the journey runs these very words (test_doc_examples.py::
+# test_commands_left_to_journeys_are_run_by_them). command -> (test file, test function)
+RUN_BY_JOURNEY = {
+    "hwnas pareto-search": ("tests/test_journeys.py", "test_no_argument_demo_in_a_terminal"),
+}
 
 
 @dataclass
@@ -113,6 +121,8 @@ def shrink(command: str) -> str:
     command = re.sub(r"(" + "|".join(map(re.escape, SHRINK)) + r")(\s+|=)(\d+)\b", cap, command)
     if re.match(r"hwnas pareto-search\b", command) and not re.search(r"--budget|--resume", command):
         command += f" --budget {RECIPE_BUDGET}"
+    if re.match(r"hwnas pareto-search\b", command) and not re.search(r"--trust-archs|--resume", command):
+        command += f" --trust-archs {SHRINK['--trust-archs']}"  # a trained run's seed check (6 re-trainings)
     if re.match(r"hwnas profile\b", command) and not re.search(r"--n\b|--archs\b", command):
         command += f" --n {SHRINK['--n']}"  # profile's own default is 50 archs
     return command
@@ -124,6 +134,10 @@ def script_for(block: Block, agent_port: int = 8765) -> str:
     than an error (0 pass, 1 regression, 3 inconclusive) accepted."""
     lines = ["set -euo pipefail"]
     for command in block.commands():
+        if command in RUN_BY_JOURNEY:
+            where = "::".join(RUN_BY_JOURNEY[command])
+            lines.append(f"printf '%s\\n' {_quote(f'>>> {command} (run as typed by {where})')} >&2")
+            continue
         command = shrink(command)
         lines.append(f"printf '%s (at %ss)\\n' {_quote('>>> ' + command)} \"$SECONDS\" >&2")
         if re.match(r"hwnas agent serve\b", command):

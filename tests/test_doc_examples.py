@@ -3,6 +3,7 @@ tests/doc_examples.py for the world, the fakes and the caps on budgets); a new e
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -11,8 +12,8 @@ import subprocess
 
 import pytest
 
-from doc_examples import (DOCS, REPO, all_blocks, blocks, free_port, make_world, provide_models, script_for,
-                          write_nb201_data)
+from doc_examples import (DOCS, REPO, RUN_BY_JOURNEY, all_blocks, blocks, free_port, make_world, provide_models,
+                          script_for, write_nb201_data)
 
 pytestmark = pytest.mark.journey
 
@@ -69,6 +70,20 @@ def test_benchmark_blocks_name_real_scripts_and_flags():
             source = (REPO / scripts[0]).read_text()
             for flag in (w.split("=")[0] for w in words if w.startswith("--")):
                 assert f'"{flag}"' in source, f"{block.where}: {scripts[0]} has no flag {flag}"
+
+
+def test_commands_left_to_journeys_are_run_by_them():
+    """A command the pages leave to a journey is in a page and is run, word for word and uncapped, by a
+    ``run_hwnas([...])`` call in the named journey test."""
+    typed = {c for b in all_blocks() if b.has_commands and b.mark is None for c in b.commands()}
+    for command, (path, name) in RUN_BY_JOURNEY.items():
+        assert command in typed, f"{command!r} is in no runnable block any more: drop it from RUN_BY_JOURNEY"
+        tree = ast.parse((REPO / path).read_text())
+        (test,) = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name]
+        argvs = [[ast.literal_eval(e) for e in call.args[0].elts] for call in ast.walk(test)
+                 if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "run_hwnas"
+                 and isinstance(call.args[0], ast.List) and all(isinstance(e, ast.Constant) for e in call.args[0].elts)]
+        assert shlex.split(command)[1:] in argvs, f"{path}::{name} does not run {command!r} as typed: {argvs}"
 
 
 @pytest.fixture(scope="module")

@@ -108,3 +108,25 @@ def test_stale_partials_are_swept_fresh_ones_kept(space, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "_swept", set())  # a new process
     export_arch(space, space.from_string(CELL), ExportSettings(), cache_dir=cache)
     assert not any(p.exists() for p in stale) and fresh.exists() and path.exists()
+
+
+def test_an_entry_being_exported_elsewhere_is_waited_for_and_reused(space, tmp_path, monkeypatch):
+    """Two exporters of one arch (two profiles, two search workers) at once: the second waits for the first's
+    entry and reuses it; it neither converts again nor deletes the file being written (the old code did both:
+    it found no valid entry, unlinked it and exported)."""
+    import threading
+
+    arch, settings, cache = space.from_string(CELL), ExportSettings(), tmp_path / "cache"
+    cached = export.cached_export_path(space, arch, settings, cache)
+    calls = []
+    monkeypatch.setattr(export, "export_model", lambda model, shape, path, *a, **k: calls.append(path))
+    with export.entry_lock(cached):  # the first exporter, converting
+        waiting = threading.Thread(target=export_arch, args=(space, arch, settings), kwargs={"cache_dir": cache})
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and calls == []  # the second waits instead of converting
+        cached.write_bytes(b"the first exporter's model")
+        export._digest_path(cached).write_text(f"{sha256_file(cached)}  {cached.name}\n")
+    waiting.join(timeout=30)
+    assert not waiting.is_alive() and calls == []  # ... and reused the entry
+    assert cached.read_bytes() == b"the first exporter's model"
