@@ -126,16 +126,18 @@ class AutoPredictor(LatencyPredictor):
         return m
 
     def _oof(self, kind, archs, y, folds) -> np.ndarray:
-        n = len(y)
-        oof = np.full(n, np.nan)
-        for f in folds:
-            tr = np.setdiff1d(np.arange(n), f)
-            p = self._make(kind, cv=True).fit([archs[i] for i in tr], y[tr])
-            test = [archs[i] for i in f]
+        from .metrics import out_of_fold
+
+        def predict(p, fold):
+            test = [archs[i] for i in fold]
             ok = np.array([u is None for u in p.unseen_ops(test)])  # an op unseen in this fold: a miss
+            out = np.full(len(fold), np.nan)
             if ok.any():
-                oof[f[ok]] = p.predict([a for a, k in zip(test, ok) if k])[0]
-        return oof
+                out[ok] = p.predict([a for a, k in zip(test, ok) if k])[0]
+            return out
+
+        return out_of_fold(len(y), folds, lambda tr: self._make(kind, cv=True).fit([archs[i] for i in tr], y[tr]),
+                           predict)
 
     def _compose(self, fitted: dict, y) -> None:
         """Add ``<best>+lut`` to ``cv_`` / ``fitted`` when the best-scored candidate does not cover the space and

@@ -153,27 +153,23 @@ def source_predictors(store, target: str, space, min_rows: int = MIN_SOURCE_ROWS
 
 def cross_validate(make, archs, y, folds: int = 5, seed: int = 0) -> dict:
     """Pooled out-of-fold metrics of the predictor ``make()`` (archs it cannot predict count in ``coverage``)."""
-    from .huber_ridge import kfold_indices
     from .base import PredictorError
-    from .metrics import score
+    from .huber_ridge import kfold_indices
+    from .metrics import each_or_nan, oof_score, out_of_fold
 
     n = len(y)
     if n < 6:
         return {"note": f"only {n} rows: no cross-validation"}
-    oof = np.full(n, np.nan)
-    for f in kfold_indices(n, min(folds, n), np.random.default_rng(seed)):
-        tr = np.setdiff1d(np.arange(n), f)
-        p = make().fit([archs[i] for i in tr], y[tr])
-        for i in f:
-            try:
-                oof[i] = p.predict([archs[i]])[0][0]
-            except PredictorError:
-                pass
-    ok = np.isfinite(oof)
-    m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
-    m["coverage"] = float(ok.mean())
-    m["folds"] = min(folds, n)
-    return m
+    y = np.asarray(y, float)
+
+    def fit(train):
+        return make().fit([archs[i] for i in train], y[train])
+
+    def predict(model, fold):
+        return each_or_nan(lambda i: model.predict([archs[i]])[0][0], fold, (PredictorError,))
+
+    folds = kfold_indices(n, min(folds, n), np.random.default_rng(seed))
+    return oof_score(y, out_of_fold(n, folds, fit, predict), len(folds))
 
 
 def cv_warnings(cv: dict, n: int) -> list[str]:

@@ -324,28 +324,22 @@ class GraphKernelPredictor:
         latencies of held-out models vs predicted from the other folds' profiles); models with a kernel type
         their training folds never saw count against ``coverage``."""
         from .huber_ridge import kfold_indices
-        from .metrics import score
+        from .metrics import each_or_nan, oof_score, out_of_fold
 
         n = len(samples)
         if n < 6:
             return {"note": f"only {n} profiled models: no cross-validation"}
         y = np.array([s[self.target] for s in samples], float)
-        oof = np.full(n, np.nan)
-        for f in kfold_indices(n, min(folds, n), np.random.default_rng(self.seed)):
-            tr = np.setdiff1d(np.arange(n), f)
-            p = GraphKernelPredictor(self.seed, self.gbdt_min, self.n_estimators, self.target, self.fit_scale,
-                                     self.whole)
-            p.fit([samples[i] for i in tr])
-            for i in f:
-                try:
-                    oof[i] = p.predict_graph(samples[i]["kernels"])[0]
-                except UnknownOpError:
-                    pass
-        ok = np.isfinite(oof)
-        m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
-        m["coverage"] = float(ok.mean())
-        m["folds"] = min(folds, n)
-        return m
+
+        def fit(train):
+            return GraphKernelPredictor(self.seed, self.gbdt_min, self.n_estimators, self.target, self.fit_scale,
+                                        self.whole).fit([samples[i] for i in train])
+
+        def predict(model, fold):
+            return each_or_nan(lambda i: model.predict_graph(samples[i]["kernels"])[0], fold, (UnknownOpError,))
+
+        folds = kfold_indices(n, min(folds, n), np.random.default_rng(self.seed))
+        return oof_score(y, out_of_fold(n, folds, fit, predict), len(folds))
 
     # -- card / artifacts --------------------------------------------------------------------------------
     def set_card(self, **fields) -> "GraphKernelPredictor":

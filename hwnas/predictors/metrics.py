@@ -76,3 +76,36 @@ def format_metrics(m: dict[str, float]) -> str:
 
 
 __all__ = ["within", "mape", "rmse", "kendall_tau", "spearman_rho", "score", "format_metrics", "METRIC_NAMES"]
+
+
+def out_of_fold(n: int, folds, fit, predict) -> np.ndarray:
+    """Out-of-fold predictions of ``n`` rows: for each fold (an index array) ``fit(train_index)`` makes a model
+    and ``predict(model, fold_index)`` answers the fold's rows (NaN where the model cannot: an op its training
+    folds never saw). One loop for every predictor's cross-validation."""
+    oof = np.full(n, np.nan)
+    for f in folds:
+        model = fit(np.setdiff1d(np.arange(n), f))
+        oof[f] = predict(model, f)
+    return oof
+
+
+def each_or_nan(predict_one, index, cannot: tuple) -> np.ndarray:
+    """``predict_one(i)`` for each ``i`` of ``index``; NaN where it raises one of ``cannot``."""
+    out = np.full(len(index), np.nan)
+    for j, i in enumerate(index):
+        try:
+            out[j] = predict_one(i)
+        except cannot:
+            pass
+    return out
+
+
+def oof_score(y, oof, folds: int) -> dict:
+    """``score`` of the out-of-fold predictions that exist, with ``coverage`` (the share of rows some fold's
+    model could predict) and the number of ``folds``."""
+    y, oof = np.asarray(y, float), np.asarray(oof, float)
+    ok = np.isfinite(oof)
+    m = score(y[ok], oof[ok]) if ok.sum() >= 2 else {}
+    m["coverage"] = float(ok.mean())
+    m["folds"] = folds
+    return m
