@@ -54,7 +54,7 @@ def test_tflite_gates_fail_on_growth_and_pass_on_shrinkage(exported):
 def test_a_broken_tflite_file_is_a_one_line_error(tmp_path):
     bad = tmp_path / "broken.tflite"
     bad.write_bytes(b"TFL3 but not really a flatbuffer")
-    with pytest.raises(HwnasError, match="cannot read TFLite model"):
+    with pytest.raises(HwnasError, match="not a readable TFLite model"):
         model_gates(bad)
 
 

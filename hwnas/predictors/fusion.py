@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..graphs import GraphError, OnnxGraph, load_onnx
 
 ACTS = {"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "LeakyRelu", "Tanh"}
 DROPPED = {"Identity", "Dropout", "Constant", "Shape"}
@@ -47,10 +47,6 @@ KERNEL_TYPES = ("conv", "dwconv", "se", "add", "mul", "pool", "gap", "fc", "act"
 FEATURES = ("hw", "cin", "cout", "k", "stride", "groups", "residual", "mmacs", "mbytes")
 RUNTIMES = ("onnxruntime", "litert")
 SUFFIX_RUNTIME = {".onnx": "onnxruntime", ".tflite": "litert"}
-
-
-class GraphError(HwnasError):
-    """A graph that cannot be read or holds an op no fusion rule knows."""
 
 
 @dataclass
@@ -78,35 +74,8 @@ class Kernel:
         return d
 
 
-class _Graph:
-    def __init__(self, model):
-        import onnx
-        from onnx import numpy_helper, shape_inference
-
-        try:
-            model = shape_inference.infer_shapes(model)
-        except Exception:  # noqa: BLE001 - shapes are then partly unknown
-            pass
-        g = model.graph
-        self.nodes = list(g.node)
-        self.inits = {t.name: numpy_helper.to_array(t).shape for t in g.initializer}
-        self.shapes = dict(self.inits)
-        for vi in list(g.value_info) + list(g.input) + list(g.output):
-            dims = vi.type.tensor_type.shape.dim
-            self.shapes[vi.name] = tuple(int(d.dim_value) if d.dim_value else 1 for d in dims)
-        for n in self.nodes:  # Constant nodes' outputs act as initializers
-            if n.op_type == "Constant":
-                for a in n.attribute:
-                    if a.name == "value":
-                        self.inits[n.output[0]] = tuple(a.t.dims)
-        self.consumers: dict[str, list] = {}
-        for n in self.nodes:
-            for i in n.input:
-                self.consumers.setdefault(i, []).append(n)
-        self.attrs = {id(n): {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute} for n in self.nodes}
-
-    def shape(self, name) -> tuple:
-        return self.shapes.get(name, ())
+class _Graph(OnnxGraph):
+    """``hwnas.graphs.OnnxGraph`` (shapes resolved, never guessed) plus what the fusion rules ask of it."""
 
     def only_consumer(self, node):
         c = self.consumers.get(node.output[0], [])
@@ -129,12 +98,13 @@ def _numel(shape) -> int:
     return int(np.prod(shape)) if shape else 1
 
 
-def fuse(model, runtime: str = "onnxruntime") -> list[Kernel]:
-    """The kernels ``runtime`` executes for an ONNX ``ModelProto`` (see the module doc for the rules)."""
+def fuse(model, runtime: str = "onnxruntime", input_shape=None, where: str = "model") -> list[Kernel]:
+    """The kernels ``runtime`` executes for an ONNX ``ModelProto`` (see the module doc for the rules);
+    ``input_shape`` (dims after the batch) for a model with a dynamic H, W."""
     if runtime != "onnxruntime":
         raise GraphError(f"no ONNX fusion rules for runtime {runtime!r}" + (
             " (litert rules read .tflite graphs)" if runtime == "litert" else f"; known: {', '.join(RUNTIMES)}"))
-    G = _Graph(model)
+    G = _Graph(model, where, input_shape)
     done: set[int] = set()
     kernels: list[Kernel] = []
 
@@ -264,7 +234,7 @@ def graph_runtime(path: Path | str) -> str:
     return SUFFIX_RUNTIME[suffix]
 
 
-def read_graph(path: Path | str, runtime: str | None = None) -> list[Kernel]:
+def read_graph(path: Path | str, runtime: str | None = None, input_shape=None) -> list[Kernel]:
     """Fused kernels of an exported model file: ``.onnx`` (ONNX Runtime's rules) or ``.tflite`` (TFLite CPU /
     XNNPACK rules, ``fusion_tflite``). ``runtime``, when given, must be the one the file's format runs on."""
     path = Path(path)
@@ -277,13 +247,7 @@ def read_graph(path: Path | str, runtime: str | None = None) -> list[Kernel]:
         from .fusion_tflite import read_tflite
 
         return read_tflite(path)
-    import onnx
-
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - any parse error
-        raise GraphError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else exc})") from None
-    return fuse(model, own)
+    return fuse(load_onnx(path), own, input_shape, str(path))
 
 
 __all__ = ["Kernel", "GraphError", "fuse", "read_graph", "graph_runtime", "KERNEL_TYPES", "FEATURES", "RUNTIMES"]

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fusion import GraphError, Kernel
+from ..graphs import GraphError, TfliteGraph, read_tflite_bytes
+from .fusion import Kernel
 
 ACT_NAMES = {0: "", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 ACTS = {"HARD_SWISH", "LOGISTIC", "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "TANH", "LEAKY_RELU", "GELU",
@@ -45,72 +46,6 @@ SIMPLE = {"MAX_POOL_2D": "pool", "AVERAGE_POOL_2D": "pool", "TRANSPOSE": "transp
           "PADV2": "pad", "QUANTIZE": "mul", "DEQUANTIZE": "mul"}
 CONVS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 KNOWN = sorted(CONVS | ACTS | BINARY | set(SIMPLE) | {"MEAN", "SUM", "FULLY_CONNECTED", "BATCH_MATMUL"})
-# element size in bytes per TensorType (FLOAT32, FLOAT16, INT32, UINT8, INT64, ..., INT8 = 9, ...)
-_ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 12: 8, 15: 4, 16: 2, 18: 2}
-
-
-class _TfliteGraph:
-    def __init__(self, buf: bytes, where: str):
-        from ai_edge_litert import schema_py_generated as S
-
-        try:
-            model = S.ModelT.InitFromPackedBuf(buf, 0)
-            g = model.subgraphs[0]
-        except Exception as exc:  # noqa: BLE001 - any flatbuffer error
-            raise GraphError(f"{where}: not a readable TFLite model ({type(exc).__name__})") from None
-        names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
-        self.ops = []
-        for op in g.operators or []:
-            oc = model.operatorCodes[op.opcodeIndex]
-            code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
-            name = names.get(code, str(code))
-            if name == "CUSTOM":
-                name = f"CUSTOM({(oc.customCode or b'?').decode(errors='replace')})"
-            ins = [int(i) for i in (op.inputs if op.inputs is not None else [])]
-            outs = [int(i) for i in (op.outputs if op.outputs is not None else [])]
-            self.ops.append((name, ins, outs, op.builtinOptions))
-        self.tensors = g.tensors or []
-        self.buffers = model.buffers or []
-        self.producer = {o: i for i, (_, _, outs, _) in enumerate(self.ops) for o in outs}
-        self.consumers: dict[int, list[int]] = {}
-        for i, (_, ins, _, _) in enumerate(self.ops):
-            for t in ins:
-                if t >= 0:
-                    self.consumers.setdefault(t, []).append(i)
-        self.inputs = {int(i) for i in (g.inputs if g.inputs is not None else [])}
-        # constants: a buffer with data, or the output of a DEQUANTIZE / QUANTIZE of a constant (weights)
-        self.const = {i for i, t in enumerate(self.tensors)
-                      if 0 < t.buffer < len(self.buffers) and self.buffers[t.buffer].data is not None
-                      and len(self.buffers[t.buffer].data) > 0}
-        for name, ins, outs, _ in self.ops:
-            if name in ("DEQUANTIZE", "QUANTIZE") and ins and ins[0] in self.const:
-                self.const.update(outs)
-
-    def shape(self, t: int) -> tuple:
-        return tuple(int(d) for d in self.tensors[t].shape) if t >= 0 and self.tensors[t].shape is not None else ()
-
-    def nbytes(self, t: int) -> float:
-        if t < 0:
-            return 0.0
-        return float(np.prod(self.shape(t) or (1,))) * _ITEMSIZE.get(self.tensors[t].type, 4)
-
-    def name(self, t: int) -> str:
-        n = self.tensors[t].name
-        return n.decode(errors="replace") if isinstance(n, bytes) else str(n)
-
-    def data_inputs(self, i: int) -> list[int]:
-        return [t for t in self.ops[i][1] if t >= 0 and t not in self.const]
-
-    def only_consumer(self, i: int) -> int | None:
-        outs = self.ops[i][2]
-        c = self.consumers.get(outs[0], []) if outs else []
-        return c[0] if len(c) == 1 else None
-
-    def const_ints(self, t: int) -> list[int]:
-        b = self.buffers[self.tensors[t].buffer].data if t in self.const else None
-        return [] if b is None else np.frombuffer(np.asarray(b, np.uint8).tobytes(), np.int32).tolist()
-
-
 def _nhwc(shape: tuple) -> tuple[int, int]:
     """(channels, spatial H) of an NHWC or NC tensor shape."""
     if len(shape) >= 4:
@@ -124,7 +59,7 @@ def _act(opts) -> str:
     return ACT_NAMES.get(getattr(opts, "fusedActivationFunction", 0) or 0, "")
 
 
-def _se_members(G: _TfliteGraph, mean: int) -> list[int] | None:
+def _se_members(G: TfliteGraph, mean: int) -> list[int] | None:
     """The ops after a keep-dims MEAN that form an SE block ending in MUL with the MEAN's input, or None."""
     src = G.ops[mean][1][0]
     members, cur = [], mean
@@ -144,7 +79,7 @@ def _se_members(G: _TfliteGraph, mean: int) -> list[int] | None:
 
 def fuse_tflite(buf: bytes, where: str = "model") -> list[Kernel]:
     """The kernels the TFLite CPU / XNNPACK path executes for a ``.tflite`` flatbuffer (module doc: the rules)."""
-    G = _TfliteGraph(buf, where)
+    G = TfliteGraph(buf, where)
     done: set[int] = set()
     folded_pad: dict[int, int] = {}  # conv op -> the PAD op folded into it
     kernels: list[Kernel] = []
@@ -254,13 +189,7 @@ def fuse_tflite(buf: bytes, where: str = "model") -> list[Kernel]:
 
 
 def read_tflite(path: Path) -> list[Kernel]:
-    try:
-        buf = Path(path).read_bytes()
-    except OSError as exc:
-        raise GraphError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise GraphError(f"{path}: not a readable TFLite model (no TFL3 flatbuffer identifier)")
-    return fuse_tflite(buf, str(path))
+    return fuse_tflite(read_tflite_bytes(path), str(path))
 
 
 __all__ = ["fuse_tflite", "read_tflite", "KNOWN"]

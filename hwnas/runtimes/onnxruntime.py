@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HwnasError
+from ..graphs import resolve_input_dims
 
 
 class OrtSession:
@@ -34,7 +35,9 @@ class OrtSession:
             raise HwnasError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}") from exc
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
-        self.input_shape = tuple(int(d) if isinstance(d, int) else 1 for d in inp.shape)
+        # a dynamic batch runs as 1; a dynamic H, W is an error, never a guessed 1 x 1 (hwnas.graphs)
+        self.input_shape = resolve_input_dims(inp.name, [d if isinstance(d, int) else None for d in inp.shape],
+                                              where=str(path))
         self.threads = int(threads)
         self.delegate = providers[0]
         self._feed = None

@@ -1,0 +1,87 @@
+"""One graph reader (hwnas.graphs) below the CI gates and the latency predictors: shapes are resolved, never
+guessed (issue #25: a conv with a dynamic H, W was counted as 216 MACs instead of 221,184 at 32x32)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.ci.gates import model_gates
+from hwnas.graphs import DynamicShapeError, GraphError, resolve_input_dims
+
+REPO = Path(__file__).resolve().parent.parent
+CONV_MACS_32 = 32 * 32 * 8 * 3 * 3 * 3  # output 8 x 32 x 32, each a 3 x 3 x 3 dot product: 221,184
+
+
+def conv_model(path: Path, dims) -> Path:
+    """x[dims] -> Conv(8 filters, 3x3, pad 1) -> y: an ONNX file with the given (possibly symbolic) input dims."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 3, 3, 3)).astype(np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv")
+    out_dims = [dims[0], 8, dims[2], dims[3]]
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_dims)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_dynamic_h_w_is_an_error_not_a_1x1_guess(tmp_path):
+    dyn = conv_model(tmp_path / "dyn.onnx", ["N", 3, "H", "W"])
+    with pytest.raises(DynamicShapeError, match=r"input 'x' has dynamic dimensions \(\?, 3, \?, \?\)"):
+        model_gates(dyn)
+    assert model_gates(dyn, input_shape=(3, 32, 32))["macs"] == CONV_MACS_32 == 221_184
+    with pytest.raises(GraphError, match="disagrees at dim 1"):
+        model_gates(dyn, input_shape=(4, 32, 32))
+
+
+def test_a_dynamic_batch_counts_one_inference(tmp_path):
+    batch = conv_model(tmp_path / "batch.onnx", ["N", 3, 32, 32])
+    gates = model_gates(batch)
+    assert gates["macs"] == CONV_MACS_32 and gates["params"] == 8 * 3 * 3 * 3 and gates["op_count"] == 1
+    assert model_gates(conv_model(tmp_path / "static.onnx", [1, 3, 32, 32]))["macs"] == CONV_MACS_32
+
+
+def test_the_predictors_read_the_same_resolved_graph(tmp_path):
+    from hwnas.predictors.fusion import read_graph
+
+    dyn = conv_model(tmp_path / "dyn.onnx", ["N", 3, "H", "W"])
+    with pytest.raises(DynamicShapeError):
+        read_graph(dyn)
+    (k,) = read_graph(dyn, input_shape=(3, 32, 32))
+    assert (k.type, k.hw, k.cin, k.cout) == ("conv", 32, 3, 8) and k.mmacs * 1e6 == pytest.approx(CONV_MACS_32)
+
+
+def test_onnx_runtime_never_runs_a_guessed_input(tmp_path):
+    from hwnas.runtimes import open_session
+
+    with pytest.raises(DynamicShapeError):
+        open_session(conv_model(tmp_path / "dyn.onnx", ["N", 3, "H", "W"]))
+    assert open_session(conv_model(tmp_path / "batch.onnx", ["N", 3, 32, 32])).input_shape == (1, 3, 32, 32)
+
+
+def test_resolve_input_dims():
+    assert resolve_input_dims("x", [None, 3, 8, 8]) == (1, 3, 8, 8)
+    assert resolve_input_dims("x", ["N", 3, None, None], (3, 16, 16)) == (1, 3, 16, 16)
+    with pytest.raises(GraphError, match="must list the 3 after the batch"):
+        resolve_input_dims("x", [None, 3, None, None], (16, 16))
+
+
+def test_no_private_litert_api():
+    """The TFLite gates read the flatbuffer through LiteRT's schema, not the interpreter's private op list."""
+    assert not [p for p in (REPO / "hwnas").rglob("*.py") if "_get_ops_details" in p.read_text()]
+
+
+@pytest.mark.journey
+def test_ci_check_on_a_dynamic_model_says_so_in_one_line(tmp_path):
+    from journeys import run_hwnas
+
+    conv_model(tmp_path / "dyn.onnx", ["N", 3, "H", "W"])
+    ran = run_hwnas(["ci-check", "dyn.onnx", "--against", "dyn.onnx", "--device", "host"], cwd=tmp_path)
+    assert ran.rc == 2, ran.text
+    assert "dynamic dimensions (?, 3, ?, ?)" in ran.err and "Traceback" not in ran.text
