@@ -14,7 +14,8 @@ synthetic stand-ins under ``$NB201_DATA`` (tests never read ../shared), the inpu
 a fake ``adb`` on PATH (there is no phone here: tests/fakes/fake_adb.py) and a fake ``ssh`` that runs the remote
 command locally (there is no board either), a raspberry-pi-4 profile pointing at loopback where
 ``hwnas agent serve`` (a real agent) runs in the background. Commands are run as typed except that numbers which
-only make a run longer are capped (``SHRINK``), so the whole set stays within CI's time, and a command that a journey
+only make a run longer are capped (``SHRINK``; ``hwnas profile`` gets ``--quick``: the same protocol, short caps),
+so the whole set stays within CI's time, and a command that a journey
 test runs word for word, uncapped (``RUN_BY_JOURNEY``: the no-argument demo), is not run a second time.
 """
 
@@ -125,6 +126,8 @@ def shrink(command: str) -> str:
         command += f" --trust-archs {SHRINK['--trust-archs']}"  # a trained run's seed check (6 re-trainings)
     if re.match(r"hwnas profile\b", command) and not re.search(r"--n\b|--archs\b", command):
         command += f" --n {SHRINK['--n']}"  # profile's own default is 50 archs
+    if re.match(r"hwnas profile\b", command) and not re.search(r"--quick\b|--max-time-s\b", command):
+        command += " --quick"  # the same protocol with short caps (ProtocolSettings.quick): ~1 s per arch, not ~13
     return command
 
 
