@@ -16,10 +16,10 @@ we cannot know the error, so we use the predictor's own uncertainty as its stand
    D-optimal on them -- each maximizes z' A^-1 z, A the information matrix of everything measured or chosen
    (plus an intercept): the cells that best separate the sources' weightings, which is what ten measurements
    must decide (issue 13: Spearman mean 0.947 vs 0.921 for random cells, offline on the ten NB201 devices).
-   The covering picks break their ties the same way. The D-optimal features also hold the arch's graph costs
-   (MMACs, memory traffic, kernels, conv depth: ``few_sample``), the columns of the target-only model the
+   The covering picks break their ties the same way. The D-optimal features also hold two graph costs of the
+   arch (``PICK_COSTS``: MMACs and kernels launched, ``few_sample``), the main axes of the target-only model the
    transfer fit falls back to when no mix of the sources explains the new device (issue 24, gap 3): the picks
-   then span the cost range too, so ten cells can tell a device unlike every source apart and fit it.
+   then span them too, so ten cells can tell a device unlike every source apart and fit it.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ from ..contracts import Arch
 from ..errors import HwnasError
 
 
+# the graph costs among the D-optimal features with a prior: two (work and launches), so the target-only model's
+# main axes are spanned without taking the picks away from the sources (all seven: family-out GPUs 0.94 vs 0.97)
+PICK_COSTS = ("pruned:mmacs", "pruned:kernels")
 D_OPT_RIDGE = 1e-3  # A = ridge I + sum z z' (the first picks: before A has full rank)
 
 
@@ -83,8 +86,8 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
     transfer model of the new device regresses on: a covering design first (every token and kernel type),
     then greedy D-optimal in that space (see the module doc). ``candidates``: choose only among these archs (e.g.
     the cells a benchmark table holds); by default the whole space. ``cost_features`` (with a prior): the
-    D-optimal features also hold the arch's graph costs (``few_sample.graph_cost_features``), so the picks also
-    pin down the target-only model the transfer fit checks its sources against."""
+    D-optimal features also hold two of the arch's graph costs (``PICK_COSTS``), so the picks also pin down the
+    target-only model the transfer fit checks its sources against."""
     from .features import featurizer_for
     from .few_sample import COST_NAMES, graph_cost_features, supports_costs
 
@@ -111,8 +114,9 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
         fill = np.nanmean(np.vstack([Xp, Xm]), 0)
         Xp, Xm = np.where(np.isfinite(Xp), Xp, fill), np.where(np.isfinite(Xm), Xm, fill)
         if cost_features and supports_costs(f):  # also the target-only model's columns (issue 24, gap 3)
-            Xp = np.hstack([Xp, graph_cost_features(f, pool)])
-            Xm = np.hstack([Xm, graph_cost_features(f, measured) if measured else np.zeros((0, len(COST_NAMES)))])
+            cols = [COST_NAMES.index(c) for c in PICK_COSTS]
+            Xp = np.hstack([Xp, graph_cost_features(f, pool)[:, cols]])
+            Xm = np.hstack([Xm, graph_cost_features(f, measured)[:, cols] if measured else np.zeros((0, len(cols)))])
     else:
         Xp = f.arch_features(pool)
         Xm = f.arch_features(measured) if measured else np.zeros((0, Xp.shape[1]))
