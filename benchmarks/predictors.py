@@ -16,6 +16,8 @@ Devices from a measurement store (e.g. the host profiled with `hwnas profile`) j
     PYTHONPATH=$PWD .venv/bin/python benchmarks/predictors.py --sizes 200 --devices gold_6226
     PYTHONPATH=$PWD .venv/bin/python benchmarks/predictors.py --sizes 200 --path-only --no-ceiling \
         --kinds lut kernel arch auto                                                # auto composes <best>+lut
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/predictors.py --few-shot --holdout device family \
+        --shot-sizes 10 --shot-cells proposed --seeds 0 1 2                         # device- and family-out
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ def _default_data() -> Path:
 
 DEFAULT_DATA = _default_data()
 KINDS = ("reference", "lut", "kernel", "arch", "auto", "transfer")
+
+# Hardware families of the dev devices, for leave-one-family-out (issue 24, gap 3). A family is a kind of
+# processor: leaving it out must leave no sibling of the target in the priors. The three HELP phones (pixel2 and
+# essential_ph_1: Snapdragon 835 Kryo 280; samsung_s7: Exynos 8890 / Snapdragon 820 Kryo) run TFLite on ARM
+# big cores, as do BRP-NAS' Snapdragon 450 (Cortex-A53) and 675 (Kryo 460) CPUs: one family (mobile CPU), or
+# removing the phones would keep the Snapdragon CPUs as their siblings. The two Xeons are server CPUs; the
+# Adreno 506 / 612 mobile GPUs; the Hexagon 685 DSP is its own family (family-out = device-out for it).
+FAMILIES = {
+    "pixel2": "mobile-cpu", "essential_ph_1": "mobile-cpu", "samsung_s7": "mobile-cpu",
+    "mobile-cpu-snapdragon-450-cortex-a53-int8": "mobile-cpu", "mobile-cpu-snapdragon-675-kryo-460-int8": "mobile-cpu",
+    "gold_6226": "server-cpu", "silver_4114": "server-cpu",
+    "mobile-gpu-snapdragon-450-adreno-506-int8": "mobile-gpu", "mobile-gpu-snapdragon-675-adreno-612-int8": "mobile-gpu",
+    "mobile-dsp-snapdragon-675-hexagon-685-int8": "dsp",
+}
 
 
 def load_csv(path: Path, space) -> tuple[list, np.ndarray]:
@@ -194,6 +210,85 @@ def few_shot(data: dict, targets, seeds, sizes=(10, 50), pool_size: int = 2000, 
     return 0
 
 
+def few_shot_holdout(data: dict, targets, seeds, holdouts=("device", "family"), n: int = 10,
+                     cells=("proposed",), pool_size: int = 2000) -> int:
+    """Leave-one-device-out and leave-one-family-out (``FAMILIES``) with ``n`` target cells, three models on the
+    same cells: ``transfer`` (the sources' fit, trusted; ``check_prior=False``), ``target-only`` (the monotone
+    graph-cost fit on the target cells alone, ``few_sample.CostModel``) and ``gated`` (the library's default:
+    transfer unless leave-one-out on the target cells says the sources do not explain them). The transfer
+    models are fitted directly (``auto`` at 10 cells has only ``transfer`` as candidate), without bootstrap.
+    Cells: ``proposed`` (``propose_next`` with the prior, graph costs among the D-optimal features),
+    ``proposed-sources`` (the same on the source features only, as before) or ``random``."""
+    from hwnas.predictors.active import propose_next
+    from hwnas.predictors.metrics import spearman_rho
+    from hwnas.predictors.transfer import attach_measurements
+
+    unknown_fam = sorted(set(data) - set(FAMILIES))
+    if "family" in holdouts and unknown_fam:
+        print(f"# no family for {unknown_fam}: each is its own family", flush=True)
+    fam = {d: FAMILIES.get(d, d) for d in data}
+    space = create_space("nb201")
+    t0, c0 = time.time(), time.process_time()
+    fitted = {d: attach_measurements(create_predictor("kernel", space=space, n_boot=0).fit(a, y).set_card(device=d),
+                                     a, y) for d, (a, y) in data.items()}
+    print(f"# few-shot holdout: {n} cells, seeds {list(seeds)}, priors fitted in {time.time() - t0:.0f} s", flush=True)
+    models = ("transfer", "target-only", "gated")
+    header = ("holdout", "device", "family", "cells", "priors", *(f"{m} mean / worst" for m in models), "fell back",
+              "failures")
+    print("| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
+    summary: dict = {}
+    for how in holdouts:
+        for device in targets:
+            archs, y = data[device]
+            index = {a.arch_id: i for i, a in enumerate(archs)}
+            prior = {d: p for d, p in fitted.items() if (d != device if how == "device" else fam[d] != fam[device])}
+            for cell in cells:
+                rho = {m: [] for m in models}
+                fell, fails = 0, 0
+                for seed in seeds:
+                    rng = np.random.default_rng(seed)
+                    if cell.startswith("proposed"):
+                        tr = [index[pr.arch.arch_id] for pr in propose_next(
+                            space, [], n, rng, prior=prior, pool_size=pool_size, candidates=archs,
+                            cost_features=cell == "proposed")]
+                    else:
+                        tr = list(rng.choice(len(y), n, replace=False))
+                    te = np.setdiff1d(np.arange(len(y)), tr)
+                    a_tr, a_te = [archs[i] for i in tr], [archs[i] for i in te]
+                    try:
+                        plain = create_predictor("transfer", space=space, seed=seed, sources=prior, n_boot=0,
+                                                 check_prior=False).fit(a_tr, y[tr])
+                        gated = create_predictor("transfer", space=space, seed=seed, sources=prior,
+                                                 n_boot=0).fit(a_tr, y[tr])
+                        ok = np.array([u is None for u in plain.unseen_ops(a_te)])
+                        a_ok = [a for a, k in zip(a_te, ok) if k]
+                        rho["transfer"].append(spearman_rho(y[te][ok], plain.predict(a_ok)[0]))
+                        rho["target-only"].append(spearman_rho(y[te][ok], gated.predict_target_only(a_ok)[0]))
+                        rho["gated"].append(spearman_rho(y[te][ok], gated.predict(a_ok)[0]))
+                        fell += gated.target_only_
+                    except Exception as exc:  # noqa: BLE001 - a failure is counted and shown, never hidden
+                        fails += 1
+                        print(f"# {how}-out {device} seed {seed}: FAILED {exc}", flush=True)
+                row = [how, device, fam[device], cell, len(prior)]
+                for m in models:
+                    row.append(f"{np.mean(rho[m]):.3f} / {np.min(rho[m]):.3f}" if rho[m] else "-")
+                    summary.setdefault((how, cell, m), []).append((np.mean(rho[m]), np.min(rho[m])) if rho[m]
+                                                                   else (np.nan, np.nan))
+                row += [f"{fell}/{len(seeds)}", fails]
+                summary.setdefault((how, cell, "fails"), []).append(fails)
+                print("| " + " | ".join(str(v) for v in row) + " |", flush=True)
+    print("\n| holdout | cells | model | devices | Spearman mean (over devices) | worst device mean | worst device-seed "
+          "| failures |\n|---|---|---|---|---|---|---|---|")
+    for how in holdouts:
+        for cell in cells:
+            for m in models:
+                r = np.array(summary[(how, cell, m)])
+                print(f"| {how}-out | {cell} | {m} | {len(r)} | {np.nanmean(r[:, 0]):.4f} | {np.nanmin(r[:, 0]):.3f} | "
+                      f"{np.nanmin(r[:, 1]):.3f} | {sum(summary[(how, cell, 'fails')])} |")
+    print(f"# {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -210,7 +305,11 @@ def main(argv=None) -> int:
     ap.add_argument("--few-shot", action="store_true", help="leave-one-device-out with 10 / 50 cells (issue 13)")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4], help="--few-shot seeds")
     ap.add_argument("--shot-sizes", nargs="*", type=int, default=[10, 50], help="--few-shot cell counts")
-    ap.add_argument("--shot-cells", nargs="*", default=["proposed", "random"], help="--few-shot: proposed, random")
+    ap.add_argument("--shot-cells", nargs="*", default=["proposed", "random"],
+                    help="--few-shot: proposed, random (--holdout also: proposed-sources)")
+    ap.add_argument("--holdout", nargs="*", default=None, choices=["device", "family"],
+                    help="--few-shot: leave-one-device-out and/or leave-one-family-out (FAMILIES) with the first "
+                         "--shot-sizes cell count: transfer, target-only and gated models side by side")
     args = ap.parse_args(argv)
 
     space = create_space("nb201")
@@ -231,6 +330,8 @@ def main(argv=None) -> int:
         targets = list(args.devices)
     else:
         targets = list(data)
+    if args.few_shot and args.holdout:
+        return few_shot_holdout(data, targets, args.seeds, args.holdout, args.shot_sizes[0], cells=args.shot_cells)
     if args.few_shot:
         return few_shot(data, targets, args.seeds, args.shot_sizes, markdown=args.markdown, cells=args.shot_cells)
     print(f"# nb201 latency predictors; devices: {len(targets)}; sizes {args.sizes}; kinds {args.kinds}", flush=True)

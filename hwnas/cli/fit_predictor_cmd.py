@@ -75,6 +75,10 @@ def register(app: typer.Typer) -> None:
                         f" (never saw {', '.join(m['space_unseen'][:3])})" if m.get("space_unseen") else "")
                 typer.echo(f"  cv {k:9s} {line}{'  <- picked' if k == p.chosen_ else ''}")
             typer.echo(f"auto picked {p.chosen_}: {_auto_why(p.cv_, p.chosen_)}")
+        chk = card.get("prior_check")
+        if chk:  # few-shot transfer: do the other devices explain this device's cells? (issue 24)
+            typer.echo(f"prior check: {'uses the other devices' if chk['use'] == 'transfer' else 'target-only'}: "
+                       f"{chk['reason']}")
         cv = card.get("cv_metrics", {})
         if "within_10pct" in cv:
             typer.echo(f"cross-validated ({cv.get('folds', 5)}-fold): {format_metrics(cv)}")

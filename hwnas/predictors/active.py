@@ -16,7 +16,10 @@ we cannot know the error, so we use the predictor's own uncertainty as its stand
    D-optimal on them -- each maximizes z' A^-1 z, A the information matrix of everything measured or chosen
    (plus an intercept): the cells that best separate the sources' weightings, which is what ten measurements
    must decide (issue 13: Spearman mean 0.947 vs 0.921 for random cells, offline on the ten NB201 devices).
-   The covering picks break their ties the same way.
+   The covering picks break their ties the same way. The D-optimal features also hold two graph costs of the
+   arch (``PICK_COSTS``: MMACs and kernels launched, ``few_sample``), the main axes of the target-only model the
+   transfer fit falls back to when no mix of the sources explains the new device (issue 24, gap 3): the picks
+   then span them too, so ten cells can tell a device unlike every source apart and fit it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from ..contracts import Arch
 from ..errors import HwnasError
 
 
+# the graph costs among the D-optimal features with a prior: two (work and launches), so the target-only model's
+# main axes are spanned without taking the picks away from the sources (all seven: family-out GPUs 0.94 vs 0.97)
+PICK_COSTS = ("pruned:mmacs", "pruned:kernels")
 D_OPT_RIDGE = 1e-3  # A = ridge I + sum z z' (the first picks: before A has full rank)
 
 
@@ -71,16 +77,19 @@ def _cover_units(f, archs) -> np.ndarray:
 
 
 def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.Generator, predictor=None,
-                 pool_size: int = 2000, prior: dict | None = None, candidates: Sequence[Arch] | None = None
-                 ) -> list[Proposal]:
+                 pool_size: int = 2000, prior: dict | None = None, candidates: Sequence[Arch] | None = None,
+                 cost_features: bool = True) -> list[Proposal]:
     """K unmeasured archs of ``space`` whose measurement should improve the predictor most (see module doc).
 
     ``prior``: source predictors of other devices (as for ``transfer``). Then the picks are made on the
     transfer features (the sources' predicted and measured log latencies, standardized), which is what a
     transfer model of the new device regresses on: a covering design first (every token and kernel type),
     then greedy D-optimal in that space (see the module doc). ``candidates``: choose only among these archs (e.g.
-    the cells a benchmark table holds); by default the whole space."""
+    the cells a benchmark table holds); by default the whole space. ``cost_features`` (with a prior): the
+    D-optimal features also hold two of the arch's graph costs (``PICK_COSTS``), so the picks also pin down the
+    target-only model the transfer fit checks its sources against."""
     from .features import featurizer_for
+    from .few_sample import COST_NAMES, graph_cost_features, supports_costs
 
     if k < 1:
         raise HwnasError(f"--k must be at least 1, got {k}")
@@ -104,6 +113,10 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
         Xm = source_features(prior, measured)[0] if measured else np.zeros((0, Xp.shape[1]))
         fill = np.nanmean(np.vstack([Xp, Xm]), 0)
         Xp, Xm = np.where(np.isfinite(Xp), Xp, fill), np.where(np.isfinite(Xm), Xm, fill)
+        if cost_features and supports_costs(f):  # also the target-only model's columns (issue 24, gap 3)
+            cols = [COST_NAMES.index(c) for c in PICK_COSTS]
+            Xp = np.hstack([Xp, graph_cost_features(f, pool)[:, cols]])
+            Xm = np.hstack([Xm, graph_cost_features(f, measured)[:, cols] if measured else np.zeros((0, len(cols)))])
     else:
         Xp = f.arch_features(pool)
         Xm = f.arch_features(measured) if measured else np.zeros((0, Xp.shape[1]))

@@ -187,6 +187,21 @@ def cv_warnings(cv: dict, n: int) -> list[str]:
             "(latency_cv, unstable)"]
 
 
+def prior_warnings(p) -> list[str]:
+    """A transfer predictor whose prior check rejected the other devices (``few_sample.prior_check``): what it
+    answers with instead, and how uncertain that is (empty otherwise)."""
+    chk = getattr(p, "prior_check_", None) or {}
+    if chk.get("use") != "target-only":
+        return []
+    t, c = chk["target_only"], chk["transfer"]
+    rho = f", Spearman {t['loo_spearman']:.2f}" if t.get("loo_spearman") is not None else ""
+    return [f"does not use the other devices: none of them (nor a mix) explains the {chk['cells']} measured cells "
+            f"(leave-one-out log error {c['loo_log_rmse']:.2f} with them, {t['loo_log_rmse']:.2f} without); it "
+            f"predicts from this device's cells and graph costs alone (leave-one-out log error "
+            f"{t['loo_log_rmse']:.2f}, about x{np.exp(t['loo_log_rmse']):.2f} per arch{rho}); measure more archs "
+            "(`hwnas propose`) and refit"]
+
+
 def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "auto", runtime: str | None = None,
                    space_config: dict | None = None, seed: int = 0, progress=None):
     """Fit a predictor for ``device`` from the store; returns (predictor, TrainingData). The card is filled."""
@@ -214,10 +229,11 @@ def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "a
             progress("cross-validating")
         cv = cross_validate(make, data.archs, data.latency_ms, seed=seed)
     p.set_card(device=device, runtime=data.runtime, runtime_versions=data.runtime_versions,
-               training_sources=data.counts, cv_metrics=cv, notes=data.notes, warnings=cv_warnings(cv, n),
+               training_sources=data.counts, cv_metrics=cv, notes=data.notes,
+               warnings=cv_warnings(cv, n) + prior_warnings(p.best_ if kind == "auto" else p),
                name=f"{data.space.name}-{p.chosen_ if kind == 'auto' else kind}")
     return p, data
 
 
-__all__ = ["TrainingData", "load_training_data", "cv_warnings", "settings_text", "settings_listing",
+__all__ = ["TrainingData", "load_training_data", "cv_warnings", "prior_warnings", "settings_text", "settings_listing",
            "stored_space_configs", "space_opt_flags", "source_predictors", "cross_validate", "fit_from_store"]

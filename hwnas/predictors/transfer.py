@@ -14,6 +14,13 @@ BRP-NAS' tables hold no disconnected cells) is left out for that arch, with a mo
 remaining sources. Devices share most of the ranking structure (which ops are expensive), so a handful of
 target measurements only has to learn how this device weights the sources. The std adds the bootstrap
 spread to the residual scale (in log space, converted to ms).
+
+Priors that do not apply (issue 24, gap 3): leave-one-out on the target cells compares the transfer model with a
+target-only model of the arch's graph costs (``few_sample``: MMACs, memory traffic, kernels, conv depth; a
+monotone fit). When no mix of the sources explains the target cells as well as the target's own costs do
+(``check_prior``, on by default; nb201, 6 or more cells), the predictor answers with the target-only model, with
+the std of its leave-one-out log error, labels every row ``target-only(...)`` and records the decision, the
+reason and both models' leave-one-out figures in the card (``prior_check``).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .few_sample import COST_NAMES, MIN_CHECK, CostModel, graph_cost_features, prior_check, supports_costs
 from .huber_ridge import RobustLinear
 from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpError, load_npz, save_npz
 
@@ -120,13 +128,19 @@ class TransferPredictor(LatencyPredictor):
     kind = "transfer"
 
     def __init__(self, space=None, seed: int = 0, sources: dict | None = None, alpha: float | None = None,
-                 n_boot: int = 16, positive: bool = True):
+                 n_boot: int = 16, positive: bool = True, check_prior: bool = True):
         self.space = space
         self.seed = seed
         self.sources = sources
         self.alpha = alpha
         self.n_boot = n_boot
         self.positive = positive
+        self.check_prior = check_prior
+
+    @property
+    def target_only_(self) -> bool:
+        """True when the prior check found that no mix of the sources explains the target cells."""
+        return (getattr(self, "prior_check_", None) or {}).get("use") == "target-only"
 
     def _source_features(self, archs) -> np.ndarray:
         """(n, columns) log latency of the sources (``source_features``); nan where a source cannot predict."""
@@ -134,6 +148,8 @@ class TransferPredictor(LatencyPredictor):
 
     def _unseen(self, archs):
         """An arch is unseen only when no source can predict it (the model falls back to the others)."""
+        if self.target_only_:  # graph costs exist for every arch of the space
+            return [None] * len(archs)
         per = [_memo_unseen(p, archs) for p in self.sources_.values()]
         return [None if any(u[i] is None for u in per) else per[0][i] for i in range(len(archs))]
 
@@ -156,6 +172,32 @@ class TransferPredictor(LatencyPredictor):
         self.y_log_ = np.log(y)
         self.model_ = self._fit_subset(np.ones(self.X_train_.shape[1], bool))
         self._subsets = {}
+        self.prior_check_, self.cost_ = None, None
+        if self.check_prior and supports_costs(self.featurizer_) and len(y) >= MIN_CHECK:
+            costs = graph_cost_features(self.featurizer_, archs)
+            self.prior_check_ = prior_check(self._loo_fit_predict, self.X_train_, costs, y)
+            self.cost_ = CostModel().fit(costs, y)
+
+    def _loo_fit_predict(self, X, y, X_test) -> np.ndarray:
+        """Log predictions of the transfer model fitted on (X, y) without bootstrap (the prior check's LOO)."""
+        if self.positive:
+            w, b, _ = _nonneg_huber(X, np.log(y))
+            return X_test @ w + b
+        rng = np.random.default_rng(self.seed)
+        return RobustLinear(self.alpha, n_boot=0).fit(X, np.log(y), rng).predict(X_test)[0]
+
+    def predict_target_only(self, archs) -> tuple[np.ndarray, np.ndarray]:
+        """The target-only model's (mean, std) ms: exp of the monotone graph-cost fit, std = mean x its
+        leave-one-out log RMSE (at least its residual scale)."""
+        mean = np.exp(self.cost_.predict_log(graph_cost_features(self.featurizer_, archs)))
+        sd = max(self.prior_check_["target_only"]["loo_log_rmse"], self.cost_.noise_)
+        return mean, mean * sd
+
+    def provenance(self, archs) -> list:
+        """Per arch: ``target-only(...)`` when the prior check rejected the sources, else None (module doc)."""
+        if self.target_only_:
+            return ["target-only(other devices do not explain its cells)"] * len(archs)
+        return [None] * len(archs)
 
     def _fit_subset(self, cols: np.ndarray) -> RobustLinear:
         rng = np.random.default_rng(self.seed)
@@ -164,6 +206,8 @@ class TransferPredictor(LatencyPredictor):
         return RobustLinear(self.alpha, n_boot=self.n_boot).fit(self.X_train_[:, cols], self.y_log_, rng)
 
     def _predict(self, archs):
+        if self.target_only_:
+            return self.predict_target_only(archs)
         X = self._source_features(archs)
         mean, std = np.empty(len(archs)), np.empty(len(archs))
         ok = np.isfinite(X)
@@ -193,7 +237,19 @@ class TransferPredictor(LatencyPredictor):
             if (n, "measured") in w:
                 srcs[n].update(measured_cells=len(p.measured_), weight_measured=float(w[(n, "measured")]))
         measured = sum("measured_cells" in v for v in srcs.values())
-        return {"sources": srcs,
+        extra = {}
+        if self.prior_check_ is not None:
+            extra["prior_check"] = self.prior_check_
+        if self.target_only_:
+            extra["target_only_model"] = {
+                "method": "non-negative Huber regression of log latency on standardized graph costs (monotone)",
+                "costs": dict(zip(COST_NAMES, (float(w) for w in self.cost_.coef_ / self.cost_.scale_))),
+                "std": "mean x leave-one-out log RMSE on the target cells"}
+            return {"sources": srcs, **extra,
+                    "method": "target-only: monotone fit of log latency on graph costs (MMACs, memory traffic, "
+                              "kernels, conv depth); the other devices did not explain the target cells "
+                              "(prior_check)"}
+        return {"sources": srcs, **extra,
                 "method": ("non-negative Huber regression" if self.positive else "Huber ridge") +
                           " of target log latency on source devices' predicted log latency" +
                           (f" and, for {measured} sources, their measured log latency (predicted where not "
@@ -208,8 +264,9 @@ class TransferPredictor(LatencyPredictor):
             if (name, "measured") in self.columns_:
                 measured[f"measured_ids_{i}"] = np.array(list(p.measured_), dtype=str)
                 measured[f"measured_ms_{i}"] = np.array(list(p.measured_.values()), float)
+        cost = self.cost_.state() if self.cost_ is not None else {}
         save_npz(d / "model.npz", {**self.model_.state(), "X_train": self.X_train_, "y_log": self.y_log_,
-                                   **measured})
+                                   **measured, **cost})
         return files + ["model.npz"]
 
     def _load(self, d: Path, card):
@@ -233,3 +290,7 @@ class TransferPredictor(LatencyPredictor):
         self.model_ = RobustLinear.from_state(z)
         self.X_train_, self.y_log_ = z["X_train"], z["y_log"]
         self._subsets = {}
+        self.prior_check_ = card.get("prior_check")
+        self.cost_ = CostModel.from_state(z) if "cost_coef" in z else None
+        if self.target_only_ and self.cost_ is None:
+            raise ArtifactError(f"{d}: the card says the target-only model answers, model.npz lacks it")
