@@ -144,18 +144,19 @@ MINIMAL = ProtocolSettings(rel_ci=0.5, min_runs=5, min_rounds=1, round_ms=0.1, m
 
 
 @pytest.mark.slow
-def test_forty_concurrent_measurements_against_four_workers_all_succeed(tmp_path):
+def test_sixteen_concurrent_measurements_against_two_workers_all_succeed(tmp_path):
     # 256 KiB of padding: the body takes several sends, so a busy answer arrives while the client is still
-    # sending (before: 'DeviceUnreachable ... Broken pipe' for some of them)
+    # sending (before: 'DeviceUnreachable ... Broken pipe' for some of them). 8 clients per worker: most are
+    # answered busy at least once (asserted), as with the 40 against 4 this test ran before at 2.5x the cost.
     model = _tiny_model(tmp_path / "tiny.onnx", pad_bytes=256 * 1024)
-    with AgentServer("127.0.0.1", 0, token=TOKEN, workers=4) as server:
+    with AgentServer("127.0.0.1", 0, token=TOKEN, workers=2) as server:
         prof = _profile(server.port)  # timeout_s 600: the client retries for up to 10 minutes
         runner = AgentRunner(token=TOKEN)
-        with ThreadPoolExecutor(40) as pool:
-            futures = [pool.submit(runner.run, model, prof, MINIMAL, False) for _ in range(40)]
+        with ThreadPoolExecutor(16) as pool:
+            futures = [pool.submit(runner.run, model, prof, MINIMAL, False) for _ in range(16)]
             results = [f.result() for f in futures]  # any failure raises here
         assert server.busy_answers > 0  # the busy path was exercised: some were answered 503 and retried
-    assert len(results) == 40
+    assert len(results) == 16
     for r in results:
         assert r.latency_ms > 0 and r.n_runs >= 1 and r.runtime == "onnxruntime" and r.threads == 1
         assert r.energy_source == "estimated:rpi4-board"  # the profile's power model, computed on the agent
