@@ -13,11 +13,21 @@ are CPU seconds of this process (``time.process_time``), so other jobs on a shar
     python benchmarks/supernet.py --space nb201                      # C=8, N=1, 8x8 input
     python benchmarks/supernet.py --space mobilenet --archs 30 --standalone-epochs 3 --lr 0.1 --supernet-epochs 20   # ~25 CPU min
     python benchmarks/supernet.py --space nb201 --archs 30 --seeds 2 --standalone-epochs 3 --supernet-epochs 80 --bn-images 200
+
+Seed-to-seed check of the supernet itself (issue #22: can the demo rank on one shared supernet?): with
+``--supernet-seeds K`` one supernet is trained per seed ``seed .. seed+K-1`` for every length in
+``--supernet-epochs`` (several lengths allowed), each scoring the same archs on the same splits; printed per
+length: the Kendall tau between the supernet seeds' rankings (every pair: median, p10, worst), the tau of each
+supernet vs standalone training, and CPU seconds of one supernet training.
+
+    python benchmarks/supernet.py --space nb201 --archs 30 --seeds 2 --standalone-epochs 2 \
+        --supernet-seeds 2 --supernet-epochs 40 80 --out sn.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -45,17 +55,34 @@ def kendall(a, b) -> float:
     return float(kendalltau(a, b).statistic)
 
 
+def ensemble_taus(values, k: int) -> list[float]:
+    """Kendall tau between the mean accuracies of two disjoint groups of ``k`` supernets (rows of ``values``),
+    for every such pair of groups: how far a ranking averaged over ``k`` supernets moves with their seeds."""
+    n = len(values)
+    taus = []
+    for a in itertools.combinations(range(n), k):
+        rest = [i for i in range(n) if i not in a]
+        for b in itertools.combinations(rest, k):
+            if a < b:
+                taus.append(kendall(np.mean([values[i] for i in a], axis=0), np.mean([values[i] for i in b], axis=0)))
+    return taus
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--space", choices=sorted(SETTINGS), default="nb201")
     ap.add_argument("--archs", type=int, default=30)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--standalone-epochs", type=int, default=3)
-    ap.add_argument("--supernet-epochs", type=int, default=80)
+    ap.add_argument("--supernet-epochs", type=int, nargs="+", default=[80],
+                    help="supernet training length(s) in epochs; several: one set of supernets per length")
+    ap.add_argument("--supernet-seeds", type=int, default=1,
+                    help="supernets trained per length (seeds seed .. seed+K-1): K >= 2 measures their seed-to-seed tau")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05, help="standalone training learning rate")
     ap.add_argument("--supernet-lr", type=float, default=0.05, help="supernet training learning rate")
     ap.add_argument("--n-random", type=int, default=2, help="mobilenet sandwich: random subnets per step")
+    ap.add_argument("--input-size", type=int, default=None, help="override the space's input size (nb201: 8)")
     ap.add_argument("--seed", type=int, default=0, help="seed for the arch sample and the supernet")
     ap.add_argument("--bn-images", type=int, default=200, help="training images for batch-norm recalibration")
     ap.add_argument("--out", type=Path, default=None, help="write the figures and per-arch accuracies as JSON")
@@ -66,7 +93,10 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    space = create_space(args.space, **SETTINGS[args.space])
+    settings = dict(SETTINGS[args.space])
+    if args.input_size is not None:
+        settings["input_size"] = args.input_size
+    space = create_space(args.space, **settings)
     splits = splits_for("digits", space.input_shape())
     as_dataset = Dataset("digits", splits.x_train, splits.y_train, splits.x_val, splits.y_val, splits.num_classes)
     archs = space.sample_distinct(args.archs, np.random.default_rng(args.seed))
@@ -92,45 +122,75 @@ def main(argv=None) -> int:
             print(f"  standalone seed {s}: mean val acc {standalone[s].mean():.1f} %", flush=True)
         sec_standalone = (time.process_time() - t0) / standalone.size
 
-    with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Path(tmp) / "supernet.pt"
-        t0 = time.process_time()
-        meta = train_supernet(space, ckpt, recipe={"epochs": args.supernet_epochs, "batch_size": args.batch_size,
-                                                   "seed": args.seed, "n_random": args.n_random,
-                                                   "lr": args.supernet_lr})
-        sec_supernet = time.process_time() - t0
-        t0 = time.process_time()
-        values, sources = supernet_values(space, archs, ckpt, bn_images=args.bn_images)
-        sec_eval = (time.process_time() - t0) / len(archs)
-
     mean = standalone.mean(axis=0)
     res = {
         "space": args.space, "space_config": space.config(), "archs": len(archs), "seeds": args.seeds,
         "standalone_epochs": args.standalone_epochs, "supernet_epochs": args.supernet_epochs,
+        "supernet_seeds": list(range(args.seed, args.seed + args.supernet_seeds)),
         "batch_size": args.batch_size, "lr": args.lr, "supernet_lr": args.supernet_lr, "n_random": args.n_random,
-        "bn_images": args.bn_images,
-        "supernet_hash": meta["hash"], "provenance": sources[0],
-        "tau_supernet_vs_seed": [kendall(values, standalone[s]) for s in range(args.seeds)],
-        "tau_supernet_vs_seed_mean": kendall(values, mean),
+        "bn_images": args.bn_images, "sec_per_standalone_training": sec_standalone,
         "tau_seed_to_seed": [kendall(standalone[a], standalone[b]) for a in range(args.seeds)
                              for b in range(a + 1, args.seeds)],
-        "supernet_val_acc_mean": float(values.mean()), "standalone_val_acc_mean": float(mean.mean()),
-        "sec_per_subnet_eval": sec_eval, "sec_per_standalone_training": sec_standalone,
-        "sec_supernet_training": sec_supernet,
+        "standalone_val_acc_mean": float(mean.mean()),
+        "arch_strings": names, "standalone_val_acc": standalone.tolist(), "by_epochs": {},
     }
-    res.update({"arch_strings": names, "standalone_val_acc": standalone.tolist(), "supernet_val_acc": values.tolist()})
     ceiling = float(np.mean(res["tau_seed_to_seed"])) if res["tau_seed_to_seed"] else float("nan")
-    res["tau_ratio_to_ceiling"] = float(np.mean(res["tau_supernet_vs_seed"])) / ceiling if ceiling else float("nan")
-    res["speedup_per_candidate"] = sec_standalone / sec_eval
-    res["break_even_candidates"] = sec_supernet / max(sec_standalone - sec_eval, 1e-9)
-    print(f"  Kendall tau supernet vs standalone (per seed): {', '.join(f'{t:.3f}' for t in res['tau_supernet_vs_seed'])};"
-          f" vs seed mean {res['tau_supernet_vs_seed_mean']:.3f}")
-    print(f"  Kendall tau standalone seed vs seed (ceiling): {', '.join(f'{t:.3f}' for t in res['tau_seed_to_seed'])};"
-          f" supernet / ceiling = {res['tau_ratio_to_ceiling']:.2f}")
-    print(f"  mean val acc: supernet {res['supernet_val_acc_mean']:.1f} %, standalone {res['standalone_val_acc_mean']:.1f} %")
-    print(f"  seconds: {sec_eval:.2f} per subnet eval vs {sec_standalone:.2f} per standalone training "
-          f"({res['speedup_per_candidate']:.0f}x); supernet training {sec_supernet:.1f} s "
-          f"(pays off after {res['break_even_candidates']:.0f} candidates)")
+    print(f"  Kendall tau standalone seed vs seed (ceiling): {', '.join(f'{t:.3f}' for t in res['tau_seed_to_seed'])}")
+    for epochs in args.supernet_epochs:
+        runs = []
+        for sn_seed in res["supernet_seeds"]:
+            with tempfile.TemporaryDirectory() as tmp:
+                ckpt = Path(tmp) / "supernet.pt"
+                t0 = time.process_time()
+                meta = train_supernet(space, ckpt, recipe={"epochs": epochs, "batch_size": args.batch_size,
+                                                           "seed": sn_seed, "n_random": args.n_random,
+                                                           "lr": args.supernet_lr})
+                sec_supernet = time.process_time() - t0
+                t0 = time.process_time()
+                values, sources = supernet_values(space, archs, ckpt, bn_images=args.bn_images)
+                sec_eval = (time.process_time() - t0) / len(archs)
+            r = {"seed": sn_seed, "supernet_hash": meta["hash"], "provenance": sources[0],
+                 "sec_supernet_training": sec_supernet, "sec_per_subnet_eval": sec_eval,
+                 "supernet_val_acc": values.tolist(), "supernet_val_acc_mean": float(values.mean()),
+                 "tau_supernet_vs_seed": [kendall(values, standalone[s]) for s in range(args.seeds)],
+                 "tau_supernet_vs_seed_mean": kendall(values, mean)}
+            r["tau_ratio_to_ceiling"] = float(np.mean(r["tau_supernet_vs_seed"])) / ceiling if ceiling else float("nan")
+            r["speedup_per_candidate"] = sec_standalone / sec_eval
+            r["break_even_candidates"] = sec_supernet / max(sec_standalone - sec_eval, 1e-9)
+            runs.append(r)
+            print(f"  supernet {epochs} epochs, seed {sn_seed}: {sec_supernet:.1f} CPU s to train, "
+                  f"{sec_eval:.3f} CPU s per subnet eval; val acc {values.min():.1f}-{values.max():.1f} % "
+                  f"(mean {values.mean():.1f}); tau vs standalone per seed "
+                  f"{', '.join(f'{t:.3f}' for t in r['tau_supernet_vs_seed'])}, vs seed mean "
+                  f"{r['tau_supernet_vs_seed_mean']:.3f}", flush=True)
+        pairs = list(itertools.combinations(range(len(runs)), 2))
+        taus = [kendall(runs[a]["supernet_val_acc"], runs[b]["supernet_val_acc"]) for a, b in pairs]
+        summary = {"runs": runs, "tau_supernet_seed_to_seed": taus}
+        if taus:
+            summary.update({"tau_supernet_seed_median": float(np.median(taus)),
+                            "tau_supernet_seed_p10": float(np.percentile(taus, 10)),
+                            "tau_supernet_seed_worst": float(np.min(taus))})
+            diffs = np.concatenate([np.abs(np.subtract(runs[a]["supernet_val_acc"], runs[b]["supernet_val_acc"]))
+                                    for a, b in pairs])
+            listed = ", ".join(f"{runs[a]['seed']}-{runs[b]['seed']} {t:+.3f}" for (a, b), t in zip(pairs, taus))
+            print(f"  supernet {epochs} epochs: Kendall tau supernet seed vs seed {listed}; "
+                  f"median {np.median(taus):+.3f}, p10 {np.percentile(taus, 10):+.3f}, worst {np.min(taus):+.3f}; "
+                  f"|val difference| median {np.median(diffs):.2f}, p90 {np.percentile(diffs, 90):.2f} points",
+                  flush=True)
+        for k in range(2, len(runs) // 2 + 1):  # a ranking averaged over k supernets (k times the training cost)
+            et = ensemble_taus([r["supernet_val_acc"] for r in runs], k)
+            summary[f"tau_mean_of_{k}_seed_to_seed"] = et
+            print(f"  supernet {epochs} epochs, mean of {k} supernets ({k} x the training): Kendall tau between "
+                  f"disjoint groups, {len(et)} pairs: median {np.median(et):+.3f}, p10 {np.percentile(et, 10):+.3f}, "
+                  f"worst {np.min(et):+.3f}", flush=True)
+        vs = [t for r in runs for t in r["tau_supernet_vs_seed"]]
+        if vs:
+            print(f"  supernet {epochs} epochs vs standalone {args.standalone_epochs} epochs: tau median "
+                  f"{np.median(vs):+.3f}, worst {np.min(vs):+.3f} over {len(vs)} (supernet seed, standalone seed) "
+                  f"pairs; training CPU s mean {np.mean([r['sec_supernet_training'] for r in runs]):.1f}", flush=True)
+        res["by_epochs"][str(epochs)] = summary
+    print(f"  mean val acc standalone {res['standalone_val_acc_mean']:.1f} %; {sec_standalone:.2f} CPU s per "
+          f"standalone training")
     if args.out:
         args.out.write_text(json.dumps(res, indent=2))
     return 0
