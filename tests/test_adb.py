@@ -200,10 +200,13 @@ def test_drift_reference_over_adb_runs_abab(fake_adb, tmp_path):
     prof = replace(load_profile("pixel-onnxruntime"), energy={"sensor": "none", "power_model": None})
     r = AdbRunner().run(model, prof, replace(ProtocolSettings.quick(), max_time_s=60.0), reference=ref)
     runs = [ln.split()[-1].strip("'") for ln in (fake_adb / "calls.log").read_text().splitlines() if " -I -s " in ln]
-    timed = runs[2:]  # after one probe of each
-    assert timed[0::2] == ["/data/local/tmp/hwnas/ref-r.onnx"] * (len(timed) // 2)
-    assert timed[1::2] == ["/data/local/tmp/hwnas/m.onnx"] * (len(timed) // 2)
-    assert r.reference["rounds"] == len(timed) // 2 and r.reference["ratio"] == pytest.approx(1.0, abs=0.02)
+    assert runs[0] == "/data/local/tmp/hwnas/ref-r.onnx"  # the reference's probe sizes its rounds
+    abab = runs[1:]  # then a reference round before every round of the candidate: probe, warm-up and timed
+    assert abab[0::2] == ["/data/local/tmp/hwnas/ref-r.onnx"] * (len(abab) // 2)
+    assert abab[1::2] == ["/data/local/tmp/hwnas/m.onnx"] * (len(abab) // 2)
+    p = r.protocol
+    assert len(abab) // 2 == 1 + p["warmup_rounds"] + p["rounds"]
+    assert r.reference["rounds"] == p["rounds"] and r.reference["ratio"] == pytest.approx(1.0, abs=0.02)
     assert not list((fake_adb / "data/local/tmp/hwnas").glob("*.onnx"))
 
 

@@ -1,10 +1,13 @@
 """The measurement protocol: settings, statistics, what a runner returns, who measured (a leaf module:
 errors, numpy and the standard library only; the loop that exports, runs and stores is ``measure.campaign``).
 
-Protocol (``run_protocol``; parameters in ``ProtocolSettings``):
+Protocol (``run_rounds``; parameters in ``ProtocolSettings``). A runner only executes rounds: a ``RoundRunner``
+runs ``n`` inferences when asked and returns a ``Round`` (each run's latency, or, where the device tool reports a
+round's statistics only, the round's figure: one sample). Everything below is decided here, for every runner:
 
 1. The first inference after loading is recorded apart (it includes lazy initialisation).
-2. A short probe sizes a *round* to about ``round_ms`` of work.
+2. A short probe sizes a *round* to about ``round_ms`` of work (``round_runs``; a round that is one sample is
+   ``AGGREGATE_ROUND_SCALE`` times longer).
 3. Warm-up: rounds until the median of one chunk is within ``warmup_tol`` of the previous chunk's
    (or ``warmup_max_s`` passes: then the measurement is flagged unstable).
 4. Timed rounds until the 95% confidence interval of the median (distribution-free, from order
@@ -28,7 +31,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -129,6 +132,106 @@ def summarize(times: Sequence[float]) -> LatencyStats:
     return LatencyStats(float(med), float(p90), float(q75 - q25), cv, int(a.size), lo, hi)
 
 
+# -- rounds: what a runner executes -------------------------------------------------------------------------
+PROBE_RUNS = 3  # the probe of a runner that reports each run
+# A round from a tool that reports only a round's statistics (benchmark_model, onnxruntime_perf_test on a phone) is
+# ONE sample, and every round is a new process that loads the model again: such a round is sized to this many times
+# round_ms (about 1 s by default) and at least min_runs runs, so that its figure is steady on its own.
+AGGREGATE_ROUND_SCALE = 10
+
+
+@dataclass
+class Round:
+    """One round as a runner executed it: ``runs`` inferences; ``times`` holds each one's latency (ms) where the
+    runner sees them, else ``figure`` is the round's own centre as the device tool reported it (its median, or
+    its mean where it prints no median). ``stats`` keeps whatever else the tool reported (runner-specific)."""
+
+    runs: int
+    times: list[float] = field(default_factory=list)
+    figure: float | None = None
+    stats: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.times) == 0 and self.figure is None:
+            raise ValueError("a round needs its runs' times or the tool's figure for it")
+
+    @property
+    def samples(self) -> list[float]:
+        """What the protocol pools: every run's latency, or the round's figure as ONE sample where the tool
+        reports aggregates only (the one place where a round's figure stands for its runs)."""
+        return list(self.times) if len(self.times) else [float(self.figure)]
+
+    @property
+    def centre(self) -> float:
+        return float(np.median(self.times)) if len(self.times) else float(self.figure)
+
+
+class RoundRunner(Protocol):
+    """What a runner gives the protocol: ``round(runs, warmup)`` executes ``runs`` inferences (``warmup``: the
+    protocol will discard them) and returns a ``Round``. ``aggregate``: its rounds carry a figure, not times."""
+
+    aggregate: bool
+
+    def round(self, runs: int, warmup: bool) -> Round: ...
+
+
+class SampledRounds:
+    """A ``RoundRunner`` over ``sample(n) -> n latencies in ms`` (e.g. ``ModelWorker.time``)."""
+
+    aggregate = False
+
+    def __init__(self, sample: Callable[[int], Sequence[float]]):
+        self.sample = sample
+
+    def round(self, runs: int, warmup: bool) -> Round:
+        times = list(self.sample(runs))
+        return Round(runs=len(times), times=times)
+
+
+def probe_runs(s: ProtocolSettings, aggregate: bool) -> int:
+    """Runs in the probe that sizes the rounds."""
+    return s.min_runs if aggregate else PROBE_RUNS
+
+
+def round_runs(per_run_ms: float, s: ProtocolSettings, aggregate: bool = False) -> int:
+    """Runs per round: about ``round_ms`` of inference (``AGGREGATE_ROUND_SCALE`` times that, and at least
+    ``min_runs``, for a round that is one sample), at most ``max_round_runs``."""
+    est = max(per_run_ms, 1e-3)
+    if aggregate:
+        return int(min(max(round(s.round_ms * AGGREGATE_ROUND_SCALE / est), s.min_runs), s.max_round_runs))
+    return int(min(max(round(s.round_ms / est), 1), s.max_round_runs))
+
+
+class Interleaved:
+    """Drift reference (ABAB): a round of ``reference`` right before every round of ``candidate`` (the probe and
+    warm-up included; both runners of the same kind). The reference is probed and sized once, like the
+    candidate; ``ref_centres`` keeps the reference's centre before each timed round; ``clock`` leaves out the
+    time spent on the reference, so the caps (``warmup_max_s``, ``max_time_s``) count the candidate's time."""
+
+    def __init__(self, candidate: RoundRunner, reference: RoundRunner, settings: ProtocolSettings,
+                 clock: Callable[[], float] = time.monotonic):
+        self.candidate, self.reference, self.settings = candidate, reference, settings
+        self.aggregate = candidate.aggregate
+        self.ref_centres: list[float] = []
+        self.ref_s = 0.0
+        self._runs: int | None = None
+        self._clock = clock
+
+    def clock(self) -> float:
+        return self._clock() - self.ref_s
+
+    def round(self, runs: int, warmup: bool) -> Round:
+        if self._runs is None:
+            probe = self.reference.round(probe_runs(self.settings, self.aggregate), True)
+            self._runs = round_runs(probe.centre, self.settings, self.aggregate)
+        t0 = self._clock()
+        ref = self.reference.round(self._runs, warmup)
+        self.ref_s += self._clock() - t0
+        if not warmup:
+            self.ref_centres.append(ref.centre)
+        return self.candidate.round(runs, warmup)
+
+
 @dataclass
 class ProtocolResult:
     stats: LatencyStats
@@ -138,12 +241,20 @@ class ProtocolResult:
     rounds: int
     converged: bool
     timed_s: float
-    times: list[float] = field(repr=False, default_factory=list)
+    times: list[float] = field(repr=False, default_factory=list)  # the pooled samples (see Round.samples)
     round_ci_rel: float | None = None
     round_medians: list[float] = field(repr=False, default_factory=list)
+    warmup_rounds: int = 0  # the probe not counted
+    probe: Round | None = field(repr=False, default=None)
+    timed_rounds: list[Round] = field(repr=False, default_factory=list)
 
     def estimate(self, settings: "ProtocolSettings") -> float:
         return ESTIMATORS[settings.estimator](np.asarray(self.times), np.asarray(self.round_medians))
+
+    @property
+    def n_runs(self) -> int:
+        """Timed inferences (a round that is one sample still counts all its runs)."""
+        return sum(r.runs for r in self.timed_rounds) if self.timed_rounds else self.stats.n_runs
 
     @property
     def unstable(self) -> bool:
@@ -160,65 +271,81 @@ class ProtocolResult:
         return {"rel_ci_target": settings.rel_ci, "ci_rel": round(self.stats.ci_rel, 5),
                 "round_ci_rel": None if self.round_ci_rel is None else round(self.round_ci_rel, 5),
                 "ci_low_ms": self.stats.ci_low_ms, "ci_high_ms": self.stats.ci_high_ms,
-                "warmup_runs": self.warmup_runs, "rounds": self.rounds, "timed_s": round(self.timed_s, 3),
+                "warmup_runs": self.warmup_runs, "warmup_rounds": self.warmup_rounds, "rounds": self.rounds,
+                "timed_s": round(self.timed_s, 3),
                 "max_time_s": settings.max_time_s, "unstable_reason": "; ".join(reasons) or None,
                 "estimator": settings.estimator, "estimates": estimates(self.times, self.round_medians)}
+
+
+def _warm_up(runner: RoundRunner, s: ProtocolSettings, batch: int, clock: Callable[[], float]) -> tuple[list[Round], bool]:
+    """Warm-up rounds until the centres of two consecutive ones agree within ``warmup_tol`` (stable) or
+    ``warmup_max_s`` has passed (not stable)."""
+    chunk = max(s.warmup_min_runs, batch)
+    rounds: list[Round] = []
+    prev = None
+    t0 = clock()
+    while True:
+        w = runner.round(chunk, True)
+        rounds.append(w)
+        m = w.centre
+        if prev is not None and abs(m - prev) <= s.warmup_tol * prev:
+            return rounds, True
+        prev = m
+        if clock() - t0 >= s.warmup_max_s:
+            return rounds, False
+
+
+def _timed(runner: RoundRunner, s: ProtocolSettings, batch: int, clock: Callable[[], float]):
+    """Timed rounds until the CI of the median, over the pooled samples and over the rounds' centres, is within
+    ``rel_ci`` with at least ``min_runs`` runs and ``min_rounds`` rounds, or a cap is hit.
+    Returns (rounds, samples, centres, converged, round_ci, timed_s)."""
+    rounds: list[Round] = []
+    samples: list[float] = []
+    medians: list[float] = []
+    converged, round_ci = False, None
+    t0 = clock()
+    while True:
+        r = runner.round(batch, False)
+        rounds.append(r)
+        samples.extend(r.samples)
+        medians.append(r.centre)
+        if sum(x.runs for x in rounds) >= s.min_runs and len(rounds) >= s.min_rounds:
+            st = summarize(samples)
+            # the pooled CI sees only fast noise; the CI over round medians also sees drifts between rounds
+            # (other load, clock changes), so both must be within the target
+            lo, hi = median_ci(sorted(medians))
+            mm = float(np.median(medians))
+            round_ci = (hi - lo) / 2 / mm if len(rounds) >= 3 and mm > 0 else 0.0
+            if st.ci_rel <= s.rel_ci and round_ci <= s.rel_ci:
+                converged = True
+                break
+        if len(rounds) >= s.max_rounds or clock() - t0 >= s.max_time_s:
+            break
+    return rounds, samples, medians, converged, round_ci, clock() - t0
+
+
+def run_rounds(runner: RoundRunner, settings: ProtocolSettings | None = None, first_inference_ms: float | None = None,
+               clock: Callable[[], float] = time.monotonic,
+               on_timed_start: Callable[[], None] | None = None) -> ProtocolResult:
+    """Apply the protocol to a runner's rounds: probe, warm-up until stable, timed rounds until the CI target.
+
+    ``on_timed_start`` is called right before the timed rounds (energy meters start there)."""
+    s = settings or ProtocolSettings()
+    probe = runner.round(probe_runs(s, runner.aggregate), True)
+    batch = round_runs(probe.centre, s, runner.aggregate)
+    warm, stable = _warm_up(runner, s, batch, clock)
+    if on_timed_start is not None:
+        on_timed_start()
+    rounds, samples, medians, converged, round_ci, timed_s = _timed(runner, s, batch, clock)
+    return ProtocolResult(summarize(samples), first_inference_ms, probe.runs + sum(w.runs for w in warm), stable,
+                          len(rounds), converged, timed_s, samples, round_ci, medians, len(warm), probe, rounds)
 
 
 def run_protocol(sample: Callable[[int], list[float]], settings: ProtocolSettings | None = None,
                  first_inference_ms: float | None = None, clock: Callable[[], float] = time.monotonic,
                  on_timed_start: Callable[[], None] | None = None) -> ProtocolResult:
-    """Apply the protocol to ``sample(n) -> n latencies in ms`` (e.g. ``ModelWorker.time``).
-
-    ``on_timed_start`` is called right before the timed rounds (energy meters start there).
-    """
-    s = settings or ProtocolSettings()
-    probe = sample(3)
-    est = max(float(np.median(probe)), 1e-3)
-    batch = int(min(max(round(s.round_ms / est), 1), s.max_round_runs))
-
-    # warm-up until two consecutive chunks agree
-    chunk = max(s.warmup_min_runs, batch)
-    prev = None
-    warm_runs, stable = len(probe), False
-    t0 = clock()
-    while True:
-        w = sample(chunk)
-        warm_runs += len(w)
-        m = float(np.median(w))
-        if prev is not None and abs(m - prev) <= s.warmup_tol * prev:
-            stable = True
-            break
-        prev = m
-        if clock() - t0 >= s.warmup_max_s:
-            break
-
-    if on_timed_start is not None:
-        on_timed_start()
-    times: list[float] = []
-    medians: list[float] = []
-    rounds, converged, round_ci = 0, False, None
-    t0 = clock()
-    while True:
-        chunk = sample(batch)
-        times.extend(chunk)
-        medians.append(float(np.median(chunk)))
-        rounds += 1
-        if len(times) >= s.min_runs and rounds >= s.min_rounds:
-            st = summarize(times)
-            # the pooled CI sees only fast noise; the CI over round medians also sees drifts between rounds
-            # (other load, clock changes), so both must be within the target
-            lo, hi = median_ci(sorted(medians))
-            mm = float(np.median(medians))
-            round_ci = (hi - lo) / 2 / mm if rounds >= 3 and mm > 0 else 0.0
-            if st.ci_rel <= s.rel_ci and round_ci <= s.rel_ci:
-                converged = True
-                break
-        if rounds >= s.max_rounds or clock() - t0 >= s.max_time_s:
-            break
-    timed_s = clock() - t0
-    return ProtocolResult(summarize(times), first_inference_ms, warm_runs, stable, rounds, converged, timed_s,
-                          times, round_ci, medians)
+    """``run_rounds`` over ``sample(n) -> n latencies in ms`` (e.g. ``ModelWorker.time``)."""
+    return run_rounds(SampledRounds(sample), settings, first_inference_ms, clock, on_timed_start)
 
 
 def interleaved_reference(ref_round_medians: list[float], cand_round_medians: list[float]) -> dict:
@@ -301,4 +428,5 @@ class MeasurementFailed(HwnasError):
 
 
 __all__ = ["ProtocolSettings", "ESTIMATORS", "estimates", "interleaved_reference", "LatencyStats", "ProtocolResult", "RunResult", "run_protocol", "summarize",
-           "median_ci", "DeviceUnreachable", "MeasurementFailed", "host_fingerprint"]
+           "median_ci", "DeviceUnreachable", "MeasurementFailed", "host_fingerprint", "Round", "RoundRunner",
+           "SampledRounds", "Interleaved", "run_rounds", "round_runs", "probe_runs", "AGGREGATE_ROUND_SCALE"]

@@ -6,7 +6,8 @@ phone's filesystem: pushed files land at $FAKE_ADB_ROOT/<remote path>); every in
 $FAKE_ADB_ROOT/calls.log. Knobs: FAKE_ADB_DEVICES (serials, comma separated; '' = none attached),
 FAKE_ADB_LATENCY_US (median latency, default 2139), FAKE_ADB_NO_BENCHMARK=1 (binaries missing),
 FAKE_ADB_BATTERY=0 (battery files unreadable), FAKE_ADB_TEMPS / FAKE_ADB_CPU_CAPPED (thermal readings),
-FAKE_ADB_OP_PROFILES (a folder: <model file name>.txt replaces the rows of the op profile's Run Order table
+FAKE_ADB_PLAN_US (planted medians in us, comma separated: the nth run of the benchmark tool reports the nth,
+the last repeats, no jitter), FAKE_ADB_OP_PROFILES (a folder: <model file name>.txt replaces the rows of the op profile's Run Order table
 and <model file name>.us the median latency in us, for that model).
 """
 
@@ -36,6 +37,12 @@ def counter() -> int:
     return n
 
 
+def planted(n: int, med: float, jitter: float) -> float:
+    """The median of the nth tool run: FAKE_ADB_PLAN_US when set, else ``med`` times the jitter."""
+    plan = [float(v) for v in os.environ.get("FAKE_ADB_PLAN_US", "").split(",") if v]
+    return plan[min(n, len(plan) - 1)] if plan else med * jitter
+
+
 def benchmark(args: list[str]) -> int:
     opts = dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
     graph = opts.get("graph", "")
@@ -48,8 +55,7 @@ def benchmark(args: list[str]) -> int:
     own = Path(os.environ.get("FAKE_ADB_OP_PROFILES", "/nonexistent")) / Path(graph).name
     if own.with_name(own.name + ".us").is_file():
         med = float(own.with_name(own.name + ".us").read_text())
-    jitter = 1.0 + 0.002 * ((n * 7919) % 5 - 2)  # deterministic +-0.4 %
-    med *= jitter
+    med = planted(n, med, 1.0 + 0.002 * ((n * 7919) % 5 - 2))  # deterministic +-0.4 %
     num_runs = int(opts.get("num_runs", "50"))
     min_secs = float(opts.get("min_secs", "1"))
     if num_runs > 100000:  # a sustained run for energy: last min_secs, like the real tool
@@ -88,7 +94,7 @@ def perf_test(args: list[str]) -> int:
         print("This backend is not included in perf test runner.", file=sys.stderr)
         return 1
     n = counter()
-    med = float(os.environ.get("FAKE_ADB_LATENCY_US", "2139")) * (1.0 + 0.002 * ((n * 7919) % 5 - 2)) / 1e6
+    med = planted(n, float(os.environ.get("FAKE_ADB_LATENCY_US", "2139")), 1.0 + 0.002 * ((n * 7919) % 5 - 2)) / 1e6
     runs = int(opts.get("-r", "1000")) if opts.get("-m") == "times" else max(1, int(float(opts.get("-t", "1")) / med))
     if opts.get("-m") == "duration":
         time.sleep(min(float(opts.get("-t", "1")), 5.0))

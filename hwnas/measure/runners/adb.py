@@ -8,12 +8,14 @@ execution providers ``cpu`` | ``xnnpack`` | ``nnapi`` | ``qnn``, provider option
 docs/profiling.md). Runner (how to reach the phone) and parsers (how to read each tool's output) are
 separate: ``parse_benchmark_output`` and ``parse_perf_test_output`` are pure functions.
 
-Protocol on the phone: ``benchmark_model`` is run in rounds (``--num_runs`` per round, its own warm-up
-each time); each round reports count / avg / std and, in recent versions, p5 / median / p95. Rounds go on
-until the 95% CI of the median of the round medians (round averages on older versions) is within
-``rel_ci`` or a cap is hit, as on the host. Reported: latency_ms = median of round medians, CV pooled
-from the rounds' std, n_runs = all timed inferences; p90 and IQR stay empty because benchmark_model
-does not print per-inference times (its p95 is kept in the protocol report). A final run with
+Protocol on the phone: the protocol is ``measure.protocol.run_rounds``, as on the host; this runner only runs
+rounds (``ToolRounds``): one ``benchmark_model`` run of ``--num_runs`` per round (``--warmup_runs=1``: the tool
+warms up for at least 0.5 s anyway; the warm-up until stable is the protocol's, in whole rounds). Each round
+reports count / avg / std and, in recent versions, p5 / median / p95, not each run's time, so the round's median
+(its average on older versions) is one sample (``tool_round``) and a round is ``AGGREGATE_ROUND_SCALE`` times
+``round_ms`` long. Reported: latency_ms = the protocol's estimator over the round medians (their median by
+default), CV pooled from the rounds' std, n_runs = all timed inferences; p90 and IQR stay empty because
+benchmark_model does not print per-inference times (its p95 is kept in the protocol report). A final run with
 ``--enable_op_profiling=true`` gives the op-level profile (not timed: profiling adds overhead).
 
 Energy: ``current_now`` / ``voltage_now`` of ``/sys/class/power_supply/battery`` sampled over adb during
@@ -34,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HwnasError
-from ..protocol import DeviceUnreachable, ProtocolSettings, RunResult, interleaved_reference, median_ci
+from ..protocol import (DeviceUnreachable, Interleaved, ProtocolSettings, Round, RunResult, interleaved_reference,
+                        run_rounds)
 from .. import thermal as thermal_mod
 from .energy import BatteryReader, SampledMeter, SensorError, estimate, peak_power
 
@@ -47,6 +50,7 @@ _INIT_RE = re.compile(r"Initialized session in " + _NUM + r"\s*ms")
 _MEM_DELTA_RE = re.compile(r"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
                            r"init=" + _NUM + r" overall=" + _NUM)
 _PEAK_RE = re.compile(r"Overall peak memory footprint \(MB\) via periodic monitoring: " + _NUM)
+TOOL_WARMUP_RUNS = 1  # --warmup_runs of every round (the protocol's warm-up is in whole rounds)
 _PREFIX_RE = re.compile(r"^\s*(?:INFO:|I tflite\s*:)\s?")
 
 
@@ -380,90 +384,78 @@ class AdbRunner:
                 props[key] = None
         return {"android": props, "serial": profile.connection.get("serial"), "via": "adb"}
 
-    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True,
-            reference: Path | None = None) -> RunResult:
-        """Measure ``path``; with ``reference`` (a model of the same format) a round of the reference runs
-        before every round of the candidate (ABAB) and ``RunResult.reference`` holds the drift ratio."""
-        protocol = protocol or ProtocolSettings()
-        path = Path(path)
+    def _prepare(self, path: Path, profile) -> str:
+        """Check the model's format, the phone and its benchmark tool; push the model; its path on the phone."""
         tool, bm = self.tool(profile)
         want = ".onnx" if tool == "onnxruntime_perf_test" else ".tflite"
         if path.suffix != want:
             raise HwnasError(f"device {profile.name}: {tool} runs {want} models (profile runtime {profile.runtime!r}, "
                              f"file {path.name})")
         self._check_device(profile)
-        c = profile.connection
-        remote_dir = c.get("remote_dir") or "/data/local/tmp/hwnas"
-        self.shell(profile, f"mkdir -p {shlex.quote(remote_dir)}", timeout=60)
+        self.shell(profile, f"mkdir -p {shlex.quote(self._remote_dir(profile))}", timeout=60)
         probe = self._run(profile, "shell", f"ls {shlex.quote(bm)}", check=False, timeout=60)
         if bm not in probe or "No such file" in probe:
             raise DeviceUnreachable(f"device {profile.name}: {tool} not found at {bm} on the phone; "
                                     f"push the official {tool} binary there (see docs/profiling.md)")
-        remote = f"{remote_dir}/{path.name}"
+        return self._push(profile, path)
+
+    @staticmethod
+    def _remote_dir(profile) -> str:
+        return profile.connection.get("remote_dir") or "/data/local/tmp/hwnas"
+
+    def _push(self, profile, path: Path, prefix: str = "") -> str:
+        remote = f"{self._remote_dir(profile)}/{prefix}{Path(path).name}"
         self._run(profile, "push", str(path), remote, timeout=600)
-        ref_remote = None if reference is None else f"{remote_dir}/ref-{Path(reference).name}"
-        ref_rounds: list[float] = []
+        return remote
+
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True,
+            reference: Path | None = None) -> RunResult:
+        """Measure ``path``: ``measure.protocol.run_rounds`` over rounds of the phone's tool (``ToolRounds``);
+        with ``reference`` (a model of the same format) a round of the reference runs before every round of
+        the candidate (ABAB, ``protocol.Interleaved``) and ``RunResult.reference`` holds the drift ratio."""
+        protocol = protocol or ProtocolSettings()
+        path = Path(path)
+        tool = self.tool(profile)[0]
+        remote = self._prepare(path, profile)
+        ref_remote = None
         policy = profile.thermal or {}
         before, waited, cooled = thermal_mod.cool_down(lambda: self.temperatures(profile), policy,
                                                        poll_s=self.thermal_poll_s)
         try:
-            if ref_remote is not None:
-                self._run(profile, "push", str(reference), ref_remote, timeout=600)
-                r0 = self._bench(profile, ref_remote, num_runs=protocol.min_runs, warmup_runs=1)
-                ref_runs = int(min(max(round(protocol.round_ms * 10 / max(r0["avg_ms"], 1e-3)), protocol.min_runs),
-                                   protocol.max_round_runs))
-            first = self._bench(profile, remote, num_runs=protocol.min_runs, warmup_runs=1)
-            avg = max(first["avg_ms"], 1e-3)
-            per_round = int(min(max(round(protocol.round_ms * 10 / avg), protocol.min_runs), protocol.max_round_runs))
-            rounds = [first]
-            t0 = time.monotonic()
-            converged = False
-            while True:
-                if ref_remote is not None:  # ABAB: a reference round right before each candidate round
-                    t_ref = time.monotonic()
-                    rr = self._bench(profile, ref_remote, num_runs=ref_runs, warmup_runs=max(1, ref_runs // 10))
-                    ref_rounds.append(rr["median_ms"] if rr["median_ms"] is not None else rr["avg_ms"])
-                    t0 += time.monotonic() - t_ref  # the cap counts the candidate's rounds only
-                rounds.append(self._bench(profile, remote, num_runs=per_round, warmup_runs=max(1, per_round // 10)))
-                centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in rounds[1:]])
-                if len(centre) >= 3:
-                    lo, hi = median_ci(centre)
-                    med = float(np.median(centre))
-                    ci_rel = (hi - lo) / 2 / med
-                    if ci_rel <= protocol.rel_ci:
-                        converged = True
-                        break
-                if len(rounds) - 1 >= protocol.max_rounds or time.monotonic() - t0 >= protocol.max_time_s:
-                    break
-            timed = rounds[1:]
-            centre_seq = [r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in timed]
-            centre = np.sort([r["median_ms"] if r["median_ms"] is not None else r["avg_ms"] for r in timed])
-            med = float(np.median(centre))
-            lo, hi = median_ci(centre)
-            counts = np.array([r["count"] for r in timed], dtype=float)
-            means = np.array([r["avg_ms"] for r in timed])
-            mean = float(np.sum(counts * means) / np.sum(counts))
-            if all(r["std_ms"] is not None for r in timed):
-                stds = np.array([r["std_ms"] for r in timed])
-                var = float(np.sum(counts * (stds ** 2 + (means - mean) ** 2)) / np.sum(counts))
-                cv = float(np.sqrt(var) / mean) if mean > 0 else 0.0
-            else:  # onnxruntime_perf_test prints no std: the CV stays empty rather than guessed
-                cv = None
+            rounds = ToolRounds(self, profile, remote)
+            clock = time.monotonic
+            if reference is not None:
+                ref_remote = self._push(profile, Path(reference), "ref-")
+                rounds = Interleaved(rounds, ToolRounds(self, profile, ref_remote), protocol)
+                clock = rounds.clock  # the caps count the candidate's rounds only
+            res = run_rounds(rounds, protocol, first_inference_ms=None, clock=clock)
             heat = thermal_mod.thermal_record(before, self.temperatures(profile), policy, waited, cooled)
+            latency = res.estimate(protocol)
             ops = None
             if op_profile and tool == "benchmark_model":
                 ops = self._bench(profile, remote, num_runs=max(10, protocol.min_runs), warmup_runs=1,
                                   op_profiling=True)["op_profile"]
-            energy_mj, energy_source, meter = None, None, None
-            if profile.energy.get("sensor") in ("battery", "auto"):
-                energy_mj, energy_source, meter = self._battery_energy(profile, remote, med)
-            if energy_mj is None:
-                energy_mj, energy_source = estimate(profile.energy, med, profile.threads)
-            peak_w, peak_source = peak_power(meter, profile.energy, profile.threads)
+            energy = self._energy(profile, remote, latency)
         finally:
             for f in (remote, ref_remote):
                 if f is not None:
                     self._run(profile, "shell", f"rm -f {shlex.quote(f)}", check=False, timeout=60)
+        ref = interleaved_reference(rounds.ref_centres, res.round_medians) if reference is not None else None
+        return self._result(profile, res, protocol, latency, ops, energy, ref, heat)
+
+    def _energy(self, profile, remote: str, latency_ms: float) -> tuple:
+        """(energy_mj, its source, peak_w, its source): the battery if it can be read, else the power model."""
+        energy_mj, energy_source, meter = None, None, None
+        if profile.energy.get("sensor") in ("battery", "auto"):
+            energy_mj, energy_source, meter = self._battery_energy(profile, remote, latency_ms)
+        if energy_mj is None:
+            energy_mj, energy_source = estimate(profile.energy, latency_ms, profile.threads)
+        return (energy_mj, energy_source) + tuple(peak_power(meter, profile.energy, profile.threads))
+
+    def _result(self, profile, res, protocol: ProtocolSettings, latency: float, ops, energy: tuple, ref, heat) -> RunResult:
+        tool, bm = self.tool(profile)
+        timed = [r.stats for r in res.timed_rounds]
+        first = res.probe.stats
 
         def med_of(key):
             vals = [r.get(key) for r in timed if r.get(key) is not None]
@@ -471,23 +463,57 @@ class AdbRunner:
 
         label = "onnxruntime_perf_test round P50s" if tool == "onnxruntime_perf_test" else (
             "benchmark_model round medians" if timed[0]["median_ms"] is not None else "benchmark_model round averages")
-        report = {"rel_ci_target": protocol.rel_ci, "ci_rel": round((hi - lo) / 2 / med, 5), "ci_low_ms": lo,
-                  "ci_high_ms": hi, "rounds": len(timed), "max_time_s": protocol.max_time_s, "sample": label,
-                  "p95_ms": med_of("p95_ms"), "p99_ms": med_of("p99_ms"), "init_ms": first["init_ms"],
-                  "memory_overall_mb": first.get("memory_overall_mb"), "peak_memory_mb": first["peak_memory_mb"],
-                  "pinned": {"taskset": self._taskset(profile), "cores": profile.affinity, "threads": profile.threads},
-                  "unstable_reason": None if converged else "CI of the median above target at the cap"}
+        report = {**res.report(protocol), "sample": label, "p95_ms": med_of("p95_ms"), "p99_ms": med_of("p99_ms"),
+                  "init_ms": first["init_ms"], "memory_overall_mb": first.get("memory_overall_mb"),
+                  "peak_memory_mb": first["peak_memory_mb"],
+                  "pinned": {"taskset": self._taskset(profile), "cores": profile.affinity, "threads": profile.threads}}
         fp = self.fingerprint(profile)
         fp[tool] = bm
         digest = self._run(profile, "shell", f"sha1sum {shlex.quote(bm)}", check=False, timeout=60).split()
         version = f"{tool} sha1:{digest[0][:12]}" if digest and re.fullmatch(r"[0-9a-f]{40}", digest[0]) \
             else f"{tool} ({bm})"
         default_delegate = "cpu" if tool == "onnxruntime_perf_test" else "xnnpack"
-        return RunResult(latency_ms=med, latency_p90_ms=med_of("p90_ms"), latency_iqr_ms=None, latency_cv=cv,
-                         n_runs=int(counts.sum()), first_inference_ms=first["first_inference_ms"],
-                         unstable=not converged, runtime=profile.runtime, runtime_version=version,
-                         threads=profile.threads, delegate=profile.delegate or default_delegate, energy_mj=energy_mj,
+        energy_mj, energy_source, peak_w, peak_source = energy
+        return RunResult(latency_ms=latency, latency_p90_ms=med_of("p90_ms"), latency_iqr_ms=None,
+                         latency_cv=pooled_cv(timed), n_runs=res.n_runs,
+                         first_inference_ms=first["first_inference_ms"], unstable=res.unstable,
+                         runtime=profile.runtime, runtime_version=version, threads=profile.threads,
+                         delegate=profile.delegate or default_delegate, energy_mj=energy_mj,
                          energy_source=energy_source, peak_power_w=peak_w, peak_power_source=peak_source,
-                         fingerprint=fp, op_profile=ops, protocol=report,
-                         reference=interleaved_reference(ref_rounds, list(centre_seq)) if ref_rounds else None,
-                         thermal=heat)
+                         fingerprint=fp, op_profile=ops, protocol=report, reference=ref, thermal=heat)
+
+
+def tool_round(parsed: dict) -> Round:
+    """One run of the phone's tool (parsed output) as a protocol round: the tool prints a round's statistics,
+    not each run's time, so the round's figure is its median (P50; the mean on old benchmark_model versions
+    that print no median) and the protocol counts it as one sample (``Round.samples``)."""
+    figure = parsed["median_ms"] if parsed["median_ms"] is not None else parsed["avg_ms"]
+    return Round(runs=int(parsed["count"]), figure=float(figure), stats=parsed)
+
+
+def pooled_cv(rounds: list[dict]) -> float | None:
+    """CV (std / mean) of all timed runs, pooled from the rounds' counts, means and stds; None where the tool
+    prints no std (onnxruntime_perf_test): left empty rather than guessed."""
+    counts = np.array([r["count"] for r in rounds], dtype=float)
+    means = np.array([r["avg_ms"] for r in rounds])
+    mean = float(np.sum(counts * means) / np.sum(counts))
+    if not all(r["std_ms"] is not None for r in rounds):
+        return None
+    stds = np.array([r["std_ms"] for r in rounds])
+    var = float(np.sum(counts * (stds ** 2 + (means - mean) ** 2)) / np.sum(counts))
+    return float(np.sqrt(var) / mean) if mean > 0 else 0.0
+
+
+class ToolRounds:
+    """A ``protocol.RoundRunner`` on the phone: every round is one run of benchmark_model / onnxruntime_perf_test
+    on the pushed model. Each run loads the model again; the tool's own warm-up before its timed runs is
+    ``TOOL_WARMUP_RUNS`` (benchmark_model also warms up for at least its ``--warmup_min_secs``, 0.5 s by
+    default); the warm-up until stable is the protocol's, in whole rounds."""
+
+    aggregate = True
+
+    def __init__(self, runner: AdbRunner, profile, remote: str):
+        self.runner, self.profile, self.remote = runner, profile, remote
+
+    def round(self, runs: int, warmup: bool) -> Round:
+        return tool_round(self.runner._bench(self.profile, self.remote, num_runs=runs, warmup_runs=TOOL_WARMUP_RUNS))

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HwnasError
-from ..protocol import ProtocolSettings, RunResult, host_fingerprint, interleaved_reference, run_protocol
+from ..protocol import (Interleaved, ProtocolSettings, RunResult, SampledRounds, host_fingerprint,
+                        interleaved_reference, run_rounds)
 from .. import thermal as thermal_mod
 from .energy import SensorError, estimate, open_meter, peak_power
 from .worker import ModelWorker
@@ -69,10 +70,10 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
     """Measure one model file here (also what the agent runs on a board).
 
     With ``reference`` (a model file of the same format), the reference is loaded in the same worker and a
-    round of it is timed before every round of the candidate (ABAB); ``RunResult.reference`` then holds
-    the reference's median and the median candidate/reference ratio over the timed rounds. ``thermal`` is
-    the profile's thermal policy (``measure.thermal``): temperatures are read from sysfs before (after an
-    optional cooldown) and after the timed rounds.
+    round of it is timed before every round of the candidate (ABAB, ``protocol.Interleaved``);
+    ``RunResult.reference`` then holds the reference's median and the median candidate/reference ratio over
+    the timed rounds. ``thermal`` is the profile's thermal policy (``measure.thermal``): temperatures are read
+    from sysfs before (after an optional cooldown) and after the timed rounds.
     """
     protocol = protocol or ProtocolSettings()
     policy = thermal or {}
@@ -81,40 +82,23 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
     started = []
 
     def start_meter() -> None:  # a sensor that fails now costs the energy figure, never the latency
+        if not meter:
+            return
         try:
             meter.start()
             started.append(True)
         except SensorError:
             pass
 
-    ref_rounds: list[float] = []
-    ref_s = [0.0]  # seconds spent timing the reference
-    timing: list[bool] = []
-
-    def timed_start() -> None:
-        timing.append(True)
-        if meter:
-            start_meter()
-
     with ModelWorker(path, runtime=runtime, threads=threads, delegate=delegate, affinity=affinity,
                      timeout_s=timeout_s, reference=reference) as w:
-        sample = w.time
+        rounds = SampledRounds(w.time)
+        clock = time.monotonic
         if reference is not None:
-            ref_batch = int(min(max(round(protocol.round_ms / max(float(np.median(w.time(3, reference=True))), 1e-3)),
-                                    1), protocol.max_round_runs))
-
-            def sample(n: int) -> list[float]:  # ABAB: a reference round before every candidate round
-                t0 = time.monotonic()
-                m = float(np.median(w.time(ref_batch, reference=True)))
-                ref_s[0] += time.monotonic() - t0
-                if timing:
-                    ref_rounds.append(m)
-                return w.time(n)
-
-        # the caps (warmup_max_s, max_time_s) count the candidate's time only: a reference doubles the wall time
-        # but leaves the candidate as many rounds as without one
-        res = run_protocol(sample, protocol, first_inference_ms=w.first_inference_ms, on_timed_start=timed_start,
-                           clock=lambda: time.monotonic() - ref_s[0])
+            rounds = Interleaved(rounds, SampledRounds(lambda n: w.time(n, reference=True)), protocol)
+            clock = rounds.clock  # the caps count the candidate's time: a reference doubles the wall time only
+        res = run_rounds(rounds, protocol, first_inference_ms=w.first_inference_ms, on_timed_start=start_meter,
+                         clock=clock)
         joules = None
         if started:
             try:
@@ -123,6 +107,13 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
                 joules = None
         info = w.info
     heat = thermal_mod.thermal_record(before, thermal_mod.read_sysfs(sysfs_root), policy, waited, cooled)
+    ref = interleaved_reference(rounds.ref_centres, res.round_medians) if reference is not None else None
+    return _result(path, res, protocol, info, meter, joules, energy, threads, delegate, op_profile, ref, heat)
+
+
+def _result(path: Path, res, protocol: ProtocolSettings, info: dict, meter, joules, energy, threads: int,
+            delegate, op_profile: bool, ref: dict | None, heat) -> RunResult:
+    """The RunResult of a local measurement: energy (measured, else estimated), op profile, protocol report."""
     stats = res.stats
     latency = res.estimate(protocol)
     if joules is not None and stats.n_runs:
@@ -138,7 +129,6 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
             ops = None
     report = res.report(protocol)
     report["pinned"] = info.get("pinned")
-    ref = interleaved_reference(ref_rounds, res.round_medians) if reference is not None else None
     return RunResult(latency_ms=latency, latency_p90_ms=stats.p90_ms, latency_iqr_ms=stats.iqr_ms,
                      latency_cv=stats.cv, n_runs=stats.n_runs, first_inference_ms=res.first_inference_ms,
                      unstable=res.unstable, runtime=info["runtime"], runtime_version=str(info["version"]),
