@@ -658,7 +658,13 @@ class AgentRunner:
         fp = info.get("fingerprint", {})
         return True, f"agent {self._base(profile)} ({fp.get('host')}, {fp.get('cpu')})"
 
-    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True,
+            reference: Path | None = None) -> RunResult:
+        """Measure ``path`` on the agent's board. A drift ``reference`` is refused: the agent times one model per
+        request, so it cannot interleave a reference's rounds with the candidate's."""
+        if reference is not None:
+            raise HwnasError(f"device {profile.name}: a drift reference is not supported over the agent "
+                             "(use reference: none)")
         protocol = protocol or ProtocolSettings()
         path = Path(path)
         body = json.dumps({
