@@ -162,10 +162,18 @@ class LatencyPredictor(Params):
         self.n_train_ = len(archs)
         self.data_hash_ = data_hash(archs, y)
         self.info_ = getattr(self, "info_", {}) or {}
+        self._memos = {}  # what was remembered about the old fit no longer holds
         with _one_blas_thread():
             self._fit(archs, y)
         self.fitted_ = True
         return self
+
+    def memo(self, name: str) -> dict:
+        """A per-arch-id cache named ``name`` that belongs to this fit (e.g. a transfer model's view of its
+        sources: ``predictors.transfer``); ``fit()`` starts every one empty."""
+        if not hasattr(self, "_memos"):  # a loaded artifact: never fitted in this process
+            self._memos = {}
+        return self._memos.setdefault(name, {})
 
     def min_samples(self) -> int:
         return 3
