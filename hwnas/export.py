@@ -66,11 +66,13 @@ def seed_for(arch: Arch) -> int:
 
 
 def build_model(space, arch: Arch):
-    """Build ``arch`` in eval mode with weights seeded by its arch id (reproducible exports)."""
+    """Build ``arch`` in eval mode with weights seeded by its arch id (reproducible exports); the caller's torch
+    RNG state is left as it was."""
     import torch
 
-    torch.manual_seed(seed_for(arch))
-    return space.build(arch).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_for(arch))
+        return space.build(arch).eval()
 
 
 def calibration_batches(input_shape: Sequence[int], n: int = 16, seed: int = 0) -> list[np.ndarray]:
