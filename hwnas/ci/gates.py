@@ -23,12 +23,12 @@ def _onnx_gates(path: Path) -> dict:
 
     try:
         model = onnx.load(str(path))
-    except Exception as exc:
+    except Exception as exc:  # protobuf, OS and onnx errors alike: re-raised as one line naming the file
         raise HwnasError(f"cannot read ONNX model {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     try:
         model = shape_inference.infer_shapes(model)
-    except Exception:
-        pass
+    except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError):
+        pass  # shapes are then partly unknown: the gates that need one say so
     g = model.graph
     inits = {t.name: tuple(t.dims) for t in g.initializer}
     params = sum(int(np.prod(d)) if d else 1 for d in inits.values())
@@ -74,7 +74,7 @@ def _tflite_gates(path: Path) -> dict:
         interp = Interpreter(model_path=str(path))
         ops = interp._get_ops_details()
         tensors = {t["index"]: t for t in interp.get_tensor_details()}
-    except Exception as exc:
+    except Exception as exc:  # the interpreter raises ValueError, RuntimeError ...: re-raised as one line
         raise HwnasError(f"cannot read TFLite model {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     model_inputs = {d["index"] for d in interp.get_input_details()}
     produced = {int(o) for op in ops for o in op["outputs"]}

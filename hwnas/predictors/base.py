@@ -212,7 +212,7 @@ class LatencyPredictor(Params):
         if r is not None:
             try:
                 arch_text = space.to_string(archs[r])
-            except Exception:  # noqa: BLE001 - only for the message
+            except Exception:  # noqa: BLE001 - only the message's arch text: the UnknownOpError is raised either way
                 arch_text = archs[r].arch_id
             raise UnknownOpError(f"{what} {unseen[r]!r} of arch {arch_text} never occurred in "
                                  f"the training data; measure archs that use it and refit (it is not counted as 0 ms)")
@@ -286,7 +286,7 @@ class LatencyPredictor(Params):
             if directory.exists():
                 shutil.rmtree(directory)
             tmp.rename(directory)
-        except BaseException:
+        except BaseException:  # any exit, Ctrl-C included: no half-written artifact stays behind; re-raised
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.created_at_ = card["created_at"]

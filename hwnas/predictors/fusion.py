@@ -85,8 +85,8 @@ class _Graph:
 
         try:
             model = shape_inference.infer_shapes(model)
-        except Exception:  # noqa: BLE001 - shapes are then partly unknown
-            pass
+        except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError):
+            pass  # shapes are then partly unknown
         g = model.graph
         self.nodes = list(g.node)
         self.inits = {t.name: numpy_helper.to_array(t).shape for t in g.initializer}

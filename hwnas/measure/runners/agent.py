@@ -193,7 +193,7 @@ def _runtimes() -> dict:
     for r in RUNTIMES:
         try:
             out[r] = runtime_version(r)
-        except Exception:
+        except (ImportError, HwnasError):  # that runtime is not installed on this board
             out[r] = None
     return out
 
@@ -406,7 +406,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         if self.slots.acquire(blocking=False):
             try:
                 super().process_request(request, client_address)
-            except Exception:
+            except Exception:  # the slot goes back whatever failed; re-raised
                 self.slots.release()
                 raise
             return
@@ -636,7 +636,7 @@ class AgentRunner:
     def _refused(exc: urllib.error.HTTPError, url: str, profile):
         try:
             msg = json.loads(exc.read()).get("error") or exc.reason
-        except Exception:
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):  # no JSON {"error": ...} body
             msg = exc.reason
         if exc.code == 401:
             raise DeviceUnreachable(f"device {profile.name}: agent at {url} refused: {msg}") from None
