@@ -30,7 +30,7 @@ import numpy as np
 
 from .contracts import Arch
 from .errors import HwnasError
-from .io import atomic_path, check_writable, sha256_file
+from .fileio import atomic_path, check_writable, sha256_file
 from .paths import export_cache_dir
 
 FORMATS = ("onnx", "tflite")

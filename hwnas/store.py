@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import HwnasError
-from .io import now_iso
+from .fileio import now_iso
 from .paths import hwnas_home
 
 SCHEMA_VERSION = 3

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..contracts import Arch
 from ..errors import HwnasError
-from ..io import now_iso, sha256_file
+from ..fileio import now_iso, sha256_file
 from ..params import Params
 
 CARD = "card.json"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import now_iso, sha256_file
+from ..fileio import now_iso, sha256_file
 from .base import (ARTIFACT_FORMAT, CARD, ArtifactError, PredictorError, UnknownOpError, read_card, read_model_json,
                    read_model_text, verified_files)
 from .fusion import FEATURES, Kernel, graph_runtime, read_graph

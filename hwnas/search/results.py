@@ -13,7 +13,7 @@ import yaml
 from ..contracts import Objective, SearchResult
 from ..errors import HwnasError
 from ..evaluation import build_evaluator, read_log
-from ..io import atomic_path
+from ..fileio import atomic_path
 from ..spaces import create_space
 from .config import SearchConfig, make_config
 from .report import write_report
