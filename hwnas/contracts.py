@@ -190,8 +190,9 @@ class Runner(Protocol):
 
     def reachable(self, profile: Any) -> tuple[bool, str]: ...          # profile: measure.DeviceProfile
     def run(self, model_path: Path, profile: Any, protocol: Any = None,
-            op_profile: bool = True, **kw: Any) -> Any: ...               # -> measure.protocol.RunResult
-    # kw: reference=<model file> (drift reference timed ABAB; local and adb runners)
+            op_profile: bool = True, reference: Path | None = None) -> Any: ...  # -> measure.protocol.RunResult
+    # reference: a model file timed ABAB with the candidate for drift (local and adb; the agent refuses one)
+    # isinstance() checks method names only: tests/test_runner_registry.py checks every runner accepts these calls
 
 
 # -- value sources -----------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import numpy as np
 
 from .contracts import Arch
 from .errors import HwnasError
-from .io import atomic_path, check_writable, sha256_file
+from .fileio import atomic_path, check_writable, sha256_file
 from .paths import export_cache_dir
 
 FORMATS = ("onnx", "tflite")
@@ -71,11 +71,13 @@ def seed_for(arch: Arch) -> int:
 
 
 def build_model(space, arch: Arch):
-    """Build ``arch`` in eval mode with weights seeded by its arch id (reproducible exports)."""
+    """Build ``arch`` in eval mode with weights seeded by its arch id (reproducible exports); the caller's torch
+    RNG state is left as it was."""
     import torch
 
-    torch.manual_seed(seed_for(arch))
-    return space.build(arch).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_for(arch))
+        return space.build(arch).eval()
 
 
 def calibration_batches(input_shape: Sequence[int], n: int = 16, seed: int = 0) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import HwnasError
-from .io import now_iso
+from .fileio import now_iso
 from .paths import hwnas_home
 
 SCHEMA_VERSION = 3
@@ -310,7 +310,7 @@ class MeasurementStore:
                     yield self._conn
                     if write:
                         self._conn.execute("COMMIT")
-                except BaseException:
+                except BaseException:  # any exit, Ctrl-C included: roll the transaction back, re-raise
                     if write and self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
@@ -506,7 +506,7 @@ class MeasurementStore:
                 self._conn.execute("INSERT INTO reference_medians (device, reference_key, arch, median_ms, created_at) "
                                    "VALUES (?,?,?,?,?)", (device, reference_key, arch, float(median_ms), now_iso()))
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException:  # any exit, Ctrl-C included: roll the transaction back, re-raise
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise

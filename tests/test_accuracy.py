@@ -91,7 +91,9 @@ def test_cpu_training_is_deterministic_per_seed_and_labelled(space):
     b = train_arch(space, arch, s, recipe, device="cpu", seed=0)
     c = train_arch(space, arch, s, recipe, device="cpu", seed=1)
     assert a.val_accuracy == b.val_accuracy and a.device == "cpu" and 10 < a.val_accuracy <= 100
-    assert c.val_accuracy != a.val_accuracy or c.source != a.source
+    # the seed reaches the training (seed 1 builds other initial weights and another subset: a different score on
+    # the same data), and the label says which seed it was
+    assert c.val_accuracy != a.val_accuracy and c.source.endswith("seed 1)")
     assert a.source == "trained:digits(val, 1 epochs, short recipe, max 256 train images, seed 0)"
     full = Recipe(epochs=FULL_EPOCHS, label_smoothing=0.1)
     assert "short" not in train_arch.__globals__["describe"]("digits", full, 0, "cpu")

@@ -88,3 +88,17 @@ def test_unwritable_output_is_refused_before_work(tmp_path):
         export_arch(sp, sp.from_string(CELL), ExportSettings(), out=tmp_path / "no" / "x.onnx", cache_dir=tmp_path)
     with pytest.raises(HwnasError, match="unknown export format"):
         ExportSettings(format="pb")
+
+
+def test_building_a_model_leaves_the_callers_torch_rng_alone():
+    """build_model seeds the weights from the arch id inside its own RNG fork: a caller's seeded torch stream
+    (a training loop, a strategy) goes on as if no model had been built, and the weights stay reproducible."""
+    space = create_space("nb201", C=4, N=1)
+    arch = space.from_index(7)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = build_model(space, arch)
+    assert torch.equal(torch.rand(3), expected)
+    second = build_model(space, arch)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))

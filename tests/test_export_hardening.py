@@ -10,7 +10,7 @@ import pytest
 import hwnas.export as export
 from hwnas.evaluation import EvaluatorSpec, build_evaluator
 from hwnas.export import ExportError, ExportSettings, export_arch
-from hwnas.io import sha256_file
+from hwnas.fileio import sha256_file
 from hwnas.measure.campaign import measure_archs
 from hwnas.measure.device_profile import load_profile
 from hwnas.spaces import create_space

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.io import atomic_path, check_writable
+from hwnas.fileio import atomic_path, check_writable
 
 
 def _write(path, text):
@@ -122,7 +122,7 @@ def test_stdout_redirected_to_a_file_is_written_not_renamed_over(tmp_path):
     out = tmp_path / "captured.txt"
     stdout = tmp_path / "stdout"
     stdout.symlink_to("/proc/self/fd/1")
-    code = ("import sys; from pathlib import Path; from hwnas.io import atomic_path, check_writable; "
+    code = ("import sys; from pathlib import Path; from hwnas.fileio import atomic_path, check_writable; "
             "print('before', flush=True); p = Path(sys.argv[1]); check_writable(p); cm = atomic_path(p); "
             "t = cm.__enter__(); open(t, 'a').write('json'); cm.__exit__(None, None, None)")
     with open(out, "w") as fh:

@@ -1,5 +1,6 @@
 import base64
 import csv
+import html
 import subprocess
 import sys
 from pathlib import Path
@@ -88,10 +89,13 @@ def test_interrupted_search_resumes_to_the_unbroken_result(tables, tmp_path):
 def test_report_re_renders(tables, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(table_args(tables, budget=20) + ["--out", str(out)]) == 0
+    page, png = (out / "report.html").read_text(), (out / "pareto.png").read_bytes()
     (out / "report.html").unlink()
     (out / "pareto.png").unlink()
     assert main(["report", str(out)]) == 0
-    assert (out / "report.html").exists() and (out / "pareto.png").exists()
+    # the same report, re-rendered from the run's files alone: the page, the plot, and every front arch in it
+    assert (out / "report.html").read_text() == page and (out / "pareto.png").read_bytes() == png
+    assert all(f"<td>{html.escape(r['arch'])}</td>" in page for r in read_csv(out / "pareto.csv"))
 
 
 def test_impossible_constraint_warns_and_keeps_the_least_violating(tables, tmp_path, capsys):

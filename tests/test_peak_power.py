@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from hwnas.errors import HwnasError
 from hwnas.measure.runners.energy import (CounterMeter, SampledMeter, estimate_peak_power, open_meter, peak_power,
                                           sample_interval)
 from hwnas.store import SCHEMA_VERSION, Measurement, MeasurementStore
@@ -129,7 +130,7 @@ def test_peak_power_objective_and_constraint_from_a_table(tmp_path):
     # the single-device shorthand (issue 11) names the one device; with two it asks which
     one = build_evaluator(space, EvaluatorSpec(objectives=["peak_power_w"], energy=[f"dev=table:{power}"]))
     assert [o.label for o in one.objectives] == ["peak_power_w@dev"]
-    with pytest.raises(Exception, match="several devices"):
+    with pytest.raises(HwnasError, match=r"several devices \(a, b\): name the one meant, e\.g\. latency_ms@a"):
         build_evaluator(space, EvaluatorSpec(objectives=["peak_power_w"], energy=[f"a=table:{power}", f"b=table:{power}"]))
 
 

@@ -169,3 +169,21 @@ def test_source_predictors_from_the_store_carry_their_measurements(space, tmp_pa
     srcs = source_predictors(st, "new", space)
     assert set(srcs) == {"other"} and len(srcs["other"].measured_) == 40
     assert srcs["other"].measured_[archs[0].arch_id] > 0
+
+
+def test_a_refitted_source_serves_its_new_predictions_to_transfer(space):
+    """The transfer model remembers its sources' predictions per arch id; a source refitted on other data (new
+    measurements, an op it never saw before) must be asked again, not answered from the old fit."""
+    from hwnas.predictors.transfer import source_log_predictions
+
+    rng = np.random.default_rng(3)
+    seen = no_e3_skip(space, 40, seed=3)
+    probe = seen[:5] + [a for a in space.sample_distinct(200, rng) if a.genes[3] == SKIP][:5]
+    src = create_predictor("lut", space=space).fit(seen, planted(seen))
+    first = source_log_predictions({"s": src}, probe)[:, 0]
+    assert np.isfinite(first[:5]).all() and np.isnan(first[5:]).all()  # e3:skip_connect unseen: left out
+    everything = seen + probe[5:] + space.sample_distinct(60, rng)
+    src.fit(everything, planted(everything, 10.0))
+    again = source_log_predictions({"s": src}, probe)[:, 0]
+    np.testing.assert_allclose(again, np.log(src.predict(probe)[0]))
+    assert np.all(again[:5] > first[:5] + 2.0)  # ten times slower now: log 10 = 2.3

@@ -87,7 +87,8 @@ def test_fusion_rules_on_a_hand_built_graph():
     assert se.nodes == ["se_pool", "se_fc1", "se_relu", "se_fc2", "se_gate", "se_mul"] and se.hw == 8
     assert ks[5].nodes == ["add", "add_relu"] and ks[5].act == "Relu"
     assert ks[6].k == 2 and ks[6].stride == 2 and ks[6].hw == 8
-    assert (ks[9].cin, ks[9].cout) == (10, 24) or ks[9].mmacs == pytest.approx(240 / 1e6)
+    # Gemm with transB=1 (as torch exports Linear): wfc is (out 10, in 24)
+    assert (ks[9].cin, ks[9].cout) == (24, 10) and ks[9].mmacs == pytest.approx(240 / 1e6)
 
 
 def test_conv_absorbs_the_residual_add_and_unknown_ops_raise(tmp_path):

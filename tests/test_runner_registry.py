@@ -2,6 +2,7 @@
 protocol (a leaf) <- runners <- campaign with no arrow back."""
 
 import ast
+import inspect
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,34 @@ from hwnas.measure.runners import RUNNERS, get_runner
 MEASURE = Path(hwnas.__file__).parent / "measure"
 
 
+def _contract_calls_bind(method, contract) -> None:
+    """Every call the contract's signature allows binds to ``method``: the required parameters by position, each
+    optional one by keyword and by position, with the contract's default."""
+    params = list(inspect.signature(contract).parameters.values())[1:]  # drop self
+    sig = inspect.signature(method)
+    required = [object() for p in params if p.default is p.empty]
+    optional = {p.name: p.default for p in params if p.default is not p.empty}
+    sig.bind(*required, **optional)
+    sig.bind(*required, *optional.values())
+    for name, default in optional.items():
+        assert sig.parameters[name].default == default, (method, name)
+
+
 @pytest.mark.parametrize("kind", sorted(RUNNERS))
 def test_every_registered_runner_satisfies_the_contract(kind):
-    assert isinstance(RUNNERS[kind](), Runner)
+    runner = RUNNERS[kind]()
+    assert isinstance(runner, Runner)  # names only (a runtime-checkable Protocol); the signatures:
+    for name in ("reachable", "run"):
+        _contract_calls_bind(getattr(runner, name), getattr(Runner, name))
+
+
+def test_the_agent_runner_refuses_a_drift_reference(tmp_path):
+    from types import SimpleNamespace
+
+    from hwnas.errors import HwnasError
+
+    with pytest.raises(HwnasError, match="drift reference is not supported over the agent"):
+        RUNNERS["agent"]().run(tmp_path / "m.onnx", SimpleNamespace(name="board"), reference=tmp_path / "r.onnx")
 
 
 def test_registry_covers_every_connection_type_and_get_runner_uses_it():

@@ -106,3 +106,30 @@ def test_the_demo_measures_host_latency_with_the_quick_protocol_and_says_so(monk
         create_source("measure:fast", "cost", "host")
     with pytest.raises(HwnasError, match="measure_protocol must be one of full, quick"):
         make_config({"measure_protocol": "slow"})
+
+
+def test_a_corrupt_host_predictor_stops_the_search_instead_of_measuring(monkeypatch, tmp_path, capsys):
+    """The default host latency source: a fitted predictor, else measured in the loop when there is none. A
+    predictor that exists but is damaged is an error naming it, never a silent switch to measuring."""
+    import numpy as np
+
+    from hwnas.cli.main import main
+    from hwnas.errors import HwnasError
+    from hwnas.predictors import create_predictor
+    from hwnas.search.config import default_latency_source
+    from hwnas.spaces import create_space
+
+    monkeypatch.setenv("HWNAS_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    space = create_space("nb201")
+    archs = space.sample_distinct(30, np.random.default_rng(0))
+    art = tmp_path / "home" / "latency_models" / "host" / "nb201-lut"
+    create_predictor("lut", space=space).fit(archs, np.linspace(1, 3, 30)).set_card(device="host").save(art)
+    assert default_latency_source("host", "nb201")[0] == "predictor"
+    model = next(f for f in art.iterdir() if f.name != "card.json")
+    model.write_bytes(b"damaged")
+    with pytest.raises(HwnasError, match=model.name):
+        default_latency_source("host", "nb201")
+    assert main(["pareto-search", "--budget", "4", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert model.name in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -90,11 +90,10 @@ def test_a_version_1_store_is_migrated_and_keeps_its_rows(tmp_path):
     assert MeasurementStore(path).schema_version == 3  # opening again: nothing to migrate
 
 
-def test_two_processes_opening_an_old_store_migrate_it_once(tmp_path):
+def test_two_processes_opening_an_old_store_migrate_it_once(tmp_path, monkeypatch):
     """A second opener that read the old version before the first one migrated must not migrate again
     ('duplicate column name'): the version is read again under the write lock."""
     import threading
-    import time
 
     from hwnas import store as store_mod
 
@@ -104,6 +103,18 @@ def test_two_processes_opening_an_old_store_migrate_it_once(tmp_path):
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("BEGIN IMMEDIATE")  # the first opener, mid-migration
     out = {}
+    read_old = threading.Event()
+
+    class Opener(sqlite3.Connection):
+        """The second opener's connection: says when it has read version 1 and asks for the write lock."""
+
+        def execute(self, sql, *args):
+            if sql == "BEGIN IMMEDIATE":
+                read_old.set()
+            return super().execute(sql, *args)
+
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(store_mod.sqlite3, "connect", lambda *a, **kw: real_connect(*a, factory=Opener, **kw))
 
     def second():
         try:
@@ -113,7 +124,7 @@ def test_two_processes_opening_an_old_store_migrate_it_once(tmp_path):
 
     t = threading.Thread(target=second)
     t.start()
-    time.sleep(0.5)  # the second opener has read version 1 and waits for the write lock
+    assert read_old.wait(30)  # the second opener has read version 1 (not a sleep: it may be slow to get there)
     for v in (1, 2):
         store_mod._run_script(conn, store_mod._MIGRATIONS[v])
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -257,7 +257,7 @@ def test_ofa_weights_are_scored_on_an_imagenet_subset_folder(tmp_path):
     """Labels are the folders' ImageNet indices: weights that always answer output 207 (golden retriever) are
     right on exactly the golden-retriever third of the validation images."""
     from hwnas.accuracy.supernet.data import pretrained_splits
-    from hwnas.io import sha256_file
+    from hwnas.fileio import sha256_file
 
     space = create_space("mobilenet", input_size=32, num_classes=1000)
     path = _ofa_file(tmp_path / "ofa.pth", space, hot_output=207)

@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from ..errors import HwnasError
-from ..io import atomic_path
+from ..fileio import atomic_path
 from .training import FULL_EPOCHS, Recipe, train_arch
 
 RETRAINED_CSV = "retrained.csv"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import HwnasError
-from ..io import now_iso
+from ..fileio import now_iso
 from ..measure.device_profile import DeviceProfile
 from .ab import device_settings
 
@@ -27,7 +27,7 @@ MACHINE_KEYS = ("host", "machine", "cpu", "cores", "usable_cores", "os")
 
 def write_json(data: dict, path: Path) -> Path:
     """Write ``data`` as indented JSON, atomically (numpy scalars as floats)."""
-    from ..io import atomic_path, check_writable
+    from ..fileio import atomic_path, check_writable
 
     path = check_writable(Path(path))
     with atomic_path(path) as tmp:

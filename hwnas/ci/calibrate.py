@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..io import now_iso, sha256_file
+from ..fileio import now_iso, sha256_file
 from ..measure.device_profile import DeviceProfile
 from ..measure.protocol import host_fingerprint
 from .ab import MeasureSettings, measure

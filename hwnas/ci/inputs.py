@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import HwnasError
-from ..io import read_text
+from ..fileio import read_text
 from ..spaces import parse_arch_table
 
 MODEL_SUFFIXES = (".onnx", ".tflite")

@@ -19,7 +19,7 @@ def write_report(report: CheckReport, path: Path) -> Path:
 
 
 def write_text(text: str, path: Path) -> Path:
-    from ..io import atomic_path, check_writable
+    from ..fileio import atomic_path, check_writable
 
     path = check_writable(Path(path))
     with atomic_path(path) as tmp:

@@ -187,7 +187,7 @@ def _device(device: str, runtime: str | None):
 
 
 def _check_outputs(*paths: Path | None) -> None:
-    from ..io import check_writable
+    from ..fileio import check_writable
 
     for out in paths:
         if out is not None:

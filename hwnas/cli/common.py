@@ -40,7 +40,7 @@ def make_space(name: str, options: list[str] | None = None):
 
 def read_arch_lines(path: Path) -> list[str]:
     """Arch strings from a CSV with an ``arch`` column, or one arch per line (blank lines and # skipped)."""
-    from ..io import read_text
+    from ..fileio import read_text
     from ..spaces import parse_arch_table
 
     path = Path(path)

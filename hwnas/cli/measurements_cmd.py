@@ -20,7 +20,7 @@ def import_latency_csv(path: Path, device: str, space, store, runtime: str = "un
     at a time, so memory does not grow with it. Returns the rows added: 0 when a file with the same sha256 was
     already imported for this device and space (re-importing is a no-op, also when two imports run at once)."""
     from ..errors import HwnasError
-    from ..io import sha256_file
+    from ..fileio import sha256_file
 
     path = Path(path)
     if not path.is_file():
@@ -45,7 +45,7 @@ def _imported_rows(path: Path, device: str, space, runtime: str, digest: str):
     from functools import lru_cache
 
     from ..errors import HwnasError
-    from ..io import now_iso, text_lines
+    from ..fileio import now_iso, text_lines
     from ..store import Measurement, value_problem
 
     reader = csv.DictReader(text_lines(path, "CSV file"))
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from ..errors import HwnasError
-        from ..io import atomic_path, check_writable
+        from ..fileio import atomic_path, check_writable
         from ..store import SOURCES, MeasurementStore
 
         if source is not None and source not in SOURCES:

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         import csv
 
         from ..errors import HwnasError
-        from ..io import atomic_path, check_writable
+        from ..fileio import atomic_path, check_writable
         from ..predictors import LatencyPredictor, load_predictor
         from ..spaces import arch_from_text
         from .common import read_arch_lines
@@ -80,7 +80,7 @@ def _predict_graph(device: str, model: Path, models, out) -> None:
     """``--model FILE.onnx``: fused kernels -> the device's graph-kernel predictor; a table of the kernels."""
     import csv
 
-    from ..io import atomic_path, check_writable
+    from ..fileio import atomic_path, check_writable
     from ..predictors.fusion import graph_runtime, read_graph
     from ..predictors.graph import find_graph_predictor
 

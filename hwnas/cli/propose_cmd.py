@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from ..errors import HwnasError
-        from ..io import atomic_path, check_writable
+        from ..fileio import atomic_path, check_writable
         from ..predictors.active import propose_for_device
         from ..predictors.from_store import settings_text
         from ..store import MeasurementStore

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..contracts import Arch, Evaluation
 from ..errors import HwnasError
-from ..io import atomic_path
+from ..fileio import atomic_path
 
 HEADER_KEY = "hwnas_log"
 LOG_FORMAT = 1

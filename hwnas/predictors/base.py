@@ -29,7 +29,7 @@ import numpy as np
 
 from ..contracts import Arch
 from ..errors import HwnasError
-from ..io import now_iso, sha256_file
+from ..fileio import now_iso, sha256_file
 from ..params import Params
 
 CARD = "card.json"
@@ -162,10 +162,18 @@ class LatencyPredictor(Params):
         self.n_train_ = len(archs)
         self.data_hash_ = data_hash(archs, y)
         self.info_ = getattr(self, "info_", {}) or {}
+        self._memos = {}  # what was remembered about the old fit no longer holds
         with _one_blas_thread():
             self._fit(archs, y)
         self.fitted_ = True
         return self
+
+    def memo(self, name: str) -> dict:
+        """A per-arch-id cache named ``name`` that belongs to this fit (e.g. a transfer model's view of its
+        sources: ``predictors.transfer``); ``fit()`` starts every one empty."""
+        if not hasattr(self, "_memos"):  # a loaded artifact: never fitted in this process
+            self._memos = {}
+        return self._memos.setdefault(name, {})
 
     def min_samples(self) -> int:
         return 3
@@ -204,7 +212,7 @@ class LatencyPredictor(Params):
         if r is not None:
             try:
                 arch_text = space.to_string(archs[r])
-            except Exception:  # noqa: BLE001 - only for the message
+            except Exception:  # noqa: BLE001 - only the message's arch text: the UnknownOpError is raised either way
                 arch_text = archs[r].arch_id
             raise UnknownOpError(f"{what} {unseen[r]!r} of arch {arch_text} never occurred in "
                                  f"the training data; measure archs that use it and refit (it is not counted as 0 ms)")
@@ -278,7 +286,7 @@ class LatencyPredictor(Params):
             if directory.exists():
                 shutil.rmtree(directory)
             tmp.rename(directory)
-        except BaseException:
+        except BaseException:  # any exit, Ctrl-C included: no half-written artifact stays behind; re-raised
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.created_at_ = card["created_at"]

@@ -181,6 +181,8 @@ def fuse(model, runtime: str = "onnxruntime", input_shape=None, where: str = "mo
             last = absorb(k, last, ACTS)
             k.act = last.op_type if last.op_type in ACTS else ""
             k.cin, k.cout = (int(w[0]), int(w[1])) if len(w) == 2 else (cin, cout)
+            if op == "Gemm" and len(w) == 2 and int(G.attrs[id(node)].get("transB", 0)):
+                k.cin, k.cout = k.cout, k.cin  # B stored (out, in): torch's Linear exports this way
             k.mmacs = _numel(w) / 1e6
             wbytes = _numel(w) * 4
         elif op in ("Add", "Sum"):  # a bias or constant added to one tensor

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import now_iso, sha256_file
+from ..fileio import now_iso, sha256_file
 from .base import (ARTIFACT_FORMAT, CARD, ArtifactError, PredictorError, UnknownOpError, read_card, read_model_json,
                    read_model_text, verified_files)
 from .fusion import FEATURES, Kernel, graph_runtime, read_graph
@@ -41,7 +41,8 @@ from .op_profiles import ort_kernel_index
 
 KIND = "graph-kernel"
 GBDT_MIN = 60
-SCHEMA = {"featurizer": "onnx-fused-kernels", "version": 1, "features": list(FEATURES)}
+# version 2: a Gemm with transB=1 (every torch Linear) reads cin/cout the right way round (version 1 swapped them)
+SCHEMA = {"featurizer": "onnx-fused-kernels", "version": 2, "features": list(FEATURES)}
 
 
 def _work(X: np.ndarray) -> np.ndarray:

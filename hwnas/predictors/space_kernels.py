@@ -71,8 +71,7 @@ def _flatten(r: dict) -> list[Kernel]:
 
 def _linear(r: dict) -> list[Kernel]:
     cin, cout = int(r["cin"]), int(r["cout"])
-    # fusion.fuse reads (cin, cout) from the Gemm weight (out, in): the same order here
-    return [Kernel("fc", hw=1, cin=cout, cout=cin, mmacs=cout * cin / 1e6,
+    return [Kernel("fc", hw=1, cin=cin, cout=cout, mmacs=cout * cin / 1e6,
                    mbytes=(cin * 4 + cout * 4 + cout * cin * 4) / 1e6, nodes=[f"{r['name']}/Gemm"],
                    outputs=[f"{r['name']}/out"])]
 

@@ -35,9 +35,9 @@ from .base import ArtifactError, LatencyPredictor, PredictorError, UnknownOpErro
 
 
 def _memo_unseen(p, archs, ids=None) -> list:
-    """``p.unseen_ops(archs)``, remembered on the (shared, already fitted) source predictor per arch id."""
+    """``p.unseen_ops(archs)``, remembered per arch id in the source predictor's memo (cleared when it is refitted)."""
     ids = ids or [a.arch_id for a in archs]
-    memo = p.__dict__.setdefault("_unseen_memo", {})
+    memo = p.memo("unseen_ops")
     todo = [(i, a) for i, a in zip(ids, archs) if i not in memo]
     if todo:
         memo.update(zip((i for i, _ in todo), p.unseen_ops([a for _, a in todo])))
@@ -46,12 +46,13 @@ def _memo_unseen(p, archs, ids=None) -> list:
 
 def source_log_predictions(sources: dict, archs) -> np.ndarray:
     """(n, n_sources) log predicted latency of every source predictor; nan where a source cannot predict an
-    arch (an op it never saw). Predictions are remembered per arch id on the source objects (they are shared,
-    fitted once, and asked for the same archs again by every fold, candidate and proposal)."""
+    arch (an op it never saw). Predictions are remembered per arch id in each source's memo
+    (``LatencyPredictor.memo``: the sources are shared and asked for the same archs again by every fold, candidate
+    and proposal; a refit clears it)."""
     ids = [a.arch_id for a in archs]
     cols = []
     for p in sources.values():
-        memo = p.__dict__.setdefault("_pred_memo", {})
+        memo = p.memo("log_predictions")
         todo = [(i, a) for i, a in zip(ids, archs) if i not in memo]
         if todo:
             unseen = _memo_unseen(p, [a for _, a in todo], [i for i, _ in todo])

@@ -53,7 +53,7 @@ class LiteRTSession:
         try:
             self.interpreter = mod.Interpreter(**kwargs)
             self.interpreter.allocate_tensors()
-        except Exception as exc:
+        except Exception as exc:  # the interpreter raises ValueError, RuntimeError ...: re-raised as one line
             raise HwnasError(f"LiteRT cannot load {path}: {str(exc).splitlines()[0]}") from exc
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]

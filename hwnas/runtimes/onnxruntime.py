@@ -31,7 +31,7 @@ class OrtSession:
             raise HwnasError(f"onnxruntime execution provider {providers[0]!r} is not available here; available: {', '.join(available)}")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:
+        except Exception as exc:  # ORT's own pybind classes (Fail, InvalidGraph ...): re-raised as one line
             raise HwnasError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}") from exc
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name

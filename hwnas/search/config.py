@@ -179,7 +179,7 @@ DEFAULT_RECIPE = {
 
 
 def load_recipe(path: Path) -> dict:
-    from ..io import read_text
+    from ..fileio import read_text
 
     path = Path(path)
     if not path.is_file():

@@ -4,6 +4,7 @@ report; and ``load_result`` to read a directory back (``hwnas report``)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 from ..contracts import Objective, SearchResult
 from ..errors import HwnasError
 from ..evaluation import build_evaluator, read_log
-from ..io import atomic_path
+from ..fileio import atomic_path
 from ..spaces import create_space
 from .config import SearchConfig, make_config
 from .report import write_report
@@ -106,7 +107,7 @@ def write_results(result, out: Path, space=None, test: dict[str, tuple[float, st
     resolved["objectives_resolved"] = [{"label": o.label, "bound": o.bound} for o in result.objectives]
     resolved["feasible_found"] = result.any_feasible
     (out / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    write_report(result, out)
+    write_report(dataclasses.replace(result, config=resolved), out)  # the settings config.yaml holds: `hwnas report` re-renders the same page
 
 
 def _attach_test_errors(pareto_csv: Path, evaluations) -> None:

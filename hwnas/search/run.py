@@ -281,7 +281,7 @@ def run_search(cfg: SearchConfig, out: Path, resume: bool = False,
         out = prepare_out(out, resume)  # again, under the lock: another run may have started meanwhile
         try:
             return _run_locked(cfg, out, resume, space, evaluator, strategy, notify)
-        except Exception:
+        except Exception:  # whatever stopped the run: remove the directory it made if it evaluated nothing, re-raise
             if not resume and not _evaluated(out / LOG_NAME):
                 _unmake_out(out, created)
             raise

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path
+from ..fileio import atomic_path
 
 TRUST_NAME = "trust.json"
 DEFAULT_TRUST_ARCHS = 6

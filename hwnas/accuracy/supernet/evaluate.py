@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HwnasError
-from ...io import sha256_file
+from ...fileio import sha256_file
 from .data import pretrained_splits, splits_for
 from .torchfile import load_matching_state, load_weights_file, non_finite_tensor
 from .train import FORMAT, build_supernet, check_matches, torch_threads, validate_checkpoint

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ...errors import HwnasError
-from ...io import atomic_path, check_writable, now_iso
+from ...fileio import atomic_path, check_writable, now_iso
 from .data import VAL_FRACTION, splits_for
 
 FORMAT = "hwnas-supernet/1"

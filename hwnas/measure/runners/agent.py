@@ -193,7 +193,7 @@ def _runtimes() -> dict:
     for r in RUNTIMES:
         try:
             out[r] = runtime_version(r)
-        except Exception:
+        except (ImportError, HwnasError):  # that runtime is not installed on this board
             out[r] = None
     return out
 
@@ -406,7 +406,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         if self.slots.acquire(blocking=False):
             try:
                 super().process_request(request, client_address)
-            except Exception:
+            except Exception:  # the slot goes back whatever failed; re-raised
                 self.slots.release()
                 raise
             return
@@ -636,7 +636,7 @@ class AgentRunner:
     def _refused(exc: urllib.error.HTTPError, url: str, profile):
         try:
             msg = json.loads(exc.read()).get("error") or exc.reason
-        except Exception:
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):  # no JSON {"error": ...} body
             msg = exc.reason
         if exc.code == 401:
             raise DeviceUnreachable(f"device {profile.name}: agent at {url} refused: {msg}") from None
@@ -658,7 +658,13 @@ class AgentRunner:
         fp = info.get("fingerprint", {})
         return True, f"agent {self._base(profile)} ({fp.get('host')}, {fp.get('cpu')})"
 
-    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True) -> RunResult:
+    def run(self, path: Path, profile, protocol: ProtocolSettings | None = None, op_profile: bool = True,
+            reference: Path | None = None) -> RunResult:
+        """Measure ``path`` on the agent's board. A drift ``reference`` is refused: the agent times one model per
+        request, so it cannot interleave a reference's rounds with the candidate's."""
+        if reference is not None:
+            raise HwnasError(f"device {profile.name}: a drift reference is not supported over the agent "
+                             "(use reference: none)")
         protocol = protocol or ProtocolSettings()
         path = Path(path)
         body = json.dumps({

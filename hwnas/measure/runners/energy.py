@@ -92,6 +92,12 @@ class RaplReader:
         return total_uj / 1e6
 
 
+def _nvml_errors(lib) -> tuple:
+    """pynvml's error class (every NVML failure derives from it), when ``lib`` has one."""
+    err = getattr(lib, "NVMLError", None)
+    return (err,) if isinstance(err, type) and issubclass(err, Exception) else ()
+
+
 class NvmlReader:
     """NVIDIA GPU total energy counter through pynvml (optional import; ``nvml`` injectable for tests)."""
 
@@ -120,7 +126,7 @@ class NvmlReader:
             self._handle = lib.nvmlDeviceGetHandleByIndex(self.index)
             lib.nvmlDeviceGetTotalEnergyConsumption(self._handle)
             return True
-        except Exception:
+        except (OSError, RuntimeError, *_nvml_errors(lib)):  # no library, no GPU, no energy counter on this one
             return False
 
     def snapshot(self) -> float:
@@ -251,7 +257,7 @@ class _Sampler:
         while not self._stop.wait(self.interval_s):
             try:
                 self.samples.append((time.monotonic(), self.read()))
-            except Exception as exc:  # a sensor that stops answering
+            except Exception as exc:  # a sensor that stops answering: recorded, stop() reports it
                 self._error = exc
                 return
 
@@ -269,7 +275,7 @@ class _Sampler:
             self._thread.join()
         try:
             self.samples.append((time.monotonic(), self.read()))
-        except Exception as exc:
+        except Exception as exc:  # recorded like the loop's: the first failure is reported
             self._error = self._error or exc
 
     def peak_label(self, name: str) -> str:

@@ -91,7 +91,7 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
     except BaseException as exc:  # report, then die: the parent turns this into WorkerCrashed
         try:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        except Exception:
+        except OSError:  # the parent is gone (broken pipe): nobody to tell
             pass
 
 
