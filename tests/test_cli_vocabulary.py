@@ -79,3 +79,56 @@ def test_supernet_train_dataset_and_its_old_spelling_accuracy_data(tmp_path, cap
     assert capsys.readouterr().err == "warning: --accuracy-data is deprecated: use --dataset\n" + new
     assert main(["supernet", "train", "--accuracy-data", "digits", "--dataset", "digits", "--out", str(ck)]) == 2
     assert "give --dataset once" in capsys.readouterr().err
+
+
+def _all_flags():
+    flags = set()
+
+    def walk(cmd):
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+        for p in getattr(cmd, "params", []):
+            flags.update(getattr(p, "opts", []))
+
+    walk(typer.main.get_command(app))
+    return flags
+
+
+def test_library_errors_name_parameters_and_the_cli_words_them_as_flags(capsys):
+    import numpy as np
+
+    from hwnas.accuracy.training import Recipe
+    from hwnas.ci.ab import MeasureSettings
+    from hwnas.ci.check import check_policy
+    from hwnas.ci.stats import Thresholds
+    from hwnas.cli.main import as_flags
+    from hwnas.errors import ParameterError
+    from hwnas.predictors.active import propose_next
+    from hwnas.spaces import create_space
+
+    calls = [(lambda: propose_next(create_space("nb201"), [], 0, np.random.default_rng(0)), "k must be at least 1, got 0"),
+             (lambda: Recipe(batch_size=1), "batch_size must be >= 2 (batch norm), got 1"),
+             (lambda: Thresholds(delta=20), "delta 20: expected a fraction such as 0.05"),
+             (lambda: MeasureSettings(max_rounds=1), "max_rounds 1: must be >= 2"),
+             (lambda: check_policy("maybe"), "inconclusive 'maybe': expected one of exit3, pass, fail")]
+    worded = []
+    for call, message in calls:
+        with pytest.raises(ParameterError) as exc:
+            call()
+        assert str(exc.value) == message  # the library speaks Python
+        worded.append(as_flags(exc.value))
+    assert worded == ["--k must be at least 1, got 0", "--batch-size must be >= 2 (batch norm), got 1",
+                      "--delta 20: expected a fraction such as 0.05", "--max-rounds 1: must be >= 2",
+                      "--inconclusive 'maybe': expected one of exit3, pass, fail"]
+    # and on the command line: one line naming the flag, exit 2
+    assert main(["ci-check", "m.onnx", "--against", "m.onnx", "--delta", "20"]) == 2
+    assert capsys.readouterr().err == "error: --delta 20.0: expected a fraction such as 0.05\n"
+
+
+def test_every_parameter_error_names_a_flag_of_the_cli():
+    """``ParameterError("name", ...)``: the CLI words it as ``--name``, so that flag must exist."""
+    root = Path(__file__).resolve().parents[1] / "hwnas"
+    names = {m for f in root.rglob("*.py") for m in re.findall(r'ParameterError\(\s*"(\w+)"', f.read_text())}
+    assert len(names) >= 10
+    flags = _all_flags()
+    assert not {n for n in names if "--" + n.replace("_", "-") not in flags}

@@ -209,6 +209,8 @@ def _specs(inputs, space, space_opt, archs, against, dev, tmp: Path):
         from ..runtimes import format_for
         from .common import make_space
 
+        if not items and archs is None:
+            raise HwnasError("nothing to check: give arch strings or --archs FILE with --space")
         settings = ExportSettings(format=format_for(dev.runtime), precision=dev.precision)
         return resolve_archs(make_space(space, space_opt), items, archs, against, settings)
     if archs is not None:

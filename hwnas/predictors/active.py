@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from ..contracts import Arch
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 
 
 D_OPT_RIDGE = 1e-3  # A = ridge I + sum z z' (the first picks: before A has full rank)
@@ -83,7 +83,7 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
     from .features import featurizer_for
 
     if k < 1:
-        raise HwnasError(f"--k must be at least 1, got {k}")
+        raise ParameterError("k", f"must be at least 1, got {k}")
     measured = [space.check(a) for a in measured_archs]
     exclude = {a.arch_id for a in measured}
     if candidates is not None:
