@@ -17,3 +17,13 @@ class UnknownNameError(HwnasError, KeyError):
 def unknown(kind: str, name: str, known) -> UnknownNameError:
     known = sorted(known)
     return UnknownNameError(f"unknown {kind} {name!r}; known: {', '.join(known) if known else '(none)'}")
+
+
+class ParameterError(HwnasError):
+    """A bad value of one parameter, worded with the parameter's name (``k must be at least 1, got 0``). The
+    library speaks Python: this is what a caller of the function sees. The CLI words it with the flag of that
+    name (``--k must be at least 1, got 0``): every ``name`` is also a flag (``_`` -> ``-``)."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(f"{name} {problem}")
+        self.name, self.problem = name, problem

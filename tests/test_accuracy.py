@@ -102,13 +102,13 @@ def test_cpu_training_is_deterministic_per_seed_and_labelled(space):
 
 
 def test_recipe_and_device_errors():
-    with pytest.raises(HwnasError, match="--epochs must be >= 1"):
+    with pytest.raises(HwnasError, match="^epochs must be >= 1"):
         Recipe(epochs=0)
-    with pytest.raises(HwnasError, match="--lr must be > 0"):
+    with pytest.raises(HwnasError, match="^lr must be > 0"):
         Recipe(lr=0)
     with pytest.raises(HwnasError, match="label smoothing"):
         Recipe(label_smoothing=1.5)
-    with pytest.raises(HwnasError, match="--train-device 'tpu'"):
+    with pytest.raises(HwnasError, match="^train_device 'tpu'"):
         resolve_device("tpu")
     import torch
 

@@ -209,7 +209,7 @@ def _search(tmp_path, capsys, ckpt: Path):
 
 
 def _resume(tmp_path, capsys, ckpt: Path):
-    rc = main(["supernet", "train", "--resume", "--out", str(ckpt)])
+    rc = main(["supernet", "train", "--resume", str(ckpt)])
     return rc, capsys.readouterr().err.strip()
 
 

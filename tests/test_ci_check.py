@@ -164,7 +164,7 @@ def test_arch_file_against_a_git_ref_pairs_rows_by_name(tmp_path):
     _git(repo, "commit", "-qm", "light")
     (repo / "archs.csv").write_text(f"name,arch\nextra,{LIGHT}\nnet,{HEAVY}\n")  # reordered + a new row
     out = tmp_path / "r.json"
-    code = main(["ci-check", *SPACE, "--arch-file", str(repo / "archs.csv"), "--against", "HEAD", "--gates", "macs",
+    code = main(["ci-check", *SPACE, "--archs", str(repo / "archs.csv"), "--against", "HEAD", "--gates", "macs",
                  *FAST, "--json", str(out)])
     assert code == 1
     by_name = {m["name"]: m for m in json.loads(out.read_text())["models"]}

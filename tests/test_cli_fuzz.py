@@ -69,7 +69,7 @@ FILE_CASES = [
     (["pareto-search", "--resume", "{X}", "--no-progress"], ("missing", "binary", "empty", "dir")),
     (["report", "{X}"], ("missing", "binary", "empty", "dir")),
     (["retrain", "{X}"], ("missing", "binary", "empty", "dir")),
-    (["ci-check", "--space", "nb201", "--arch-file", "{X}", "--update-baseline", "{O}"], ("missing", "binary", "dir")),
+    (["ci-check", "--space", "nb201", "--archs", "{X}", "--update-baseline", "{O}"], ("missing", "binary", "dir")),
     (["ci-check", "{X}", "--update-baseline", "{O}"], ("missing", "binary", "empty")),
     (["ci-check", "m.onnx", "--baseline", "{X}"], ("missing", "binary", "empty", "dir")),
     (["ci-check", "calibrate", "{X}"], ("missing", "binary", "empty")),
@@ -311,7 +311,7 @@ def test_cli_fuzz_artifact_cases(tmp_path, monkeypatch, capsys):
         _tamper_predictor(root / "dev" / "nb201-kernel", how)
         cmd = rng.choice([["predict", "--device", "dev", "--archs", "archs.txt", "--out", f"p{n}.csv", "--models",
                            str(root)],
-                          ["predict", "--device", "dev", "--archs", "archs.txt", "--out", f"p{n}.csv", "--model",
+                          ["predict", "--device", "dev", "--archs", "archs.txt", "--out", f"p{n}.csv", "--predictor",
                            str(root / "dev" / "nb201-kernel")]])
         cases.append((f"predictor {how}", cmd))
     for n, how in enumerate(CHECKPOINT_TAMPERS):
@@ -320,7 +320,7 @@ def test_cli_fuzz_artifact_cases(tmp_path, monkeypatch, capsys):
         cases.append((f"checkpoint {how} (search)", ["pareto-search", *space_args, "--objective", "error",
                                                      "--objective", "macs", "--accuracy", f"supernet:{path}",
                                                      "--budget", "2", "--out", f"runs{n}", "--no-progress"]))
-        cases.append((f"checkpoint {how} (resume)", ["supernet", "train", "--resume", "--out", str(path)]))
+        cases.append((f"checkpoint {how} (resume)", ["supernet", "train", "--resume", str(path)]))
     for bad in TRAVERSAL_DEVICES:
         cases += [(f"device {bad!r}", argv) for argv in (
             ["import", "latency", str(tmp_path / "archs.txt"), "--device", bad],

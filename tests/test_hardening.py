@@ -169,7 +169,7 @@ def test_non_utf8_predict_archs(tmp_path, capsys):
 
 def test_non_utf8_ci_check_arch_file(tmp_path, capsys):
     (tmp_path / "l.csv").write_bytes(LATIN1)
-    rc = main(["ci-check", "--space", "nb201", "--arch-file", str(tmp_path / "l.csv"),
+    rc = main(["ci-check", "--space", "nb201", "--archs", str(tmp_path / "l.csv"),
                "--update-baseline", str(tmp_path / "b.json")])
     one_line_error(capsys, rc, "is not UTF-8 text")
 

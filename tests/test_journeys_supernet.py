@@ -80,7 +80,7 @@ NB201 = ["--space", "nb201", "--space-opt", "C=8", "--space-opt", "N=1", "--spac
 
 
 def test_supernet_train_then_search(tmp_path):
-    ran = run_hwnas(["supernet", "train", *NB201, "--accuracy-data", "digits", "--epochs", "2", "--out",
+    ran = run_hwnas(["supernet", "train", *NB201, "--dataset", "digits", "--epochs", "2", "--out",
                      "supernet.pt"], cwd=tmp_path, mode="pipe").ok()
     assert "2/2 epochs on digits" in ran.out
     digest = ran.out.strip().rsplit("hash ", 1)[1]
@@ -103,14 +103,14 @@ def test_supernet_train_ctrl_c_then_resume_ends_with_the_unbroken_weights(tmp_pa
     from hwnas.spaces import create_space
 
     out = tmp_path / "supernet.pt"
-    args = ["supernet", "train", *NB201, "--accuracy-data", "digits", "--epochs", "4", "--train-device", "cpu",
+    args = ["supernet", "train", *NB201, "--dataset", "digits", "--epochs", "4", "--train-device", "cpu",
             "--out", "supernet.pt"]
     ran = run_hwnas(args, cwd=tmp_path, mode="tty", interrupt_when=out.exists)
     assert ran.rc == 130 and "interrupted" in ran.out and "Traceback" not in ran.out, ran.out[-2000:]
     half = torch.load(out, map_location="cpu", weights_only=True)
     assert 1 <= half["epochs_done"] < 4 and not half["complete"]
 
-    ran = run_hwnas(["supernet", "train", "--out", "supernet.pt", "--resume", "--train-device", "cpu"], cwd=tmp_path,
+    ran = run_hwnas(["supernet", "train", "--resume", "supernet.pt", "--train-device", "cpu"], cwd=tmp_path,
                     mode="pipe").ok()
     assert "4/4 epochs on digits" in ran.out
     unbroken = train_supernet(create_space("nb201", C=8, N=1, input_size=8), tmp_path / "unbroken.pt",

@@ -106,13 +106,22 @@ def test_bad_input_is_clear(store, tmp_path, monkeypatch, capsys):
     # a malformed arch list, then a mismatched artifact: clear errors, nothing written
     assert main(["fit-predictor", "--device", "dev", "--store", str(path), "--kind", "lut", "--out", "m"]) == 0
     capsys.readouterr()
+    # one predictor directory: --predictor DIR; the old spelling --model DIR still works, with one warning line
+    assert main(["predict", "--device", "dev", "--predictor", "m", "--archs", "a.txt", "--out", "new.csv"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["predict", "--device", "dev", "--model", "m", "--archs", "a.txt", "--out", "old.csv"]) == 0
+    assert capsys.readouterr().err == "warning: --model DIR (a predictor directory) is deprecated: use --predictor DIR\n"
+    assert (tmp_path / "old.csv").read_text() == (tmp_path / "new.csv").read_text()
+    assert main(["predict", "--device", "dev", "--predictor", "m", "--model", "m", "--archs", "a.txt",
+                 "--out", "p.csv"]) == 2
+    assert "give --predictor once" in _err(capsys)
     (tmp_path / "bad.csv").write_text("arch,latency_ms\n|nor_conv_3x3~0|+|oops|,1\n")
-    assert main(["predict", "--device", "dev", "--model", "m", "--archs", "bad.csv", "--out", "p.csv"]) == 2
+    assert main(["predict", "--device", "dev", "--predictor", "m", "--archs", "bad.csv", "--out", "p.csv"]) == 2
     assert "bad.csv, arch 1" in _err(capsys)
     card = json.loads((tmp_path / "m" / "card.json").read_text())
     card["space_config"]["C"] = 16
     (tmp_path / "m" / "card.json").write_text(json.dumps(card))
-    assert main(["predict", "--device", "dev", "--model", "m", "--archs", "a.txt", "--out", "p.csv"]) == 2
+    assert main(["predict", "--device", "dev", "--predictor", "m", "--archs", "a.txt", "--out", "p.csv"]) == 2
     assert "feature schema mismatch" in _err(capsys)
     assert not (tmp_path / "p.csv").exists()
 

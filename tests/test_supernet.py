@@ -130,15 +130,18 @@ def test_mobilenet_supernet_paths_and_sandwich_step():
 def test_cli_train_resume_and_eval(tmp_path, capsys):
     out = tmp_path / "sn.pt"
     base = ["supernet", "train", "--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1",
-            "--space-opt", "input_size=8", "--accuracy-data", "digits", "--batch-size", "256", "--no-progress"]
+            "--space-opt", "input_size=8", "--dataset", "digits", "--batch-size", "256", "--no-progress"]
     assert main(base + ["--epochs", "1", "--out", str(out)]) == 0
     assert "1/1 epochs" in capsys.readouterr().out
     assert main(base + ["--epochs", "1", "--out", str(out)]) == 2  # exists: no silent overwrite
-    assert "--resume" in capsys.readouterr().err
-    assert main(["supernet", "train", "--out", str(out), "--resume", "--epochs", "3"]) == 2
+    assert f"continue it with --resume {out}" in capsys.readouterr().err
+    assert main(["supernet", "train", "--resume", str(out), "--epochs", "3"]) == 2
     assert "drop --epochs" in capsys.readouterr().err
+    assert main(["supernet", "train", "--resume", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    # the old form: a bare --resume continues --out, with one deprecation line
     assert main(["supernet", "train", "--out", str(out), "--resume", "--no-progress"]) == 0
-    capsys.readouterr()
+    assert capsys.readouterr().err.startswith("warning: --resume without a path is deprecated: use --resume CHECKPOINT")
     assert main(["supernet", "eval", "--checkpoint", str(out), "--sample", "2", "--bn-images", "100"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "arch,val_accuracy,source" and len(lines) == 3 and "(val, bn-recal 100)" in lines[1]

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 from ..fileio import atomic_path
 from .training import FULL_EPOCHS, Recipe, train_arch
 
@@ -103,9 +103,9 @@ def retrain_front(run_dir, top: int | None = None, epochs: int = FULL_EPOCHS, se
     run_dir = Path(run_dir)
     config, front = _run_inputs(run_dir)
     if int(seeds) < 1:
-        raise HwnasError(f"--seeds must be >= 1, got {seeds}")
+        raise ParameterError("seeds", f"must be >= 1, got {seeds}")
     if top is not None and int(top) < 1:
-        raise HwnasError(f"--top must be >= 1, got {top}")
+        raise ParameterError("top", f"must be >= 1, got {top}")
     search_col, pareto_col, search_value = _search_metric(front)
     try:
         front.sort(key=lambda r: -search_value(r))

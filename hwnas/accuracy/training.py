@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 
 FULL_EPOCHS = 50
 TRAIN_DEVICES = ("auto", "cpu", "cuda")
@@ -39,11 +39,11 @@ class Recipe:
 
     def __post_init__(self):
         if int(self.epochs) < 1:
-            raise HwnasError(f"--epochs must be >= 1, got {self.epochs}")
+            raise ParameterError("epochs", f"must be >= 1, got {self.epochs}")
         if int(self.batch_size) < 2:
-            raise HwnasError(f"--batch-size must be >= 2 (batch norm), got {self.batch_size}")
+            raise ParameterError("batch_size", f"must be >= 2 (batch norm), got {self.batch_size}")
         if not float(self.lr) > 0:
-            raise HwnasError(f"--lr must be > 0, got {self.lr}")
+            raise ParameterError("lr", f"must be > 0, got {self.lr}")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
             raise HwnasError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
 
@@ -66,11 +66,11 @@ def resolve_device(device: str = "auto") -> str:
     import torch
 
     if device not in TRAIN_DEVICES:
-        raise HwnasError(f"--train-device {device!r}: choose one of {', '.join(TRAIN_DEVICES)}")
+        raise ParameterError("train_device", f"{device!r}: choose one of {', '.join(TRAIN_DEVICES)}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise HwnasError("--train-device cuda: torch sees no CUDA GPU here (use auto or cpu)")
+        raise ParameterError("train_device", "cuda: torch sees no CUDA GPU here (use auto or cpu)")
     return device
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 from ..measure.device_profile import DeviceProfile, load_profile
 
 
@@ -44,9 +44,9 @@ class MeasureSettings:
 
     def __post_init__(self) -> None:
         if self.budget_s <= 0:
-            raise HwnasError(f"--budget-s {self.budget_s}: must be > 0")
+            raise ParameterError("budget_s", f"{self.budget_s}: must be > 0")
         if self.max_rounds < 2:
-            raise HwnasError(f"--max-rounds {self.max_rounds}: must be >= 2")
+            raise ParameterError("max_rounds", f"{self.max_rounds}: must be >= 2")
         if self.round_step < 2 or self.round_step % 2:
             raise HwnasError(f"round step {self.round_step}: must be an even number >= 2 (ABBA pairs)")
 

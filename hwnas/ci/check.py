@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 from ..fileio import now_iso, sha256_file
 from ..measure.device_profile import DeviceProfile
 from ..measure.protocol import host_fingerprint
@@ -126,7 +126,7 @@ class CheckReport:
 
 def check_policy(inconclusive: str) -> str:
     if inconclusive not in INCONCLUSIVE_POLICIES:
-        raise HwnasError(f"--inconclusive {inconclusive!r}: expected one of {', '.join(INCONCLUSIVE_POLICIES)}")
+        raise ParameterError("inconclusive", f"{inconclusive!r}: expected one of {', '.join(INCONCLUSIVE_POLICIES)}")
     return inconclusive
 
 

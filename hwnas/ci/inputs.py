@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 from ..fileio import read_text
 from ..spaces import parse_arch_table
 
@@ -140,7 +140,7 @@ def resolve_archs(space, archs: Sequence[str], arch_file: Path | None, against: 
             raise HwnasError(f"arch file {arch_file} does not exist")
         rows += parse_arch_table(read_text(Path(arch_file), "arch file"))
     if not rows:
-        raise HwnasError("nothing to check: give arch strings or --arch-file with --space")
+        raise HwnasError("nothing to check: no arch strings and no arch file")
     base_rows: list[tuple[str | None, str]] | None = None
     where = against
     if against is not None:
@@ -155,8 +155,8 @@ def resolve_archs(space, archs: Sequence[str], arch_file: Path | None, against: 
             where = f"{arch_file} at {against}"
         else:
             if len(rows) != 1:
-                raise HwnasError(f"--against {against!r}: one baseline arch for {len(rows)} candidates; pass an "
-                                 "arch-list file or a git ref with --arch-file")
+                raise ParameterError("against", f"{against!r}: one baseline arch for {len(rows)} candidates; give an "
+                                     "arch-list file, or a git ref at which the arch file is read")
             base_rows = [(None, against)]
 
     def export(text: str) -> tuple[Path, str]:

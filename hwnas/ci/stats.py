@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import ParameterError
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 UNDER_FLOOR = "under_floor"  # a real slowdown (CI above 1 + delta) under the user's explicit --floor-ms: exit 0
@@ -275,13 +275,13 @@ class Thresholds:
 
     def __post_init__(self) -> None:
         if not 0 <= self.delta < 10:
-            raise HwnasError(f"--delta {self.delta}: expected a fraction such as 0.05")
+            raise ParameterError("delta", f"{self.delta}: expected a fraction such as 0.05")
         if self.floor_ms is not None and self.floor_ms < 0:
-            raise HwnasError(f"--floor-ms {self.floor_ms}: must be >= 0")
+            raise ParameterError("floor_ms", f"{self.floor_ms}: must be >= 0")
         if not 0 < self.alpha < 1:
-            raise HwnasError(f"--alpha {self.alpha}: must be between 0 and 1")
+            raise ParameterError("alpha", f"{self.alpha}: must be between 0 and 1")
         if self.min_rounds < 2:
-            raise HwnasError(f"--min-rounds {self.min_rounds}: must be >= 2")
+            raise ParameterError("min_rounds", f"{self.min_rounds}: must be >= 2")
 
 
 def decide(stats: RatioEstimate, th: Thresholds, p_regression_adjusted: float | None = None) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from .common import EXIT_CODES, out_console
+from .common import EXIT_CODES, either, old_spelling, out_console
 
 # options both sub-commands take
 Inputs = Annotated[Optional[List[str]], typer.Argument(
@@ -23,8 +23,8 @@ Runtime = Annotated[Optional[str], typer.Option(
     "--runtime", help="override the profile's runtime for arch exports: onnxruntime | litert")]
 Space = Annotated[Optional[str], typer.Option("--space", help="inputs are arch strings of this space (exported with hwnas.export)")]
 SpaceOpt = Annotated[Optional[List[str]], typer.Option("--space-opt", help="space setting KEY=VALUE, e.g. C=8")]
-ArchFile = Annotated[Optional[Path], typer.Option(
-    "--arch-file", help="arch strings, one a line, or CSV with arch (and name) columns")]
+Archs = Annotated[Optional[Path], typer.Option(
+    "--archs", help="file of arch strings (with --space), one a line, or CSV with arch (and name) columns")]
 BudgetS = Annotated[float, typer.Option("--budget-s", help="time budget per model for measuring rounds (s); a model "
                                         "that hangs fails (exit 2) after it plus 30 s for starting the workers")]
 Seed = Annotated[int, typer.Option("--seed", help="seed of the ABBA schedule and the bootstrap")]
@@ -64,7 +64,8 @@ def check_cmd(
     update_baseline: Optional[Path] = typer.Option(None, "--update-baseline", help="write the candidates' measurements as a new baseline file"),
     space: Space = None,
     space_opt: SpaceOpt = None,
-    arch_file: ArchFile = None,
+    archs: Archs = None,
+    arch_file: Optional[Path] = old_spelling("--arch-file", "--archs"),
     delta: float = typer.Option(0.05, "--delta", help="tolerated relative slowdown (0.05 = 5%)"),
     floor_ms: Optional[float] = typer.Option(None, "--floor-ms", help="tolerated absolute slowdown in ms: a real slowdown under it gets the verdict under_floor (exit 0); default: none, only the measurement's noise floor (A/A spread, timer)"),
     alpha: float = typer.Option(0.05, "--alpha", help="1 - CI level (0.05: 95% CIs)"),
@@ -96,6 +97,7 @@ def check_cmd(
     from ..ci.stats import Thresholds
     from ..errors import HwnasError
 
+    archs = either("--archs", archs, "--arch-file", arch_file)
     check_policy(inconclusive)
     if against is not None and baseline is not None:
         raise HwnasError("give either --against (measure the baseline now) or --baseline (stored), not both")
@@ -109,7 +111,7 @@ def check_cmd(
     stored = load_baseline_file(baseline) if baseline is not None else None
     _check_outputs(json_out, junit_out, markdown_out, update_baseline)
     with tempfile.TemporaryDirectory(prefix="hwnas-ci-check-") as tmp:
-        specs = _specs(inputs, space, space_opt, arch_file, against, dev, Path(tmp))
+        specs = _specs(inputs, space, space_opt, archs, against, dev, Path(tmp))
         with _progress() as progress:
             report = run_check(specs, dev, th, ms, gates=gate_list, stored=stored, noise=load_noise(),
                                measure_all=update_baseline is not None, progress=progress)
@@ -142,7 +144,8 @@ def calibrate_cmd(
     runtime: Runtime = None,
     space: Space = None,
     space_opt: SpaceOpt = None,
-    arch_file: ArchFile = None,
+    archs: Archs = None,
+    arch_file: Optional[Path] = old_spelling("--arch-file", "--archs"),
     rounds: int = typer.Option(20, "--rounds", help="A/A rounds per model"),
     budget_s: BudgetS = 60.0,
     delta: float = typer.Option(0.05, "--delta", help="the delta you plan to check with: the table says whether it is above the noise"),
@@ -159,10 +162,11 @@ def calibrate_cmd(
     from ..ci.baseline import save_noise
     from ..ci.calibrate import calibrate
 
+    archs = either("--archs", archs, "--arch-file", arch_file)
     ms = _settings(budget_s, 200, rounds, seed)
     dev = _device(device, runtime)
     with tempfile.TemporaryDirectory(prefix="hwnas-ci-check-") as tmp:
-        specs = _specs(inputs, space, space_opt, arch_file, None, dev, Path(tmp))
+        specs = _specs(inputs, space, space_opt, archs, None, dev, Path(tmp))
         with _progress() as progress:
             entries = calibrate(specs, dev, ms, rounds=rounds, progress=progress)
     path = save_noise(entries)
@@ -194,7 +198,7 @@ def _check_outputs(*paths: Path | None) -> None:
             check_writable(out)
 
 
-def _specs(inputs, space, space_opt, arch_file, against, dev, tmp: Path):
+def _specs(inputs, space, space_opt, archs, against, dev, tmp: Path):
     """Model specs from files / directories, or from arch strings of ``space`` exported for ``dev``."""
     from ..ci.inputs import resolve_archs, resolve_model_files
     from ..errors import HwnasError
@@ -205,10 +209,12 @@ def _specs(inputs, space, space_opt, arch_file, against, dev, tmp: Path):
         from ..runtimes import format_for
         from .common import make_space
 
+        if not items and archs is None:
+            raise HwnasError("nothing to check: give arch strings or --archs FILE with --space")
         settings = ExportSettings(format=format_for(dev.runtime), precision=dev.precision)
-        return resolve_archs(make_space(space, space_opt), items, arch_file, against, settings)
-    if arch_file is not None:
-        raise HwnasError("--arch-file needs --space (the space its arch strings belong to)")
+        return resolve_archs(make_space(space, space_opt), items, archs, against, settings)
+    if archs is not None:
+        raise HwnasError("--archs needs --space (the space its arch strings belong to)")
     if not items:
         raise HwnasError("nothing to check: give model files, a directory, or arch strings with --space")
     return resolve_model_files(items, against, tmp)

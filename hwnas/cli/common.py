@@ -54,3 +54,33 @@ def device_name(value):
     from ..paths import check_device_name
 
     return value if value is None else check_device_name(value)
+
+
+# -- the CLI vocabulary (docs/design.md, "One CLI vocabulary"): an old spelling stays as a hidden alias ---------
+def deprecated(old: str, new: str) -> None:
+    """The one line an old spelling prints on stderr (it still works)."""
+    import typer
+
+    typer.echo(f"warning: {old} is deprecated: use {new}", err=True)
+
+
+def old_spelling(old: str, new: str):
+    """A hidden option for the old spelling ``old`` of the flag ``new``: it still works and prints one
+    deprecation line on stderr. Merge it with ``either``."""
+    import typer
+
+    def warn(value):
+        if value is not None:
+            deprecated(old, new)
+        return value
+
+    return typer.Option(None, old, hidden=True, callback=warn, help=f"old spelling of {new}")
+
+
+def either(new: str, value, old: str, old_value):
+    """The value of a flag given by its name ``new`` or its old spelling ``old`` (not both)."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise HwnasError(f"{old} is the old spelling of {new}: give {new} once")
+    return old_value

@@ -45,6 +45,16 @@ def _click_classes(name: str) -> tuple[type, ...]:
     return tuple(found)
 
 
+def as_flags(exc: HwnasError) -> str:
+    """The error as the command line says it: a ParameterError names the flag of its parameter's name
+    (``k must be at least 1`` -> ``--k must be at least 1``); any other error as the library wrote it."""
+    from ..errors import ParameterError
+
+    if isinstance(exc, ParameterError):
+        return f"--{exc.name.replace('_', '-')} {exc.problem}"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input becomes a one-line error and exit code 2, never a traceback."""
     try:
@@ -55,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 typer.echo("interrupted: everything finished so far is kept", err=True)
             return rv
     except HwnasError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {as_flags(exc)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("interrupted: everything finished so far is kept", err=True)

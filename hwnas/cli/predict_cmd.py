@@ -17,9 +17,11 @@ def register(app: typer.Typer) -> None:
         archs: Optional[Path] = typer.Option(None, "--archs", help="CSV with an arch column, or one arch string per line"),
         out: Optional[Path] = typer.Option(None, "--out", help="CSV to write: arch,latency_ms,latency_std_ms,provenance"),
         space: Optional[str] = typer.Option(None, "--space", help="space of the archs (default: the predictor's)"),
-        models: Optional[Path] = typer.Option(None, "--models", help="models root (default ./latency_models, then $HWNAS_HOME/latency_models)"),
+        models: Optional[Path] = typer.Option(None, "--models", help="predictors root (default ./latency_models, then $HWNAS_HOME/latency_models)"),
+        predictor: Optional[Path] = typer.Option(None, "--predictor", help="one predictor directory (hwnas fit-predictor --out DIR), "
+                                                 "instead of the device's predictor under --models"),
         model: Optional[Path] = typer.Option(None, "--model", help="an exported model FILE.onnx|FILE.tflite to predict with the "
-                                             "device's graph-kernel predictor, or one artifact directory (overrides --device lookup)"),
+                                             "device's graph-kernel predictor"),
     ) -> None:
         """Predict latency (mean and std, ms) for every arch in a file; each row says which model predicted it.
         With --model FILE.onnx: the latency of any exported model, from its fused kernels.
@@ -33,20 +35,28 @@ def register(app: typer.Typer) -> None:
         from ..fileio import atomic_path, check_writable
         from ..predictors import LatencyPredictor, load_predictor
         from ..spaces import arch_from_text
-        from .common import read_arch_lines
+        from .common import deprecated, read_arch_lines
 
         if model is not None and model.suffix in (".onnx", ".tflite"):
+            if predictor is not None:
+                raise HwnasError("give --model FILE (an exported model) or --predictor DIR (archs), not both")
             return _predict_graph(device, model, models, out)
+        if model is not None:  # the old meaning of --model: one predictor directory
+            deprecated("--model DIR (a predictor directory)", "--predictor DIR")
+            if predictor is not None:
+                raise HwnasError("--model DIR is the old spelling of --predictor DIR: give --predictor once")
+            predictor = model
         if archs is None or out is None:
             raise HwnasError("predict needs --archs and --out (or --model FILE.onnx|FILE.tflite)")
         check_writable(out)
         lines = read_arch_lines(archs)
         if not lines:
             raise HwnasError(f"arch file {archs} lists no archs")
-        p = LatencyPredictor.load(model, space=space) if model else load_predictor(device, space=space, root=models)
+        p = (LatencyPredictor.load(predictor, space=space) if predictor
+             else load_predictor(device, space=space, root=models))
         card = p.card
-        if model and card.get("device") not in (None, device):
-            raise HwnasError(f"{model} is a predictor for device {card.get('device')!r}, not {device!r}")
+        if predictor and card.get("device") not in (None, device):
+            raise HwnasError(f"{predictor} is a predictor for device {card.get('device')!r}, not {device!r}")
         parsed = []
         for i, line in enumerate(lines, start=1):
             try:

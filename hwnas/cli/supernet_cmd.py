@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
-from .common import EXIT_CODES
+from .common import EXIT_CODES, old_spelling
 
 supernet_app = typer.Typer(
     help="Weight-sharing supernets: train one, then score any subnet in seconds.\n\n"
          "Example: hwnas supernet train --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 "
-         "--accuracy-data digits --epochs 80 --out supernet.pt",
+         "--dataset digits --epochs 80 --out supernet.pt",
     no_args_is_help=True,
 )
 
@@ -35,11 +36,26 @@ def _progress_bar():
     return progress, update
 
 
-@supernet_app.command("train", epilog=EXIT_CODES)
+class _BareResume(TyperCommand):
+    """``--resume`` with no path after it (its old form: continue the checkpoint at ``--out``) becomes the hidden
+    flag ``--resume-at-out``, so that ``--resume CHECKPOINT`` can take a path like pareto-search's ``--resume DIR``."""
+
+    def parse_args(self, ctx, args):
+        args = list(args)
+        for i, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg == "--resume" and (i + 1 == len(args) or args[i + 1].startswith("-")):
+                args[i] = "--resume-at-out"
+        return super().parse_args(ctx, args)
+
+
+@supernet_app.command("train", cls=_BareResume, epilog=EXIT_CODES)
 def train(
     space: Optional[str] = typer.Option(None, "--space", help="nb201 | mobilenet"),
     space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
-    dataset: Optional[str] = typer.Option(None, "--accuracy-data", "--dataset", help="digits (bundled, offline) | cifar10"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="digits (bundled, offline) | cifar10"),
+    accuracy_data: Optional[str] = old_spelling("--accuracy-data", "--dataset"),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="CIFAR-10 python-pickle directory"),
     download: bool = typer.Option(False, "--download/--no-download", help="let torchvision download CIFAR-10"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="supernet training epochs (default 10)"),
@@ -49,8 +65,9 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="random seed (same seed, same supernet on the CPU)"),
     train_device: str = typer.Option("auto", "--train-device", help="auto | cpu | cuda"),
     threads: int = typer.Option(1, "--threads", help="CPU threads for training"),
-    out: Path = typer.Option(..., "--out", help="checkpoint file (written after every epoch)"),
-    resume: bool = typer.Option(False, "--resume", help="continue the checkpoint at --out with its own settings"),
+    out: Optional[Path] = typer.Option(None, "--out", help="checkpoint file to write (after every epoch); must not exist"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue this checkpoint, in place, with its own settings"),
+    resume_at_out: bool = typer.Option(False, "--resume-at-out", hidden=True, help="old bare --resume: continue --out"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Train a weight-sharing supernet on the training split; checkpoint every epoch, resumable.
@@ -58,7 +75,7 @@ def train(
     nb201: one shared weight per (edge, op), one uniformly sampled path per step (SPOS / RSPS). mobilenet:
     Once-for-All elastic depth, kernel and expansion, sandwich rule with in-place distillation.
 
-    Example: hwnas supernet train --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 --accuracy-data digits --epochs 80 --out supernet.pt
+    Example: hwnas supernet train --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 --dataset digits --epochs 80 --out supernet.pt
     """
     from ..accuracy.supernet import train_supernet
     from ..accuracy.supernet.train import read_checkpoint
@@ -66,8 +83,24 @@ def train(
     from ..spaces import create_space
     from ..spaces import parse_space_options
 
+    from .common import deprecated, either
+
+    dataset = either("--dataset", dataset, "--accuracy-data", accuracy_data)
+    if resume_at_out:
+        deprecated("--resume without a path", "--resume CHECKPOINT" + (f" (--resume {out})" if out else ""))
+        if resume is not None or out is None:
+            raise HwnasError("give the checkpoint to continue: --resume CHECKPOINT")
+        resume = out
+    if resume is not None:
+        if out is not None and Path(out).resolve() != Path(resume).resolve():
+            raise HwnasError(f"--resume {resume} continues that checkpoint in place: drop --out {out}")
+        out = resume
+    elif out is None:
+        raise HwnasError("give --out FILE (a new checkpoint) or --resume CHECKPOINT (continue one)")
+    elif out.exists():
+        raise HwnasError(f"{out} already exists: continue it with --resume {out}, or choose another --out")
     recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "n_random": n_random, "seed": seed}
-    if resume:
+    if resume is not None:
         given = [k for k, v in dict(recipe, space=space, space_opt=space_opt, dataset=dataset).items() if v not in (None, [])]
         if given:
             raise HwnasError("--resume continues the checkpoint with its own settings; drop "
@@ -81,7 +114,7 @@ def train(
     bar, update = _progress_bar() if progress else (None, None)
     try:
         meta = train_supernet(sp, out, dataset=dataset, recipe={k: v for k, v in recipe.items() if v is not None},
-                              device=train_device, resume=resume, threads=threads, data_root=data_dir,
+                              device=train_device, resume=resume is not None, threads=threads, data_root=data_dir,
                               download=download, progress=update)
     finally:
         if bar is not None and bar.live.is_started:

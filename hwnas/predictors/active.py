@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from ..contracts import Arch
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 
 
 # the graph costs among the D-optimal features with a prior: two (work and launches), so the target-only model's
@@ -92,7 +92,7 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
     from .few_sample import COST_NAMES, graph_cost_features, supports_costs
 
     if k < 1:
-        raise HwnasError(f"--k must be at least 1, got {k}")
+        raise ParameterError("k", f"must be at least 1, got {k}")
     measured = [space.check(a) for a in measured_archs]
     exclude = {a.arch_id for a in measured}
     if candidates is not None:

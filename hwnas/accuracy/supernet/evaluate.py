@@ -58,7 +58,7 @@ def load_supernet(space, path) -> LoadedSupernet:
         check_matches(obj, space, path)
         if not obj.get("complete"):
             raise HwnasError(f"supernet checkpoint {path} is unfinished ({obj['epochs_done']}/{obj['recipe']['epochs']} "
-                             "epochs): finish it with `hwnas supernet train --resume`")
+                             f"epochs): finish it with `hwnas supernet train --resume {path}`")
         net = build_supernet(space)
         load_matching_state(net, obj["model"], path, "supernet checkpoint")
         loaded = LoadedSupernet(net, obj["hash"], obj["dataset"], "hwnas")

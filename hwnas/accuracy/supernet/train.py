@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...errors import HwnasError
+from ...errors import HwnasError, ParameterError
 from ...fileio import atomic_path, check_writable, now_iso
 from .data import VAL_FRACTION, splits_for
 
@@ -82,9 +82,9 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise HwnasError("--train-device cuda: no CUDA device is available (use auto or cpu)")
+        raise ParameterError("train_device", "cuda: no CUDA device is available (use auto or cpu)")
     if name not in ("cpu", "cuda"):
-        raise HwnasError(f"--train-device {name!r}: expected auto, cpu or cuda")
+        raise ParameterError("train_device", f"{name!r}: expected auto, cpu or cuda")
     return name
 
 
@@ -186,7 +186,7 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
         recipe = dict(ckpt["recipe"])
     else:
         if out.exists():
-            raise HwnasError(f"{out} already exists: pass --resume to continue it, or choose another --out")
+            raise HwnasError(f"{out} already exists: continue it (resume=True), or write to another file")
         recipe = make_recipe(**(recipe or {}))
         ckpt = None
     data = splits_for(dataset, space.input_shape(), data_root, download)
