@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hwnas.accuracy.retrain import retrain_front
+from hwnas.accuracy.retrain import RetrainSettings, retrain_front
 from hwnas.cli.main import main
 from hwnas.errors import HwnasError
 
@@ -71,11 +71,13 @@ def test_a_killed_retrain_continues_to_the_same_numbers(run_dir, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         retrain_front(b, progress=die, **kw)
     assert len([r for r in read_csv(b / "retrained.csv") if r["val_seed0"]]) >= 1  # written as it went
-    resumed = retrain_front(b, **kw)
+    resumed = retrain_front(b, RetrainSettings(**kw))  # the settings object and the keywords are one thing
     assert resumed.reused == 2 and resumed.trained == full.trained - 2
     assert read_csv(b / "retrained.csv") == read_csv(a / "retrained.csv")
     with pytest.raises(HwnasError, match="was made with other settings"):
         retrain_front(b, top=2, epochs=2, seeds=2, device="cpu")
+    with pytest.raises(TypeError):
+        retrain_front(b, RetrainSettings(**kw), top=2)
 
 
 def test_retrain_bad_input_is_one_line(tmp_path, capsys):

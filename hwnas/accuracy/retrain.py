@@ -93,101 +93,153 @@ def _fmt(v) -> str:
     return "" if v is None else f"{v:.6g}"
 
 
-def retrain_front(run_dir, top: int | None = None, epochs: int = FULL_EPOCHS, seeds: int = 1,
-                  device: str = "auto", dataset: str | None = None, data_dir: str | None = None,
-                  batch_size: int | None = None, lr: float = 0.05, label_smoothing: float = 0.0,
-                  threads: int = 1, progress: Callable[[dict], None] | None = None) -> RetrainSummary:
+@dataclass
+class RetrainSettings:
+    """How ``retrain_front`` retrains a front (the ``hwnas retrain`` options): the ``top`` archs by search
+    accuracy (all when None), ``epochs`` x ``seeds`` each on ``device``; ``dataset`` / ``data_dir`` /
+    ``batch_size`` default to the search's own."""
+    top: int | None = None
+    epochs: int = FULL_EPOCHS
+    seeds: int = 1
+    device: str = "auto"
+    dataset: str | None = None
+    data_dir: str | None = None
+    batch_size: int | None = None
+    lr: float = 0.05
+    label_smoothing: float = 0.0
+    threads: int = 1
+
+    def check(self) -> None:
+        if int(self.seeds) < 1:
+            raise ParameterError("seeds", f"must be >= 1, got {self.seeds}")
+        if self.top is not None and int(self.top) < 1:
+            raise ParameterError("top", f"must be >= 1, got {self.top}")
+
+
+def retrain_front(run_dir, settings: RetrainSettings | None = None, *,
+                  progress: Callable[[dict], None] | None = None, **options) -> RetrainSummary:
+    """Retrain the front of the search in ``run_dir`` (``settings``, or its fields as keyword ``options``:
+    ``retrain_front(d, top=3, epochs=1)``); resumes a ``retrained.csv`` made with the same settings."""
     from ..spaces import create_space
     from .datasets import load_splits
 
+    if settings is not None and options:
+        raise TypeError("retrain_front: pass settings or keyword options, not both")
+    st = settings if settings is not None else RetrainSettings(**options)
     run_dir = Path(run_dir)
     config, front = _run_inputs(run_dir)
-    if int(seeds) < 1:
-        raise ParameterError("seeds", f"must be >= 1, got {seeds}")
-    if top is not None and int(top) < 1:
-        raise ParameterError("top", f"must be >= 1, got {top}")
+    st.check()
     search_col, pareto_col, search_value = _search_metric(front)
-    try:
-        front.sort(key=lambda r: -search_value(r))
-    except ValueError:
-        raise HwnasError(f"{run_dir / 'pareto.csv'}: a {pareto_col} value is not a number") from None
-    front = front[: int(top)] if top else front
-
-    accuracy = str(config.get("accuracy") or "")
-    kind, _, arg = accuracy.partition(":")
-    name = dataset or (arg if kind == "train" and arg else None) or str(config.get("dataset") or "digits")
-    data_dir = data_dir if data_dir is not None else config.get("data_dir")
+    front = _best_first(front, search_value, st.top, run_dir / "pareto.csv", pareto_col)
     space = create_space(str(config.get("space", "nb201")), **dict(config.get("space_opt") or {}))
-    recipe = Recipe(epochs=int(epochs), batch_size=int(batch_size or config.get("batch_size") or 64), lr=float(lr),
-                    label_smoothing=float(label_smoothing))
-    split_seed = int(config.get("seed") or 0)
-    settings = {"dataset": name, "data_dir": data_dir, "split_seed": split_seed, "recipe": asdict(recipe),
-                "seeds": list(range(int(seeds)))}
-
-    out_csv, out_json = run_dir / RETRAINED_CSV, run_dir / RETRAIN_JSON
-    done: dict[str, dict] = {}
-    if out_csv.is_file() and out_json.is_file():
-        old = json.loads(out_json.read_text()).get("settings", {})
-        if old.get("dataset") != name or old.get("recipe") != settings["recipe"] or old.get("split_seed") != split_seed:
-            raise HwnasError(f"{out_csv} was made with other settings ({old.get('dataset')}, recipe {old.get('recipe')}); "
-                             "use the same --epochs/--batch-size/--lr/--dataset, or delete it to start over")
-        done = {r["arch_id"]: r for r in _read_csv(out_csv)}
-
+    name, data_dir, recipe, split_seed = _training_inputs(config, st)
+    saved = {"dataset": name, "data_dir": data_dir, "split_seed": split_seed, "recipe": asdict(recipe),
+             "seeds": list(range(int(st.seeds)))}
+    table = _RetrainTable(run_dir, saved, search_col)
+    table.start(front, search_value, f"{pareto_col}_source")
     splits = load_splits(name, space.input_shape(), data_dir=data_dir, download=bool(config.get("download")),
                          seed=split_seed).unlock_test()  # the final step: the front is fixed, test may be read
-    seed_list = settings["seeds"]
-    header = ["arch", "arch_id", search_col, "search_source"]
-    for s in seed_list:
-        header += [f"val_seed{s}", f"test_seed{s}"]
-    header += ["val_mean", "val_std", "test_mean", "test_std", "seeds_done", "source"]
-    err_source = f"{pareto_col}_source"
-    rows = [{"arch": r["arch"], "arch_id": r.get("arch_id", ""), search_col: _fmt(search_value(r)),
-             "search_source": r.get(err_source, "")} for r in front]
-    for row in rows:
-        prev = done.get(row["arch_id"]) or {}
-        for s in seed_list:
-            for part in ("val", "test"):
-                row[f"{part}_seed{s}"] = prev.get(f"{part}_seed{s}", "")
-        row["source"] = prev.get("source", "")
-
-    def finish(row):
-        for part in ("val", "test"):
-            vals = [float(row[f"{part}_seed{s}"]) for s in seed_list if row[f"{part}_seed{s}"] != ""]
-            row[f"{part}_mean"] = _fmt(float(np.mean(vals))) if vals else ""
-            row[f"{part}_std"] = _fmt(float(np.std(vals))) if len(vals) > 1 else ""
-        row["seeds_done"] = sum(row[f"val_seed{s}"] != "" for s in seed_list)
-
-    def write():
-        for row in rows:
-            finish(row)
-        complete = [r for r in rows if r["seeds_done"] == len(seed_list)]
-        xs = [float(r[search_col]) for r in complete]
-        summary = {"settings": settings, "search_column": search_col, "n_archs": len(rows), "n_complete": len(complete),
-                   "kendall_tau_val": kendall_tau(xs, [float(r["val_mean"]) for r in complete]),
-                   "kendall_tau_test": kendall_tau(xs, [float(r["test_mean"]) for r in complete])}
-        with atomic_path(out_csv) as tmp, tmp.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=header)
-            w.writeheader()
-            w.writerows(rows)
-        with atomic_path(out_json) as tmp:
-            tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        return summary
-
     trained = reused = 0
-    summary = write()
-    for i, row in enumerate(rows):
+    summary = table.write()
+    for i, row in enumerate(table.rows):
         arch = space.from_string(row["arch"])
-        for s in seed_list:
+        for s in table.seeds:
             if row[f"val_seed{s}"] != "":
                 reused += 1
                 continue
-            r = train_arch(space, arch, splits, recipe, device=device, seed=s, test=True, threads=threads)
-            row[f"val_seed{s}"], row[f"test_seed{s}"] = _fmt(r.val_accuracy), _fmt(r.test_accuracy)
-            row["source"] = r.source.replace(f"seed {s})", f"seeds 0-{len(seed_list) - 1})" if len(seed_list) > 1 else f"seed {s})")
+            r = train_arch(space, arch, splits, recipe, device=st.device, seed=s, test=True, threads=st.threads)
+            table.record(row, s, r)
             trained += 1
-            summary = write()
+            summary = table.write()
             if progress is not None:
-                progress({"arch": row["arch"], "index": i, "n_archs": len(rows), "seed": s, "val": r.val_accuracy,
-                          "test": r.test_accuracy, "seconds": r.seconds})
-    return RetrainSummary(out_csv, rows, search_col, summary["kendall_tau_val"], summary["kendall_tau_test"],
-                          trained, reused)
+                progress({"arch": row["arch"], "index": i, "n_archs": len(table.rows), "seed": s,
+                          "val": r.val_accuracy, "test": r.test_accuracy, "seconds": r.seconds})
+    return RetrainSummary(table.csv_path, table.rows, search_col, summary["kendall_tau_val"],
+                          summary["kendall_tau_test"], trained, reused)
+
+
+def _best_first(front: list[dict], search_value, top, pareto: Path, pareto_col: str) -> list[dict]:
+    try:
+        front.sort(key=lambda r: -search_value(r))
+    except ValueError:
+        raise HwnasError(f"{pareto}: a {pareto_col} value is not a number") from None
+    return front[: int(top)] if top else front
+
+
+def _training_inputs(config: dict, st: RetrainSettings) -> tuple[str, str | None, Recipe, int]:
+    """(dataset, data dir, recipe, split seed): the options', else the search's."""
+    accuracy = str(config.get("accuracy") or "")
+    kind, _, arg = accuracy.partition(":")
+    name = st.dataset or (arg if kind == "train" and arg else None) or str(config.get("dataset") or "digits")
+    data_dir = st.data_dir if st.data_dir is not None else config.get("data_dir")
+    recipe = Recipe(epochs=int(st.epochs), batch_size=int(st.batch_size or config.get("batch_size") or 64),
+                    lr=float(st.lr), label_smoothing=float(st.label_smoothing))
+    return name, data_dir, recipe, int(config.get("seed") or 0)
+
+
+class _RetrainTable:
+    """retrained.csv (one row per arch: per-seed val / test, their mean and std) and retrain.json (settings,
+    Kendall tau of search vs retrained accuracy), rewritten atomically after every training."""
+
+    def __init__(self, run_dir: Path, settings: dict, search_col: str):
+        self.csv_path, self.json_path = run_dir / RETRAINED_CSV, run_dir / RETRAIN_JSON
+        self.settings, self.search_col = settings, search_col
+        self.seeds = settings["seeds"]
+        self.header = ["arch", "arch_id", search_col, "search_source"]
+        for s in self.seeds:
+            self.header += [f"val_seed{s}", f"test_seed{s}"]
+        self.header += ["val_mean", "val_std", "test_mean", "test_std", "seeds_done", "source"]
+        self.rows: list[dict] = []
+
+    def _previous(self) -> dict[str, dict]:
+        """The rows a previous run with the same settings wrote (by arch_id); other settings: an error."""
+        if not (self.csv_path.is_file() and self.json_path.is_file()):
+            return {}
+        old = json.loads(self.json_path.read_text()).get("settings", {})
+        new = self.settings
+        if old.get("dataset") != new["dataset"] or old.get("recipe") != new["recipe"] \
+                or old.get("split_seed") != new["split_seed"]:
+            raise HwnasError(f"{self.csv_path} was made with other settings ({old.get('dataset')}, recipe "
+                             f"{old.get('recipe')}); use the same --epochs/--batch-size/--lr/--dataset, or delete "
+                             "it to start over")
+        return {r["arch_id"]: r for r in _read_csv(self.csv_path)}
+
+    def start(self, front: list[dict], search_value, err_source: str) -> None:
+        done = self._previous()
+        self.rows = [{"arch": r["arch"], "arch_id": r.get("arch_id", ""), self.search_col: _fmt(search_value(r)),
+                      "search_source": r.get(err_source, "")} for r in front]
+        for row in self.rows:
+            prev = done.get(row["arch_id"]) or {}
+            for s in self.seeds:
+                for part in ("val", "test"):
+                    row[f"{part}_seed{s}"] = prev.get(f"{part}_seed{s}", "")
+            row["source"] = prev.get("source", "")
+
+    def record(self, row: dict, s: int, r) -> None:
+        row[f"val_seed{s}"], row[f"test_seed{s}"] = _fmt(r.val_accuracy), _fmt(r.test_accuracy)
+        n = len(self.seeds)
+        row["source"] = r.source.replace(f"seed {s})", f"seeds 0-{n - 1})" if n > 1 else f"seed {s})")
+
+    def _finish(self, row: dict) -> None:
+        for part in ("val", "test"):
+            vals = [float(row[f"{part}_seed{s}"]) for s in self.seeds if row[f"{part}_seed{s}"] != ""]
+            row[f"{part}_mean"] = _fmt(float(np.mean(vals))) if vals else ""
+            row[f"{part}_std"] = _fmt(float(np.std(vals))) if len(vals) > 1 else ""
+        row["seeds_done"] = sum(row[f"val_seed{s}"] != "" for s in self.seeds)
+
+    def write(self) -> dict:
+        for row in self.rows:
+            self._finish(row)
+        complete = [r for r in self.rows if r["seeds_done"] == len(self.seeds)]
+        xs = [float(r[self.search_col]) for r in complete]
+        summary = {"settings": self.settings, "search_column": self.search_col, "n_archs": len(self.rows),
+                   "n_complete": len(complete),
+                   "kendall_tau_val": kendall_tau(xs, [float(r["val_mean"]) for r in complete]),
+                   "kendall_tau_test": kendall_tau(xs, [float(r["test_mean"]) for r in complete])}
+        with atomic_path(self.csv_path) as tmp, tmp.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=self.header)
+            w.writeheader()
+            w.writerows(self.rows)
+        with atomic_path(self.json_path) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        return summary

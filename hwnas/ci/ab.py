@@ -143,6 +143,49 @@ class PairResult:
                 "schedule": SCHEDULE}
 
 
+class _Workers:
+    """The workers of one measurement, which model each holds as its own (False) and as its reference (True) --
+    a worker's model is the one it loaded first -- and the deadline every wait on them ends at."""
+
+    NAMES = {"A": "baseline", "B": "candidate"}
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.workers: list = []
+        self.holds: list[dict[str, bool]] = []
+
+    def left(self) -> float:
+        return max(0.5, self.deadline - time.perf_counter())
+
+    def open(self, open_worker: Callable, candidate: Path, baseline: Path | None, device, seed: int) -> None:
+        """One worker for the candidate alone; with a baseline, worker 0 holds A as its model (loaded first)
+        and worker 1 holds B, each with the other as its reference."""
+        if baseline is None:
+            self.workers.append(open_worker(candidate, device, seed=seed, timeout_s=self.left()))
+            self.holds.append({"B": False})
+            return
+        self.workers.append(open_worker(baseline, device, seed=seed, timeout_s=self.left(), reference=candidate))
+        self.holds.append({"A": False, "B": True})
+        self.workers.append(open_worker(candidate, device, seed=seed, timeout_s=self.left(), reference=baseline))
+        self.holds.append({"B": False, "A": True})
+
+    def timed(self, w: int, side: str, n: int) -> list[float]:
+        wk = self.workers[w]
+        wk.timeout_s = self.left()
+        return wk.time(n, reference=True) if self.holds[w][side] else wk.time(n)
+
+    def first_inference(self) -> tuple[list[dict], dict]:
+        """(per worker, per model): each model's first inference in the worker that holds it as its own model
+        (as in a fresh process)."""
+        by_worker = [{self.NAMES[side]: wk.first_inference_ms for side, ref in h.items() if not ref}
+                     for wk, h in zip(self.workers, self.holds)]
+        return by_worker, {k: v for d in reversed(by_worker) for k, v in d.items()}
+
+    def close(self) -> None:
+        for wk in self.workers:
+            wk.close()
+
+
 def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: MeasureSettings,
             rng: np.random.Generator, should_stop: Callable[[PairResult], bool] | None = None, check_from: int = 8,
             n_rounds: int | None = None, on_round: Callable[[int], None] | None = None,
@@ -157,77 +200,58 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
     """
     from ..measure.runners.worker import WorkerCrashed
 
-    open_worker = open_worker or _open_worker
     t0 = time.perf_counter()
-    deadline = t0 + ms.budget_s + ms.startup_s
-    workers: list = []
-    # which model each worker holds as its own (False) and as its reference (True); model = its first loaded
-    holds: list[dict[str, bool]] = []
-    names = {"A": "baseline", "B": "candidate"}
-
-    def left() -> float:
-        return max(0.5, deadline - time.perf_counter())
-
-    def timed(w: int, side: str, n: int) -> list[float]:
-        wk = workers[w]
-        wk.timeout_s = left()
-        return wk.time(n, reference=True) if holds[w][side] else wk.time(n)
-
+    pool = _Workers(t0 + ms.budget_s + ms.startup_s)
     try:
-        if baseline is None:
-            workers.append(open_worker(candidate, device, seed=ms.seed, timeout_s=left()))
-            holds.append({"B": False})
-        else:  # worker 0 holds A as its model (loaded first), worker 1 holds B
-            workers.append(open_worker(baseline, device, seed=ms.seed, timeout_s=left(), reference=candidate))
-            holds.append({"A": False, "B": True})
-            workers.append(open_worker(candidate, device, seed=ms.seed, timeout_s=left(), reference=baseline))
-            holds.append({"B": False, "A": True})
-        # each model's first inference in the worker that holds it as its own model (as in a fresh process)
-        by_worker = [{names[side]: wk.first_inference_ms for side, ref in h.items() if not ref}
-                     for wk, h in zip(workers, holds)]
-        first_ms = {k: v for d in reversed(by_worker) for k, v in d.items()}
-        warm = [_warm(lambda n, w=w, side=side: timed(w, side, n), ms.warmup_s)
-                for w in range(len(workers)) for side in holds[w]]
-        est = max(float(np.median(v)) for v in warm)
-        k = _per_block(est, ms)
+        pool.open(open_worker or _open_worker, candidate, baseline, device, ms.seed)
+        by_worker, first_ms = pool.first_inference()
+        warm = [_warm(lambda n, w=w, side=side: pool.timed(w, side, n), ms.warmup_s)
+                for w in range(len(pool.workers)) for side in pool.holds[w]]
+        k = _per_block(max(float(np.median(v)) for v in warm), ms)
         limit = n_rounds if n_rounds is not None else ms.max_rounds
         orders = abba_orders(limit, rng) if baseline is not None else ["B"] * limit
-        serving = worker_schedule(limit, len(workers))
-        info = workers[-1].info  # the candidate's own worker
+        info = pool.workers[-1].info  # the candidate's own worker
         res = PairResult(rounds=[], first_inference_ms=first_ms, per_block=k, stop="", seconds=0.0,
                          runtime=info.get("runtime", ""), runtime_version=str(info.get("version", "")),
                          first_by_worker=by_worker)
-        t_start = time.perf_counter()
-        for r, order in enumerate(orders):
-            w = serving[r]
-            rec: dict = {"order": order}
-            for side in order:
-                if ms.block_warmup:
-                    timed(w, side, ms.block_warmup)
-                samples = timed(w, side, k)
-                rec[f"{names[side]}_ms"] = samples
-                rec[f"{names[side]}_median_ms"] = float(np.median(samples))
-            rec["worker"] = w
-            res.rounds.append(rec)
-            if on_round:
-                on_round(r + 1)
-            done = r + 1
-            if n_rounds is None and should_stop is not None and done >= check_from and \
-                    (done - check_from) % ms.round_step == 0 and should_stop(res):
-                res.stop = "verdict reached"
-                break
-            if time.perf_counter() - t_start > ms.budget_s and done % 2 == 0:
-                res.stop = f"time budget ({ms.budget_s:g} s) spent"
-                break
-        else:
-            res.stop = f"{len(orders)} rounds done"
+        stop_check = should_stop if n_rounds is None else None
+        res.stop = _rounds(pool, res, orders, ms, stop_check, check_from, on_round)
         res.seconds = time.perf_counter() - t0
         return res
     except WorkerCrashed as exc:
-        if time.perf_counter() < deadline - 0.25:
+        if time.perf_counter() < pool.deadline - 0.25:
             raise
         raise WorkerCrashed(f"{Path(candidate).name}: no result within --budget-s {ms.budget_s:g} s "
                             f"(+{ms.startup_s:g} s to start the workers); the model may hang ({exc})") from None
     finally:
-        for wk in workers:
-            wk.close()
+        pool.close()
+
+
+def _rounds(pool: _Workers, res: PairResult, orders: list[str], ms: MeasureSettings,
+            should_stop: Callable[[PairResult], bool] | None, check_from: int,
+            on_round: Callable[[int], None] | None) -> str:
+    """Time the rounds into ``res.rounds`` (round r on worker ``worker_schedule``[r], its sides in ``orders``[r]);
+    returns why they stopped."""
+    serving = worker_schedule(len(orders), len(pool.workers))
+    t_start = time.perf_counter()
+    for r, order in enumerate(orders):
+        w = serving[r]
+        rec: dict = {"order": order}
+        for side in order:
+            if ms.block_warmup:
+                pool.timed(w, side, ms.block_warmup)
+            samples = pool.timed(w, side, res.per_block)
+            rec[f"{pool.NAMES[side]}_ms"] = samples
+            rec[f"{pool.NAMES[side]}_median_ms"] = float(np.median(samples))
+        rec["worker"] = w
+        res.rounds.append(rec)
+        if on_round:
+            on_round(r + 1)
+        done = r + 1
+        if should_stop is not None and done >= check_from and (done - check_from) % ms.round_step == 0 \
+                and should_stop(res):
+            return "verdict reached"
+        if time.perf_counter() - t_start > ms.budget_s and done % 2 == 0:
+            return f"time budget ({ms.budget_s:g} s) spent"
+    return f"{len(orders)} rounds done"
+

@@ -89,11 +89,43 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
     D-optimal features also hold two of the arch's graph costs (``PICK_COSTS``), so the picks also pin down the
     target-only model the transfer fit checks its sources against."""
     from .features import featurizer_for
-    from .few_sample import COST_NAMES, graph_cost_features, supports_costs
 
     if k < 1:
         raise ParameterError("k", f"must be at least 1, got {k}")
     measured = [space.check(a) for a in measured_archs]
+    pool = _candidate_pool(space, measured, k, rng, pool_size, candidates)
+    f = featurizer_for(space)
+    Zp, Zm = _standardized(*_pick_features(f, pool, measured, prior, cost_features))
+    Tp = _cover_units(f, pool)
+    covered = _cover_units(f, measured).any(0) if measured else np.zeros(Tp.shape[1], bool)
+    mean, std, rel = _predicted(predictor, pool)
+    dmin = _nearest_sq_dist(Zp, Zm)
+    dopt = _DOptimal(Zp, Zm) if prior and rel is None else None
+    chosen: list[Proposal] = []
+    available = np.ones(len(pool), bool)
+    for _ in range(min(k, len(pool))):
+        reason, score = _score((Tp & ~covered).sum(1), available, dopt, rel, dmin)
+        i = _first_best(np.where(available, score, -np.inf))
+        available[i] = False
+        covered |= Tp[i]
+        if dopt is not None:
+            dopt.add(i)
+        dmin = np.minimum(dmin, ((Zp - Zp[i]) ** 2).sum(1))
+        chosen.append(Proposal(pool[i], reason, None if mean is None else float(mean[i]),
+                               None if std is None else float(std[i])))
+    return chosen
+
+
+def _first_best(score: np.ndarray) -> int:
+    """The first candidate whose score is the best up to rounding (1e-12 relative): archs with the same
+    features (isomorphic cells) tie, and which one wins must not hang on the last bit of the arithmetic."""
+    best = score.max()
+    return int(np.argmax(score >= best - 1e-12 * max(1.0, abs(best))))
+
+
+def _candidate_pool(space, measured: list[Arch], k: int, rng: np.random.Generator, pool_size: int,
+                    candidates: Sequence[Arch] | None) -> list[Arch]:
+    """Unmeasured, measurable archs to choose among: from ``candidates`` or drawn from the space."""
     exclude = {a.arch_id for a in measured}
     if candidates is not None:
         pool = [a for a in candidates if a.arch_id not in exclude]
@@ -105,89 +137,100 @@ def propose_next(space, measured_archs: Sequence[Arch], k: int, rng: np.random.G
         pool = [a for a in pool if space.has_path(a)]
     if not pool:
         raise NothingToPropose(f"every measurable arch of space {space.name!r} is already measured")
-    f = featurizer_for(space)
-    if prior:
-        from .transfer import source_features
+    return pool
 
-        Xp = source_features(prior, pool)[0]
-        Xm = source_features(prior, measured)[0] if measured else np.zeros((0, Xp.shape[1]))
-        fill = np.nanmean(np.vstack([Xp, Xm]), 0)
-        Xp, Xm = np.where(np.isfinite(Xp), Xp, fill), np.where(np.isfinite(Xm), Xm, fill)
-        if cost_features and supports_costs(f):  # also the target-only model's columns (issue 24, gap 3)
-            cols = [COST_NAMES.index(c) for c in PICK_COSTS]
-            Xp = np.hstack([Xp, graph_cost_features(f, pool)[:, cols]])
-            Xm = np.hstack([Xm, graph_cost_features(f, measured)[:, cols] if measured else np.zeros((0, len(cols)))])
-    else:
+
+def _pick_features(f, pool: list[Arch], measured: list[Arch], prior: dict | None,
+                   cost_features: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(pool, measured) feature rows the picks are made on: the arch features, or with a prior the transfer
+    features (+ ``PICK_COSTS`` when ``cost_features``)."""
+    if not prior:
         Xp = f.arch_features(pool)
-        Xm = f.arch_features(measured) if measured else np.zeros((0, Xp.shape[1]))
+        return Xp, f.arch_features(measured) if measured else np.zeros((0, Xp.shape[1]))
+    from .few_sample import COST_NAMES, graph_cost_features, supports_costs
+    from .transfer import source_features
+
+    Xp = source_features(prior, pool)[0]
+    Xm = source_features(prior, measured)[0] if measured else np.zeros((0, Xp.shape[1]))
+    fill = np.nanmean(np.vstack([Xp, Xm]), 0)
+    Xp, Xm = np.where(np.isfinite(Xp), Xp, fill), np.where(np.isfinite(Xm), Xm, fill)
+    if cost_features and supports_costs(f):  # also the target-only model's columns (issue 24, gap 3)
+        cols = [COST_NAMES.index(c) for c in PICK_COSTS]
+        Xp = np.hstack([Xp, graph_cost_features(f, pool)[:, cols]])
+        Xm = np.hstack([Xm, graph_cost_features(f, measured)[:, cols] if measured else np.zeros((0, len(cols)))])
+    return Xp, Xm
+
+
+def _standardized(Xp: np.ndarray, Xm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     both = np.vstack([Xp, Xm])
     sd = both.std(0)
     mu = both.mean(0)
     sd = np.where(sd > 1e-12, sd, 1.0)
-    Zp, Zm = (Xp - mu) / sd, (Xm - mu) / sd
-    Tp = _cover_units(f, pool)
-    covered = _cover_units(f, measured).any(0) if measured else np.zeros(Tp.shape[1], bool)
+    return (Xp - mu) / sd, (Xm - mu) / sd
 
-    mean = std = None
-    if predictor is not None and getattr(predictor, "fitted_", False):
-        from .base import PredictorError
 
-        try:
-            mean, std = predictor.predict(pool)
-        except PredictorError:  # some pool archs use unseen ops: predict one by one, unseen ones get inf
-            mean, std = np.full(len(pool), np.nan), np.full(len(pool), np.inf)
-            for i, a in enumerate(pool):
-                try:
-                    m, s = predictor.predict([a])
-                    mean[i], std[i] = m[0], s[0]
-                except PredictorError:
-                    pass
-        rel = np.where(np.isfinite(mean) & (mean > 0), std / np.maximum(np.abs(np.nan_to_num(mean)), 1e-9), np.inf)
-    else:
-        rel = None
+def _predicted(predictor, pool: list[Arch]):
+    """(mean, std, relative std) of a fitted predictor on the pool (an arch with unseen ops: nan, inf, inf), or
+    three Nones."""
+    if predictor is None or not getattr(predictor, "fitted_", False):
+        return None, None, None
+    from .base import PredictorError
 
-    # distance of each candidate to the nearest measured-or-chosen arch
-    if len(Zm):
-        dmin = np.min(((Zp[:, None, :] - Zm[None, :, :]) ** 2).sum(-1), axis=1) if len(Zm) * len(Zp) < 4e6 else \
-            np.array([np.min(((Zm - z) ** 2).sum(1)) for z in Zp])
-    else:
-        dmin = np.full(len(pool), np.inf)
-    if prior and rel is None:  # D-optimal on the transfer features (with an intercept)
-        Zp1 = np.hstack([Zp, np.ones((len(Zp), 1))])
+    try:
+        mean, std = predictor.predict(pool)
+    except PredictorError:  # some pool archs use unseen ops: predict one by one, unseen ones get inf
+        mean, std = np.full(len(pool), np.nan), np.full(len(pool), np.inf)
+        for i, a in enumerate(pool):
+            try:
+                m, s = predictor.predict([a])
+                mean[i], std[i] = m[0], s[0]
+            except PredictorError:
+                pass
+    rel = np.where(np.isfinite(mean) & (mean > 0), std / np.maximum(np.abs(np.nan_to_num(mean)), 1e-9), np.inf)
+    return mean, std, rel
+
+
+def _nearest_sq_dist(Zp: np.ndarray, Zm: np.ndarray) -> np.ndarray:
+    """Squared distance of each candidate to the nearest measured arch (inf with none)."""
+    if not len(Zm):
+        return np.full(len(Zp), np.inf)
+    if len(Zm) * len(Zp) < 4e6:
+        return np.min(((Zp[:, None, :] - Zm[None, :, :]) ** 2).sum(-1), axis=1)
+    return np.array([np.min(((Zm - z) ** 2).sum(1)) for z in Zp])
+
+
+class _DOptimal:
+    """Greedy D-optimal design on the candidates' features (with an intercept): ``gain`` is z' A^-1 z for every
+    candidate, A = ridge I + the sum of z z' over everything measured or chosen; ``add`` updates A^-1 by a
+    rank-one (Sherman-Morrison) step instead of inverting A again."""
+
+    def __init__(self, Zp: np.ndarray, Zm: np.ndarray):
+        self.Z = np.hstack([Zp, np.ones((len(Zp), 1))])
         Zm1 = np.hstack([Zm, np.ones((len(Zm), 1))])
-        info = D_OPT_RIDGE * np.eye(Zp1.shape[1]) + Zm1.T @ Zm1
-    chosen: list[Proposal] = []
-    available = np.ones(len(pool), bool)
-    for _ in range(min(k, len(pool))):
-        new_tokens = (Tp & ~covered).sum(1)
-        gain = None
-        if prior and rel is None:
-            gain = np.einsum("ij,jk,ik->i", Zp1, np.linalg.inv(info), Zp1)
-        if (new_tokens[available] > 0).any():
-            reason = "coverage"
-            finite_d = np.where(np.isfinite(dmin), dmin, 1e9) if gain is None else gain
-            score = new_tokens * 1e6 + finite_d
-        elif gain is not None:
-            reason = "information"
-            score = gain
-        elif rel is not None:
-            reason = "uncertainty"
-            finite_rel = np.where(np.isfinite(rel), rel, np.nanmax(np.where(np.isfinite(rel), rel, 0)) * 10 + 1)
-            spread = dmin / (dmin + (np.median(dmin[available & np.isfinite(dmin)]) if np.isfinite(dmin[available]).any() else 1.0))
-            score = finite_rel * np.where(np.isfinite(spread), spread, 1.0)
-        else:
-            reason = "spread"
-            score = np.where(np.isfinite(dmin), dmin, 1e9)
-        score = np.where(available, score, -np.inf)
-        i = int(np.argmax(score))
-        available[i] = False
-        covered |= Tp[i]
-        if gain is not None:
-            info += np.outer(Zp1[i], Zp1[i])
-        dmin = np.minimum(dmin, ((Zp - Zp[i]) ** 2).sum(1))
-        chosen.append(Proposal(pool[i], reason, None if mean is None else float(mean[i]),
-                               None if std is None else float(std[i])))
-    return chosen
+        self.Ainv = np.linalg.inv(D_OPT_RIDGE * np.eye(self.Z.shape[1]) + Zm1.T @ Zm1)
+        self.gain = np.einsum("ij,jk,ik->i", self.Z, self.Ainv, self.Z)
+
+    def add(self, i: int) -> None:
+        v = self.Ainv @ self.Z[i]
+        self.Ainv -= np.outer(v, v) / (1.0 + self.Z[i] @ v)
+        self.gain = np.einsum("ij,jk,ik->i", self.Z, self.Ainv, self.Z)
+
+
+def _score(new_tokens: np.ndarray, available: np.ndarray, dopt: _DOptimal | None, rel, dmin: np.ndarray):
+    """(reason, score per candidate) of the next pick: coverage first, then information (a prior), uncertainty
+    (a predictor) or spread."""
+    gain = None if dopt is None else dopt.gain
+    if (new_tokens[available] > 0).any():
+        finite_d = np.where(np.isfinite(dmin), dmin, 1e9) if gain is None else gain
+        return "coverage", new_tokens * 1e6 + finite_d
+    if gain is not None:
+        return "information", gain
+    if rel is not None:
+        finite_rel = np.where(np.isfinite(rel), rel, np.nanmax(np.where(np.isfinite(rel), rel, 0)) * 10 + 1)
+        finite_d = available & np.isfinite(dmin)
+        spread = dmin / (dmin + (np.median(dmin[finite_d]) if np.isfinite(dmin[available]).any() else 1.0))
+        return "uncertainty", finite_rel * np.where(np.isfinite(spread), spread, 1.0)
+    return "spread", np.where(np.isfinite(dmin), dmin, 1e9)
 
 
 __all__ = ["propose_next", "Proposal"]

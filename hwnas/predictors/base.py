@@ -423,18 +423,27 @@ def _card_schema_error(card: dict) -> str | None:
         return f"'training.count' must be a whole number >= 0, got {count!r}"
     if not is_str(tr.get("data_hash")):
         return f"'training.data_hash' must be a string, got {tr.get('data_hash')!r}"
-    if not card["files"]:
+    return _card_files_error(card["files"]) or _card_strings_error(card)
+
+
+def _card_strings_error(card: dict) -> str | None:
+    for key in ("created_at", "hwnas_version", "device", "runtime"):
+        if key in card and card[key] is not None and not isinstance(card[key], str):
+            return f"{key!r} must be a string, got {card[key]!r}"
+    return None
+
+
+def _card_files_error(files: dict) -> str | None:
+    """What is wrong with a card's ``files`` (plain file name -> SHA-256), or None."""
+    if not files:
         return "'files' lists no model file"
-    for name, digest in card["files"].items():
+    for name, digest in files.items():
         if not (isinstance(digest, str) and len(digest) == 64 and set(digest) <= _HEX64):
             return f"'files' entry {name!r} must map to a SHA-256 (64 hex digits), got {digest!r}"
         parts = Path(name).parts
         if (not name or Path(name).is_absolute() or ".." in parts or "\\" in name or name == CARD
                 or name != Path(name).as_posix()):
             return f"'files' entry {name!r} is not a plain file name inside the artifact"
-    for key in ("created_at", "hwnas_version", "device", "runtime"):
-        if key in card and card[key] is not None and not isinstance(card[key], str):
-            return f"{key!r} must be a string, got {card[key]!r}"
     return None
 
 

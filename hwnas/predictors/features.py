@@ -105,6 +105,10 @@ OPS, EDGES = NB201Space.OPS, NB201Space.EDGES
 KERNEL_TYPES = ("relu", "conv1x1_bn", "conv3x3_bn", "avgpool3x3", "identity", "zero", "add", "fill_zeros")
 GRAPHS = ("pruned", "full")
 _NODE_EDGES = ((0,), (1, 2), (3, 4, 5))  # edge indices entering nodes 1, 2, 3
+# the kernel an executed edge runs; a conv edge also needs the ReLU of its source node
+_EDGE_KERNEL = {"none": "zero", "skip_connect": "identity", "nor_conv_1x1": "conv1x1_bn",
+                "nor_conv_3x3": "conv3x3_bn", "avg_pool_3x3": "avgpool3x3"}
+_CONV_OPS = {"nor_conv_1x1", "nor_conv_3x3"}
 
 
 @lru_cache(maxsize=65536)
@@ -129,21 +133,10 @@ def cell_kernels(genes: tuple[int, ...], graph: str) -> tuple[tuple[str, int], .
 
     relu_sources = set()
     for k, g in enumerate(genes):
-        if not run[k]:
-            continue
-        op = OPS[g]
-        if op == "none":
-            add("zero")
-        elif op == "skip_connect":
-            add("identity")
-        elif op == "nor_conv_1x1":
-            add("conv1x1_bn")
-            relu_sources.add(EDGES[k][1])
-        elif op == "nor_conv_3x3":
-            add("conv3x3_bn")
-            relu_sources.add(EDGES[k][1])
-        elif op == "avg_pool_3x3":
-            add("avgpool3x3")
+        if run[k] and OPS[g] in _EDGE_KERNEL:
+            add(_EDGE_KERNEL[OPS[g]])
+            if OPS[g] in _CONV_OPS:
+                relu_sources.add(EDGES[k][1])
     if relu_sources:
         add("relu", len(relu_sources))
     for node_edges in _NODE_EDGES:

@@ -98,112 +98,165 @@ def _numel(shape) -> int:
     return int(np.prod(shape)) if shape else 1
 
 
+class _Fuser:
+    """One pass over an ONNX graph: which nodes are already inside a kernel, and absorbing a node's only
+    consumer into a kernel."""
+
+    def __init__(self, G: _Graph):
+        self.G = G
+        self.done: set[int] = set()
+
+    def absorb(self, k: Kernel, node, allowed) -> object:
+        nxt = self.G.only_consumer(node)
+        if nxt is not None and nxt.op_type in allowed and id(nxt) not in self.done:
+            self.done.add(id(nxt))
+            k.nodes.append(nxt.name)
+            k.outputs.append(nxt.output[0])
+            return nxt
+        return node
+
+    def absorb_act(self, k: Kernel, node) -> object:
+        last = self.absorb(k, node, ACTS)
+        k.act = last.op_type if last.op_type in ACTS else ""
+        return last
+
+
+# Each rule handler fills in kernel ``k`` for ``node`` (``ins`` / ``out``: the node's input / output shapes;
+# ``k.hw``, ``k.cin``, ``k.cout`` already read from them) and returns (the output shape the kernel ends with,
+# weight bytes).
+
+def _conv(F: _Fuser, node, k: Kernel, ins, out):
+    G = F.G
+    a = G.attrs[id(node)]
+    w = G.shape(node.input[1])
+    k.k = int(w[2]) if len(w) >= 3 else 1
+    k.stride = int((a.get("strides") or [1])[0])
+    k.groups = int(a.get("group", 1))
+    k.type = "dwconv" if k.groups > 1 and k.groups == k.cin == k.cout else "conv"
+    last = F.absorb(k, node, {"BatchNormalization"})
+    last = F.absorb(k, last, ACTS)
+    nxt = G.only_consumer(last)
+    if (last.op_type not in ACTS and nxt is not None and nxt.op_type in ("Add", "Sum")
+            and _n_data(G, nxt) == 2):  # ORT's NCHWc Conv + Sum (+ act) fusion
+        last = F.absorb(k, last, {"Add", "Sum"})
+        k.residual = 1
+        last = F.absorb(k, last, ACTS)
+    k.act = last.op_type if last.op_type in ACTS else ""
+    out = G.shape(last.output[0]) or out
+    k.cout, ohw = _nchw(out)
+    k.mmacs = k.cout * ohw * ohw * (k.cin // max(k.groups, 1)) * k.k * k.k / 1e6
+    return out, _numel(w) * 4
+
+
+def _se(F: _Fuser, node, k: Kernel, ins, out):
+    k.type = "se"
+    wbytes = 0
+    for m in _se_members(F.G, node):
+        F.done.add(id(m))
+        k.nodes.append(m.name)
+        k.outputs.append(m.output[0])
+        if m.op_type in ("Conv", "Gemm"):
+            ws = F.G.shape(m.input[1])
+            wbytes += _numel(ws) * 4
+            k.mmacs += _numel(ws) / 1e6
+    k.cout = k.cin
+    k.mmacs += 2 * k.cin * k.hw * k.hw / 1e6  # the pooling and the gating multiply
+    return ins, wbytes
+
+
+def _add(F: _Fuser, node, k: Kernel, ins, out):
+    k.type = "add"
+    F.absorb_act(k, node)
+    k.mmacs = _numel(out) / 1e6
+    return out, 0
+
+
+def _act(F: _Fuser, node, k: Kernel, ins, out):
+    k.type, k.act = "act", node.op_type
+    k.mmacs = _numel(out) / 1e6
+    return out, 0
+
+
+def _fc(F: _Fuser, node, k: Kernel, ins, out):
+    k.type = "fc"
+    w = F.G.shape(node.input[1])
+    last = F.absorb(k, node, {"Add"}) if node.op_type == "MatMul" else node
+    F.absorb_act(k, last)
+    if len(w) == 2:
+        k.cin, k.cout = int(w[0]), int(w[1])
+        if node.op_type == "Gemm" and int(F.G.attrs[id(node)].get("transB", 0)):
+            k.cin, k.cout = k.cout, k.cin  # B stored (out, in): torch's Linear exports this way
+    k.mmacs = _numel(w) / 1e6
+    return out, _numel(w) * 4
+
+
+def _bias(F: _Fuser, node, k: Kernel, ins, out):  # a bias or constant added to one tensor
+    k.type = "mul"
+    k.mmacs = _numel(out) / 1e6
+    return out, 0
+
+
+def _simple(F: _Fuser, node, k: Kernel, ins, out):
+    k.type = SIMPLE[node.op_type]
+    if k.type == "pool":
+        a = F.G.attrs[id(node)]
+        k.k = int((a.get("kernel_shape") or [1])[0])
+        k.stride = int((a.get("strides") or [1])[0])
+        k.mmacs = _numel(out) * k.k * k.k / 1e6
+    else:
+        k.mmacs = _numel(ins) / 1e6 if k.type in ("gap", "mul") else 0.0
+    return out, 0
+
+
+def _n_data(G: _Graph, node) -> int:
+    return sum(G.is_data(i) for i in node.input)
+
+
+# (does the rule apply to this node, its handler): the first that applies makes the kernel.
+RULES = (
+    (lambda G, n: n.op_type == "Conv", _conv),
+    (lambda G, n: n.op_type in ("GlobalAveragePool", "ReduceMean") and _is_se(G, n), _se),
+    (lambda G, n: n.op_type in ("Add", "Sum") and _n_data(G, n) >= 2, _add),
+    (lambda G, n: n.op_type in ACTS, _act),
+    (lambda G, n: n.op_type in ("Gemm", "MatMul"), _fc),
+    (lambda G, n: n.op_type in ("Add", "Sum"), _bias),
+    (lambda G, n: n.op_type in SIMPLE, _simple),
+)
+
+
 def fuse(model, runtime: str = "onnxruntime", input_shape=None, where: str = "model") -> list[Kernel]:
     """The kernels ``runtime`` executes for an ONNX ``ModelProto`` (see the module doc for the rules);
     ``input_shape`` (dims after the batch) for a model with a dynamic H, W."""
     if runtime != "onnxruntime":
         raise GraphError(f"no ONNX fusion rules for runtime {runtime!r}" + (
             " (litert rules read .tflite graphs)" if runtime == "litert" else f"; known: {', '.join(RUNTIMES)}"))
-    G = _Graph(model, where, input_shape)
-    done: set[int] = set()
+    F = _Fuser(_Graph(model, where, input_shape))
     kernels: list[Kernel] = []
-
-    def absorb(k: Kernel, node, allowed) -> object:
-        nxt = G.only_consumer(node)
-        if nxt is not None and nxt.op_type in allowed and id(nxt) not in done:
-            done.add(id(nxt))
-            k.nodes.append(nxt.name)
-            k.outputs.append(nxt.output[0])
-            return nxt
-        return node
-
-    for node in G.nodes:
-        if id(node) in done:
+    for node in F.G.nodes:
+        if id(node) in F.done:
             continue
-        done.add(id(node))
-        op = node.op_type
-        if op in DROPPED:
-            continue
-        ins = G.shape(node.input[0]) if node.input else ()
-        out = G.shape(node.output[0])
-        k = Kernel("?", nodes=[node.name], outputs=[node.output[0]])
-        cin, hw = _nchw(ins)
-        cout, ohw = _nchw(out)
-        k.hw, k.cin, k.cout = hw, cin, cout
-        wbytes = 0
-        if op == "Conv":
-            a = G.attrs[id(node)]
-            w = G.shape(node.input[1])
-            k.k = int(w[2]) if len(w) >= 3 else 1
-            k.stride = int((a.get("strides") or [1])[0])
-            k.groups = int(a.get("group", 1))
-            k.type = "dwconv" if k.groups > 1 and k.groups == cin == cout else "conv"
-            last = absorb(k, node, {"BatchNormalization"})
-            last = absorb(k, last, ACTS)
-            nxt = G.only_consumer(last)
-            if (last.op_type not in ACTS and nxt is not None and nxt.op_type in ("Add", "Sum")
-                    and sum(G.is_data(i) for i in nxt.input) == 2):  # ORT's NCHWc Conv + Sum (+ act) fusion
-                last = absorb(k, last, {"Add", "Sum"})
-                k.residual = 1
-                last = absorb(k, last, ACTS)
-            k.act = last.op_type if last.op_type in ACTS else ""
-            out = G.shape(last.output[0]) or out
-            cout, ohw = _nchw(out)
-            k.cout = cout
-            k.mmacs = cout * ohw * ohw * (cin // max(k.groups, 1)) * k.k * k.k / 1e6
-            wbytes = _numel(w) * 4
-        elif op in ("GlobalAveragePool", "ReduceMean") and _is_se(G, node):
-            k.type = "se"
-            members = _se_members(G, node)
-            for m in members:
-                done.add(id(m))
-                k.nodes.append(m.name)
-                k.outputs.append(m.output[0])
-                if m.op_type in ("Conv", "Gemm"):
-                    ws = G.shape(m.input[1])
-                    wbytes += _numel(ws) * 4
-                    k.mmacs += _numel(ws) / 1e6
-            out = ins
-            k.cout = cin
-            k.mmacs += 2 * cin * hw * hw / 1e6  # the pooling and the gating multiply
-        elif op in ("Add", "Sum") and sum(G.is_data(i) for i in node.input) >= 2:
-            k.type = "add"
-            last = absorb(k, node, ACTS)
-            k.act = last.op_type if last.op_type in ACTS else ""
-            k.mmacs = _numel(out) / 1e6
-        elif op in ACTS:
-            k.type, k.act = "act", op
-            k.mmacs = _numel(out) / 1e6
-        elif op in ("Gemm", "MatMul"):
-            k.type = "fc"
-            w = G.shape(node.input[1])
-            last = absorb(k, node, {"Add"}) if op == "MatMul" else node
-            last = absorb(k, last, ACTS)
-            k.act = last.op_type if last.op_type in ACTS else ""
-            k.cin, k.cout = (int(w[0]), int(w[1])) if len(w) == 2 else (cin, cout)
-            if op == "Gemm" and len(w) == 2 and int(G.attrs[id(node)].get("transB", 0)):
-                k.cin, k.cout = k.cout, k.cin  # B stored (out, in): torch's Linear exports this way
-            k.mmacs = _numel(w) / 1e6
-            wbytes = _numel(w) * 4
-        elif op in ("Add", "Sum"):  # a bias or constant added to one tensor
-            k.type = "mul"
-            k.mmacs = _numel(out) / 1e6
-        elif op in SIMPLE:
-            k.type = SIMPLE[op]
-            a = G.attrs[id(node)]
-            if k.type == "pool":
-                k.k = int((a.get("kernel_shape") or [1])[0])
-                k.stride = int((a.get("strides") or [1])[0])
-                k.mmacs = _numel(out) * k.k * k.k / 1e6
-            else:
-                k.mmacs = _numel(ins) / 1e6 if k.type in ("gap", "mul") else 0.0
-        else:
-            raise GraphError(f"op {op!r} (node {node.name!r}) has no fusion rule for {runtime}; known ops: "
-                             f"Conv, BatchNormalization, {', '.join(sorted(ACTS | set(SIMPLE) | {'Add', 'Sum'}))}; "
-                             f"dropped: {', '.join(sorted(DROPPED))}")
-        k.mbytes = (_numel(ins) * 4 + _numel(out) * 4 + wbytes) / 1e6
-        kernels.append(k)
+        F.done.add(id(node))
+        if node.op_type not in DROPPED:
+            kernels.append(_kernel(F, node, runtime))
     return kernels
+
+
+def _kernel(F: _Fuser, node, runtime: str) -> Kernel:
+    """The kernel that starts at ``node``: the first rule that applies fills it in."""
+    G = F.G
+    ins = G.shape(node.input[0]) if node.input else ()
+    out = G.shape(node.output[0])
+    k = Kernel("?", nodes=[node.name], outputs=[node.output[0]])
+    k.cin, k.hw = _nchw(ins)
+    k.cout = _nchw(out)[0]
+    handler = next((h for applies, h in RULES if applies(G, node)), None)
+    if handler is None:
+        raise GraphError(f"op {node.op_type!r} (node {node.name!r}) has no fusion rule for {runtime}; known ops: "
+                         f"Conv, BatchNormalization, {', '.join(sorted(ACTS | set(SIMPLE) | {'Add', 'Sum'}))}; "
+                         f"dropped: {', '.join(sorted(DROPPED))}")
+    out, wbytes = handler(F, node, k, ins, out)
+    k.mbytes = (_numel(ins) * 4 + _numel(out) * 4 + wbytes) / 1e6
+    return k
 
 
 def _is_se(G: _Graph, node) -> bool:

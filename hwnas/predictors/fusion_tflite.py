@@ -29,6 +29,7 @@ and its ``outputs`` the output tensor names. Any other op raises ``GraphError`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,115 +78,189 @@ def _se_members(G: TfliteGraph, mean: int) -> list[int] | None:
     return None
 
 
-def fuse_tflite(buf: bytes, where: str = "model") -> list[Kernel]:
-    """The kernels the TFLite CPU / XNNPACK path executes for a ``.tflite`` flatbuffer (module doc: the rules)."""
-    G = TfliteGraph(buf, where)
-    done: set[int] = set()
-    folded_pad: dict[int, int] = {}  # conv op -> the PAD op folded into it
-    kernels: list[Kernel] = []
-    for i, (name, ins, outs, opts) in enumerate(G.ops):
+@dataclass
+class _Op:
+    """One TFLite op as the rules see it: index, builtin name, tensor ids, options, data (non-constant) inputs,
+    the kernel's input shape (a folded PAD's input for a conv) and output shape."""
+    i: int
+    name: str
+    ins: list
+    outs: list
+    opts: object
+    data: list
+    ish: tuple
+    osh: tuple
+
+
+# Each rule handler fills in kernel ``k`` for op ``o`` (``k.cin``, ``k.hw``, ``k.cout`` already read from its
+# shapes; ``done``: the ops already inside a kernel) and returns (weight bytes, the tensor the kernel writes).
+
+def _conv(G: TfliteGraph, o: _Op, k: Kernel, done: set[int]):
+    w = G.shape(o.ins[1])  # CONV_2D: [Cout, kh, kw, Cin / groups]; DEPTHWISE: [1, kh, kw, Cout]
+    k.k = int(w[1]) if len(w) == 4 else 1
+    k.stride = int(getattr(o.opts, "strideH", 1) or 1)
+    k.act = _act(o.opts)
+    if o.name == "DEPTHWISE_CONV_2D":
+        k.groups = k.cin
+        k.type = "dwconv" if k.cin == k.cout and k.cin > 1 else "conv"
+        per_out = 1
+    else:
+        per_out = int(w[3]) if len(w) == 4 else k.cin
+        k.groups = max(k.cin // max(per_out, 1), 1)
+        k.type = "dwconv" if k.groups > 1 and k.groups == k.cin == k.cout else "conv"
+    spatial = int(o.osh[1]) * int(o.osh[2]) if len(o.osh) == 4 else 1
+    k.mmacs = k.cout * spatial * per_out * k.k * k.k / 1e6
+    return sum(G.nbytes(t) for t in o.ins[1:] if t >= 0), _out(o)
+
+
+def _reduce(G: TfliteGraph, o: _Op, k: Kernel, done: set[int]):
+    """MEAN / SUM: an SE block's start, else a global pooling over the spatial axes."""
+    axes = set(G.const_ints(o.ins[1])) if len(o.ins) > 1 else set()
+    nd = len(o.ish)
+    axes = {a % nd for a in axes} if nd else axes
+    kept = [d for a, d in enumerate(o.ish) if a not in axes and a != 0]
+    red = [d for a, d in enumerate(o.ish) if a in axes]
+    k.cin = k.cout = int(np.prod(kept)) if kept else 1
+    k.hw = int(red[0]) if red else 1
+    members = _se_members(G, o.i) if (nd == 4 and axes == {1, 2}) else None
+    if members is not None:
+        return _se(G, o, k, done, members)
+    if not axes or axes == set(range(1, nd)):
+        raise GraphError(f"{G.where}: op {o.name}:{o.i} reduces axes {sorted(axes)} of {o.ish}; only spatial "
+                         "(global pooling) reductions have a rule")
+    k.type = "gap"
+    k.mmacs = float(np.prod(o.ish)) / 1e6
+    return 0.0, _out(o)
+
+
+def _se(G: TfliteGraph, o: _Op, k: Kernel, done: set[int], members: list[int]):
+    k.type = "se"
+    wbytes = 0.0
+    for m in members:
+        done.add(m)
+        k.nodes.append(f"{G.ops[m][0]}:{m}")
+        k.outputs.append(G.name(G.ops[m][2][0]))
+        if G.ops[m][0] in CONVS | {"FULLY_CONNECTED"}:
+            ws = G.shape(G.ops[m][1][1])
+            wbytes += sum(G.nbytes(t) for t in G.ops[m][1][1:] if t >= 0)
+            k.mmacs += float(np.prod(ws)) / 1e6
+    k.mmacs += 2 * float(np.prod(o.ish)) / 1e6  # the pooling and the gating multiply
+    return wbytes, G.ops[members[-1]][2][0]
+
+
+def _fc(G: TfliteGraph, o: _Op, k: Kernel, done: set[int]):
+    k.type = "fc"
+    w = G.shape(o.ins[1])
+    k.act = _act(o.opts)
+    if o.name == "FULLY_CONNECTED" and len(w) == 2:
+        k.cout, k.cin = int(w[0]), int(w[1])
+    rows = float(np.prod(o.ish)) / max(k.cin, 1)
+    k.mmacs = rows * k.cin * k.cout / 1e6
+    return sum(G.nbytes(t) for t in o.ins[1:] if t >= 0 and t in G.const), _out(o)
+
+
+def _add(G: TfliteGraph, o: _Op, k: Kernel, done: set[int]):
+    k.type, k.act = "add", _act(o.opts)
+    k.mmacs = _numel_out(o) / 1e6
+    return 0.0, _out(o)
+
+
+def _binary(G: TfliteGraph, o: _Op, k: Kernel, done: set[int]):
+    k.type, k.act = "mul", _act(o.opts)
+    k.mmacs = _numel_out(o) / 1e6
+    return sum(G.nbytes(t) for t in o.ins if t in G.const), _out(o)
+
+
+def _activation(G: TfliteGraph, o: _Op, k: Kernel, done: set[int]):
+    k.type, k.act = "act", o.name
+    k.mmacs = _numel_out(o) / 1e6
+    return 0.0, _out(o)
+
+
+def _simple(G: TfliteGraph, o: _Op, k: Kernel, done: set[int]):
+    k.type = SIMPLE[o.name]
+    if k.type == "pool":
+        k.k = int(getattr(o.opts, "filterHeight", 1) or 1)
+        k.stride = int(getattr(o.opts, "strideH", 1) or 1)
+        k.mmacs = _numel_out(o) * k.k * k.k / 1e6
+    elif k.type == "mul":
+        k.mmacs = _numel_out(o) / 1e6
+    return 0.0, _out(o)
+
+
+def _out(o: _Op) -> int:
+    return o.outs[0] if o.outs else -1
+
+
+def _numel_out(o: _Op) -> float:
+    return float(np.prod(o.osh or (1,)))
+
+
+def _is_residual_add(G: TfliteGraph, o: _Op) -> bool:
+    return o.name == "ADD" and len(o.data) == 2 and G.shape(o.data[0]) == G.shape(o.data[1])
+
+
+# (does the rule apply to this op, its handler): the first that applies makes the kernel.
+RULES = (
+    (lambda G, o: o.name in CONVS, _conv),
+    (lambda G, o: o.name in ("MEAN", "SUM"), _reduce),
+    (lambda G, o: o.name in ("FULLY_CONNECTED", "BATCH_MATMUL"), _fc),
+    (_is_residual_add, _add),
+    (lambda G, o: o.name in BINARY, _binary),
+    (lambda G, o: o.name in ACTS, _activation),
+    (lambda G, o: o.name in SIMPLE, _simple),
+)
+
+
+def _folded_pads(G: TfliteGraph) -> dict[int, int]:
+    """conv op -> the PAD op folded into it (a PAD of a feature map whose only consumer is the conv)."""
+    folded = {}
+    for i, (name, ins, outs, _) in enumerate(G.ops):
         if name in ("PAD", "PADV2") and ins and ins[0] not in G.const:
             c = G.only_consumer(i)
             if c is not None and G.ops[c][0] in CONVS and G.ops[c][1][0] == outs[0]:
-                folded_pad[c] = i
-                done.add(i)
-    for i, (name, ins, outs, opts) in enumerate(G.ops):
+                folded[c] = i
+    return folded
+
+
+def fuse_tflite(buf: bytes, where: str = "model") -> list[Kernel]:
+    """The kernels the TFLite CPU / XNNPACK path executes for a ``.tflite`` flatbuffer (module doc: the rules)."""
+    G = TfliteGraph(buf, where)
+    folded_pad = _folded_pads(G)
+    done: set[int] = set(folded_pad.values())
+    kernels: list[Kernel] = []
+    for i, (name, _, _, _) in enumerate(G.ops):
         if i in done:
             continue
         done.add(i)
-        data = G.data_inputs(i)
-        if not data and name in ("DEQUANTIZE", "QUANTIZE"):
+        if not G.data_inputs(i) and name in ("DEQUANTIZE", "QUANTIZE"):
             continue  # unpacking constant weights: done once when the model loads
-        x = ins[0] if ins else -1
-        k = Kernel("?", nodes=[f"{name}:{i}"], outputs=[G.name(t) for t in outs])
-        in_t = x
-        if i in folded_pad:
-            p = folded_pad[i]
-            k.nodes.insert(0, f"{G.ops[p][0]}:{p}")
-            in_t = G.ops[p][1][0]
-        ish, osh = G.shape(in_t), G.shape(outs[0]) if outs else ()
-        k.cin, k.hw = _nhwc(ish)
-        k.cout = _nhwc(osh)[0]
-        wbytes = 0.0
-        last_out = outs[0] if outs else -1
-        if name in CONVS:
-            w = G.shape(ins[1])  # CONV_2D: [Cout, kh, kw, Cin / groups]; DEPTHWISE: [1, kh, kw, Cout]
-            k.k = int(w[1]) if len(w) == 4 else 1
-            k.stride = int(getattr(opts, "strideH", 1) or 1)
-            k.act = _act(opts)
-            if name == "DEPTHWISE_CONV_2D":
-                k.groups = k.cin
-                k.type = "dwconv" if k.cin == k.cout and k.cin > 1 else "conv"
-                per_out = 1
-            else:
-                per_out = int(w[3]) if len(w) == 4 else k.cin
-                k.groups = max(k.cin // max(per_out, 1), 1)
-                k.type = "dwconv" if k.groups > 1 and k.groups == k.cin == k.cout else "conv"
-            spatial = int(osh[1]) * int(osh[2]) if len(osh) == 4 else 1
-            k.mmacs = k.cout * spatial * per_out * k.k * k.k / 1e6
-            wbytes = sum(G.nbytes(t) for t in ins[1:] if t >= 0)
-        elif name in ("MEAN", "SUM"):
-            axes = set(G.const_ints(ins[1])) if len(ins) > 1 else set()
-            nd = len(ish)
-            axes = {a % nd for a in axes} if nd else axes
-            kept = [d for a, d in enumerate(ish) if a not in axes and a != 0]
-            red = [d for a, d in enumerate(ish) if a in axes]
-            k.cin = k.cout = int(np.prod(kept)) if kept else 1
-            k.hw = int(red[0]) if red else 1
-            members = _se_members(G, i) if (len(ish) == 4 and axes == {1, 2}) else None
-            if members is not None:
-                k.type = "se"
-                for m in members:
-                    done.add(m)
-                    k.nodes.append(f"{G.ops[m][0]}:{m}")
-                    k.outputs.append(G.name(G.ops[m][2][0]))
-                    if G.ops[m][0] in CONVS | {"FULLY_CONNECTED"}:
-                        ws = G.shape(G.ops[m][1][1])
-                        wbytes += sum(G.nbytes(t) for t in G.ops[m][1][1:] if t >= 0)
-                        k.mmacs += float(np.prod(ws)) / 1e6
-                last_out = G.ops[members[-1]][2][0]
-                osh = ish
-                k.mmacs += 2 * float(np.prod(ish)) / 1e6  # the pooling and the gating multiply
-            elif not axes or axes == set(range(1, nd)):
-                raise GraphError(f"{where}: op {name}:{i} reduces axes {sorted(axes)} of {ish}; only spatial "
-                                 "(global pooling) reductions have a rule")
-            else:
-                k.type = "gap"
-                k.mmacs = float(np.prod(ish)) / 1e6
-        elif name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
-            k.type = "fc"
-            w = G.shape(ins[1])
-            k.act = _act(opts)
-            if name == "FULLY_CONNECTED" and len(w) == 2:
-                k.cout, k.cin = int(w[0]), int(w[1])
-            rows = float(np.prod(ish)) / max(k.cin, 1)
-            k.mmacs = rows * k.cin * k.cout / 1e6
-            wbytes = sum(G.nbytes(t) for t in ins[1:] if t >= 0 and t in G.const)
-        elif name == "ADD" and len(data) == 2 and G.shape(data[0]) == G.shape(data[1]):
-            k.type, k.act = "add", _act(opts)
-            k.mmacs = float(np.prod(osh or (1,))) / 1e6
-        elif name in BINARY:
-            k.type, k.act = "mul", _act(opts)
-            k.mmacs = float(np.prod(osh or (1,))) / 1e6
-            wbytes = sum(G.nbytes(t) for t in ins if t in G.const)
-        elif name in ACTS:
-            k.type, k.act = "act", name
-            k.mmacs = float(np.prod(osh or (1,))) / 1e6
-        elif name in SIMPLE:
-            k.type = SIMPLE[name]
-            if k.type == "pool":
-                k.k = int(getattr(opts, "filterHeight", 1) or 1)
-                k.stride = int(getattr(opts, "strideH", 1) or 1)
-                k.mmacs = float(np.prod(osh or (1,))) * k.k * k.k / 1e6
-            elif k.type == "mul":
-                k.mmacs = float(np.prod(osh or (1,))) / 1e6
-        else:
-            raise GraphError(f"{where}: op {name} (op {i}) has no fusion rule for litert; known ops: "
-                             f"{', '.join(KNOWN)}")
-        k.mbytes = (sum(G.nbytes(t) for t in ([in_t] + [d for d in data if d != x])) + G.nbytes(last_out)
-                    + wbytes) / 1e6
-        kernels.append(k)
+        kernels.append(_kernel(G, i, folded_pad.get(i), done))
     return kernels
+
+
+def _kernel(G: TfliteGraph, i: int, pad: int | None, done: set[int]) -> Kernel:
+    """The kernel that starts at op ``i`` (``pad``: the PAD op folded into it): the first rule that applies
+    fills it in."""
+    name, ins, outs, opts = G.ops[i]
+    data = G.data_inputs(i)
+    x = ins[0] if ins else -1
+    k = Kernel("?", nodes=[f"{name}:{i}"], outputs=[G.name(t) for t in outs])
+    in_t = x
+    if pad is not None:
+        k.nodes.insert(0, f"{G.ops[pad][0]}:{pad}")
+        in_t = G.ops[pad][1][0]
+    o = _Op(i, name, ins, outs, opts, data, G.shape(in_t), G.shape(outs[0]) if outs else ())
+    k.cin, k.hw = _nhwc(o.ish)
+    k.cout = _nhwc(o.osh)[0]
+    handler = next((h for applies, h in RULES if applies(G, o)), None)
+    if handler is None:
+        raise GraphError(f"{G.where}: op {name} (op {i}) has no fusion rule for litert; known ops: "
+                         f"{', '.join(KNOWN)}")
+    wbytes, last_out = handler(G, o, k, done)
+    k.mbytes = (sum(G.nbytes(t) for t in ([in_t] + [d for d in data if d != x])) + G.nbytes(last_out)
+                + wbytes) / 1e6
+    return k
 
 
 def read_tflite(path: Path) -> list[Kernel]:

@@ -112,6 +112,25 @@ def timed_runs(session, x, runs: int) -> tuple[list, list]:
     return wall, cpu
 
 
+def _timed_kernels(samples: list[dict]) -> tuple[dict[str, list], Counter]:
+    """(kernel type -> [(features, ms)] of the kernels the profiles timed (> 0 ms), how often each type occurs)."""
+    by_type: dict[str, list] = {}
+    seen: Counter = Counter()
+    for s in samples:
+        if len(s["kernel_ms"]) != len(s["kernels"]):
+            raise PredictorError("profile sample: kernel_ms and kernels differ in length")
+        for k, ms in zip(s["kernels"], s["kernel_ms"]):
+            seen[k.type] += 1
+            if ms > 0:
+                by_type.setdefault(k.type, []).append((k.features(), float(ms)))
+    return by_type, seen
+
+
+def _mad(res: np.ndarray) -> float:
+    """Median absolute deviation, scaled to a normal's standard deviation."""
+    return float(1.4826 * np.median(np.abs(res - np.median(res))))
+
+
 class GraphKernelPredictor:
     """Per-kernel-type latency models + inter-kernel overhead (see the module doc)."""
 
@@ -134,55 +153,58 @@ class GraphKernelPredictor:
     # -- fit ---------------------------------------------------------------------------------------------
     def fit(self, samples: list[dict]) -> "GraphKernelPredictor":
         """``samples``: dicts as returned by ``profile_onnx`` (kernels, kernel_ms, latency_ms)."""
-        from .huber_ridge import RobustLinear
-
         if not samples:
             raise PredictorError("cannot fit a graph-kernel predictor on no profiled models")
-        by_type: dict[str, list] = {}
-        seen: Counter = Counter()
-        for s in samples:
-            if len(s["kernel_ms"]) != len(s["kernels"]):
-                raise PredictorError("profile sample: kernel_ms and kernels differ in length")
-            for k, ms in zip(s["kernels"], s["kernel_ms"]):
-                seen[k.type] += 1
-                if ms > 0:
-                    by_type.setdefault(k.type, []).append((k.features(), float(ms)))
+        if self.target not in ("latency_ms", "cpu_ms"):
+            raise PredictorError(f"graph-kernel target must be latency_ms (wall) or cpu_ms, not {self.target!r}")
+        by_type, seen = _timed_kernels(samples)
         self.models_, self.gbdt_ = {}, {}
         for t in sorted(set(seen) - set(by_type)):  # in the graphs, never in the profiles: the runtime elides it
             self.models_[t] = {"model": "absent", "count": seen[t], "log_scale": 0.0}
         rng = np.random.default_rng(self.seed)
         for t, rows in sorted(by_type.items()):
-            X = np.array([r[0] for r in rows])
-            y = np.array([r[1] for r in rows])
-            if len(rows) >= self.gbdt_min:
-                import lightgbm as lgb
+            self._fit_type(t, np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), rng)
+        self._fit_whole(samples)
+        self.n_train_ = len(samples)
+        self.data_hash_ = hashlib.sha256(json.dumps([[round(s[self.target], 6), len(s["kernels"])]
+                                                     for s in samples]).encode()).hexdigest()[:16]
+        self.info_ = {}
+        self.fitted_ = True
+        return self
 
-                params = {"objective": "huber", "alpha": 0.2, "learning_rate": 0.05, "num_leaves": 15,
-                          "min_data_in_leaf": 5, "min_data_in_bin": 1, "seed": self.seed, "deterministic": True,
-                          "num_threads": 1, "verbose": -1}
-                r = np.log(y) - np.log(_work(X))  # log time per unit of work: trees extrapolate flat in it
-                b = lgb.train(params, lgb.Dataset(X, r, params={"verbose": -1, "min_data_in_bin": 1}),
-                              num_boost_round=self.n_estimators)
-                res = r - b.predict(X)
-                self.gbdt_[t] = b
-                self.models_[t] = {"model": "gbdt", "count": len(rows),
-                                   "log_scale": float(1.4826 * np.median(np.abs(res - np.median(res))))}
-            else:
-                lin = RobustLinear(1e-3, n_boot=0).fit(X[:, -2:], y, rng)
-                res = np.log(np.maximum(lin.predict(X[:, -2:])[0], 1e-4)) - np.log(y)
-                self.models_[t] = {"model": "linear", "count": len(rows), **{k: np.asarray(v).tolist() for k, v in
-                                                                              lin.state().items()},
-                                   "log_scale": float(1.4826 * np.median(np.abs(res - np.median(res))))}
-        # whole model = s * kernel sum + a + b * n_kernels (non-negative least squares): a + b * n is the
-        # overhead between kernels, s absorbs what the op profiler adds to (or misses of) every kernel
+    def _fit_type(self, t: str, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
+        """The model of kernel type ``t``: gradient-boosted trees on log time per unit of work with
+        ``gbdt_min`` or more timed kernels, else a robust linear fit on (MMACs, MB)."""
+        if len(y) >= self.gbdt_min:
+            import lightgbm as lgb
+
+            params = {"objective": "huber", "alpha": 0.2, "learning_rate": 0.05, "num_leaves": 15,
+                      "min_data_in_leaf": 5, "min_data_in_bin": 1, "seed": self.seed, "deterministic": True,
+                      "num_threads": 1, "verbose": -1}
+            r = np.log(y) - np.log(_work(X))  # log time per unit of work: trees extrapolate flat in it
+            b = lgb.train(params, lgb.Dataset(X, r, params={"verbose": -1, "min_data_in_bin": 1}),
+                          num_boost_round=self.n_estimators)
+            res = r - b.predict(X)
+            self.gbdt_[t] = b
+            self.models_[t] = {"model": "gbdt", "count": len(y), "log_scale": _mad(res)}
+            return
+        from .huber_ridge import RobustLinear
+
+        lin = RobustLinear(1e-3, n_boot=0).fit(X[:, -2:], y, rng)
+        res = np.log(np.maximum(lin.predict(X[:, -2:])[0], 1e-4)) - np.log(y)
+        self.models_[t] = {"model": "linear", "count": len(y),
+                           **{k: np.asarray(v).tolist() for k, v in lin.state().items()}, "log_scale": _mad(res)}
+
+    def _fit_whole(self, samples: list[dict]) -> None:
+        """Whole model = s * kernel sum + a + b * n_kernels (non-negative least squares): a + b * n is the
+        overhead between kernels, s absorbs what the op profiler adds to (or misses of) every kernel; with
+        ``whole="ratio"`` s is the median latency / predicted kernel sum and a = b = 0."""
+        from scipy.optimize import nnls
+
         n = np.array([len(s["kernels"]) for s in samples], float)
-        if self.target not in ("latency_ms", "cpu_ms"):
-            raise PredictorError(f"graph-kernel target must be latency_ms (wall) or cpu_ms, not {self.target!r}")
         ksum = np.array([float(np.sum(s["kernel_ms"])) for s in samples])
         y = np.array([s[self.target] for s in samples], float)
         A = np.stack([ksum, np.ones_like(n), n], 1)
-        from scipy.optimize import nnls
-
         coef, _ = nnls(A, y)
         if coef[0] <= 0 or not self.fit_scale:  # degenerate (e.g. every model the same size): keep the profiled kernel times as they are
             coef = np.array([1.0, *nnls(A[:, 1:], np.maximum(y - ksum, 0.0))[0]])
@@ -196,12 +218,6 @@ class GraphKernelPredictor:
             self.scale_ = float(coef[0])
         r = y - A @ coef
         self.overhead_scale_ = float(1.4826 * np.median(np.abs(r - np.median(r)))) if len(r) > 1 else 0.0
-        self.n_train_ = len(samples)
-        self.data_hash_ = hashlib.sha256(json.dumps([[round(s[self.target], 6), len(s["kernels"])]
-                                                     for s in samples]).encode()).hexdigest()[:16]
-        self.info_ = {}
-        self.fitted_ = True
-        return self
 
     # -- predict -----------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:

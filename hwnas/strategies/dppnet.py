@@ -223,6 +223,43 @@ def progression_for(space, fill: int | None, max_length: int | None, growth: str
 # -- the strategy -------------------------------------------------------------------------------------------
 
 
+def _expand(prog, current) -> list[tuple[tuple[int, ...], Arch]]:
+    """(prefix, arch) for every child of every current prefix, each arch once."""
+    cands: list[tuple[tuple[int, ...], Arch]] = []
+    ids = set()
+    for pre in current:
+        for p in prog.children(pre):
+            a = prog.arch(p)
+            if a.arch_id not in ids:
+                ids.add(a.arch_id)
+                cands.append((p, a))
+    return cands
+
+
+def _scores(prog, guard, prefixes: dict, sur: "LSTMSurrogate", cands, targets: list[int], cheap: dict,
+            m: int) -> np.ndarray:
+    """Every objective for the candidates: the surrogate, fitted on everything evaluated so far (layer sequence
+    -> objectives), predicts ``targets``; cheap ones are known; an arch already evaluated keeps its true values."""
+    seqs, Y = [], []
+    for aid, pre in prefixes.items():
+        f = guard.seen.get(aid)
+        if f is not None:
+            seqs.append(prog.tokens(pre))
+            Y.append(f)
+    sur.fit(seqs, np.asarray(Y, dtype=float)[:, targets])
+    pred = sur.predict([prog.tokens(p) for p, _ in cands])
+    F = np.empty((len(cands), m))
+    for col, j in enumerate(targets):
+        F[:, j] = pred[:, col]
+    for j, v in cheap.items():
+        F[:, j] = v
+    for i, (_, a) in enumerate(cands):  # already evaluated: the true values
+        f = guard.known(a)
+        if f is not None:
+            F[i] = f
+    return F
+
+
 class DPPNet(Params):
     """DPP-Net progressive search with an LSTM accuracy surrogate and Pareto (NSGA-II style) selection."""
 
@@ -248,10 +285,7 @@ class DPPNet(Params):
         objectives = tuple(evaluator.objectives)
         ai = accuracy_index(objectives, self.accuracy_objective)
         others = [i for i in range(len(objectives)) if i != ai]
-        if self.k is not None and int(self.k) < 1:
-            raise HwnasError(f"DPP-Net k must be >= 1, got {self.k}")
-        if self.max_length is not None and int(self.max_length) < 1:
-            raise HwnasError(f"DPP-Net max_length must be >= 1, got {self.max_length}")
+        self._check_params()
         prog = progression_for(space, self.fill, self.max_length, self.growth)
         guard = Budget(evaluator, budget, space)
         rec = Recorder(evaluator, callback)
@@ -271,55 +305,17 @@ class DPPNet(Params):
         for step in range(2, prog.n_steps + 1):
             if guard.exhausted or not current:
                 break
-            # the surrogate learns everything evaluated so far: layer sequence -> objectives
-            seqs, Y = [], []
-            for aid, pre in prefixes.items():
-                f = guard.seen.get(aid)
-                if f is not None:
-                    seqs.append(prog.tokens(pre))
-                    Y.append(f)
-            Y = np.asarray(Y, dtype=float)
-            # expand every current cell by every choice of the next layer
-            cands: list[tuple[tuple[int, ...], Arch]] = []
-            ids = set()
-            for pre in current:
-                for p in prog.children(pre):
-                    a = prog.arch(p)
-                    if a.arch_id not in ids:
-                        ids.add(a.arch_id)
-                        cands.append((p, a))
+            cands = _expand(prog, current)  # every current cell by every choice of the next layer
             archs = [a for _, a in cands]
             cheap = cheap_objective_values(evaluator, space, archs, others, static_cache) if self.cheap_costs else {}
             targets = [ai] + [j for j in others if j not in cheap]
             sur = LSTMSurrogate(prog.vocab, n_out=len(targets), embed=int(self.embed), hidden=int(self.hidden),
                                 epochs=int(self.epochs), lr=float(self.lr), seed=seed + step, threads=int(self.threads))
-            sur.fit(seqs, Y[:, targets])
-            pred = sur.predict([prog.tokens(p) for p, _ in cands])
-            F = np.empty((len(cands), len(objectives)))
-            for col, j in enumerate(targets):
-                F[:, j] = pred[:, col]
-            for j, v in cheap.items():
-                F[:, j] = v
-            for i, a in enumerate(archs):  # already evaluated: the true values
-                f = guard.known(a)
-                if f is not None:
-                    F[i] = f
+            F = _scores(prog, guard, prefixes, sur, cands, targets, cheap, len(objectives))
             violation = np.zeros(len(F))
             for j, b in bounds:
                 violation += np.maximum(F[:, j] - b, 0.0)
-            order = pareto_order(F, violation)
-            if self.k is not None:
-                k = int(self.k)
-                chosen = [cands[i][0] for i in order[:k]]
-            else:  # spread what is left of the budget over the remaining lengths; the last one takes the rest
-                left = guard.remaining
-                k = left if step == prog.n_steps else -(-left // (prog.n_steps - step + 1))
-                chosen, n_new = [], 0
-                for i in order:
-                    if n_new >= k:
-                        break
-                    chosen.append(cands[i][0])
-                    n_new += guard.known(cands[i][1]) is None
+            chosen, k = self._choose(pareto_order(F, violation), cands, guard, step, prog.n_steps)
             ks.append(k)
             current = self._evaluate(prog, guard, chosen, prefixes)
             rec.record(step, length=len(cands[0][0]), k=k, n_candidates=len(cands),
@@ -330,6 +326,28 @@ class DPPNet(Params):
                   "accuracy_objective": objectives[ai].label,
                   "stopped": "budget" if guard.exhausted else "max_length"}
         return rec.result(self.name, space, config)
+
+    def _check_params(self) -> None:
+        if self.k is not None and int(self.k) < 1:
+            raise HwnasError(f"DPP-Net k must be >= 1, got {self.k}")
+        if self.max_length is not None and int(self.max_length) < 1:
+            raise HwnasError(f"DPP-Net max_length must be >= 1, got {self.max_length}")
+
+    def _choose(self, order, cands, guard, step: int, n_steps: int) -> tuple[list, int]:
+        """(the prefixes to evaluate next, k): the best ``k`` in Pareto order, or with ``k`` unset what is left
+        of the budget spread over the remaining lengths (the last one takes the rest), counting new archs."""
+        if self.k is not None:
+            k = int(self.k)
+            return [cands[i][0] for i in order[:k]], k
+        left = guard.remaining
+        k = left if step == n_steps else -(-left // (n_steps - step + 1))
+        chosen, n_new = [], 0
+        for i in order:
+            if n_new >= k:
+                break
+            chosen.append(cands[i][0])
+            n_new += guard.known(cands[i][1]) is None
+        return chosen, k
 
     def budget_needed(self, space) -> int | None:
         """With a fixed ``k``: the most unique architectures the progression can evaluate (the first length's

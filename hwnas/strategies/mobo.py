@@ -162,6 +162,22 @@ def class_effects(classes, residuals, shrink: float = 1.0) -> tuple[_Effects, fl
     return eff, (np.sqrt(ss / dof) if dof else 0.0)
 
 
+def _cheap_allowed(cheap: dict, bounds, n: int) -> np.ndarray:
+    """The pool rows worth budget: cheap bounds rule candidates out before they cost anything, and an unknown
+    cheap value (an arch a table lacks) is infeasible (filled in ``cheap`` with the worst known value); all rows
+    when nothing is left."""
+    allowed = np.ones(n, dtype=bool)
+    for j, b in bounds:
+        if j in cheap:
+            allowed &= ~(cheap[j] > b)
+    for j in cheap:
+        allowed &= np.isfinite(cheap[j])
+        cheap[j] = np.where(np.isfinite(cheap[j]), cheap[j], np.nanmax(cheap[j]))
+    if not allowed.any():
+        allowed[:] = True
+    return allowed
+
+
 class CheapCostMOBO(Params):
     """Surrogate search over a pool whose cheap objectives are known; the budget buys the expensive ones."""
 
@@ -190,6 +206,56 @@ class CheapCostMOBO(Params):
         return space.sample_distinct(min(int(self.pool_size), size), rng)
 
     def run(self, space, evaluator, budget, rng, callback=None) -> SearchResult:
+        self._check_params()
+        objectives = tuple(evaluator.objectives)
+        m = len(objectives)
+        guard = Budget(evaluator, budget, space)
+        rec = Recorder(evaluator, callback)
+        seed = int(rng.integers(0, 2**31 - 1))
+        pool = self._pool(space, rng)
+        cheap = cheap_objective_values(evaluator, space, pool, range(m), {})
+        cheap = {j: v for j, v in cheap.items() if np.all(np.isfinite(v)) or np.isfinite(v).any()}
+        predicted = [j for j in range(m) if j not in cheap]  # empty when every objective is free
+        X = self._features(space, pool, cheap)
+        bounds = [(j, o.bound) for j, o in enumerate(objectives) if o.bound is not None]
+        # functionally identical archs (the space's equivalence_key) share a class effect; their measured
+        # accuracies still differ by training noise, which the optimistic score counts as uncertainty
+        _, klass = np.unique([space.equivalence_key(a) for a in pool], return_inverse=True)
+        allowed = _cheap_allowed(cheap, bounds, len(pool))
+        evaluated = np.zeros(len(pool), dtype=bool)
+        index = {a.arch_id: i for i, a in enumerate(pool)}
+
+        def evaluate(picks):
+            kept, _ = guard.evaluate([pool[i] for i in picks])
+            for a in kept:
+                evaluated[index[a.arch_id]] = True
+
+        step = 1
+        evaluate(self._initial(np.flatnonzero(allowed), cheap, min(int(self.n_init), guard.remaining), rng))
+        rec.record(step, phase="init")
+        while not guard.exhausted:
+            cand = np.flatnonzero(~evaluated & allowed)
+            if not len(cand):
+                cand = np.flatnonzero(~evaluated)
+            if not len(cand):
+                break
+            done = np.flatnonzero(evaluated)
+            Y = np.array([guard.known(pool[i]) for i in done], dtype=float)
+            mean, opt = self._predict(X, Y, m, klass, done, cand, cheap, seed + 1000 * step)
+            violation = np.zeros(len(cand))
+            for j, b in bounds:
+                violation += np.maximum(opt[:, j] - b, 0.0)
+            k = min(int(self.batch_size), guard.remaining, len(cand))
+            evaluate(cand[self._select(Y, opt, mean, violation, cheap, cand, k, bounds)])
+            step += 1
+            rec.record(step, phase="surrogate", n_candidates=int(len(cand)),
+                       predicted=[objectives[j].label for j in predicted])
+        config = {**self.get_params(), "budget": int(budget), "seed": seed, "pool": len(pool),
+                  "cheap": [objectives[j].label for j in sorted(cheap)],
+                  "predicted": [objectives[j].label for j in predicted]}
+        return rec.result(self.name, space, config)
+
+    def _check_params(self) -> None:
         if int(self.n_init) < 1 or int(self.batch_size) < 1:
             raise HwnasError(f"mobo: n_init and batch_size must be >= 1, got {self.n_init}, {self.batch_size}")
         if self.encoding not in ("space", "genes"):
@@ -200,18 +266,9 @@ class CheapCostMOBO(Params):
             raise HwnasError(f"mobo: init must be 'stratified' or 'random', got {self.init!r}")
         if self.focus is not None and not (isinstance(self.focus, (int, float)) and 0 < float(self.focus) <= 1):
             raise HwnasError(f"mobo: focus must be a quantile in (0, 1] or None, got {self.focus!r}")
-        objectives = tuple(evaluator.objectives)
-        m = len(objectives)
-        guard = Budget(evaluator, budget, space)
-        rec = Recorder(evaluator, callback)
-        seed = int(rng.integers(0, 2**31 - 1))
-        pool = self._pool(space, rng)
-        ids = [a.arch_id for a in pool]
-        cheap = cheap_objective_values(evaluator, space, pool, range(m), {})
-        cheap = {j: v for j, v in cheap.items() if np.all(np.isfinite(v)) or np.isfinite(v).any()}
-        predicted = [j for j in range(m) if j not in cheap]
-        if not predicted:  # every objective is free: nothing to learn, the budget still buys evaluations
-            predicted = []
+
+    def _features(self, space, pool, cheap: dict) -> np.ndarray:
+        """The surrogate's input rows for the pool: the arch encoding [+ the standardized cheap costs]."""
         if self.encoding == "space":
             X = np.asarray(space.encode(pool), dtype=float)
         else:
@@ -221,74 +278,31 @@ class CheapCostMOBO(Params):
             C = np.where(np.isfinite(C), C, np.nanmax(np.where(np.isfinite(C), C, -np.inf), axis=0))
             C = (C - C.mean(0)) / np.where(C.std(0) > 0, C.std(0), 1.0)
             X = np.hstack([X, C])
-        bounds = [(j, o.bound) for j, o in enumerate(objectives) if o.bound is not None]
-        index = {aid: i for i, aid in enumerate(ids)}
-        # functionally identical archs (the space's equivalence_key) share a class effect; their measured
-        # accuracies still differ by training noise, which the optimistic score counts as uncertainty
-        _, klass = np.unique([space.equivalence_key(a) for a in pool], return_inverse=True)
-        evaluated = np.zeros(len(pool), dtype=bool)
+        return X
 
-        def evaluate(picks):
-            kept, _ = guard.evaluate([pool[i] for i in picks])
-            for a in kept:
-                evaluated[index[a.arch_id]] = True
-
-        # cheap bounds rule candidates out before they cost anything
-        allowed = np.ones(len(pool), dtype=bool)
-        for j, b in bounds:
+    def _predict(self, X, Y, m: int, klass, done, cand, cheap: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted mean, optimistic point = mean - kappa x spread) of every objective for the candidates: the
+        cheap ones known, the others from a surrogate fitted on the evaluated rows (seed + objective index)."""
+        mean = np.empty((len(cand), m))
+        opt = np.empty((len(cand), m))
+        for j in range(m):
             if j in cheap:
-                allowed &= ~(cheap[j] > b)
-        for j in cheap:  # an unknown cheap value (an arch a table lacks) is infeasible: never worth budget
-            allowed &= np.isfinite(cheap[j])
-            cheap[j] = np.where(np.isfinite(cheap[j]), cheap[j], np.nanmax(cheap[j]))
-        if not allowed.any():
-            allowed[:] = True
-
-        step = 0
-        first = self._initial(np.flatnonzero(allowed), cheap, min(int(self.n_init), guard.remaining), rng)
-        evaluate(first)
-        step += 1
-        rec.record(step, phase="init")
-        while not guard.exhausted:
-            cand = np.flatnonzero(~evaluated & allowed)
-            if not len(cand):
-                cand = np.flatnonzero(~evaluated)
-            if not len(cand):
-                break
-            done = np.flatnonzero(evaluated)
-            Y = np.array([guard.known(pool[i]) for i in done], dtype=float)
-            mean = np.empty((len(cand), m))
-            opt = np.empty((len(cand), m))  # the optimistic point: predicted mean - kappa x spread
-            for j in range(m):
-                if j in cheap:
-                    mean[:, j] = opt[:, j] = cheap[j][cand]
-                    continue
-                ok = np.isfinite(Y[:, j])
-                if not ok.any():  # nothing known yet: every candidate looks alike
-                    mean[:, j], opt[:, j] = 0.0, 0.0
-                    continue
-                y, back = focus_transform(Y[ok, j], self.focus)
-                model = self._surrogate(seed + 1000 * step + j)
-                model.fit(X[done][ok], y)
-                mu, sd = model.predict(X[cand])
-                if self.noise and ok.sum() > 2:
-                    eff, sigma = class_effects(klass[done][ok], y - model.predict(X[done][ok])[0])
-                    mu += eff.get_many(klass[cand])
-                    sd = np.sqrt(sd ** 2 + sigma ** 2)
-                mean[:, j], opt[:, j] = back(mu), back(mu - float(self.kappa) * sd)
-            violation = np.zeros(len(cand))
-            for j, b in bounds:
-                violation += np.maximum(opt[:, j] - b, 0.0)
-            k = min(int(self.batch_size), guard.remaining, len(cand))
-            picks = self._select(Y, opt, mean, violation, cheap, cand, k, bounds)
-            evaluate(cand[picks])
-            step += 1
-            rec.record(step, phase="surrogate", n_candidates=int(len(cand)),
-                       predicted=[objectives[j].label for j in predicted])
-        config = {**self.get_params(), "budget": int(budget), "seed": seed, "pool": len(pool),
-                  "cheap": [objectives[j].label for j in sorted(cheap)],
-                  "predicted": [objectives[j].label for j in predicted]}
-        return rec.result(self.name, space, config)
+                mean[:, j] = opt[:, j] = cheap[j][cand]
+                continue
+            ok = np.isfinite(Y[:, j])
+            if not ok.any():  # nothing known yet: every candidate looks alike
+                mean[:, j], opt[:, j] = 0.0, 0.0
+                continue
+            y, back = focus_transform(Y[ok, j], self.focus)
+            model = self._surrogate(seed + j)
+            model.fit(X[done][ok], y)
+            mu, sd = model.predict(X[cand])
+            if self.noise and ok.sum() > 2:
+                eff, sigma = class_effects(klass[done][ok], y - model.predict(X[done][ok])[0])
+                mu += eff.get_many(klass[cand])
+                sd = np.sqrt(sd ** 2 + sigma ** 2)
+            mean[:, j], opt[:, j] = back(mu), back(mu - float(self.kappa) * sd)
+        return mean, opt
 
     def _initial(self, allowed: np.ndarray, cheap: dict, n: int, rng) -> np.ndarray:
         """``n`` first picks: random, or (``init="stratified"``, with a cheap objective) one random arch from each

@@ -137,6 +137,15 @@ def _controller_class():
     return Controller
 
 
+def _sampled_rows(archs, kept, F) -> tuple[list[int], np.ndarray]:
+    """(indices of the sampled archs that were evaluated, their objective rows). The canonical genes may differ
+    from the sampled ones (inactive genes); what was sampled is scored."""
+    kept_ids = {a.arch_id for a in kept}
+    rows = [i for i, a in enumerate(archs) if a.arch_id in kept_ids]
+    by_id = {a.arch_id: f for a, f in zip(kept, F)}
+    return rows, np.array([by_id[archs[i].arch_id] for i in rows], dtype=float)
+
+
 class MONAS(Params):
     """MONAS search strategy (REINFORCE-trained LSTM controller over the space's genes)."""
 
@@ -190,10 +199,7 @@ class MONAS(Params):
         ai = accuracy_index(objectives, self.accuracy_objective)
         ci = cost_index(objectives, ai, self.cost_objective)
         reward_fn = self._make_reward(objectives, ci)
-        if int(self.batch_size) < 1:
-            raise HwnasError(f"MONAS batch_size must be >= 1, got {self.batch_size}")
-        if self.cost_ref is not None and float(self.cost_ref) <= 0:
-            raise HwnasError(f"MONAS cost_ref must be > 0, got {self.cost_ref}")
+        self._check_params()
         cards = [int(c) for c in space.cardinalities()]
         guard = Budget(evaluator, budget, space)
         rec = Recorder(evaluator, callback)
@@ -218,30 +224,10 @@ class MONAS(Params):
             kept, F = guard.evaluate(archs)
             if not kept:
                 break
-            kept_ids = {a.arch_id for a in kept}
-            rows = [i for i, a in enumerate(archs) if a.arch_id in kept_ids]
-            # the canonical genes may differ from the sampled ones (inactive genes); score what was sampled
-            by_id = {a.arch_id: f for a, f in zip(kept, F)}
-            Fb = np.array([by_id[archs[i].arch_id] for i in rows], dtype=float)
-            acc = np.array([accuracy_from_value(objectives[ai], v) for v in Fb[:, ai]])
-            cost = Fb[:, ci]
-            cost_max = max(cost_max, float(np.max(cost)))
-            ref = float(self.cost_ref) if self.cost_ref is not None else (cost_max if cost_max > 0 else 1.0)
-            R = np.asarray(reward_fn(acc, cost, cost / ref), dtype=float)
-            if self.penalise_violations and hasattr(evaluator, "violations"):
-                # any bound of the evaluator (e.g. --constraint peak_power_w@DEV<=W) that a target breaks
-                V = np.asarray(evaluator.violations([archs[i] for i in rows]), dtype=float)
-                R = np.where(V > 0, float(self.penalty), R)
-            if baseline is None:
-                baseline = float(R.mean())
-            adv = torch.as_tensor(R - baseline, dtype=torch.float32)
-            baseline = float(self.baseline_decay) * baseline + (1 - float(self.baseline_decay)) * float(R.mean())
-            with torch_threads(self.threads):
-                _, logp, ent = controller._steps(len(rows), actions=actions[rows])
-                loss = -(adv * logp).mean() - float(self.entropy_weight) * ent.mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            rows, Fb = _sampled_rows(archs, kept, F)
+            cost_max = max(cost_max, float(np.max(Fb[:, ci])))
+            R = self._rewards(evaluator, objectives, (ai, ci), reward_fn, [archs[i] for i in rows], Fb, cost_max)
+            baseline = self._reinforce(controller, opt, actions[rows], R, baseline)
             for i, r in zip(rows, R):
                 if r > best[0]:
                     best = (float(r), archs[i])
@@ -253,6 +239,44 @@ class MONAS(Params):
                   "accuracy_objective": objectives[ai].label, "cost_objective_used": objectives[ci].label,
                   "stopped": "budget" if guard.exhausted else "converged"}
         return rec.result(self.name, space, config)
+
+    def _check_params(self) -> None:
+        if int(self.batch_size) < 1:
+            raise HwnasError(f"MONAS batch_size must be >= 1, got {self.batch_size}")
+        if self.cost_ref is not None and float(self.cost_ref) <= 0:
+            raise HwnasError(f"MONAS cost_ref must be > 0, got {self.cost_ref}")
+
+    def _rewards(self, evaluator, objectives, aci: tuple[int, int], reward_fn, targets, Fb: np.ndarray,
+                 cost_max: float) -> np.ndarray:
+        """The reward of each evaluated target (accuracy and cost at ``aci``; cost normalized by ``cost_ref`` or
+        the largest cost seen); a target that breaks a bound of the evaluator gets the penalty."""
+        ai, ci = aci
+        acc = np.array([accuracy_from_value(objectives[ai], v) for v in Fb[:, ai]])
+        cost = Fb[:, ci]
+        ref = float(self.cost_ref) if self.cost_ref is not None else (cost_max if cost_max > 0 else 1.0)
+        R = np.asarray(reward_fn(acc, cost, cost / ref), dtype=float)
+        if self.penalise_violations and hasattr(evaluator, "violations"):
+            # any bound of the evaluator (e.g. --constraint peak_power_w@DEV<=W) that a target breaks
+            V = np.asarray(evaluator.violations(targets), dtype=float)
+            R = np.where(V > 0, float(self.penalty), R)
+        return R
+
+    def _reinforce(self, controller, opt, actions, R: np.ndarray, baseline: float | None) -> float:
+        """One REINFORCE step on the sampled ``actions`` (advantage: reward - moving baseline, plus an entropy
+        bonus); returns the updated baseline."""
+        import torch
+
+        if baseline is None:
+            baseline = float(R.mean())
+        adv = torch.as_tensor(R - baseline, dtype=torch.float32)
+        baseline = float(self.baseline_decay) * baseline + (1 - float(self.baseline_decay)) * float(R.mean())
+        with torch_threads(self.threads):
+            _, logp, ent = controller._steps(len(actions), actions=actions)
+            loss = -(adv * logp).mean() - float(self.entropy_weight) * ent.mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return baseline
 
     # exposed for tests and analysis
     @staticmethod

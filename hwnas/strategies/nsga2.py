@@ -26,6 +26,73 @@ from ..params import Params
 from .toolkit import Budget, Recorder
 
 
+def _mutate(row: np.ndarray, card: np.ndarray, rate: float, min_mutations: int, step: str, random_state) -> None:
+    """Resample each mutable gene of ``row`` (in place) with probability ``rate`` to a different category, at
+    least ``min_mutations`` of them; ``step="neighbour"``: one step along the choice list (ordered genes)."""
+    mutable = np.flatnonzero(card > 1)
+    picks = mutable[random_state.random(len(mutable)) < rate]
+    if len(picks) < min_mutations and len(mutable):
+        extra = random_state.choice(mutable, size=min(min_mutations, len(mutable)), replace=False)
+        picks = np.union1d(picks, extra)
+    for i in picks:
+        if step == "neighbour" and card[i] > 2:
+            d = 1 if random_state.random() < 0.5 else -1
+            v = row[i] + d
+            row[i] = v if 0 <= v < card[i] else row[i] - d
+        else:
+            row[i] = (row[i] + 1 + int(random_state.integers(card[i] - 1))) % card[i]
+
+
+def _mark_duplicates(ids: list, seen: set, others: set | None, is_duplicate: np.ndarray) -> np.ndarray:
+    """Without ``others``: duplicates within the batch and against everything evaluated (``seen``); with
+    ``others``: the ids already among them."""
+    if others is not None:
+        for i, aid in enumerate(ids):
+            if aid in others:
+                is_duplicate[i] = True
+        return is_duplicate
+    batch = set()
+    for i, aid in enumerate(ids):
+        if aid in seen or aid in batch:
+            is_duplicate[i] = True
+        batch.add(aid)
+    return is_duplicate
+
+
+def _screening_targets(evals) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(genes, targets, violations, constrained) of the evaluations: objectives scaled to [0, 1] over the finite
+    ones (a non-finite value counts as the worst), plus log(1 + violation) as a last column when any is
+    violated."""
+    X = np.array([e.arch.genes for e in evals])
+    F = np.array([e.values for e in evals], dtype=float)
+    V = np.array([e.violation for e in evals], dtype=float)
+    ok = np.all(np.isfinite(F), axis=1)
+    lo, hi = F[ok].min(axis=0), F[ok].max(axis=0)
+    scale = np.where(hi > lo, hi - lo, 1.0)
+    Y = (np.where(np.isfinite(F), F, hi) - lo) / scale
+    constrained = bool((V > 0).any())
+    if constrained:
+        Y = np.column_stack([Y, np.log1p(V)])
+    return X, Y, V, constrained
+
+
+def _rank_and_crowding(front: np.ndarray, Pf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-dominated rank and crowding distance of the predicted points ``Pf`` sorted together with the
+    evaluated ``front``."""
+    from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    allF = np.vstack([front, Pf])
+    ranks = np.empty(len(allF), dtype=int)
+    for r, idx in enumerate(NonDominatedSorting().do(allF)):
+        ranks[idx] = r
+    crowd = np.zeros(len(allF))
+    for r in np.unique(ranks):
+        idx = np.flatnonzero(ranks == r)
+        crowd[idx] = calc_crowding_distance(allF[idx]) if len(idx) > 2 else np.inf
+    return ranks[len(front):], crowd[len(front):]
+
+
 def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_aware: bool, step: str = "any"):
     from pymoo.core.duplicate import DuplicateElimination
     from pymoo.core.mutation import Mutation
@@ -53,21 +120,9 @@ def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_
 
         def _do(self, problem, X, random_state=None, **kwargs):
             X = np.asarray(X, dtype=int).copy()
-            n_var = X.shape[1]
-            rate = 1.0 / n_var if mutation_rate is None else float(mutation_rate)
-            mutable = np.flatnonzero(card > 1)
+            rate = 1.0 / X.shape[1] if mutation_rate is None else float(mutation_rate)
             for row in X:
-                picks = mutable[random_state.random(len(mutable)) < rate]
-                if len(picks) < min_mutations and len(mutable):
-                    extra = random_state.choice(mutable, size=min(min_mutations, len(mutable)), replace=False)
-                    picks = np.union1d(picks, extra)
-                for i in picks:
-                    if step == "neighbour" and card[i] > 2:  # one step along the choice list (ordered genes)
-                        d = 1 if random_state.random() < 0.5 else -1
-                        v = row[i] + d
-                        row[i] = v if 0 <= v < card[i] else row[i] - d
-                    else:
-                        row[i] = (row[i] + 1 + int(random_state.integers(card[i] - 1))) % card[i]
+                _mutate(row, card, rate, min_mutations, step, random_state)
             return X
 
     class ArchiveDuplicates(DuplicateElimination):
@@ -75,18 +130,8 @@ def _pymoo_operators(space, seen: set, mutation_rate, min_mutations: int, space_
 
         def _do(self, pop, other, is_duplicate):
             ids = [key(space.make(row)) for row in canonical(pop.get("X"))]
-            if other is None:
-                batch = set()
-                for i, aid in enumerate(ids):
-                    if aid in seen or aid in batch:
-                        is_duplicate[i] = True
-                    batch.add(aid)
-            else:
-                others = {key(space.make(row)) for row in canonical(other.get("X"))}
-                for i, aid in enumerate(ids):
-                    if aid in others:
-                        is_duplicate[i] = True
-            return is_duplicate
+            others = None if other is None else {key(space.make(row)) for row in canonical(other.get("X"))}
+            return _mark_duplicates(ids, seen, others, is_duplicate)
 
     return SpaceSampling(), SpaceRepair(), CategoricalMutation(prob=1.0), ArchiveDuplicates()
 
@@ -97,8 +142,6 @@ def _screened_mating(inner, evaluator, space, factor: int, seed: int):
     predictions rank best (non-dominated sorting against the evaluated front, then crowding distance).
     No child is evaluated to choose: the budget still counts real evaluations only."""
     from pymoo.core.infill import InfillCriterion
-    from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
-    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
     card = np.asarray(space.cardinalities(), dtype=int)
     offsets = np.concatenate([[0], np.cumsum(card)[:-1]])
@@ -121,33 +164,17 @@ def _screened_mating(inner, evaluator, space, factor: int, seed: int):
                 return pool[:n_offsprings]
             from sklearn.ensemble import ExtraTreesRegressor
 
-            X = np.array([e.arch.genes for e in evals])
-            F = np.array([e.values for e in evals], dtype=float)
-            V = np.array([e.violation for e in evals], dtype=float)
-            ok = np.all(np.isfinite(F), axis=1)
-            lo, hi = F[ok].min(axis=0), F[ok].max(axis=0)
-            scale = np.where(hi > lo, hi - lo, 1.0)
-            Y = (np.where(np.isfinite(F), F, hi) - lo) / scale
-            constrained = bool((V > 0).any())
-            if constrained:
-                Y = np.column_stack([Y, np.log1p(V)])
+            X, Y, V, constrained = _screening_targets(evals)
+            m = len(evals[0].values)
             self.calls += 1
             model = ExtraTreesRegressor(n_estimators=64, min_samples_leaf=1, random_state=seed + self.calls)
             model.fit(onehot(X), Y)
             Xp = np.asarray(pool.get("X"), dtype=int)
             P = model.predict(onehot(Xp)).reshape(len(Xp), -1)
-            Pf, Pv = P[:, : F.shape[1]], (P[:, -1] if constrained else np.zeros(len(Xp)))
+            Pf, Pv = P[:, :m], (P[:, -1] if constrained else np.zeros(len(Xp)))
             feasible = V <= 0
-            front = Y[feasible][:, : F.shape[1]] if feasible.any() else np.empty((0, F.shape[1]))
-            allF = np.vstack([front, Pf])
-            ranks = np.empty(len(allF), dtype=int)
-            for r, idx in enumerate(NonDominatedSorting().do(allF)):
-                ranks[idx] = r
-            crowd = np.zeros(len(allF))
-            for r in np.unique(ranks):
-                idx = np.flatnonzero(ranks == r)
-                crowd[idx] = calc_crowding_distance(allF[idx]) if len(idx) > 2 else np.inf
-            rank_p, crowd_p = ranks[len(front):], crowd[len(front):]
+            front = Y[feasible][:, :m] if feasible.any() else np.empty((0, m))
+            rank_p, crowd_p = _rank_and_crowding(front, Pf)
             order = np.lexsort((-crowd_p, rank_p, Pv > 0.05))
             return pool[order[:n_offsprings]]
 

@@ -88,54 +88,13 @@ def _ids(result) -> list[str]:
 
 def check_strategy(strategy, budget: int = 60, seed: int = 0) -> None:
     """Assert that ``strategy`` honours the search contract (see the module docstring)."""
-    from ..contracts import SearchResult
-
     space = ToySpace()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_toy_tables(space, tmp)
-
-        # 1. a run: budget of unique archs reached exactly, result well formed, history and callback
-        rows: list[dict] = []
-        ev = toy_evaluator(space, tmp, log=tmp / "log.jsonl")
-        result = strategy.run(space, ev, budget, np.random.default_rng(seed), callback=rows.append)
-        assert isinstance(result, SearchResult), f"run() must return a SearchResult, got {type(result).__name__}"
-        assert result.strategy == strategy.name, f"result.strategy {result.strategy!r} != {strategy.name!r}"
-        assert result.space == space.name
-        assert tuple(result.objectives) == tuple(ev.objectives), "result.objectives must be the evaluator's"
-        assert ev.n_unique == budget, f"spent {ev.n_unique} unique evaluations, budget {budget}"
-        ids = _ids(result)
-        assert len(ids) == len(set(ids)) == budget, "result.evaluations must list each unique arch once"
-        assert ids == [e.arch.arch_id for e in ev.evaluations()], "result.evaluations must be in evaluation order"
-        assert result.history, "history must have one row per generation"
-        for row in result.history:
-            assert {"step", "n_evals", "hypervolume"} <= set(row), f"history row lacks keys: {row}"
-        n_evals = [r["n_evals"] for r in result.history]
-        assert n_evals == sorted(n_evals) and n_evals[-1] == budget, f"history n_evals {n_evals}"
-        assert rows == result.history, "the callback must see every history row"
-        front = result.pareto()
-        assert front, "a run must have a Pareto front"
-        F = np.array([e.values for e in front])
-        from ..pareto import non_dominated_mask
-
-        assert non_dominated_mask(F).all()
-
-        # 2. same seed, same run; another seed, another run
-        again = strategy.run(space, toy_evaluator(space, tmp), budget, np.random.default_rng(seed))
-        assert _ids(again) == ids, "the same seed must give the same search"
-        other = strategy.run(space, toy_evaluator(space, tmp), budget, np.random.default_rng(seed + 1))
-        assert _ids(other) != ids, "another seed must give another search"
-
-        # 3. resume: an evaluator preloaded with the first part of the log replays to the same result
-        from ..evaluation import read_log
-
-        logged = read_log(tmp / "log.jsonl")
-        assert [e.arch.arch_id for e in logged] == ids
-        ev2 = toy_evaluator(space, tmp)
-        ev2.preload(logged[: budget // 2])
-        resumed = strategy.run(space, ev2, budget, np.random.default_rng(seed))
-        assert _ids(resumed) == ids and not ev2.replay_diverged, "a resumed run must replay to the same result"
-        assert ev2.n_computed == budget - budget // 2, "a resumed run must not recompute logged evaluations"
+        ids = _check_run(strategy, space, tmp, budget, seed)
+        _check_seeding(strategy, space, tmp, budget, seed, ids)
+        _check_resume(strategy, space, tmp, budget, seed, ids)
 
         # 4. constraints: the front honours them
         ev3 = toy_evaluator(space, tmp, constraints=["latency_ms@toydev<=4"])
@@ -151,3 +110,53 @@ def check_strategy(strategy, budget: int = 60, seed: int = 0) -> None:
         ev4 = toy_evaluator(small, small_dir)
         res4 = strategy.run(small, ev4, 50, np.random.default_rng(seed))
         assert ev4.n_unique <= small.size() and len(res4.evaluations) == ev4.n_unique
+
+
+def _check_run(strategy, space, tmp: Path, budget: int, seed: int) -> list[str]:
+    """1. a run: budget of unique archs reached exactly, result well formed, history and callback. Returns the
+    evaluated arch ids (the run is logged to ``tmp/log.jsonl``)."""
+    from ..contracts import SearchResult
+    from ..pareto import non_dominated_mask
+
+    rows: list[dict] = []
+    ev = toy_evaluator(space, tmp, log=tmp / "log.jsonl")
+    result = strategy.run(space, ev, budget, np.random.default_rng(seed), callback=rows.append)
+    assert isinstance(result, SearchResult), f"run() must return a SearchResult, got {type(result).__name__}"
+    assert result.strategy == strategy.name, f"result.strategy {result.strategy!r} != {strategy.name!r}"
+    assert result.space == space.name
+    assert tuple(result.objectives) == tuple(ev.objectives), "result.objectives must be the evaluator's"
+    assert ev.n_unique == budget, f"spent {ev.n_unique} unique evaluations, budget {budget}"
+    ids = _ids(result)
+    assert len(ids) == len(set(ids)) == budget, "result.evaluations must list each unique arch once"
+    assert ids == [e.arch.arch_id for e in ev.evaluations()], "result.evaluations must be in evaluation order"
+    assert result.history, "history must have one row per generation"
+    for row in result.history:
+        assert {"step", "n_evals", "hypervolume"} <= set(row), f"history row lacks keys: {row}"
+    n_evals = [r["n_evals"] for r in result.history]
+    assert n_evals == sorted(n_evals) and n_evals[-1] == budget, f"history n_evals {n_evals}"
+    assert rows == result.history, "the callback must see every history row"
+    front = result.pareto()
+    assert front, "a run must have a Pareto front"
+    assert non_dominated_mask(np.array([e.values for e in front])).all()
+    return ids
+
+
+def _check_seeding(strategy, space, tmp: Path, budget: int, seed: int, ids: list[str]) -> None:
+    """2. same seed, same run; another seed, another run."""
+    again = strategy.run(space, toy_evaluator(space, tmp), budget, np.random.default_rng(seed))
+    assert _ids(again) == ids, "the same seed must give the same search"
+    other = strategy.run(space, toy_evaluator(space, tmp), budget, np.random.default_rng(seed + 1))
+    assert _ids(other) != ids, "another seed must give another search"
+
+
+def _check_resume(strategy, space, tmp: Path, budget: int, seed: int, ids: list[str]) -> None:
+    """3. resume: an evaluator preloaded with the first part of the log replays to the same result."""
+    from ..evaluation import read_log
+
+    logged = read_log(tmp / "log.jsonl")
+    assert [e.arch.arch_id for e in logged] == ids
+    ev2 = toy_evaluator(space, tmp)
+    ev2.preload(logged[: budget // 2])
+    resumed = strategy.run(space, ev2, budget, np.random.default_rng(seed))
+    assert _ids(resumed) == ids and not ev2.replay_diverged, "a resumed run must replay to the same result"
+    assert ev2.n_computed == budget - budget // 2, "a resumed run must not recompute logged evaluations"

@@ -178,17 +178,7 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
 
     out = check_writable(Path(out))
     dev = resolve_device(device)
-    if resume:
-        ckpt = read_checkpoint(out)
-        check_matches(ckpt, space, out)
-        if ckpt["dataset"] != dataset:
-            raise HwnasError(f"{out} was trained on {ckpt['dataset']}, not {dataset}")
-        recipe = dict(ckpt["recipe"])
-    else:
-        if out.exists():
-            raise HwnasError(f"{out} already exists: continue it (resume=True), or write to another file")
-        recipe = make_recipe(**(recipe or {}))
-        ckpt = None
+    recipe, ckpt = _start(space, out, dataset, recipe, resume)
     data = splits_for(dataset, space.input_shape(), data_root, download)
     num_classes = getattr(space, "num_classes", None)
     if num_classes != data.num_classes:
@@ -201,46 +191,22 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
         net.to(dev)
         x_all = torch.from_numpy(data.x_train).to(dev)
         y_all = torch.from_numpy(data.y_train).to(dev)
-        n, bs, epochs = len(x_all), recipe["batch_size"], recipe["epochs"]
-        batches_per_epoch = max(1, -(-n // bs))
+        epochs = recipe["epochs"]
+        batches_per_epoch = max(1, -(-len(x_all) // recipe["batch_size"]))
         opt = torch.optim.SGD(net.parameters(), lr=recipe["lr"], momentum=recipe["momentum"],
                               weight_decay=recipe["weight_decay"], nesterov=True)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * batches_per_epoch)
         meta = {"format": FORMAT, "space": space.name, "space_config": space.config(), "dataset": dataset,
                 "recipe": recipe, "epochs_done": 0, "complete": False, "history": [], "created": now_iso()}
         if ckpt is not None:
-            from .torchfile import load_matching_state
-
-            load_matching_state(net, ckpt["model"], out, "supernet checkpoint")
-            try:
-                opt.load_state_dict(ckpt["optimizer"])
-                sched.load_state_dict(ckpt["scheduler"])
-            except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
-                raise HwnasError(f"supernet checkpoint {out} is corrupt: its optimizer / scheduler state does not "
-                                 f"fit ({' '.join(str(exc).split())[:200]})") from None
+            _restore(ckpt, out, net, opt, sched)
             meta.update({k: ckpt[k] for k in ("epochs_done", "history", "created")})
         for epoch in range(meta["epochs_done"], epochs):
             t0 = time.perf_counter()
-            gen = torch.Generator().manual_seed(recipe["seed"] * 1_000_003 + epoch)
-            order = torch.randperm(n, generator=gen).to(dev)
-            rng = np.random.default_rng([recipe["seed"], epoch])
-            net.train()
-            losses = []
-            for step, i in enumerate(range(0, n, bs)):
-                idx = order[i:i + bs]
-                if len(idx) < 2:
-                    continue  # batch norm needs two samples
-                opt.zero_grad(set_to_none=True)
-                loss = net.train_loss(x_all[idx], y_all[idx], rng, recipe)
-                if not torch.isfinite(loss):
-                    raise HwnasError(f"supernet training diverged in epoch {epoch + 1} (loss {float(loss)}): lower --lr")
-                loss.backward()
-                opt.step()
-                sched.step()
-                losses.append(float(loss.detach()))
-                if progress is not None:
-                    progress({"epoch": epoch + 1, "epochs": epochs, "step": step + 1, "steps": batches_per_epoch,
-                              "loss": losses[-1]})
+            report = None if progress is None else (
+                lambda step, loss, e=epoch: progress({"epoch": e + 1, "epochs": epochs, "step": step + 1,
+                                                       "steps": batches_per_epoch, "loss": loss}))
+            losses = _train_epoch(net, opt, sched, x_all, y_all, recipe, epoch, report)
             meta["epochs_done"] = epoch + 1
             meta["complete"] = epoch + 1 == epochs
             meta["history"] = meta["history"] + [{"epoch": epoch + 1, "loss": float(np.mean(losses)),
@@ -249,6 +215,61 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
         if ckpt is not None and meta["epochs_done"] == ckpt["epochs_done"]:
             meta["hash"] = ckpt["hash"]
         return dict(meta)
+
+
+def _start(space, out: Path, dataset: str, recipe: dict | None, resume: bool) -> tuple[dict, dict | None]:
+    """(recipe, checkpoint to continue or None): a resumed checkpoint brings its own recipe and must match
+    ``space`` and ``dataset``; a fresh start must not overwrite one."""
+    if resume:
+        ckpt = read_checkpoint(out)
+        check_matches(ckpt, space, out)
+        if ckpt["dataset"] != dataset:
+            raise HwnasError(f"{out} was trained on {ckpt['dataset']}, not {dataset}")
+        return dict(ckpt["recipe"]), ckpt
+    if out.exists():
+        raise HwnasError(f"{out} already exists: continue it (resume=True), or write to another file")
+    return make_recipe(**(recipe or {})), None
+
+
+def _restore(ckpt: dict, out: Path, net, opt, sched) -> None:
+    """Weights, optimizer and scheduler state from a checkpoint (a state that does not fit: corrupt)."""
+    from .torchfile import load_matching_state
+
+    load_matching_state(net, ckpt["model"], out, "supernet checkpoint")
+    try:
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+        raise HwnasError(f"supernet checkpoint {out} is corrupt: its optimizer / scheduler state does not "
+                         f"fit ({' '.join(str(exc).split())[:200]})") from None
+
+
+def _train_epoch(net, opt, sched, x_all, y_all, recipe: dict, epoch: int, report) -> list[float]:
+    """One epoch in the seeded order of ``epoch`` (batches of one sample skipped: batch norm needs two); the loss
+    of each step, each also passed to ``report(step, loss)``."""
+    import torch
+
+    n, bs = len(x_all), recipe["batch_size"]
+    gen = torch.Generator().manual_seed(recipe["seed"] * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=gen).to(x_all.device)
+    rng = np.random.default_rng([recipe["seed"], epoch])
+    net.train()
+    losses = []
+    for step, i in enumerate(range(0, n, bs)):
+        idx = order[i:i + bs]
+        if len(idx) < 2:
+            continue  # batch norm needs two samples
+        opt.zero_grad(set_to_none=True)
+        loss = net.train_loss(x_all[idx], y_all[idx], rng, recipe)
+        if not torch.isfinite(loss):
+            raise HwnasError(f"supernet training diverged in epoch {epoch + 1} (loss {float(loss)}): lower --lr")
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if report is not None:
+            report(step, losses[-1])
+    return losses
 
 
 def _save(out: Path, meta: dict, net, opt, sched) -> None:
