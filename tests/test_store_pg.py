@@ -182,6 +182,17 @@ def test_without_the_driver_a_url_is_one_line_naming_the_extra(monkeypatch, caps
     assert rc == 2 and "pip install 'hwnas[postgres]'" in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_propose_reads_the_team_store(pg_url, tmp_path, capsys):
+    assert main(["import", "latency", str(nb201_csv(tmp_path / "p.csv", 12)), "--device", "p", "--store", pg_url]) == 0
+    capsys.readouterr()
+    assert main(["propose", "--device", "p", "--k", "3", "--out", str(tmp_path / "next.csv"), "--store", pg_url]) == 0
+    out = capsys.readouterr().out
+    assert "12 already measured" in out, out
+    proposed = {r["arch"] for r in DictReader((tmp_path / "next.csv").open())}
+    stored = {m.arch for m in MeasurementStore(pg_url).query(device="p")}
+    assert len(proposed) == 3 and not proposed & stored  # unmeasured archs: it read the team store's rows
+
+
 # -- concurrent writers and migrations --------------------------------------------------------------------------
 _WRITER = r"""
 import sys, time
