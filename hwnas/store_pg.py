@@ -57,10 +57,13 @@ class _Row(tuple):
         return list(self._index)
 
 
+@lru_cache(maxsize=64)
+def _row_class(names: tuple) -> type:
+    return type("Row", (_Row,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
+
+
 def _row_factory(cursor):
-    names = [c.name for c in cursor.description or ()]
-    cls = type("Row", (_Row,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
-    return lambda values: cls(values)
+    return _row_class(tuple(c.name for c in cursor.description or ()))
 
 
 class PgConnection:
