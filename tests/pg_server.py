@@ -106,7 +106,11 @@ def start_server(durable: bool = False) -> Server | str:
 def pg_server():
     server = start_server()
     if isinstance(server, str):
-        pytest.skip(f"no PostgreSQL server for these tests: {server}")
+        import warnings
+
+        why = f"no PostgreSQL server for these tests: {server}"
+        warnings.warn(why, pytest.PytestWarning)  # in the summary even without -rs (a skip's reason is not)
+        pytest.skip(why)
     yield server
     server.stop()
 
