@@ -1,11 +1,14 @@
-"""The measurement store: one SQLite file (WAL mode), schema versioned, one row per measurement.
+"""The measurement store: one SQLite file (WAL mode) or a PostgreSQL database (a team store), schema versioned,
+one row per measurement.
 
 A measurement is keyed by (space, arch id, device, runtime, settings). Re-profiling an arch appends a new
 row; ``query(latest=True)`` returns the newest row per key, ``latest=False`` every row. Every write is one
 transaction, so a crash or Ctrl-C in the middle of a run loses at most the measurement being written.
 
-Location: an explicit path (``--store PATH``), else ``$HWNAS_HOME/measurements.db``, else
-``~/.hwnas/measurements.db``.
+Location: an explicit path or ``postgresql://`` URL (``--store``), else ``$HWNAS_STORE`` (a path or URL), else
+``$HWNAS_HOME/measurements.db``, else ``~/.hwnas/measurements.db``. Both engines hold the same tables, take the
+same migrations and obey the same rules; what differs between them (placeholders, row ids, locks, the schema
+version's home) is in ``_Sqlite`` here and ``hwnas.store_pg`` (imported only when a URL is used, with its driver).
 
     store = MeasurementStore()                      # or MeasurementStore(Path("m.db"))
     store.add(measurement)                          # -> row id
@@ -19,6 +22,7 @@ import hashlib
 import json
 import math
 import numbers
+import os
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field, fields
@@ -180,6 +184,10 @@ _V2_NAMES = _V1_NAMES + ["peak_power_w", "peak_power_source"]
 _NAMES = [c[0] for c in _COLUMNS]
 _JSON = {c[0] for c in _COLUMNS if c[2]}
 _NUMBERS = [c[0] for c in _COLUMNS if c[1].startswith(("REAL", "INTEGER"))]
+# the other tables ``copy_from`` copies, with the columns that make a row (all but its id)
+_COPIED = (("failures", ("space", "arch_id", "arch", "device", "runtime", "settings", "settings_key", "error",
+                         "created_at")),
+           ("reference_medians", ("device", "reference_key", "arch", "median_ms", "created_at")))
 _STAGE = "hwnas_import_stage"  # the temporary table an import is read into before its one write transaction
 
 _SCHEMA_V1 = f"""
@@ -223,6 +231,45 @@ def resolve_store_path(path: Path | str | None = None) -> Path:
     return p / DB_NAME if p.is_dir() else p
 
 
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_store_url(target) -> bool:
+    """Whether ``target`` names a PostgreSQL store (``postgresql://...``) rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (what every message and record shows)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            masked = url
+        else:
+            netloc = parts.netloc.rpartition("@")
+            user = netloc[0].partition(":")[0]
+            masked = urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    except ValueError:  # not parseable: show the scheme only
+        return url.partition("://")[0] + "://***"
+    if "password=" in masked:  # ?password=... in the query string
+        import re
+
+        masked = re.sub(r"(password=)[^&]*", r"\1***", masked)
+    return masked
+
+
+def store_target(store: Path | str | None = None) -> Path | str:
+    """What a store argument names: a ``postgresql://`` URL (str), else a SQLite file (Path). None or "": the
+    ``$HWNAS_STORE`` environment variable (a path or URL), else the default file."""
+    if store is None or str(store) == "":
+        store = os.environ.get("HWNAS_STORE") or None
+    if is_store_url(str(store) if store is not None else None):
+        return str(store)
+    return resolve_store_path(store)
+
+
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
     """Run a multi-statement SQL script statement by statement inside the caller's transaction
     (``executescript`` would commit it first)."""
@@ -237,16 +284,81 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
         conn.execute(stmt)
 
 
+def lock_key(*parts) -> str:
+    """The text a write that must not be made twice locks on (hwnas.store_pg turns it into an advisory lock)."""
+    return "\x1f".join(map(str, parts))
+
+
+def _measurement_key(m: Measurement) -> str:
+    return lock_key("measurement", m.device, m.space, m.runtime, m.settings_key, m.arch_id)
+
+
+class _Sqlite:
+    """What is SQLite's own in the store (``hwnas.store_pg.Postgres`` is its PostgreSQL twin)."""
+
+    name = "SQLite"
+    begin_write = "BEGIN IMMEDIATE"  # the one write lock at once: a check and its insert are one step
+    stage = f"temp.{_STAGE}"
+    stage_order = "rowid"
+    errors: tuple = (sqlite3.Error,)
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @staticmethod
+    def create_stage(names: str) -> str:
+        return f"CREATE TEMP TABLE {_STAGE} ({names})"
+
+    @staticmethod
+    def lock(conn, keys) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds SQLite's single write lock."""
+
+    @staticmethod
+    def insert(conn, sql: str, row) -> int:
+        return conn.execute(sql, row).lastrowid
+
+    @staticmethod
+    def schema_version(conn) -> int:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def error(self, exc: BaseException) -> StoreError | None:
+        """The StoreError a driver error means (None: not the store's fault, a bug: re-raise it)."""
+        if isinstance(exc, sqlite3.OperationalError):  # locked for too long, disk full, read-only ...
+            return StoreError(f"cannot use the measurement store {self.path} (SQLite says: {exc})")
+        if type(exc) is sqlite3.DatabaseError:  # not a constraint or API error (a bug) but the file
+            return StoreError(f"the measurement store {self.path} is damaged (SQLite says: {exc}); "
+                              "restore it from a backup or move it aside to start a new one")
+        return None
+
+    def delete_hint(self, row_id) -> str:
+        return f"sqlite3 {self.path} 'DELETE FROM measurements WHERE id={row_id}'"
+
+
 class MeasurementStore:
-    """The SQLite measurement store. Safe to share between threads of one process (one lock) and between
-    processes (SQLite's own locking; ``add_many(..., if_absent=True)`` checks and inserts in one write
-    transaction, so two concurrent profiles never store the same measurement twice)."""
+    """The measurement store, SQLite or PostgreSQL. Safe to share between threads of one process (one lock) and
+    between processes and machines (SQLite's own locking, PostgreSQL's advisory locks: ``add_many(...,
+    if_absent=True)`` checks and inserts in one write transaction holding the measurements' locks, so two
+    concurrent profiles never store the same measurement twice)."""
 
     def __init__(self, path: Path | str | None = None):
-        explicit = path is not None and str(path) != ""
-        self.path = resolve_store_path(path)
+        target = store_target(path)
         self._lock = threading.RLock()
-        self._conn = self._open(create_parent=not explicit)
+        if is_store_url(target):
+            from .store_pg import Postgres
+
+            self._backend = Postgres(target)
+            self.path = self._backend.shown  # the URL with its password masked: what every message shows
+            self._conn = self._backend.open()
+        else:
+            explicit = (path is not None and str(path) != "") or bool(os.environ.get("HWNAS_STORE"))
+            self.path = target
+            self._backend = _Sqlite(target)
+            self._conn = self._open(create_parent=not explicit)
+
+    @property
+    def engine(self) -> str:
+        """``SQLite`` or ``PostgreSQL``."""
+        return self._backend.name
 
     # -- opening -------------------------------------------------------------------------------------
     def _open(self, create_parent: bool = True) -> sqlite3.Connection:
@@ -305,7 +417,7 @@ class MeasurementStore:
         with self._lock:
             try:
                 if write:
-                    self._conn.execute("BEGIN IMMEDIATE")
+                    self._conn.execute(self._backend.begin_write)
                 try:
                     yield self._conn
                     if write:
@@ -314,13 +426,11 @@ class MeasurementStore:
                     if write and self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
-            except sqlite3.OperationalError as exc:  # locked for too long, disk full, read-only ...
-                raise StoreError(f"cannot use the measurement store {self.path} (SQLite says: {exc})") from None
-            except sqlite3.DatabaseError as exc:
-                if type(exc) is not sqlite3.DatabaseError:  # a constraint or API error: a bug, not the file
+            except Exception as exc:
+                err = self._backend.error(exc)
+                if err is None:  # not the store's fault (a constraint or API error: a bug), or not the driver's
                     raise
-                raise StoreError(f"the measurement store {self.path} is damaged (SQLite says: {exc}); "
-                                 "restore it from a backup or move it aside to start a new one") from None
+                raise err from None
 
     def __enter__(self):
         return self
@@ -367,13 +477,15 @@ class MeasurementStore:
                f"VALUES ({', '.join('?' * (len(_NAMES) + 1))})")
         ids = []
         with self._db(write=True) as conn:
+            if if_absent:
+                self._backend.lock(conn, [_measurement_key(m) for m in ms])
             for m in ms:
                 row = None
                 if if_absent:
                     row = conn.execute(
                         "SELECT MAX(id) FROM measurements WHERE device=? AND space=? AND runtime=? AND settings_key=? "
                         "AND arch_id=?", (m.device, m.space, m.runtime, m.settings_key, m.arch_id)).fetchone()[0]
-                ids.append(row if row is not None else conn.execute(sql, self._row(m)).lastrowid)
+                ids.append(row if row is not None else self._backend.insert(conn, sql, self._row(m)))
         for m, i in zip(ms, ids):
             m.id = i
         return ids
@@ -411,12 +523,13 @@ class MeasurementStore:
         if self.has_import(sha256, device, space):  # the cheap answer before reading a large file
             return 0
         names = ", ".join(_NAMES) + ", settings_key"
-        stage = f"INSERT INTO temp.{_STAGE} ({names}) VALUES ({', '.join('?' * (len(_NAMES) + 1))})"
+        temp = self._backend.stage
+        stage = f"INSERT INTO {temp} ({names}) VALUES ({', '.join('?' * (len(_NAMES) + 1))})"
         with self._lock:
             try:
                 with self._db() as conn:
-                    conn.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
-                    conn.execute(f"CREATE TEMP TABLE {_STAGE} ({names})")
+                    conn.execute(f"DROP TABLE IF EXISTS {temp}")
+                    conn.execute(self._backend.create_stage(names))
                     conn.execute("BEGIN")  # writes only the temporary database: other writers go on
                     chunk: list[list] = []
                     last: dict = {}
@@ -429,15 +542,50 @@ class MeasurementStore:
                         conn.executemany(stage, chunk)
                     conn.execute("COMMIT")
                 with self._db(write=True) as conn:
+                    self._backend.lock(conn, [lock_key("import", sha256, device, space)])
                     if self._imported(conn, sha256, device, space):
                         return 0
-                    return conn.execute(f"INSERT INTO measurements ({names}) SELECT {names} FROM temp.{_STAGE} "
-                                        "ORDER BY rowid").rowcount
+                    return conn.execute(f"INSERT INTO measurements ({names}) SELECT {names} FROM {temp} "
+                                        f"ORDER BY {self._backend.stage_order}").rowcount
             finally:
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(*self._backend.errors):
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
-                    self._conn.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
+                    self._conn.execute(f"DROP TABLE IF EXISTS {temp}")
+
+    # -- copying between stores (``hwnas store copy``) ----------------------------------------------------
+    def copy_from(self, src: "MeasurementStore") -> dict[str, tuple[int, int]]:
+        """Add to this store the rows of ``src`` it does not hold yet (measurements, failures, reference medians),
+        in ``src``'s order and in one write transaction: all or none. A row is held when a row of the same table
+        has the same value in every column but its id, so a second copy adds nothing (and two copies at once add
+        each row once). Returns table -> (rows added, rows already held). Every measurement of ``src`` is read
+        and checked as any read checks it (a damaged row stops the copy, naming it)."""
+        from collections import Counter
+
+        rows = {"measurements": [tuple(self._row(m)) for m in src.query(latest=False)]}
+        with src._db() as conn:
+            for table, cols in _COPIED:
+                rows[table] = [tuple(r) for r in conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY id")]
+        out = {}
+        with self._db(write=True) as conn:
+            self._backend.lock(conn, [lock_key("copy")])
+            for table, cols in (("measurements", (*_NAMES, "settings_key")), *_COPIED):
+                if table == "measurements":
+                    held = Counter(tuple(self._row(self._measurement(r)))
+                                   for r in conn.execute("SELECT * FROM measurements").fetchall())
+                else:
+                    held = Counter(tuple(r) for r in conn.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall())
+                todo = []
+                for row in rows[table]:
+                    if held[row] > 0:
+                        held[row] -= 1
+                    else:
+                        todo.append(row)
+                if todo:
+                    conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                     todo)
+                out[table] = (len(todo), len(rows[table]) - len(todo))
+        return out
 
     # -- reading -------------------------------------------------------------------------------------
     def _measurement(self, row: sqlite3.Row) -> Measurement:
@@ -462,8 +610,7 @@ class MeasurementStore:
             arch = str(row["arch"])
             raise StoreError(f"{self.path}: row {row['id']} (device {row['device']!r}, arch "
                              f"{arch if len(arch) <= 80 else arch[:77] + '...'}) is damaged: {what}; correct or "
-                             f"delete it (sqlite3 {self.path} 'DELETE FROM measurements WHERE id={row['id']}')"
-                             ) from None
+                             f"delete it ({self._backend.delete_hint(row['id'])})") from None
 
     def query(self, device: str | None = None, space: str | None = None, runtime: str | None = None,
               source: str | None = None, latest: bool = True, arch_id: str | None = None,
@@ -502,7 +649,7 @@ class MeasurementStore:
         (the median of every one recorded so far, this one included)."""
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(self._backend.begin_write)
                 self._conn.execute("INSERT INTO reference_medians (device, reference_key, arch, median_ms, created_at) "
                                    "VALUES (?,?,?,?,?)", (device, reference_key, arch, float(median_ms), now_iso()))
                 self._conn.execute("COMMIT")
@@ -542,8 +689,8 @@ class MeasurementStore:
     @property
     def schema_version(self) -> int:
         with self._lock:
-            return self._conn.execute("PRAGMA user_version").fetchone()[0]
+            return self._backend.schema_version(self._conn)
 
 
 __all__ = ["Measurement", "MeasurementStore", "StoreError", "SCHEMA_VERSION", "VALUE_RANGES", "value_problem", "settings_key",
-           "default_store_path", "resolve_store_path"]
+           "default_store_path", "resolve_store_path", "store_target", "is_store_url", "mask_url", "lock_key"]

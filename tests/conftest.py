@@ -1,6 +1,7 @@
 
 import numpy as np
 import pytest
+from pg_server import pg_server, pg_url  # noqa: F401  (a real PostgreSQL server for the store's tests)
 
 
 @pytest.fixture(autouse=True)

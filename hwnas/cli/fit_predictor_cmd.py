@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         space: str = typer.Option("nb201", "--space", help="search space"),
         kind: str = typer.Option("auto", "--kind", help="auto | lut | kernel | arch | transfer | fallback | graph-kernel"),
         out: Optional[Path] = typer.Option(None, "--out", help="artifact directory (default latency_models/<device>/<space>-<kind>)"),
-        store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
+        store: Optional[str] = typer.Option(None, "--store", help="measurement store: a SQLite file or a postgresql:// URL (default $HWNAS_STORE, else $HWNAS_HOME/measurements.db)"),
         runtime: Optional[str] = typer.Option(None, "--runtime", help="only rows of this runtime (default: the most common)"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE (default: as stored)"),
         seed: int = typer.Option(0, "--seed", help="seed for cross-validation folds and ensembles"),
@@ -52,14 +52,14 @@ def register(app: typer.Typer) -> None:
             raise unknown("predictor kind", kind, PREDICTORS)
         if out is not None and out.exists() and not (out / "card.json").is_file() and any(out.iterdir()):
             raise HwnasError(f"--out {out} exists and is not a predictor artifact; refusing to replace it")
-        if store is not None and not Path(store).exists():
-            raise HwnasError(f"store {store} does not exist")
+        _check_store_exists(store)
         st = MeasurementStore(store)
         console = Console(stderr=True)
         with console.status("loading measurements") as status:
             p, data = fit_from_store(st, device, space, kind, runtime=runtime,
                                      space_config=parse_space_options(space_opt) or None, seed=seed,
                                      progress=lambda msg: status.update(msg))
+        p.set_card(store=f"{st.engine} {st.path}")  # where its training rows came from (a URL's password masked)
         for note in data.notes:
             typer.echo(f"note: {note}")
         card = p.card
@@ -159,6 +159,16 @@ def _save_graph(p, device: str, n: int, out) -> None:
     typer.echo(f"wrote {target}/")
 
 
+def _check_store_exists(store) -> None:
+    """An explicit SQLite store must exist (fitting from a new empty file helps nobody); a URL is checked on
+    connecting."""
+    from ..errors import HwnasError
+    from ..store import is_store_url
+
+    if store is not None and not is_store_url(store) and not Path(store).exists():
+        raise HwnasError(f"store {store} does not exist")
+
+
 def _fit_graph_from_store(device: str, store, runtime, out, seed: int) -> None:
     """Fit the per-kernel models from the op-level profiles the store holds for ``device`` (op_profiles.py)."""
     from ..errors import HwnasError
@@ -166,8 +176,7 @@ def _fit_graph_from_store(device: str, store, runtime, out, seed: int) -> None:
     from ..predictors.op_profiles import samples_from_store
     from ..store import MeasurementStore
 
-    if store is not None and not Path(store).exists():
-        raise HwnasError(f"store {store} does not exist")
+    _check_store_exists(store)
     samples, rt, notes = samples_from_store(MeasurementStore(store), device, runtime=runtime,
                                             progress=lambda msg: typer.echo(msg, err=True))
     for note in notes:

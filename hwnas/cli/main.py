@@ -20,10 +20,11 @@ app = typer.Typer(
 def _register() -> None:
     from . import (agent_cmd, ci_check_cmd, devices_cmd, export_cmd, fit_predictor_cmd, measurements_cmd,
                    pareto_search_cmd, predict_cmd, profile_cmd, propose_cmd, report_cmd, retrain_cmd, spaces_cmd,
-                   supernet_cmd)
+                   store_cmd, supernet_cmd)
 
     for module in (spaces_cmd, export_cmd, profile_cmd, devices_cmd, measurements_cmd, agent_cmd, fit_predictor_cmd,
-                   predict_cmd, propose_cmd, pareto_search_cmd, report_cmd, retrain_cmd, supernet_cmd, ci_check_cmd):
+                   predict_cmd, propose_cmd, pareto_search_cmd, report_cmd, retrain_cmd, supernet_cmd, ci_check_cmd,
+                   store_cmd):
         module.register(app)
 
 

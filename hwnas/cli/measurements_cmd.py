@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         space: str = typer.Option("nb201", "--space", help="search space of the arch strings"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE"),
         runtime: str = typer.Option("unknown", "--runtime", help="runtime the figures came from, if known"),
-        store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
+        store: Optional[str] = typer.Option(None, "--store", help="measurement store: a SQLite file or a postgresql:// URL (default $HWNAS_STORE, else $HWNAS_HOME/measurements.db)"),
     ) -> None:
         """Import latency (and energy) measured elsewhere, labelled 'imported' (all rows or none).
 
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         runtime: Optional[str] = typer.Option(None, "--runtime", help="only this runtime"),
         source: Optional[str] = typer.Option(None, "--source", help="measured | imported"),
         all_rows: bool = typer.Option(False, "--all", help="every row, not only the latest per arch and settings"),
-        store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
+        store: Optional[str] = typer.Option(None, "--store", help="measurement store: a SQLite file or a postgresql:// URL (default $HWNAS_STORE, else $HWNAS_HOME/measurements.db)"),
     ) -> None:
         """Write a device's measurements as CSV (arch,latency_ms,energy_mj,... with how each was obtained).
 

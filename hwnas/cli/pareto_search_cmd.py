@@ -64,6 +64,10 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="results directory (default: runs/search-<time>)"),
         resume: Optional[Path] = typer.Option(None, "--resume", help="continue the search in this results directory"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+        store: Optional[str] = typer.Option(None, "--store", help="measurement store that measure sources write to and "
+                                            "predictor sources fit from where the device has no saved predictor: a "
+                                            "SQLite file or a postgresql:// URL (default $HWNAS_STORE)"),
+        ctx: typer.Context = None,
     ) -> None:
         """Search for Pareto-optimal architectures (accuracy vs device cost) and write results + report.
 
@@ -73,6 +77,7 @@ def register(app: typer.Typer) -> None:
 
         Example: hwnas pareto-search --space nb201 --strategy nsga2 --objective error --objective latency_ms@pixel2 --accuracy table:accuracy_cifar10.csv --latency pixel2=table:pixel2.csv --budget 300 --seed 0 --out runs/pixel2
         """
+        import os
         import time
 
         from ..search import config_from_flags, fill_cost_defaults, load_recipe, make_config, resume_config, run_search
@@ -85,6 +90,13 @@ def register(app: typer.Typer) -> None:
                  "trust_archs": trust_archs, "seed": seed,
                  "executor": executor, "address": address}
         notes: list[str] = []
+        if store is not None:  # the sources open the store named by $HWNAS_STORE (as do Ray workers started here)
+            from ..store import store_target
+
+            before = os.environ.get("HWNAS_STORE")
+            os.environ["HWNAS_STORE"] = str(store_target(store))
+            ctx.call_on_close(lambda: os.environ.pop("HWNAS_STORE") if before is None
+                              else os.environ.__setitem__("HWNAS_STORE", before))
         if resume is not None:
             cfg = resume_config(resume, {**flags, "recipe": recipe, "out": out})
             target = resume

@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seed for sampling archs"),
         runtime: Optional[str] = typer.Option(None, "--runtime", help="onnxruntime | litert (default: the profile's)"),
         archs: Optional[Path] = typer.Option(None, "--archs", help="file of arch strings (one a line, or a CSV with an arch column)"),
-        store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
+        store: Optional[str] = typer.Option(None, "--store", help="measurement store: a SQLite file or a postgresql:// URL (default $HWNAS_STORE, else $HWNAS_HOME/measurements.db)"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
         rel_ci: float = typer.Option(0.02, "--rel-ci", help="stop when the 95% CI of the median is within +-this"),
         max_time_s: float = typer.Option(10.0, "--max-time-s", help="cap on timed runs per arch (seconds)"),

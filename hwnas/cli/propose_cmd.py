@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="CSV to write (arch column; `hwnas profile --archs` reads it)"),
         space: str = typer.Option("nb201", "--space", help="search space"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE"),
-        store: Optional[Path] = typer.Option(None, "--store", help="measurement store (default $HWNAS_HOME/measurements.db)"),
+        store: Optional[str] = typer.Option(None, "--store", help="measurement store: a SQLite file or a postgresql:// URL (default $HWNAS_STORE, else $HWNAS_HOME/measurements.db)"),
         models: Optional[Path] = typer.Option(None, "--models", help="predictors root (default ./latency_models, then $HWNAS_HOME/latency_models)"),
         seed: int = typer.Option(0, "--seed", help="seed for the candidate pool"),
         pool: int = typer.Option(2000, "--pool", min=1, help="candidate pool size"),

@@ -3,7 +3,6 @@ measurement store (``hwnas.measure.campaign.measure_archs``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -51,7 +50,7 @@ class MeasureSource(Source):
         from ...store import MeasurementStore
 
         profile = load_profile(self.device)
-        store = MeasurementStore(Path(self.store_path) if self.store_path else None)
+        store = MeasurementStore(self.store_path or None)  # None: $HWNAS_STORE, else the default file
         failed: dict[str, str] = {}
         done = measure_archs(space, list(archs), profile, store,
                              protocol=ProtocolSettings.quick() if self.quick else None,

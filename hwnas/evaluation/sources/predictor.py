@@ -1,6 +1,7 @@
 """``predictor[:ROOT]``: latency from a trained latency predictor: the device's predictor of the space, or its
 space-agnostic graph-kernel predictor where there is none or it is the better one
-(``hwnas.predictors.for_space``)."""
+(``hwnas.predictors.for_space``); where the device has neither and a store is named (``pareto-search --store``,
+``$HWNAS_STORE``), one fitted from the device's rows in that store."""
 
 from __future__ import annotations
 
@@ -31,7 +32,31 @@ class PredictorSource(Source):
         if pred is None:
             from ...predictors.for_space import predictor_for_space
 
-            pred = self._pred = predictor_for_space(self.device, space, root=self.root)
+            try:
+                pred = predictor_for_space(self.device, space, root=self.root)
+            except HwnasError as exc:
+                pred = self._fit_from_store(space, exc)
+            self._pred = pred
+        return pred
+
+    def _fit_from_store(self, space, missing: HwnasError):
+        """No saved predictor, but a store is named (``--store`` / ``$HWNAS_STORE``, e.g. a team store): fit one
+        from the device's rows there (``fit-predictor --kind auto``, kept in memory), so one person's
+        measurements train everyone's searches. Without a named store: the error of the missing predictor."""
+        import os
+
+        if not os.environ.get("HWNAS_STORE"):
+            raise missing
+        from ...predictors.from_store import fit_from_store
+        from ...store import MeasurementStore
+
+        with MeasurementStore() as store:
+            try:
+                pred, data = fit_from_store(store, self.device, space.name, "auto", space_config=space.config())
+            except HwnasError as exc:
+                raise HwnasError(f"{missing}; nor could one be fitted from the store {store.path}: {exc}") from None
+            name = pred.card["name"]
+            pred.set_card(name=f"{name}-from-store", store=f"{store.engine} {store.path}")
         return pred
 
     def describe_for(self, space) -> str:
