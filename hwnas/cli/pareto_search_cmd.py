@@ -33,6 +33,34 @@ def _progress_bar(budget: int):
     return progress, update
 
 
+def _store_for_this_command(store: str, ctx: typer.Context) -> None:
+    """The sources open the store named by $HWNAS_STORE (as do Ray workers started here): ``store`` for the
+    length of this command, the previous value restored when it ends."""
+    import os
+
+    from ..store import store_target
+
+    before = os.environ.get("HWNAS_STORE")
+    os.environ["HWNAS_STORE"] = str(store_target(store))
+    ctx.call_on_close(lambda: os.environ.pop("HWNAS_STORE") if before is None
+                      else os.environ.__setitem__("HWNAS_STORE", before))
+
+
+def _warn_about(result) -> None:
+    """The warnings and the trust line a finished run prints before its summary."""
+    if not result.any_feasible:
+        typer.echo("warning: no evaluated architecture satisfies the constraints (they may be impossible); "
+                   "pareto.csv lists the least-violating ones", err=True)
+    for what, n in (result.config.get("missing_values") or {}).items():
+        typer.echo(f"warning: {n} evaluated archs have no value in {what.partition(' ')[2]} (unknown, "
+                   "counted in the budget, never on the front)", err=True)
+    if result.config.get("replay_diverged"):
+        typer.echo("warning: the resumed search did not replay the logged evaluations in order "
+                   "(settings changed?); results are valid but differ from an unbroken run", err=True)
+    if result.config.get("accuracy_trust"):  # how far to trust the accuracy axis (trust.json, report.html)
+        typer.echo(f"{result.config['accuracy_trust']} (trust.json)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("pareto-search", epilog=EXIT_CODES)
     def pareto_search(
@@ -77,7 +105,6 @@ def register(app: typer.Typer) -> None:
 
         Example: hwnas pareto-search --space nb201 --strategy nsga2 --objective error --objective latency_ms@pixel2 --accuracy table:accuracy_cifar10.csv --latency pixel2=table:pixel2.csv --budget 300 --seed 0 --out runs/pixel2
         """
-        import os
         import time
 
         from ..search import config_from_flags, fill_cost_defaults, load_recipe, make_config, resume_config, run_search
@@ -90,13 +117,8 @@ def register(app: typer.Typer) -> None:
                  "trust_archs": trust_archs, "seed": seed,
                  "executor": executor, "address": address}
         notes: list[str] = []
-        if store is not None:  # the sources open the store named by $HWNAS_STORE (as do Ray workers started here)
-            from ..store import store_target
-
-            before = os.environ.get("HWNAS_STORE")
-            os.environ["HWNAS_STORE"] = str(store_target(store))
-            ctx.call_on_close(lambda: os.environ.pop("HWNAS_STORE") if before is None
-                              else os.environ.__setitem__("HWNAS_STORE", before))
+        if store is not None:
+            _store_for_this_command(store, ctx)
         if resume is not None:
             cfg = resume_config(resume, {**flags, "recipe": recipe, "out": out})
             target = resume
@@ -134,17 +156,7 @@ def register(app: typer.Typer) -> None:
         else:
             result = run_search(cfg, target, resume=resume is not None, progress=started)
         front = result.pareto()
-        if not result.any_feasible:
-            typer.echo("warning: no evaluated architecture satisfies the constraints (they may be impossible); "
-                       "pareto.csv lists the least-violating ones", err=True)
-        for what, n in (result.config.get("missing_values") or {}).items():
-            typer.echo(f"warning: {n} evaluated archs have no value in {what.partition(' ')[2]} (unknown, "
-                       "counted in the budget, never on the front)", err=True)
-        if result.config.get("replay_diverged"):
-            typer.echo("warning: the resumed search did not replay the logged evaluations in order "
-                       "(settings changed?); results are valid but differ from an unbroken run", err=True)
-        if result.config.get("accuracy_trust"):  # how far to trust the accuracy axis (trust.json, report.html)
-            typer.echo(f"{result.config['accuracy_trust']} (trust.json)")
+        _warn_about(result)
         hv = result.history[-1]["hypervolume"] if result.history else float("nan")
         typer.echo(f"{len(result.evaluations)} unique archs evaluated, {len(front)} on the Pareto front "
                    f"(hypervolume {hv:.4f}); results in {target} (report.html)")
