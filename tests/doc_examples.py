@@ -7,8 +7,11 @@ tests/test_doc_examples.py or carries a mark on the line before its fence::
     <!-- example: benchmark -->     benchmark commands (minutes, read third-party data): the scripts and every flag
                                     they pass must exist; the figures are in the docs
     <!-- example: not-run REASON --> anything else that is not run, with the reason (kept rare)
+    <!-- example: new-world -->     runs, and needs nothing the blocks above it made: a fresh world starts here
 
-A block with no mark runs. The blocks of one file run in order in one fresh "world" (a user following that page):
+A block with no mark runs. The blocks of one file run in order in one fresh "world" (a user following that page),
+a new world starting at each ``new-world`` block (so the chains of a long page run as separate tests, spread over
+the test workers):
 a project directory with the repository's search/ and device_profiles/, the third-party NB201 tables as small
 synthetic stand-ins under ``$NB201_DATA`` (tests never read ../shared), the input files the examples name,
 a fake ``adb`` on PATH (there is no phone here: tests/fakes/fake_adb.py) and a fake ``ssh`` that runs the remote
@@ -33,7 +36,7 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FAKES = Path(__file__).resolve().parent / "fakes"
 
 FENCE = re.compile(r"^(?P<indent>[ ]{0,3})```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.S | re.M)
-MARK = re.compile(r"<!--\s*example:\s*(?P<kind>install|benchmark|not-run)\b\s*(?P<why>.*?)\s*-->\s*$")
+MARK = re.compile(r"<!--\s*example:\s*(?P<kind>install|benchmark|not-run|new-world)\b\s*(?P<why>.*?)\s*-->\s*$")
 COMMAND = re.compile(r"^\s*(\$ )?(hwnas|python3?|pip|\.venv/|PYTHONPATH=|\. \.venv|export |umask )")
 
 # flag -> the largest value a doc example runs with here (the value as typed is kept when smaller)
@@ -108,6 +111,22 @@ def blocks(path: Path) -> list[Block]:
 
 def all_blocks() -> list[Block]:
     return [b for p in DOCS for b in blocks(p)]
+
+
+def runs(block: Block) -> bool:
+    """The block is run by tests/test_doc_examples.py (it holds commands and is not marked otherwise)."""
+    return block.has_commands and block.mark in (None, "new-world")
+
+
+def chains(path: Path) -> list[list[Block]]:
+    """The runnable blocks of a page, in order, cut into the chains that each run in one fresh world: a chain
+    starts at the page's first runnable block and at each ``new-world`` block."""
+    out: list[list[Block]] = []
+    for block in filter(runs, blocks(path)):
+        if not out or block.mark == "new-world":
+            out.append([])
+        out[-1].append(block)
+    return out
 
 
 # -- rewriting a block into the script the test runs ------------------------------------------------------

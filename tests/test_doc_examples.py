@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from doc_examples import (DOCS, REPO, RUN_BY_JOURNEY, all_blocks, blocks, free_port, make_world, provide_models,
-                          script_for, write_nb201_data)
+from doc_examples import (DOCS, REPO, RUN_BY_JOURNEY, all_blocks, blocks, chains, free_port, make_world,
+                          provide_models, runs, script_for, write_nb201_data)
 
 pytestmark = pytest.mark.journey
 
@@ -34,7 +34,8 @@ def run_block(argv, cwd, env):
         return subprocess.CompletedProcess(argv, proc.returncode, out.read(), err.read())
 
 
-RUNNABLE = [p for p in DOCS if any(b.has_commands and b.mark is None for b in blocks(p))]
+# (page, chain): each chain of a page's blocks runs as its own test, in its own fresh world
+RUNNABLE = [(p, i) for p in DOCS for i, _ in enumerate(chains(p))]
 
 
 def test_every_command_block_runs_or_says_why_not():
@@ -47,7 +48,7 @@ def test_every_command_block_runs_or_says_why_not():
             if "<!-- example:" in line:
                 assert i + 1 < len(lines) and lines[i + 1].lstrip().startswith("```"), f"{page.name}:{i + 1}"
     kinds = {b.mark for b in all_blocks()}
-    assert kinds <= {None, "install", "benchmark", "not-run"}
+    assert kinds <= {None, "install", "benchmark", "not-run", "new-world"}
     assert RUNNABLE, "no runnable examples found: the extraction is broken"
 
 
@@ -75,7 +76,7 @@ def test_benchmark_blocks_name_real_scripts_and_flags():
 def test_commands_left_to_journeys_are_run_by_them():
     """A command the pages leave to a journey is in a page and is run, word for word and uncapped, by a
     ``run_hwnas([...])`` call in the named journey test."""
-    typed = {c for b in all_blocks() if b.has_commands and b.mark is None for c in b.commands()}
+    typed = {c for b in all_blocks() if runs(b) for c in b.commands()}
     for command, (path, name) in RUN_BY_JOURNEY.items():
         assert command in typed, f"{command!r} is in no runnable block any more: drop it from RUN_BY_JOURNEY"
         tree = ast.parse((REPO / path).read_text())
@@ -91,11 +92,16 @@ def nb201_data(tmp_path_factory):
     return write_nb201_data(tmp_path_factory.mktemp("third_party") / "nb201")
 
 
-@pytest.mark.parametrize("page", RUNNABLE, ids=[str(p.relative_to(REPO)) for p in RUNNABLE])
-def test_examples_run_as_typed(page, tmp_path, nb201_data, shared_export_cache):
+def chain_id(page, i: int) -> str:
+    rel = str(page.relative_to(REPO))
+    return rel if len(chains(page)) == 1 else f"{rel}#{i + 1}"
+
+
+@pytest.mark.parametrize(("page", "chain"), RUNNABLE, ids=[chain_id(p, i) for p, i in RUNNABLE])
+def test_examples_run_as_typed(page, chain, tmp_path, nb201_data, shared_export_cache):
     port = free_port()
     project, env = make_world(tmp_path, nb201_data, export_cache=shared_export_cache, agent_port=port)
-    page_blocks = [b for b in blocks(page) if b.has_commands and b.mark is None]
+    page_blocks = chains(page)[chain]
     if any(re.search(r"models/|\.onnx|\.tflite", b.text) for b in page_blocks):
         provide_models(project, tflite=any("mobilenet_v2.tflite" in b.text for b in page_blocks))
     for block in page_blocks:
@@ -113,3 +119,12 @@ def test_examples_run_as_typed(page, tmp_path, nb201_data, shared_export_cache):
             for flag, value in zip(words, words[1:]):
                 if flag == "--out" and words[:1] == ["hwnas"]:
                     assert (project / value).exists(), f"{block.where}: --out {value} was not written\n{shown}"
+
+
+def test_a_new_world_mark_starts_a_chain(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```bash\nhwnas spaces\n```\n\n```bash\nhwnas devices\n```\n\n<!-- example: new-world -->\n"
+                    "```bash\nhwnas --help\n```\n\n<!-- example: not-run needs a phone here -->\n```bash\n"
+                    "hwnas profile --device pixel\n```\n")
+    assert [[b.commands() for b in chain] for chain in chains(page)] == [
+        [["hwnas spaces"], ["hwnas devices"]], [["hwnas --help"]]]
