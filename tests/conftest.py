@@ -45,18 +45,21 @@ def _one_torch_thread():
 # The longest tests, longest first (seconds, serial run on a quiet 2-core machine, `pytest -n 0 --durations=80`,
 # 2026-12-03). With pytest-xdist's load scheduling the first tests go out one per worker in turn, so these
 # start at once, spread over the workers, and the short tests fill in behind them.
-LONGEST_FIRST = (
-    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md]",  # 234
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md]",  # 114
+LONGEST_FIRST = (  # seconds: a quiet serial run / a doc page's chain measured on a loaded machine (2026-12-03)
     "tests/test_journeys.py::test_no_argument_demo_in_a_terminal",  # 83 (quick protocol)
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/profiling.md]",  # 66
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/supernet.md]",  # 62
+    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#7]",  # 56 loaded (three reproduction recipes)
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#3]",  # 56 loaded
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#2]",  # 52 loaded
+    "tests/test_graph_kernel_search.py::test_layer_kernels_equal_exported_onnx_kernels_for_50_random_archs",
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/ci-check.md]",  # 45
+    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#6]",  # 43 loaded (fit-predictor, 15,625 cells)
     "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 36
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/search.md]",  # 35
     "tests/test_journey_graph_kernel.py::test_profile_fit_graph_kernel_then_search_mobilenet_with_the_predictor",
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/search.md]",  # 35
     "tests/test_journeys.py::test_search_then_report_then_retrain",  # 30
-    "tests/test_graph_kernel_search.py::test_layer_kernels_equal_exported_onnx_kernels_for_50_random_archs",  # 26
+    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#1]",  # 29 loaded
 )
 
 

@@ -128,3 +128,18 @@ def test_a_new_world_mark_starts_a_chain(tmp_path):
                     "hwnas profile --device pixel\n```\n")
     assert [[b.commands() for b in chain] for chain in chains(page)] == [
         [["hwnas spaces"], ["hwnas devices"]], [["hwnas --help"]]]
+
+
+def test_the_longest_tests_named_for_scheduling_exist():
+    """tests/conftest.py's LONGEST_FIRST names tests by node id: a renamed test or doc chain falls silently to the
+    back of the queue, so each name must still be a test (and each doc chain id a chain of its page)."""
+    from conftest import LONGEST_FIRST
+
+    chain_ids = {chain_id(p, i) for p, i in RUNNABLE}
+    for node in LONGEST_FIRST:
+        path, _, name = node.partition("::")
+        func, _, param = name.partition("[")
+        tree = ast.parse((REPO / path).read_text())
+        assert func in {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}, node
+        if func == "test_examples_run_as_typed":
+            assert param.rstrip("]") in chain_ids, f"{node}: chains are {sorted(chain_ids)}"
