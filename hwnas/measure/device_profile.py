@@ -157,13 +157,7 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
         raise ProfileError(f"{where}: expected a mapping of keys (name, runtime, threads, ...), "
                            f"got {type(data).__name__}")
     c.unknown_keys(data, _TOP_KEYS)
-    name = c.string(data, "name", default=default_name)
-    if not name:
-        raise ProfileError(f"{where}: key 'name' is missing: expected a string")
-    try:
-        check_device_name(name, "device name")
-    except HwnasError as exc:
-        raise ProfileError(f"{where}: key 'name': {exc}") from None
+    name = _name(c, data, where, default_name)
     runtime = c.string(data, "runtime", required=True, choices=RUNTIMES)
     threads = c.integer(data, "threads", default=1, maximum=256)
     delegate = c.string(data, "delegate")
@@ -171,16 +165,44 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise c.fail("description", "a string", description)
+    affinity = _affinity(c, data.get("affinity"))
+    conn = _connection(c, data, runtime, delegate)
+    energy = _energy(c, data)
+    reference = c.string(data, "reference")
+    if reference in (None, "none"):
+        reference = None
+    elif conn["type"] == "agent":
+        raise c.fail("reference", "none for an agent connection (drift compensation runs in the local and adb "
+                     "runners)", reference)
+    return DeviceProfile(name=name, runtime=runtime, threads=threads, delegate=delegate, precision=precision,
+                         connection=conn, energy=energy, affinity=affinity, description=description.strip(),
+                         source=where, reference=reference, thermal=_thermal(c, data))
 
-    affinity = data.get("affinity")
-    if affinity is not None:
-        if (not isinstance(affinity, list) or not affinity
-                or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 0 for a in affinity)):
-            raise c.fail("affinity", "a non-empty list of CPU core numbers (integers >= 0) or null", affinity)
-        affinity = [int(a) for a in affinity]
 
+def _name(c: _Checker, data: dict, where: str, default_name: str | None) -> str:
+    name = c.string(data, "name", default=default_name)
+    if not name:
+        raise ProfileError(f"{where}: key 'name' is missing: expected a string")
+    try:
+        check_device_name(name, "device name")
+    except HwnasError as exc:
+        raise ProfileError(f"{where}: key 'name': {exc}") from None
+    return name
+
+
+def _affinity(c: _Checker, affinity) -> list[int] | None:
+    if affinity is None:
+        return None
+    if (not isinstance(affinity, list) or not affinity
+            or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 0 for a in affinity)):
+        raise c.fail("affinity", "a non-empty list of CPU core numbers (integers >= 0) or null", affinity)
+    return [int(a) for a in affinity]
+
+
+def _connection(c: _Checker, data: dict, runtime: str, delegate: str | None) -> dict:
     conn = c.mapping(data, "connection", {"type": "local"})
     ctype = c.string(conn, "type", prefix="connection.", required=True, choices=CONNECTIONS)
+    conn["type"] = ctype
     c.unknown_keys(conn, _CONNECTION_KEYS[ctype], prefix="connection.")
     if ctype == "agent":
         c.string(conn, "host", prefix="connection.", required=True)
@@ -188,20 +210,27 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
         if "timeout_s" in conn:
             c.number(conn, "timeout_s", prefix="connection.", positive=True)
     if ctype == "adb":
-        for key in ("serial", "adb", "taskset", "ep_options"):
-            c.string(conn, key, prefix="connection.")
-        conn["benchmark_model"] = c.string(conn, "benchmark_model", prefix="connection.",
-                                           default="/data/local/tmp/benchmark_model")
-        conn["perf_test"] = c.string(conn, "perf_test", prefix="connection.",
-                                     default="/data/local/tmp/onnxruntime_perf_test")
-        # the phone's tools take these delegates / execution providers (checked here, not mid-run)
-        known = ADB_DELEGATES[runtime]
-        if delegate is not None and delegate.lower() not in known:
-            raise c.fail("delegate", f"one of {', '.join(known)} for {runtime} over adb", delegate)
-        conn["remote_dir"] = c.string(conn, "remote_dir", prefix="connection.", default="/data/local/tmp/hwnas")
-        if "energy_duration_s" in conn:
-            c.number(conn, "energy_duration_s", prefix="connection.", positive=True)
+        _adb_connection(c, conn, runtime, delegate)
+    return conn
 
+
+def _adb_connection(c: _Checker, conn: dict, runtime: str, delegate: str | None) -> None:
+    for key in ("serial", "adb", "taskset", "ep_options"):
+        c.string(conn, key, prefix="connection.")
+    conn["benchmark_model"] = c.string(conn, "benchmark_model", prefix="connection.",
+                                       default="/data/local/tmp/benchmark_model")
+    conn["perf_test"] = c.string(conn, "perf_test", prefix="connection.",
+                                 default="/data/local/tmp/onnxruntime_perf_test")
+    # the phone's tools take these delegates / execution providers (checked here, not mid-run)
+    known = ADB_DELEGATES[runtime]
+    if delegate is not None and delegate.lower() not in known:
+        raise c.fail("delegate", f"one of {', '.join(known)} for {runtime} over adb", delegate)
+    conn["remote_dir"] = c.string(conn, "remote_dir", prefix="connection.", default="/data/local/tmp/hwnas")
+    if "energy_duration_s" in conn:
+        c.number(conn, "energy_duration_s", prefix="connection.", positive=True)
+
+
+def _energy(c: _Checker, data: dict) -> dict:
     energy = c.mapping(data, "energy", {"sensor": "auto"})
     c.unknown_keys(energy, _ENERGY_KEYS, prefix="energy.")
     energy["sensor"] = c.string(energy, "sensor", prefix="energy.", choices=SENSORS, default="auto")
@@ -213,24 +242,24 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
         c.number(energy, "sample_interval_s", prefix="energy.", positive=True)
     pm = energy.get("power_model")
     if pm is not None:
-        if not isinstance(pm, dict):
-            raise c.fail("energy.power_model", "a mapping with name, idle_w, active_w, cores", pm)
-        c.unknown_keys(pm, _POWER_MODEL_KEYS, prefix="energy.power_model.")
-        c.string(pm, "name", prefix="energy.power_model.", required=True)
-        idle = c.number(pm, "idle_w", prefix="energy.power_model.", required=True)
-        active = c.number(pm, "active_w", prefix="energy.power_model.", required=True, positive=True)
-        c.integer(pm, "cores", prefix="energy.power_model.", default=1)
-        if active < idle:
-            raise c.fail("energy.power_model.active_w", f"a number >= idle_w ({idle})", active)
-        energy["power_model"] = dict(pm)
+        energy["power_model"] = _power_model(c, pm)
+    return energy
 
-    reference = c.string(data, "reference")
-    if reference in (None, "none"):
-        reference = None
-    elif ctype == "agent":
-        raise c.fail("reference", "none for an agent connection (drift compensation runs in the local and adb "
-                     "runners)", reference)
 
+def _power_model(c: _Checker, pm) -> dict:
+    if not isinstance(pm, dict):
+        raise c.fail("energy.power_model", "a mapping with name, idle_w, active_w, cores", pm)
+    c.unknown_keys(pm, _POWER_MODEL_KEYS, prefix="energy.power_model.")
+    c.string(pm, "name", prefix="energy.power_model.", required=True)
+    idle = c.number(pm, "idle_w", prefix="energy.power_model.", required=True)
+    active = c.number(pm, "active_w", prefix="energy.power_model.", required=True, positive=True)
+    c.integer(pm, "cores", prefix="energy.power_model.", default=1)
+    if active < idle:
+        raise c.fail("energy.power_model.active_w", f"a number >= idle_w ({idle})", active)
+    return dict(pm)
+
+
+def _thermal(c: _Checker, data: dict) -> dict:
     thermal = c.mapping(data, "thermal", {})
     c.unknown_keys(thermal, _THERMAL_KEYS, prefix="thermal.")
     for key in ("cooldown_c", "throttle_c", "cooldown_timeout_s"):
@@ -239,10 +268,7 @@ def validate_profile(data, where: str = "<profile>", default_name: str | None = 
     if "zones" in thermal and thermal["zones"] is not None:
         if not isinstance(thermal["zones"], list) or not all(isinstance(z, str) for z in thermal["zones"]):
             raise c.fail("thermal.zones", "a list of thermal zone types (strings)", thermal["zones"])
-
-    return DeviceProfile(name=name, runtime=runtime, threads=threads, delegate=delegate, precision=precision,
-                         connection=conn, energy=energy, affinity=affinity, description=description.strip(),
-                         source=where, reference=reference, thermal=thermal)
+    return thermal
 
 
 # -- loading -----------------------------------------------------------------------------------------------

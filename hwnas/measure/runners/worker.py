@@ -27,6 +27,58 @@ class WorkerCrashed(HwnasError):
     """The worker process died or reported an error while loading or running the model."""
 
 
+def _pin(affinity) -> tuple[list[int] | None, str | None]:
+    """(the cores the OS left this process on, the error where pinning to ``affinity`` failed)."""
+    pin_error = None
+    if affinity:
+        try:
+            os.sched_setaffinity(0, set(affinity))
+        except (AttributeError, OSError) as exc:  # recorded: the row says it was not pinned
+            pin_error = f"{type(exc).__name__}: {exc}"
+    try:
+        return sorted(os.sched_getaffinity(0)), pin_error
+    except AttributeError:  # pragma: no cover - not Linux
+        return None, pin_error
+
+
+def _open_sessions(conn, path: str, reference: str | None, runtime, threads, delegate, seed) -> dict | None:
+    """{"model": session[, "reference": session]}, each with its seeded input set; None after telling the parent
+    which file failed to load (the worker holds two)."""
+    import numpy as np
+
+    from ...runtimes import open_session
+
+    sessions = {}
+    for key, p in (("model", path), ("reference", reference)):
+        if p is None:
+            continue
+        try:
+            s = open_session(Path(p), runtime=runtime, threads=threads, delegate=delegate)
+        except Exception as exc:  # noqa: BLE001 - named by the file that failed (the worker holds two)
+            conn.send(("load_error", f"{Path(p).name}: {type(exc).__name__}: {exc}"))
+            return None
+        s.set_input(np.random.default_rng(seed).standard_normal(s.input_shape).astype(np.float32))
+        sessions[key] = s
+    return sessions
+
+
+def _answer(conn, sessions: dict) -> None:
+    """Time runs on request ("time", n[, reference]) until "stop"."""
+    while True:
+        msg = conn.recv()
+        if msg[0] == "time":
+            out = []
+            invoke = sessions["reference" if len(msg) > 2 and msg[2] else "model"].invoke
+            for _ in range(int(msg[1])):
+                t0 = time.perf_counter_ns()
+                invoke()
+                out.append((time.perf_counter_ns() - t0) / 1e6)
+            conn.send(("times", out))
+        elif msg[0] == "stop":
+            conn.send(("bye", None))
+            return
+
+
 def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | None, affinity, seed: int,
            reference: str | None = None) -> None:
     import signal
@@ -35,31 +87,10 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
     # died of the same SIGINT would look like a crashing model.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        pin_error = None
-        if affinity:
-            try:
-                os.sched_setaffinity(0, set(affinity))
-            except (AttributeError, OSError) as exc:  # recorded: the row says it was not pinned
-                pin_error = f"{type(exc).__name__}: {exc}"
-        try:
-            cores = sorted(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            cores = None
-        import numpy as np
-
-        from ...runtimes import open_session
-
-        sessions = {}
-        for key, p in (("model", path), ("reference", reference)):
-            if p is None:
-                continue
-            try:
-                s = open_session(Path(p), runtime=runtime, threads=threads, delegate=delegate)
-            except Exception as exc:  # noqa: BLE001 - named by the file that failed (the worker holds two)
-                conn.send(("load_error", f"{Path(p).name}: {type(exc).__name__}: {exc}"))
-                return
-            s.set_input(np.random.default_rng(seed).standard_normal(s.input_shape).astype(np.float32))
-            sessions[key] = s
+        cores, pin_error = _pin(affinity)
+        sessions = _open_sessions(conn, path, reference, runtime, threads, delegate, seed)
+        if sessions is None:
+            return
         session = sessions["model"]
         if "reference" in sessions:
             sessions["reference"].invoke()
@@ -72,20 +103,7 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
         conn.send(("ready", {"first_inference_ms": first_ms, "runtime": session.runtime, "version": session.version,
                              "input_shape": list(session.input_shape), "threads": session.threads,
                              "delegate": session.delegate, "pinned": pinned}))
-        while True:
-            msg = conn.recv()
-            if msg[0] == "time":
-                n = int(msg[1])
-                out = []
-                invoke = sessions["reference" if len(msg) > 2 and msg[2] else "model"].invoke
-                for _ in range(n):
-                    t0 = time.perf_counter_ns()
-                    invoke()
-                    out.append((time.perf_counter_ns() - t0) / 1e6)
-                conn.send(("times", out))
-            elif msg[0] == "stop":
-                conn.send(("bye", None))
-                return
+        _answer(conn, sessions)
     except EOFError:
         return
     except BaseException as exc:  # report, then die: the parent turns this into WorkerCrashed
