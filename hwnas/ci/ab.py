@@ -221,7 +221,7 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
     except WorkerCrashed as exc:
         if time.perf_counter() < pool.deadline - 0.25:
             raise
-        raise WorkerCrashed(f"{Path(candidate).name}: no result within --budget-s {ms.budget_s:g} s "
+        raise WorkerCrashed(f"{Path(candidate).name}: no result within budget_s {ms.budget_s:g} s "
                             f"(+{ms.startup_s:g} s to start the workers); the model may hang ({exc})") from None
     finally:
         pool.close()

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import HwnasError, ParameterError
+from ..errors import HwnasError, ParameterError, ParametersError
 from ..fileio import now_iso, sha256_file
 from ..measure.device_profile import DeviceProfile
 from ..measure.protocol import host_fingerprint
@@ -141,7 +141,7 @@ def _hwnas_version() -> str:
 
 def _check_inputs(specs: Sequence[ModelSpec], gates: Sequence[str]) -> None:
     if not specs:
-        raise HwnasError("nothing to check: give model files, a directory, or arch strings with --space")
+        raise ParametersError("nothing to check: give model files, a directory, or arch strings with `space`")
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -204,7 +204,7 @@ class _Check:
         if nz["noise_pct"] / 100.0 >= self.th.delta:
             res.notes.append(f"delta {self.th.delta * 100:.1f}% is below this model's calibrated A/A noise "
                              f"±{nz['noise_pct']:.1f}% on {self.device.name}: expect inconclusive results "
-                             "(raise --delta or --budget-s)")
+                             "(raise delta or budget_s)")
 
     def compare(self, candidate: Path, baseline: Path | None, base_rounds: Sequence[float] | None,
                 on_round) -> tuple[PairResult, RatioEstimate]:
