@@ -171,7 +171,7 @@ class _Check:
 
         cand_path = Path(spec.candidate)
         runtime = runtime_for(cand_path)
-        cand_gates = model_gates(cand_path)
+        cand_gates = self.gates_of(cand_path)
         res = ModelResult(name=spec.name, candidate=spec.candidate_label or str(cand_path),
                           baseline=spec.baseline_label if spec.baseline is not None else None,
                           candidate_sha256=sha256_file(cand_path), runtime=runtime,
@@ -183,7 +183,7 @@ class _Check:
         if spec.baseline is not None:
             if runtime_for(spec.baseline) != runtime:
                 raise HwnasError(f"{spec.name}: baseline {spec.baseline_label} and candidate use different runtimes")
-            base_gates = model_gates(Path(spec.baseline))
+            base_gates = self.gates_of(Path(spec.baseline))
             res.baseline_sha256 = sha256_file(Path(spec.baseline))
         elif stored_entry is not None:
             base_gates = stored_entry.get("gates")
@@ -195,6 +195,15 @@ class _Check:
                              "reason": "no baseline"} for g in self.gates}
         self._note_noise(res)
         return res, stored_entry
+
+    def gates_of(self, path: Path) -> dict:
+        """The model's exact facts at the settings' input shape; a dynamic H, W without one says so."""
+        from ..graphs import DynamicShapeError
+
+        try:
+            return model_gates(path, self.ms.input_shape)
+        except DynamicShapeError as exc:
+            raise ParametersError(f"{exc}, or give its `input_shape` (batch first, e.g. 1x3x224x224)") from None
 
     def _note_noise(self, res: ModelResult) -> None:
         nz = find_noise(self.noise, self.device.name, res.candidate_sha256, res.name) if self.noise else None
