@@ -42,8 +42,8 @@ def test_ruff_flags_a_function_over_the_complexity_threshold(tmp_path):
 
 
 MAX_FUNCTION_LINES = 60
-# Not yet under it (issue 25): the CLI commands, and hwnas/measure/ (being split on its own branch).
-LONG_FUNCTIONS_ALLOWED_IN = ("hwnas/cli/", "hwnas/measure/")
+# Not yet under it (issue 25): the CLI commands (each a typer signature of options, then the steps).
+LONG_FUNCTIONS_ALLOWED_IN = ("hwnas/cli/",)
 
 
 def _long_functions(path: Path, text: str, limit: int = MAX_FUNCTION_LINES) -> list[str]:
