@@ -210,7 +210,8 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
     t0 = time.perf_counter()
     pool = _Workers(t0 + ms.budget_s + ms.startup_s)
     try:
-        pool.open(open_worker or partial(_open_worker, input_shape=ms.input_shape), candidate, baseline, device, ms.seed)
+        opener = open_worker or partial(_open_worker, input_shape=ms.input_shape)
+        pool.open(opener, candidate, baseline, device, ms.seed)
         by_worker, first_ms = pool.first_inference()
         warm = [_warm(lambda n, w=w, side=side: pool.timed(w, side, n), ms.warmup_s)
                 for w in range(len(pool.workers)) for side in pool.holds[w]]

@@ -121,7 +121,8 @@ class _Campaign:
             raise DeviceUnreachable(f"device {profile.name} is not reachable: {why}")
         self.ref_arch = reference_arch(space, profile.reference if reference == "profile" else reference)
         if self.ref_arch is not None and profile.connection_type == "agent":
-            raise HwnasError(f"device {profile.name}: a drift reference is not supported over the agent (use reference: none)")
+            raise HwnasError(f"device {profile.name}: a drift reference is not supported over the agent "
+                             "(use reference: none)")
         if self.ref_arch is not None:
             self.run_kw["reference"] = export.export_arch(space, self.ref_arch, self.es, cache_dir=self.cache_dir)
             self.ref_key = f"{space.name}:{self.ref_arch.arch_id}:{settings_key(self.settings)}"
