@@ -124,3 +124,12 @@ def test_ci_check_input_shape_resolves_a_dynamic_h_w(tmp_path):
     assert model["latency"]["n_rounds"] >= 2  # measured, on inputs of that shape
     bad = run_hwnas(["ci-check", "dyn.onnx", "--against", "dyn.onnx", "--input-shape", "1x4x32x32"], cwd=tmp_path)
     assert bad.rc == 2 and "disagrees at dim 1" in bad.err, bad.text
+    # a stored baseline keeps its shape: a later check at another (or none) is refused, at the same one it runs
+    shape = ["--input-shape", "1x3x32x32"]
+    rec = run_hwnas(["ci-check", "dyn.onnx", "--update-baseline", "b.json", "--rounds", "2", *shape], cwd=tmp_path)
+    assert rec.rc == 0 and json.loads((tmp_path / "b.json").read_text())["input_shape"] == [1, 3, 32, 32], rec.text
+    other = run_hwnas(["ci-check", "dyn.onnx", "--baseline", "b.json"], cwd=tmp_path)
+    assert other.rc == 2 and "measured with --input-shape 1x3x32x32; this check has none" in other.err, other.text
+    same = run_hwnas(["ci-check", "dyn.onnx", "--baseline", "b.json", "--budget-s", "2", "--inconclusive", "pass",
+                      *shape], cwd=tmp_path)
+    assert same.rc in (0, 1) and "ci-check:" in same.out, same.text

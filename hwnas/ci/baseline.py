@@ -86,7 +86,8 @@ def baseline_from_report(report: "CheckReport", source: str = "") -> dict:
     return {"format": BASELINE_FORMAT, "created_at": now_iso(), "hwnas_version": report.hwnas_version,
             "device": report.device["name"], "fingerprint": report.device["fingerprint"],
             "device_settings": {k: report.device.get(k) for k in ("threads", "delegate", "affinity")},
-            "source": source or "measured", "models": models}
+            "source": source or "measured", "models": models,
+            "input_shape": None if report.settings.input_shape is None else list(report.settings.input_shape)}
 
 
 # -- calibrated noise ------------------------------------------------------------------------------------

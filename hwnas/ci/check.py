@@ -151,6 +151,20 @@ def _check_inputs(specs: Sequence[ModelSpec], gates: Sequence[str]) -> None:
             raise HwnasError(f"unknown gate {g!r}; known: {', '.join(GATES)}")
 
 
+def _check_stored_shape(stored: dict | None, ms: MeasureSettings) -> None:
+    """A stored baseline counted and timed its models at one input shape; a check at another compares apples
+    with oranges, so it is refused."""
+    if stored is None:
+        return
+    then = stored.get("input_shape")
+    now = None if ms.input_shape is None else list(ms.input_shape)
+    if then != now:
+        shown = "none" if then is None else "x".join(map(str, then))
+        raise ParametersError(f"the stored baseline was measured with `input_shape` {shown}; this check has "
+                              f"{'none' if now is None else 'x'.join(map(str, now))}: give the same, or record a new "
+                              "baseline")
+
+
 class _Check:
     """The settings one check shares across its models, and the steps for one model."""
 
@@ -301,6 +315,7 @@ def run_check(specs: Sequence[ModelSpec], device: DeviceProfile, th: Thresholds 
     ``progress``: an optional ``(model_index, model_name, rounds_done)`` callback.
     """
     _check_inputs(specs, gates)
+    _check_stored_shape(stored, ms)
     fingerprint = host_fingerprint()
     n_compared = max(1, sum(1 for s in specs if s.baseline is not None or (stored and s.name in stored["models"])))
     check = _Check(device, th, ms, gates, stored, noise, measure_all, n_compared, fingerprint)
