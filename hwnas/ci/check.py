@@ -227,7 +227,7 @@ class _Check:
         if nz["noise_pct"] / 100.0 >= self.th.delta:
             res.notes.append(f"delta {self.th.delta * 100:.1f}% is below this model's calibrated A/A noise "
                              f"±{nz['noise_pct']:.1f}% on {self.device.name}: expect inconclusive results "
-                             "(raise delta or budget_s)")
+                             "(raise `delta` or `budget_s`)")
 
     def compare(self, candidate: Path, baseline: Path | None, base_rounds: Sequence[float] | None,
                 on_round) -> tuple[PairResult, RatioEstimate]:

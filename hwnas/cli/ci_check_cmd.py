@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from .common import EXIT_CODES, either, old_spelling, out_console
+from .flags import reword
 
 # options both sub-commands take
 Inputs = Annotated[Optional[List[str]], typer.Argument(
@@ -251,8 +252,8 @@ def print_table(report, console=None) -> None:
     for m in report.models:
         if m.verdict in (FAIL, INCONCLUSIVE, UNDER_FLOOR) and m.latency:
             console.print(f"  {escape(m.name)}: {escape(m.reason)}")
-        for n in m.notes:
-            console.print(f"  [yellow]note[/] {escape(m.name)}: {escape(n)}")
+        for n in m.notes:  # a note names parameters as the library does (`delta`): here, as their flags
+            console.print(f"  [yellow]note[/] {escape(m.name)}: {escape(reword(n))}")
     if report.suite:
         console.print(f"  {escape(report.suite['reason'])} -> {report.suite['verdict']}")
 

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from ..errors import HwnasError
+from .flags import FLAG_OF, as_flags, flag_of, reword  # noqa: F401 - the CLI's wording of library errors
 
 app = typer.Typer(
     name="hwnas",
@@ -44,34 +45,6 @@ def _click_classes(name: str) -> tuple[type, ...]:
         if isinstance(cls, type):
             found.append(cls)
     return tuple(found)
-
-
-# Library parameter names whose flag is not the name with ``_`` -> ``-``: lists given by a repeated singular flag;
-# the agent's token, which the command line takes from a file only (never argv, where `ps` shows it).
-FLAG_OF = {"objectives": "--objective", "constraints": "--constraint", "token": "--token-file"}
-
-
-def flag_of(name: str) -> str:
-    """The flag that sets the library parameter ``name``: ``data_dir`` -> ``--data-dir``."""
-    return FLAG_OF.get(name) or "--" + name.replace("_", "-")
-
-
-def _reword(text: str) -> str:
-    """Each backticked parameter name (```data_dir```) as its flag (``--data-dir``)."""
-    import re
-
-    return re.sub(r"(?<!`)`([a-z][a-z0-9_]*)`(?!`)", lambda m: flag_of(m.group(1)), text)
-
-
-def as_flags(exc: HwnasError) -> str:
-    """The error as the command line says it: a ParameterError names the flag of its parameter's name
-    (``k must be at least 1`` -> ``--k must be at least 1``), and each parameter a message backticks is named by
-    its flag (in any error: one wrapped in another's message keeps its parameters)."""
-    from ..errors import ParameterError
-
-    if isinstance(exc, ParameterError):
-        return f"{flag_of(exc.name)} {_reword(exc.problem)}"
-    return _reword(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:
