@@ -62,7 +62,7 @@ def test_a_search_space_trains_on_an_imagefolder(tmp_path):
 
 
 @pytest.mark.parametrize("build, match", [
-    (lambda root: None, "needs --data-dir"),
+    (lambda root: None, "needs `data_dir`"),
     (lambda root: root.mkdir(), "has no train/ folder"),
     (lambda root: (root / "train").mkdir(parents=True), "has no class folders"),
     (lambda root: make_folder(root, classes=("only",)), r"only one class \(only\)"),
