@@ -75,4 +75,4 @@ def test_bad_folders_get_one_clear_error(tmp_path, build, match):
     root = tmp_path / "data"
     build(root)
     with pytest.raises(HwnasError, match=match):
-        load_splits("imagefolder", (3, 8, 8), data_dir=None if "data-dir" in match else str(root))
+        load_splits("imagefolder", (3, 8, 8), data_dir=None if "data_dir" in match else str(root))
