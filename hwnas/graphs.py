@@ -7,7 +7,7 @@ of a file (MACs, parameters, size, operator count) that ``hwnas ci-check`` gates
 ``predictors.fusion_tflite`` apply runtime fusion rules to the same graphs.
 
 Shapes are never guessed. A graph input's unknown batch dimension is taken as 1 (the facts are per inference);
-any other unknown input dimension (a dynamic H, W) must be given (``input_shape``, without the batch), else
+any other unknown input dimension (a dynamic H, W) must be given (``input_shape``: batch first, or without it), else
 ``DynamicShapeError``. A tensor whose shape is still unknown after inference raises ``GraphError`` when a count
 needs it (a conv's output, a weight), never counts as 1.
 """
@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import HwnasError
+from .errors import HwnasError, ParameterError
 
 
 class GraphError(HwnasError):
@@ -33,24 +33,41 @@ class DynamicShapeError(GraphError):
 def resolve_input_dims(name: str, dims: Sequence, input_shape: Sequence[int] | None = None,
                        where: str = "model") -> tuple[int, ...]:
     """Concrete dims of a model input declared as ``dims`` (ints; None or a symbolic name where dynamic): an
-    unknown batch (first) dim is 1; the others come from ``input_shape`` (the dims after the batch) when given,
-    else ``DynamicShapeError``. A given ``input_shape`` must agree with every fixed dim."""
+    unknown batch (first) dim is 1; the others come from ``input_shape`` when given (the whole shape, batch first,
+    or the dims after the batch), else ``DynamicShapeError``. A given ``input_shape`` must agree with every fixed
+    dim."""
     dims = [d if isinstance(d, (int, np.integer)) and d > 0 else None for d in dims]
     if input_shape is not None:
         given = [int(d) for d in input_shape]
-        if len(given) != len(dims) - 1:
+        if len(given) not in (len(dims), len(dims) - 1):
             raise GraphError(f"{where}: input {name!r} has {len(dims)} dims {_show(dims)}; the input shape given "
-                             f"{tuple(given)} must list the {len(dims) - 1} after the batch")
-        for i, (d, g) in enumerate(zip(dims[1:], given), start=1):
+                             f"{tuple(given)} must list all {len(dims)} or the {len(dims) - 1} after the batch")
+        if len(given) == len(dims) - 1:
+            given = [int(dims[0]) if dims and dims[0] is not None else 1, *given]
+        for i, (d, g) in enumerate(zip(dims, given)):
             if d is not None and d != g:
                 raise GraphError(f"{where}: input {name!r} is {_show(dims)}; the input shape given {tuple(given)} "
                                  f"disagrees at dim {i}")
-        return (int(dims[0]) if dims and dims[0] is not None else 1, *given)
+        return tuple(given)
     if any(d is None for d in dims[1:]):
         raise DynamicShapeError(f"{where}: input {name!r} has dynamic dimensions {_show(dims)}: its MACs and "
-                                "latency depend on the input shape, which was not given: export it with a static input shape "
-                                "(the batch may stay dynamic)")
+                                "latency depend on the input shape, which was not given: export it with a static "
+                                "input shape (the batch may stay dynamic)")
     return tuple(int(d) if d is not None else 1 for d in dims)
+
+
+def parse_input_shape(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
+    """``"1x3x32x32"`` (or a sequence of ints) -> ``(1, 3, 32, 32)``; None stays None. Every dim a positive int."""
+    if text is None:
+        return None
+    parts = text.lower().split("x") if isinstance(text, str) else list(text)
+    try:
+        dims = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        dims = ()
+    if not dims or any(d < 1 for d in dims):
+        raise ParameterError("input_shape", f"{text!r}: expected positive dims such as 1x3x32x32 (batch first)")
+    return dims
 
 
 def _show(dims) -> str:
@@ -290,7 +307,7 @@ def tflite_facts(g: TfliteGraph) -> dict:
 
 def model_facts(path: Path | str, input_shape: Sequence[int] | None = None) -> dict:
     """Exact, machine-independent facts of a model file: ``macs``, ``params``, ``size_bytes``, ``op_count``,
-    ``op_types``. ``input_shape`` (dims after the batch) for an ONNX model with a dynamic H, W."""
+    ``op_types``. ``input_shape`` (batch first, or the dims after it) for an ONNX model with a dynamic H, W."""
     path = Path(path)
     if path.suffix == ".onnx":
         facts = onnx_facts(OnnxGraph(load_onnx(path), str(path), input_shape))

@@ -426,7 +426,7 @@ class MeasurementStore:
                     if write and self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
-            except Exception as exc:
+            except Exception as exc:  # re-raised: as the store's one-line error where the driver's, else as it is
                 err = self._backend.error(exc)
                 if err is None:  # not the store's fault (a constraint or API error: a bug), or not the driver's
                     raise

@@ -173,7 +173,7 @@ class Postgres:
             elif version > SCHEMA_VERSION:
                 raise StoreError(f"{self.shown} has store schema {version}, newer than this hwnas understands "
                                  f"({SCHEMA_VERSION}); upgrade hwnas")
-        except BaseException as exc:
+        except BaseException as exc:  # any exit, Ctrl-C too: roll back, close, re-raise (a driver error as StoreError)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             conn.close()

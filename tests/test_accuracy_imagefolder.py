@@ -62,7 +62,7 @@ def test_a_search_space_trains_on_an_imagefolder(tmp_path):
 
 
 @pytest.mark.parametrize("build, match", [
-    (lambda root: None, "needs --data-dir"),
+    (lambda root: None, "needs `data_dir`"),
     (lambda root: root.mkdir(), "has no train/ folder"),
     (lambda root: (root / "train").mkdir(parents=True), "has no class folders"),
     (lambda root: make_folder(root, classes=("only",)), r"only one class \(only\)"),
@@ -75,4 +75,4 @@ def test_bad_folders_get_one_clear_error(tmp_path, build, match):
     root = tmp_path / "data"
     build(root)
     with pytest.raises(HwnasError, match=match):
-        load_splits("imagefolder", (3, 8, 8), data_dir=None if "data-dir" in match else str(root))
+        load_splits("imagefolder", (3, 8, 8), data_dir=None if "data_dir" in match else str(root))

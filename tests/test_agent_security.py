@@ -60,7 +60,7 @@ def test_cli_takes_the_token_from_env_or_file_never_argv(tmp_path, monkeypatch, 
                  ["--token-file", str(tmp_path / "missing")]):
         assert main(["agent", "serve", *argv]) == 2
     err = capsys.readouterr().err
-    assert "shows in `ps`" in err and "without a token" in err and "cannot read agent token file" in err
+    assert "shows in ps;" in err and "without a token" in err and "cannot read agent token file" in err
     (tmp_path / "empty").write_text("\n")
     assert main(["agent", "serve", "--token-file", str(tmp_path / "empty")]) == 2
     assert "is empty" in capsys.readouterr().err

@@ -125,10 +125,84 @@ def test_library_errors_name_parameters_and_the_cli_words_them_as_flags(capsys):
     assert capsys.readouterr().err == "error: --delta 20.0: expected a fraction such as 0.05\n"
 
 
+def _raise_strings(text: str):
+    """(line, string) for every string constant (f-string parts included) inside a ``raise`` statement."""
+    import ast
+
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            for n in ast.walk(node.exc):
+                if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                    yield node.lineno, n.value
+
+
+LIBRARY = [f for f in sorted((Path(__file__).resolve().parents[1] / "hwnas").rglob("*.py"))
+           if "cli" not in f.relative_to(Path(__file__).resolve().parents[1] / "hwnas").parts[:1]]
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+# Raises outside hwnas/cli/ that may name a flag, each with its reason (none needed so far: a suggested command
+# line, ``hwnas fit-predictor --device D``, is a command to run, not a flag of this call, and passes the check).
+FLAGS_ALLOWED_IN_RAISES: dict[str, str] = {}
+
+
+def _flags_in_raises(path_name: str, text: str) -> list[str]:
+    """``path:line '--flag'`` for each flag a raise's message names, except inside a suggested ``hwnas ...``
+    command line (the flag then belongs to that command)."""
+    out = []
+    for line, s in _raise_strings(text):
+        for m in _FLAG.finditer(s):
+            if "hwnas " not in s[:m.start()]:
+                out.append(f"{path_name}:{line} {m.group()!r}")
+    return out
+
+
+def test_the_library_speaks_python_no_raise_outside_the_cli_names_a_flag():
+    """Errors raised outside hwnas/cli/ name parameters (ParameterError, or `name` in backticks in a
+    ParametersError); the CLI words them as flags. A ``--flag`` in such a message fails here."""
+    root = Path(__file__).resolve().parents[1]
+    found = [o for f in LIBRARY for o in _flags_in_raises(f.relative_to(root).as_posix(), f.read_text())]
+    found = [o for o in found if o.split(":")[0] not in FLAGS_ALLOWED_IN_RAISES]
+    assert not found, "say these with parameter names (ParameterError / `name` in a ParametersError):\n" + \
+        "\n".join(found)
+
+
+def test_the_flag_check_catches_a_planted_raise():
+    text = ('def f(x):\n    if x:\n        raise ValueError(f"{x}: give --data-dir DIR")\n'
+            '    raise KeyError("train one with: hwnas fit-predictor --device d")\n')
+    assert _flags_in_raises("x.py", text) == ["x.py:3 '--data-dir'"]
+
+
+def test_backticked_parameters_are_worded_as_their_flags():
+    from hwnas.cli.main import as_flags, flag_of
+    from hwnas.errors import ParameterError, ParametersError
+    from hwnas.evaluation.executors import create_executor
+
+    with pytest.raises(ParameterError) as exc:
+        create_executor(None, "10.0.0.1:6379")
+    assert str(exc.value) == "address only makes sense with `executor` ray"
+    assert as_flags(exc.value) == "--address only makes sense with --executor ray"
+    err = ParametersError("dataset cifar10 needs `data_dir` DIR or `download`; see `objectives` and ``x``")
+    assert as_flags(err) == "dataset cifar10 needs --data-dir DIR or --download; see --objective and ``x``"
+    from hwnas.errors import HwnasError
+
+    wrapped = HwnasError(f"store row 3: {err}")  # wrapped in another error's message, still worded as flags
+    assert as_flags(wrapped) == "store row 3: " + as_flags(err)
+    assert (flag_of("space_opt"), flag_of("objectives"), flag_of("token")) == ("--space-opt", "--objective",
+                                                                               "--token-file")
+    import pickle
+
+    again = pickle.loads(pickle.dumps(ParameterError("budget", "must be >= 1, got 0")))
+    assert (again.name, again.problem, as_flags(again)) == ("budget", "must be >= 1, got 0", "--budget must be >= 1, got 0")
+
+
 def test_every_parameter_error_names_a_flag_of_the_cli():
-    """``ParameterError("name", ...)``: the CLI words it as ``--name``, so that flag must exist."""
-    root = Path(__file__).resolve().parents[1] / "hwnas"
-    names = {m for f in root.rglob("*.py") for m in re.findall(r'ParameterError\(\s*"(\w+)"', f.read_text())}
+    """``ParameterError("name", ...)`` and a backticked `name` in any raise: the CLI words them as ``--name`` (or
+    the flag main.FLAG_OF gives), so that flag must exist."""
+    from hwnas.cli.main import flag_of
+
+    texts = [f.read_text() for f in (Path(__file__).resolve().parents[1] / "hwnas").rglob("*.py")]
+    names = {m for t in texts for m in re.findall(r'ParameterError\(\s*"(\w+)"', t)}
     assert len(names) >= 10
+    backticked = {m for t in texts for _, s in _raise_strings(t) for m in re.findall(r"(?<!`)`([a-z][a-z0-9_]*)`(?!`)", s)}
+    assert {"data_dir", "space_opt", "out", "budget"} <= backticked
     flags = _all_flags()
-    assert not {n for n in names if "--" + n.replace("_", "-") not in flags}
+    assert not {n for n in names | backticked if flag_of(n) not in flags}

@@ -120,7 +120,7 @@ def test_impossible_constraints_give_the_least_violating_set(space, tables):
 
 
 def test_missing_sources_and_unknown_names_are_clear(space, tables):
-    with pytest.raises(HwnasError, match="needs --accuracy"):
+    with pytest.raises(HwnasError, match="needs `accuracy`"):
         build_evaluator(space, EvaluatorSpec(objectives=["error"]))
     with pytest.raises(HwnasError, match="unknown accuracy source 'oracle'"):
         build_evaluator(space, EvaluatorSpec(objectives=["error"], accuracy="oracle"))
@@ -130,7 +130,7 @@ def test_missing_sources_and_unknown_names_are_clear(space, tables):
         build_evaluator(space, EvaluatorSpec(objectives=["macs"], latency=["pixel9=table:x.csv"]))
     with pytest.raises(HwnasError, match="unknown proxy 'magic'"):
         build_evaluator(space, EvaluatorSpec(objectives=["error"], accuracy="proxy:magic"))
-    with pytest.raises(HwnasError, match="no cost source for latency_ms@b: add --latency b=table:FILE"):
+    with pytest.raises(HwnasError, match="no cost source for latency_ms@b: add `latency` b=table:FILE"):
         build_evaluator(space, EvaluatorSpec(objectives=["latency_ms@a", "latency_ms@b"], latency=["a=measure"]))
 
 
@@ -204,11 +204,11 @@ def test_train_source_really_trains_on_digits():
 def test_train_source_checks_classes_and_datasets(tmp_path):
     mb = create_space("mobilenet", input_size=32)
     ev = build_evaluator(mb, EvaluatorSpec(objectives=["error"], accuracy="train", epochs=1))
-    with pytest.raises(HwnasError, match="has 1000 classes but dataset digits has 10: add --space-opt num_classes=10"):
+    with pytest.raises(HwnasError, match="has 1000 classes but dataset digits has 10: add `space_opt` num_classes=10"):
         ev.evaluate([mb.sample(np.random.default_rng(0))])
     small = create_space("nb201", C=4, N=1, input_size=8)
     ev = build_evaluator(small, EvaluatorSpec(objectives=["error"], accuracy="train:cifar10"))
-    with pytest.raises(HwnasError, match="needs --data-dir DIR"):
+    with pytest.raises(HwnasError, match="needs `data_dir` DIR"):
         ev.evaluate([small.from_string(CELL)])
     ev = build_evaluator(small, EvaluatorSpec(objectives=["error"], accuracy="train:cifar10", data_dir=str(tmp_path)))
     with pytest.raises(HwnasError, match="no CIFAR-10 python-pickle files"):

@@ -144,11 +144,11 @@ def test_budget_bounds_the_wall_time_of_a_hanging_model(monkeypatch, hang_on_loa
     from hwnas.measure.device_profile import load_profile
     from hwnas.measure.runners.worker import WorkerCrashed
 
-    monkeypatch.setattr(ab, "_open_worker", lambda path, device, seed, timeout_s=300.0, reference=None:
+    monkeypatch.setattr(ab, "_open_worker", lambda path, device, seed, timeout_s=300.0, reference=None, input_shape=None:
                         _HangingWorker(timeout_s, hang_on_load))
     ms = ab.MeasureSettings(budget_s=1.0, startup_s=1.0)
     t0 = time.perf_counter()
-    with pytest.raises(WorkerCrashed, match=r"no result within --budget-s 1 s"):
+    with pytest.raises(WorkerCrashed, match=r"no result within budget_s 1 s"):
         ab.measure(tmp_path / "a.onnx", tmp_path / "b.onnx", load_profile("host"), ms, np.random.default_rng(0))
     assert time.perf_counter() - t0 < 1.0 + 1.0 + 1.5
 

@@ -268,7 +268,7 @@ def test_resume_config_allows_only_the_budget_to_change(tables, tmp_path):
     out = tmp_path / "run"
     assert main(table_args(tables, budget=10) + ["--out", str(out)]) == 0
     assert resume_config(out, {"budget": 25, "seed": None}).budget == 25
-    with pytest.raises(HwnasError, match=r"only --budget may change \(got --seed, --out\)"):
+    with pytest.raises(HwnasError, match=r"only `budget` may change \(got `seed`, `out`\)"):
         resume_config(out, {"seed": 4, "out": tmp_path})
     with pytest.raises(HwnasError, match="holds no search to resume"):
         resume_config(tmp_path / "nothing")

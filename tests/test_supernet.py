@@ -246,7 +246,7 @@ def test_class_folders_name_the_outputs_of_pretrained_weights():
         output_indices(["0", "1", "2"], 3, 2, "d")
     with pytest.raises(HwnasError, match="which output is which class is unknown.*WordNet id"):
         output_indices(["cat", "dog"], 2, 1000, "d")
-    with pytest.raises(HwnasError, match="--dataset imagefolder"):
+    with pytest.raises(HwnasError, match="`dataset` imagefolder"):
         output_indices((), 10, 1000, "dataset digits")
     with pytest.raises(HwnasError, match="n09999999 are not ImageNet-1k"):
         output_indices(["n01440764", "n09999999"], 2, 1000, "d")

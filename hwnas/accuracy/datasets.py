@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import HwnasError, unknown
+from ..errors import HwnasError, ParametersError, unknown
 from ..paths import hwnas_home
 
 DATASETS = ("digits", "cifar10")  # load_dataset (old API)
@@ -122,8 +122,8 @@ def _cifar_dir(root: Path) -> Path:
     for cand in (root, root / "cifar-10-batches-py"):
         if (cand / "data_batch_1").is_file() and (cand / "test_batch").is_file():
             return cand
-    raise HwnasError(f"no CIFAR-10 python-pickle files (data_batch_1..5, test_batch) under {root}; "
-                     "give --data-dir DIR or --download")
+    raise ParametersError(f"no CIFAR-10 python-pickle files (data_batch_1..5, test_batch) under {root}; "
+                          "give `data_dir` DIR or `download`")
 
 
 def _cifar_folder(root: str | None, download: bool) -> Path:
@@ -136,7 +136,7 @@ def _cifar_folder(root: str | None, download: bool) -> Path:
         except Exception as exc:  # network errors, disk full ...
             raise HwnasError(f"could not download CIFAR-10 into {base}: {exc}") from None
     elif root is None and not (base / "cifar-10-batches-py").is_dir():
-        raise HwnasError("dataset cifar10 needs --data-dir DIR (python-pickle CIFAR-10) or --download")
+        raise ParametersError("dataset cifar10 needs `data_dir` DIR (python-pickle CIFAR-10) or `download`")
     return _cifar_dir(base)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParametersError
 from .datasets import TEST_FRACTION, VAL_FRACTION, RawSplits, stratified_carve
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -51,7 +51,7 @@ def _read(files: dict[str, list[Path]], classes: list[str], shape) -> tuple[np.n
 
 def imagefolder_raw(data_dir: str | None, shape, seed: int) -> RawSplits:
     if not data_dir:
-        raise HwnasError("dataset imagefolder needs --data-dir DIR (DIR/train/<class>/*.png|jpg)")
+        raise ParametersError("dataset imagefolder needs `data_dir` DIR (DIR/train/<class>/*.png|jpg)")
     root = Path(data_dir).expanduser()
     if not (root / "train").is_dir():
         raise HwnasError(f"{root} has no train/ folder: imagefolder expects DIR/train/<class>/*.png|jpg")

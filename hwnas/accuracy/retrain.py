@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from ..errors import HwnasError, ParameterError
+from ..errors import HwnasError, ParameterError, ParametersError
 from ..fileio import atomic_path
 from .training import FULL_EPOCHS, Recipe, train_arch
 
@@ -199,9 +199,9 @@ class _RetrainTable:
         new = self.settings
         if old.get("dataset") != new["dataset"] or old.get("recipe") != new["recipe"] \
                 or old.get("split_seed") != new["split_seed"]:
-            raise HwnasError(f"{self.csv_path} was made with other settings ({old.get('dataset')}, recipe "
-                             f"{old.get('recipe')}); use the same --epochs/--batch-size/--lr/--dataset, or delete "
-                             "it to start over")
+            raise ParametersError(f"{self.csv_path} was made with other settings ({old.get('dataset')}, recipe "
+                                  f"{old.get('recipe')}); use the same `epochs`/`batch_size`/`lr`/`dataset`, or "
+                                  "delete it to start over")
         return {r["arch_id"]: r for r in _read_csv(self.csv_path)}
 
     def start(self, front: list[dict], search_value, err_source: str) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import HwnasError, ParameterError
+from ..errors import HwnasError, ParameterError, ParametersError
 
 FULL_EPOCHS = 50
 TRAIN_DEVICES = ("auto", "cpu", "cuda")
@@ -172,8 +172,8 @@ def _chance(y: np.ndarray) -> float:
 def _check_classes(space, name: str, num_classes: int) -> None:
     k = getattr(space, "num_classes", None)
     if k is not None and k != num_classes:
-        raise HwnasError(f"space {space.name} has {k} classes but dataset {name} has "
-                         f"{num_classes}: add --space-opt num_classes={num_classes}")
+        raise ParametersError(f"space {space.name} has {k} classes but dataset {name} has "
+                              f"{num_classes}: add `space_opt` num_classes={num_classes}")
 
 
 def _train(space, arch, x_tr, y_tr, eval_sets, recipe: Recipe, device: str, seed: int, augment: bool,

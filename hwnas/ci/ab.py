@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -41,8 +42,14 @@ class MeasureSettings:
     startup_s: float = 30.0  # allowance beyond budget_s for starting the workers (spawn, runtime import, load)
     n_boot: int = 4000
     seed: int = 0
+    # the models' input shape (batch first, e.g. (1, 3, 32, 32); "1x3x32x32" is read too) where a model's H, W are
+    # dynamic: the gates count MACs and the workers feed inputs of this shape; None: the shape the model declares
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        from ..graphs import parse_input_shape
+
+        object.__setattr__(self, "input_shape", parse_input_shape(self.input_shape))  # frozen: set once, here
         if self.budget_s <= 0:
             raise ParameterError("budget_s", f"{self.budget_s}: must be > 0")
         if self.max_rounds < 2:
@@ -82,9 +89,9 @@ def worker_schedule(n_rounds: int, n_workers: int = 2) -> list[int]:
 
 
 def _open_worker(path: Path, device: DeviceProfile, seed: int, timeout_s: float = 300.0,
-                 reference: Path | None = None):
+                 reference: Path | None = None, input_shape: tuple[int, ...] | None = None):
     """A worker process holding ``path`` (and ``reference``: a second model in the same process, timed with
-    ``time(n, reference=True)``), pinned as the profile says."""
+    ``time(n, reference=True)``), pinned as the profile says; ``input_shape`` for a model with a dynamic H, W."""
     from ..measure.runners.worker import ModelWorker
     from ..runtimes import runtime_for
 
@@ -96,7 +103,7 @@ def _open_worker(path: Path, device: DeviceProfile, seed: int, timeout_s: float 
     delegate = device.delegate if runtime == device.runtime else None
     return ModelWorker(path, runtime=runtime, threads=device.threads, delegate=delegate,
                        affinity=list(device.affinity) if device.affinity else None, seed=seed, timeout_s=timeout_s,
-                       reference=reference)
+                       reference=reference, input_shape=input_shape)
 
 
 def _warm(time_n: Callable[[int], list[float]], warmup_s: float) -> list[float]:
@@ -203,7 +210,8 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
     t0 = time.perf_counter()
     pool = _Workers(t0 + ms.budget_s + ms.startup_s)
     try:
-        pool.open(open_worker or _open_worker, candidate, baseline, device, ms.seed)
+        opener = open_worker or partial(_open_worker, input_shape=ms.input_shape)
+        pool.open(opener, candidate, baseline, device, ms.seed)
         by_worker, first_ms = pool.first_inference()
         warm = [_warm(lambda n, w=w, side=side: pool.timed(w, side, n), ms.warmup_s)
                 for w in range(len(pool.workers)) for side in pool.holds[w]]
@@ -221,7 +229,7 @@ def measure(candidate: Path, baseline: Path | None, device: DeviceProfile, ms: M
     except WorkerCrashed as exc:
         if time.perf_counter() < pool.deadline - 0.25:
             raise
-        raise WorkerCrashed(f"{Path(candidate).name}: no result within --budget-s {ms.budget_s:g} s "
+        raise WorkerCrashed(f"{Path(candidate).name}: no result within budget_s {ms.budget_s:g} s "
                             f"(+{ms.startup_s:g} s to start the workers); the model may hang ({exc})") from None
     finally:
         pool.close()

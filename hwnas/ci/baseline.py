@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParametersError
 from ..fileio import now_iso
 from ..measure.device_profile import DeviceProfile
 from .ab import device_settings
@@ -55,16 +55,16 @@ def machine_problem(stored: dict, device: DeviceProfile, fingerprint: dict) -> s
 def load_baseline_file(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise HwnasError(f"baseline file {path} does not exist (write one with --update-baseline {path})")
+        raise ParametersError(f"baseline file {path} does not exist (write one with `update_baseline` {path})")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # ValueError: bad JSON, or not text at all (a model file)
-        why = "it is not text (a model file? --baseline takes the JSON written by --update-baseline)" \
+        why = "it is not text (a model file? `baseline` takes the JSON written by `update_baseline`)" \
             if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise HwnasError(f"baseline file {path} is not valid JSON: {why}") from None
+        raise ParametersError(f"baseline file {path} is not valid JSON: {why}") from None
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT or not isinstance(data.get("models"), dict):
-        raise HwnasError(f"baseline file {path} is not an hwnas ci-check baseline (format {BASELINE_FORMAT}); "
-                         "write one with --update-baseline")
+        raise ParametersError(f"baseline file {path} is not an hwnas ci-check baseline (format {BASELINE_FORMAT}); "
+                              "write one with `update_baseline`")
     return data
 
 
@@ -86,7 +86,8 @@ def baseline_from_report(report: "CheckReport", source: str = "") -> dict:
     return {"format": BASELINE_FORMAT, "created_at": now_iso(), "hwnas_version": report.hwnas_version,
             "device": report.device["name"], "fingerprint": report.device["fingerprint"],
             "device_settings": {k: report.device.get(k) for k in ("threads", "delegate", "affinity")},
-            "source": source or "measured", "models": models}
+            "source": source or "measured", "models": models,
+            "input_shape": None if report.settings.input_shape is None else list(report.settings.input_shape)}
 
 
 # -- calibrated noise ------------------------------------------------------------------------------------

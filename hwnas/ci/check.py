@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import HwnasError, ParameterError
+from ..errors import HwnasError, ParameterError, ParametersError
 from ..fileio import now_iso, sha256_file
 from ..measure.device_profile import DeviceProfile
 from ..measure.protocol import host_fingerprint
@@ -141,7 +141,7 @@ def _hwnas_version() -> str:
 
 def _check_inputs(specs: Sequence[ModelSpec], gates: Sequence[str]) -> None:
     if not specs:
-        raise HwnasError("nothing to check: give model files, a directory, or arch strings with --space")
+        raise ParametersError("nothing to check: give model files, a directory, or arch strings with `space`")
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -149,6 +149,20 @@ def _check_inputs(specs: Sequence[ModelSpec], gates: Sequence[str]) -> None:
     for g in gates:
         if g not in GATES:
             raise HwnasError(f"unknown gate {g!r}; known: {', '.join(GATES)}")
+
+
+def _check_stored_shape(stored: dict | None, ms: MeasureSettings) -> None:
+    """A stored baseline counted and timed its models at one input shape; a check at another compares apples
+    with oranges, so it is refused."""
+    if stored is None:
+        return
+    then = stored.get("input_shape")
+    now = None if ms.input_shape is None else list(ms.input_shape)
+    if then != now:
+        shown = "none" if then is None else "x".join(map(str, then))
+        raise ParametersError(f"the stored baseline was measured with `input_shape` {shown}; this check has "
+                              f"{'none' if now is None else 'x'.join(map(str, now))}: give the same, or record a new "
+                              "baseline")
 
 
 class _Check:
@@ -171,7 +185,7 @@ class _Check:
 
         cand_path = Path(spec.candidate)
         runtime = runtime_for(cand_path)
-        cand_gates = model_gates(cand_path)
+        cand_gates = self.gates_of(cand_path)
         res = ModelResult(name=spec.name, candidate=spec.candidate_label or str(cand_path),
                           baseline=spec.baseline_label if spec.baseline is not None else None,
                           candidate_sha256=sha256_file(cand_path), runtime=runtime,
@@ -183,7 +197,7 @@ class _Check:
         if spec.baseline is not None:
             if runtime_for(spec.baseline) != runtime:
                 raise HwnasError(f"{spec.name}: baseline {spec.baseline_label} and candidate use different runtimes")
-            base_gates = model_gates(Path(spec.baseline))
+            base_gates = self.gates_of(Path(spec.baseline))
             res.baseline_sha256 = sha256_file(Path(spec.baseline))
         elif stored_entry is not None:
             base_gates = stored_entry.get("gates")
@@ -196,6 +210,15 @@ class _Check:
         self._note_noise(res)
         return res, stored_entry
 
+    def gates_of(self, path: Path) -> dict:
+        """The model's exact facts at the settings' input shape; a dynamic H, W without one says so."""
+        from ..graphs import DynamicShapeError
+
+        try:
+            return model_gates(path, self.ms.input_shape)
+        except DynamicShapeError as exc:
+            raise ParametersError(f"{exc}, or give its `input_shape` (batch first, e.g. 1x3x224x224)") from None
+
     def _note_noise(self, res: ModelResult) -> None:
         nz = find_noise(self.noise, self.device.name, res.candidate_sha256, res.name) if self.noise else None
         if nz is None:
@@ -204,7 +227,7 @@ class _Check:
         if nz["noise_pct"] / 100.0 >= self.th.delta:
             res.notes.append(f"delta {self.th.delta * 100:.1f}% is below this model's calibrated A/A noise "
                              f"±{nz['noise_pct']:.1f}% on {self.device.name}: expect inconclusive results "
-                             "(raise --delta or --budget-s)")
+                             "(raise `delta` or `budget_s`)")
 
     def compare(self, candidate: Path, baseline: Path | None, base_rounds: Sequence[float] | None,
                 on_round) -> tuple[PairResult, RatioEstimate]:
@@ -292,6 +315,7 @@ def run_check(specs: Sequence[ModelSpec], device: DeviceProfile, th: Thresholds 
     ``progress``: an optional ``(model_index, model_name, rounds_done)`` callback.
     """
     _check_inputs(specs, gates)
+    _check_stored_shape(stored, ms)
     fingerprint = host_fingerprint()
     n_compared = max(1, sum(1 for s in specs if s.baseline is not None or (stored and s.name in stored["models"])))
     check = _Check(device, th, ms, gates, stored, noise, measure_all, n_compared, fingerprint)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import HwnasError, ParameterError
+from ..errors import HwnasError, ParameterError, ParametersError
 from ..fileio import read_text
 from ..spaces import parse_arch_table
 
@@ -33,7 +33,7 @@ def _git(args: list[str], cwd: Path, binary: bool = False):
     try:
         return subprocess.run(["git", *args], cwd=str(cwd), capture_output=True, text=not binary, timeout=120)
     except FileNotFoundError:
-        raise HwnasError("git is not installed, so --against cannot read a git ref") from None
+        raise ParametersError("git is not installed, so `against` cannot read a git ref") from None
 
 
 def is_git_ref(ref: str, cwd: Path) -> bool:
@@ -48,15 +48,15 @@ def git_file_at(ref: str, path: Path, dest: Path) -> Path | None:
     path = Path(path).resolve()
     top = _git(["rev-parse", "--show-toplevel"], path.parent)
     if top.returncode != 0:
-        raise HwnasError(f"--against {ref}: {path} is not inside a git repository")
+        raise ParameterError("against", f"{ref}: {path} is not inside a git repository")
     rel = path.relative_to(Path(top.stdout.strip()).resolve()).as_posix()
     proc = _git(["show", f"{ref}:{rel}"], path.parent, binary=True)
     if proc.returncode != 0:
         return None
     data = proc.stdout
     if data.startswith(b"version https://git-lfs"):
-        raise HwnasError(f"--against {ref}: {rel} is a Git LFS pointer at that ref; fetch LFS objects first "
-                         "(git lfs fetch origin <ref>) or pass the baseline files as a directory")
+        raise ParameterError("against", f"{ref}: {rel} is a Git LFS pointer at that ref; fetch LFS objects first "
+                             "(git lfs fetch origin <ref>) or pass the baseline files as a directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
     return dest
@@ -76,7 +76,7 @@ def _expand_models(inputs: Sequence[str]) -> list[tuple[str, Path]]:
                 raise HwnasError(f"{p}: expected a .onnx or .tflite model file")
             out.append((p.name, p))
         else:
-            raise HwnasError(f"model file {p} does not exist (to check arch strings, pass --space)")
+            raise ParametersError(f"model file {p} does not exist (to check arch strings, pass `space`)")
     return out
 
 
@@ -100,8 +100,8 @@ def _resolve_model_files(inputs: Sequence[str], against: str | None, workdir: Pa
     specs: list[ModelSpec] = []
     if ref_path.is_file():
         if len(cands) != 1:
-            raise HwnasError(f"--against {against} is one file but {len(cands)} candidates were given; "
-                             "pass a directory or a git ref to compare several models")
+            raise ParameterError("against", f"{against} is one file but {len(cands)} candidates were given; "
+                                 "pass a directory or a git ref to compare several models")
         n, p = cands[0]
         return [ModelSpec(name=n, candidate=p, baseline=ref_path, candidate_label=str(p), baseline_label=str(ref_path))]
     if ref_path.is_dir():
@@ -115,7 +115,7 @@ def _resolve_model_files(inputs: Sequence[str], against: str | None, workdir: Pa
                 specs.append(ModelSpec(n, p, None, str(p), None, note=f"new model: no {n} in {against}"))
         return specs
     if not is_git_ref(against, Path(cands[0][1]).resolve().parent):
-        raise HwnasError(f"--against {against!r} is not a file, a directory or a git ref")
+        raise ParameterError("against", f"{against!r} is not a file, a directory or a git ref")
     for i, (n, p) in enumerate(cands):
         b = git_file_at(against, p, Path(workdir) / "against" / f"{i}" / p.name)
         if b is None:

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         from ..measure.runners.agent import AgentServer, read_token_file
 
         if token is not None:
-            raise HwnasError("--token is not accepted: a secret on the command line shows in `ps`; "
+            raise HwnasError("--token is not accepted: a secret on the command line shows in ps; "
                              "use $HWNAS_AGENT_TOKEN or --token-file")
         secret = read_token_file(token_file) if token_file is not None else None
         server = AgentServer(host, port, token=secret, sysfs_root=energy_sysfs_root, verbose=verbose,

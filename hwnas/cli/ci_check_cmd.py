@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from .common import EXIT_CODES, either, old_spelling, out_console
+from .flags import reword
 
 # options both sub-commands take
 Inputs = Annotated[Optional[List[str]], typer.Argument(
@@ -28,6 +29,9 @@ Archs = Annotated[Optional[Path], typer.Option(
 BudgetS = Annotated[float, typer.Option("--budget-s", help="time budget per model for measuring rounds (s); a model "
                                         "that hangs fails (exit 2) after it plus 30 s for starting the workers")]
 Seed = Annotated[int, typer.Option("--seed", help="seed of the ABBA schedule and the bootstrap")]
+InputShape = Annotated[Optional[str], typer.Option(
+    "--input-shape", help="input shape, batch first (e.g. 1x3x32x32), for models whose H, W are dynamic: MACs are "
+                          "counted and inputs fed at this shape (without it such a model is refused, never guessed)")]
 
 class _CheckByDefault(TyperGroup):
     """A group whose first argument, unless it names a sub-command (or asks for help), goes to `check`."""
@@ -79,6 +83,7 @@ def check_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the report with raw samples here"),
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="write JUnit XML here (one testcase per model and metric)"),
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="write the Markdown table here (also appended to $GITHUB_STEP_SUMMARY when set)"),
+    input_shape: InputShape = None,
     seed: Seed = 0,
 ) -> None:
     """Check models for latency regressions against a baseline; exit 0 pass, 1 regression, 2 error, 3 inconclusive.
@@ -106,7 +111,7 @@ def check_cmd(
                          "(or --update-baseline FILE.json to record a baseline)")
     gate_list = [] if gates.strip().lower() == "none" else [g.strip() for g in gates.split(",") if g.strip()]
     th = Thresholds(delta=delta, floor_ms=floor_ms, alpha=alpha, min_rounds=min_rounds)
-    ms = _settings(budget_s, max_rounds, rounds, seed)
+    ms = _settings(budget_s, max_rounds, rounds, seed, input_shape)
     dev = _device(device, runtime)
     stored = load_baseline_file(baseline) if baseline is not None else None
     _check_outputs(json_out, junit_out, markdown_out, update_baseline)
@@ -149,6 +154,7 @@ def calibrate_cmd(
     rounds: int = typer.Option(20, "--rounds", help="A/A rounds per model"),
     budget_s: BudgetS = 60.0,
     delta: float = typer.Option(0.05, "--delta", help="the delta you plan to check with: the table says whether it is above the noise"),
+    input_shape: InputShape = None,
     seed: Seed = 0,
 ) -> None:
     """Measure each model's A/A noise (the same file in both workers) into $HWNAS_HOME/ci-check/noise.json.
@@ -163,7 +169,7 @@ def calibrate_cmd(
     from ..ci.calibrate import calibrate
 
     archs = either("--archs", archs, "--arch-file", arch_file)
-    ms = _settings(budget_s, 200, rounds, seed)
+    ms = _settings(budget_s, 200, rounds, seed, input_shape)
     dev = _device(device, runtime)
     with tempfile.TemporaryDirectory(prefix="hwnas-ci-check-") as tmp:
         specs = _specs(inputs, space, space_opt, archs, None, dev, Path(tmp))
@@ -174,11 +180,12 @@ def calibrate_cmd(
 
 
 # -- shared parsing --------------------------------------------------------------------------------------
-def _settings(budget_s: float, max_rounds: int, rounds: int, seed: int):
+def _settings(budget_s: float, max_rounds: int, rounds: int, seed: int, input_shape: str | None = None):
     from ..ci.ab import MeasureSettings
     from ..errors import HwnasError
 
-    ms = MeasureSettings(budget_s=budget_s, max_rounds=max_rounds, baseline_rounds=max(2, rounds), seed=seed)
+    ms = MeasureSettings(budget_s=budget_s, max_rounds=max_rounds, baseline_rounds=max(2, rounds), seed=seed,
+                         input_shape=input_shape)
     if rounds < 2:
         raise HwnasError(f"--rounds {rounds}: must be >= 2")
     return ms
@@ -245,8 +252,8 @@ def print_table(report, console=None) -> None:
     for m in report.models:
         if m.verdict in (FAIL, INCONCLUSIVE, UNDER_FLOOR) and m.latency:
             console.print(f"  {escape(m.name)}: {escape(m.reason)}")
-        for n in m.notes:
-            console.print(f"  [yellow]note[/] {escape(m.name)}: {escape(n)}")
+        for n in m.notes:  # a note names parameters as the library does (`delta`): here, as their flags
+            console.print(f"  [yellow]note[/] {escape(m.name)}: {escape(reword(n))}")
     if report.suite:
         console.print(f"  {escape(report.suite['reason'])} -> {report.suite['verdict']}")
 

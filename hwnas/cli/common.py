@@ -31,7 +31,7 @@ def make_space(name: str, options: list[str] | None = None):
 
     config = parse_space_options(options)
     if name in SPACES:
-        check_option_types(SPACES[name], config, "--space-opt")
+        check_option_types(SPACES[name], config, "space_opt")
     try:
         return create_space(name, **config)
     except (ValueError, TypeError) as exc:

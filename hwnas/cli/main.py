@@ -7,6 +7,7 @@ import sys
 import typer
 
 from ..errors import HwnasError
+from .flags import FLAG_OF, as_flags, flag_of, reword  # noqa: F401 - the CLI's wording of library errors
 
 app = typer.Typer(
     name="hwnas",
@@ -44,16 +45,6 @@ def _click_classes(name: str) -> tuple[type, ...]:
         if isinstance(cls, type):
             found.append(cls)
     return tuple(found)
-
-
-def as_flags(exc: HwnasError) -> str:
-    """The error as the command line says it: a ParameterError names the flag of its parameter's name
-    (``k must be at least 1`` -> ``--k must be at least 1``); any other error as the library wrote it."""
-    from ..errors import ParameterError
-
-    if isinstance(exc, ParameterError):
-        return f"--{exc.name.replace('_', '-')} {exc.problem}"
-    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..contracts import Arch, Evaluation, Objective
-from ..errors import HwnasError
+from ..errors import HwnasError, ParametersError
 from ..store import value_problem
 from .checkpoint import append_log
 from .executors import InProcessExecutor
@@ -79,14 +79,16 @@ class ArchEvaluator:
         for q in quantities:
             if q.name == "error":
                 if self.accuracy is None:
-                    raise HwnasError("objective 'error' needs an accuracy source: --accuracy table:FILE|proxy|train|supernet:PATH")
+                    raise ParametersError("objective 'error' needs an accuracy source: `accuracy` "
+                                          "table:FILE|proxy|train|supernet:PATH")
                 if self.accuracy.objective_name("error") != "error" and q.bound is not None:
                     raise HwnasError("a constraint on 'error' needs a real accuracy (table or train), not a proxy score")
                 self._sources[q.label] = self.accuracy
             elif q.name in DEVICE_METRICS:
                 if q.label not in self.costs:
-                    flag = "--latency" if q.name == "latency_ms" else "--energy"  # energy_mj, peak_power_w
-                    raise HwnasError(f"no cost source for {q.label}: {flag} {q.device}=table:FILE|predictor|measure")
+                    param = "latency" if q.name == "latency_ms" else "energy"  # energy_mj, peak_power_w
+                    raise ParametersError(f"no cost source for {q.label}: `{param}` "
+                                          f"{q.device}=table:FILE|predictor|measure")
                 self._sources[q.label] = self.costs[q.label]
             elif q.name in STATIC_METRICS:
                 self._sources[q.label] = counter

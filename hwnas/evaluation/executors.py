@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Sequence
 
-from ..errors import HwnasError, unknown
+from ..errors import ParameterError, unknown
 
 
 class InProcessExecutor:
@@ -29,8 +29,8 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise HwnasError("--executor ray needs Ray, which is not installed: pip install 'hwnas[ray]' "
-                             "(or pip install 'ray[default]')") from None
+            raise ParameterError("executor", "ray needs Ray, which is not installed: pip install 'hwnas[ray]' "
+                                 "(or pip install 'ray[default]')") from None
         if not ray.is_initialized():
             ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False)
         return ray
@@ -46,7 +46,7 @@ class RayExecutor:
 def create_executor(name: str | None, address: str | None = None):
     if name in (None, "", "local", "in-process", "inprocess"):
         if address:
-            raise HwnasError("--address only makes sense with --executor ray")
+            raise ParameterError("address", "only makes sense with `executor` ray")
         return InProcessExecutor()
     if name == "ray":
         executor = RayExecutor(address)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParametersError
 from ..paths import check_device_name
 from .evaluator import ArchEvaluator
 from .objectives import DEVICE_METRICS, parse_constraint, parse_objective
@@ -102,10 +102,10 @@ def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None 
     accuracy = None
     if any(q.name == "error" for q in quantities):
         if not spec.accuracy:
-            raise HwnasError("objective 'error' needs --accuracy table:FILE|proxy|train|supernet:PATH")
+            raise ParametersError("objective 'error' needs `accuracy` table:FILE|proxy|train|supernet:PATH")
         accuracy = create_source(spec.accuracy, "accuracy", **settings)
-    defaults = {"latency_ms": ("--latency", *split_device_specs(spec.latency), "predictor"),
-                "energy_mj": ("--energy", *split_device_specs(spec.energy), "measure")}
+    defaults = {"latency_ms": ("latency", *split_device_specs(spec.latency), "predictor"),
+                "energy_mj": ("energy", *split_device_specs(spec.energy), "measure")}
     defaults["peak_power_w"] = defaults["energy_mj"]  # both come from the device's power sensor
     costs: dict = {}
     made: dict = {}  # one source per (device, spec): latency and energy of a device share measurements
@@ -113,10 +113,10 @@ def build_evaluator(space, spec: EvaluatorSpec, executor=None, log: Path | None 
     for q in quantities:
         if q.name not in defaults:
             continue
-        flag, default, per_device, fallback = defaults[q.name]
+        param, default, per_device, fallback = defaults[q.name]
         text = per_device.get(q.device) or default or (None if per_device else fallback)
         if text is None:
-            raise HwnasError(f"no cost source for {q.label}: add {flag} {q.device}=table:FILE|predictor|measure")
+            raise ParametersError(f"no cost source for {q.label}: add `{param}` {q.device}=table:FILE|predictor|measure")
         used.add(q.device)
         if (q.device, text) not in made:
             made[q.device, text] = create_source(text, "cost", q.device, **settings)

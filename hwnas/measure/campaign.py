@@ -74,66 +74,24 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
     """
     profile = load_profile(profile)
     store = store if store is not None else MeasurementStore()
-    protocol = protocol or ProtocolSettings()
     runner = runner or get_runner(profile)
-    es = export.ExportSettings(format=profile.format, precision=profile.precision)
-    settings = measurement_settings(space, profile, es)
-    done = store.measured_ids(profile.name, space.name, profile.runtime, settings) if skip_measured else set()
-    todo = [a for a in archs if space.check(a).arch_id not in done and space.has_path(a)]
-    if todo:  # fail before exporting anything
-        ok, why = runner.reachable(profile)
-        if not ok:
-            raise DeviceUnreachable(f"device {profile.name} is not reachable: {why}")
-    ref_arch = reference_arch(space, profile.reference if reference == "profile" else reference) if todo else None
-    run_kw = {}
-    if ref_arch is not None and profile.connection_type == "agent":
-        raise HwnasError(f"device {profile.name}: a drift reference is not supported over the agent (use reference: none)")
-    if ref_arch is not None:
-        run_kw["reference"] = export.export_arch(space, ref_arch, es, cache_dir=cache_dir)
-        ref_key = f"{space.name}:{ref_arch.arch_id}:{settings_key(settings)}"
+    c = _Campaign(space, profile, store, runner, protocol or ProtocolSettings(), cache_dir, op_profile)
+    done = store.measured_ids(profile.name, space.name, profile.runtime, c.settings) if skip_measured else set()
+    if any(space.check(a).arch_id not in done and space.has_path(a) for a in archs):
+        c.prepare(reference)  # fail before exporting anything
     out, failed = [], []
     for arch in archs:
         arch = space.check(arch)
-        arch_text = space.to_string(arch)
         if arch.arch_id in done:
-            (m,) = store.query(device=profile.name, space=space.name, runtime=profile.runtime,
-                               arch_id=arch.arch_id, settings=settings) or [None]
+            m = c.stored(arch)
             if m is not None:
                 out.append(m)
             if on_skip:
                 on_skip(arch, m)
             continue
-        try:
-            if not space.has_path(arch):  # a constant: nothing to export, no worker to start
-                raise HwnasError(NO_PATH)
-            path = export.export_arch(space, arch, es, cache_dir=cache_dir)
-            r = runner.run(path, profile, protocol, op_profile=op_profile, **run_kw)
-        except DeviceUnreachable:
-            raise
-        except HwnasError as exc:
-            store.add_failure(space.name, arch.arch_id, arch_text, profile.name, profile.runtime, settings, str(exc))
-            failed.append((arch_text, str(exc)))
-            if on_error:
-                on_error(arch, str(exc))
+        m = c.measure_one(arch, failed, on_error)
+        if m is None:
             continue
-        fp = dict(r.fingerprint)
-        fp["protocol"] = r.protocol
-        corrected, ref = None, None
-        if r.reference is not None:
-            long_run = store.add_reference_median(profile.name, ref_key, space.to_string(ref_arch),
-                                                  r.reference["median_ms"])
-            corrected = r.reference["ratio"] * long_run
-            ref = {"arch": space.to_string(ref_arch), "arch_id": ref_arch.arch_id, "key": ref_key,
-                   "long_run_median_ms": long_run, **r.reference}
-        m = Measurement(space=space.name, arch_id=arch.arch_id, arch=arch_text, device=profile.name,
-                        runtime=r.runtime, runtime_version=r.runtime_version, settings=settings, source="measured",
-                        latency_ms=r.latency_ms, latency_p90_ms=r.latency_p90_ms, latency_iqr_ms=r.latency_iqr_ms,
-                        latency_cv=r.latency_cv, n_runs=r.n_runs, first_inference_ms=r.first_inference_ms,
-                        unstable=r.unstable, energy_mj=r.energy_mj, energy_source=r.energy_source,
-                        peak_power_w=r.peak_power_w, peak_power_source=r.peak_power_source,
-                        fingerprint=fp, op_profile=r.op_profile, latency_corrected_ms=corrected, reference=ref,
-                        estimator=r.protocol.get("estimator"), thermal=r.thermal,
-                        throttled=None if r.thermal is None else r.thermal.get("throttled"))
         store.add(m, if_absent=skip_measured)  # a concurrent profile may have stored it meanwhile
         done.add(arch.arch_id)
         out.append(m)
@@ -143,6 +101,81 @@ def measure_archs(space, archs: Sequence, profile, store=None, protocol: Protoco
         raise MeasurementFailed(f"{len(failed)} of {len(archs)} archs could not be measured on {profile.name} "
                                 f"(the rest are stored); first: {failed[0][0]}: {failed[0][1]}")
     return out
+
+
+class _Campaign:
+    """What every arch of one ``measure_archs`` call shares, and its steps for one arch."""
+
+    def __init__(self, space, profile, store, runner, protocol, cache_dir, op_profile):
+        self.space, self.profile, self.store, self.runner = space, profile, store, runner
+        self.protocol, self.cache_dir, self.op_profile = protocol, cache_dir, op_profile
+        self.es = export.ExportSettings(format=profile.format, precision=profile.precision)
+        self.settings = measurement_settings(space, profile, self.es)
+        self.ref_arch, self.ref_key, self.run_kw = None, None, {}
+
+    def prepare(self, reference) -> None:
+        """Before anything is measured: the device is reachable, the drift reference (if any) exported."""
+        profile, space = self.profile, self.space
+        ok, why = self.runner.reachable(profile)
+        if not ok:
+            raise DeviceUnreachable(f"device {profile.name} is not reachable: {why}")
+        self.ref_arch = reference_arch(space, profile.reference if reference == "profile" else reference)
+        if self.ref_arch is not None and profile.connection_type == "agent":
+            raise HwnasError(f"device {profile.name}: a drift reference is not supported over the agent "
+                             "(use reference: none)")
+        if self.ref_arch is not None:
+            self.run_kw["reference"] = export.export_arch(space, self.ref_arch, self.es, cache_dir=self.cache_dir)
+            self.ref_key = f"{space.name}:{self.ref_arch.arch_id}:{settings_key(self.settings)}"
+
+    def stored(self, arch):
+        """The stored measurement of an arch measured before with the same settings (None if gone since)."""
+        (m,) = self.store.query(device=self.profile.name, space=self.space.name, runtime=self.profile.runtime,
+                                arch_id=arch.arch_id, settings=self.settings) or [None]
+        return m
+
+    def measure_one(self, arch, failed: list, on_error):
+        """The arch exported, run and made a Measurement; None after recording a failure (``failed``, the
+        store, ``on_error``). An unreachable device raises."""
+        space, profile = self.space, self.profile
+        arch_text = space.to_string(arch)
+        try:
+            if not space.has_path(arch):  # a constant: nothing to export, no worker to start
+                raise HwnasError(NO_PATH)
+            path = export.export_arch(space, arch, self.es, cache_dir=self.cache_dir)
+            r = self.runner.run(path, profile, self.protocol, op_profile=self.op_profile, **self.run_kw)
+        except DeviceUnreachable:
+            raise
+        except HwnasError as exc:
+            self.store.add_failure(space.name, arch.arch_id, arch_text, profile.name, profile.runtime, self.settings,
+                                   str(exc))
+            failed.append((arch_text, str(exc)))
+            if on_error:
+                on_error(arch, str(exc))
+            return None
+        return self.measurement(arch, arch_text, r)
+
+    def _drift(self, r) -> tuple[float | None, dict | None]:
+        """(latency_corrected_ms, reference) of a run timed against the drift reference; (None, None) without."""
+        if r.reference is None:
+            return None, None
+        ref_text = self.space.to_string(self.ref_arch)
+        long_run = self.store.add_reference_median(self.profile.name, self.ref_key, ref_text, r.reference["median_ms"])
+        return r.reference["ratio"] * long_run, {"arch": ref_text, "arch_id": self.ref_arch.arch_id,
+                                                  "key": self.ref_key, "long_run_median_ms": long_run, **r.reference}
+
+    def measurement(self, arch, arch_text: str, r) -> Measurement:
+        fp = dict(r.fingerprint)
+        fp["protocol"] = r.protocol
+        corrected, ref = self._drift(r)
+        return Measurement(space=self.space.name, arch_id=arch.arch_id, arch=arch_text, device=self.profile.name,
+                           runtime=r.runtime, runtime_version=r.runtime_version, settings=self.settings,
+                           source="measured", latency_ms=r.latency_ms, latency_p90_ms=r.latency_p90_ms,
+                           latency_iqr_ms=r.latency_iqr_ms, latency_cv=r.latency_cv, n_runs=r.n_runs,
+                           first_inference_ms=r.first_inference_ms, unstable=r.unstable, energy_mj=r.energy_mj,
+                           energy_source=r.energy_source, peak_power_w=r.peak_power_w,
+                           peak_power_source=r.peak_power_source, fingerprint=fp, op_profile=r.op_profile,
+                           latency_corrected_ms=corrected, reference=ref, estimator=r.protocol.get("estimator"),
+                           thermal=r.thermal, throttled=None if r.thermal is None else r.thermal.get("throttled"))
 
 
 __all__ = ["measure_archs", "measurement_settings"]

@@ -169,7 +169,7 @@ class AutoPredictor(LatencyPredictor):
     def _fit(self, archs, y):
         n = len(y)
         if n < 6:
-            raise PredictorError(f"auto needs at least 6 measurements to cross-validate, got {n}; pick --kind")
+            raise PredictorError(f"auto needs at least 6 measurements to cross-validate, got {n}; pick a `kind`")
         rng = np.random.default_rng(self.seed)
         folds = kfold_indices(n, min(self.folds, n), rng)
         self.cv_, fitted, self.oof_ = {}, {}, {}

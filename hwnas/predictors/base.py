@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..contracts import Arch
-from ..errors import HwnasError
+from ..errors import HwnasError, ParametersError
 from ..fileio import now_iso, sha256_file
 from ..params import Params
 
@@ -36,8 +36,8 @@ CARD = "card.json"
 ARTIFACT_FORMAT = 1
 
 
-class PredictorError(HwnasError):
-    """Bad training data or a predictor used before it was fitted."""
+class PredictorError(ParametersError):
+    """Bad training data or a predictor used before it was fitted (parameters it names are in backticks)."""
 
 
 class UnknownOpError(PredictorError):

@@ -28,13 +28,13 @@ from typing import Sequence
 import numpy as np
 
 from ..contracts import Arch
-from ..errors import HwnasError
+from ..errors import ParametersError
 
 FEATURIZER_VERSION = 1
 
 
-class FeatureError(HwnasError):
-    """The archs cannot be featurized (wrong space, unsupported view)."""
+class FeatureError(ParametersError):
+    """The archs cannot be featurized (wrong space, unsupported view); parameters it names are in backticks."""
 
 
 def _names_hash(names: Sequence[str]) -> str:
@@ -82,11 +82,11 @@ class Featurizer:
 
     def kernel_names(self, graph: str) -> list[str]:
         raise FeatureError(f"the kernel view is not implemented for space {self.space.name!r}; "
-                           "use --kind lut or arch")
+                           "use `kind` lut or arch")
 
     def kernels(self, archs: Sequence[Arch], graph: str) -> np.ndarray:
         raise FeatureError(f"the kernel view is not implemented for space {self.space.name!r}; "
-                           "use --kind lut or arch")
+                           "use `kind` lut or arch")
 
     def arch_feature_names(self) -> list[str]:
         return self.token_names()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError, ParametersError
 
 # a predictor whose cross-validation is below either is fitted and saved, with a warning on screen and in its card
 POOR_WITHIN_10PCT = 0.5
@@ -95,8 +95,8 @@ def load_training_data(store, device: str, space_name: str = "nb201", runtime: s
     configs = Counter(json.dumps(_space_config(m), sort_keys=True) for m in rows if _space_config(m))
     if space_config is None:
         if len(configs) > 1:  # never fit one device's rows of one setting and leave out another's silently
-            raise HwnasError(f"device {device!r} has {space_name} rows of {len(configs)} space settings: "
-                             f"{settings_listing(space_name, configs)}; pick one with --space-opt, e.g. "
+            raise ParametersError(f"device {device!r} has {space_name} rows of {len(configs)} space settings: "
+                                  f"{settings_listing(space_name, configs)}; pick one with `space_opt`, e.g. "
                              f"{space_opt_flags(space_name, json.loads(configs.most_common(1)[0][0]))}")
         space_config = json.loads(next(iter(configs))) if configs else {}
     try:
@@ -213,8 +213,8 @@ def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "a
     if kind in ("transfer", "fallback") or (kind == "auto" and n < TRANSFER_MAX_ROWS):
         sources = source_predictors(store, device, data.space, progress=progress)
         if kind != "auto" and not sources:
-            raise HwnasError(f"--kind {kind} needs other devices with at least {MIN_SOURCE_ROWS} {space_name} "
-                             f"measurements (same space settings) in {store.path}; found none")
+            raise ParameterError("kind", f"{kind} needs other devices with at least {MIN_SOURCE_ROWS} {space_name} "
+                                 f"measurements (same space settings) in {store.path}; found none")
         if sources:
             params["sources"] = sources
             data.notes.append(f"prior: {len(sources)} other devices ({', '.join(sources)})")

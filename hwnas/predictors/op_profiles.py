@@ -25,7 +25,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import ParametersError
 from .fusion import Kernel, read_graph
 
 # XNNPACK operator name (lower case, first keyword that matches) -> the TFLite builtins it can come from
@@ -134,11 +134,11 @@ def samples_from_store(store, device: str, runtime: str | None = None, cache_dir
     rows = [m for m in store.query(device=device, runtime=runtime) if m.op_profile]
     if not rows:
         have = store.query(device=device)
-        raise HwnasError(f"no op-level profiles of device {device!r}"
+        raise ParametersError(f"no op-level profiles of device {device!r}"
                          + (f" (runtime {runtime})" if runtime else "") + " in the store "
                          + (f"({len(have)} rows without one); " if have else "; ")
                          + "profile models with `hwnas profile` (op profiles are on by default; adb needs "
-                         "benchmark_model), or fit from ONNX files with --onnx")
+                         "benchmark_model), or fit from ONNX files with `onnx`")
     counts = Counter(m.runtime for m in rows)
     runtime = runtime or counts.most_common(1)[0][0]
     notes = [f"{n} op-profiled rows of runtime {rt} left out (fitting {runtime})" for rt, n in counts.items()

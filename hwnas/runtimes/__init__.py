@@ -27,7 +27,10 @@ def format_for(runtime: str) -> str:
     return {"onnxruntime": "onnx", "litert": "tflite"}[runtime]
 
 
-def open_session(path, runtime: str | None = None, threads: int = 1, delegate: str | None = None):
+def open_session(path, runtime: str | None = None, threads: int = 1, delegate: str | None = None,
+                 input_shape=None):
+    """A session of the model file; ``input_shape`` (batch first, or the dims after it) for a dynamic H, W,
+    checked against the dims the model fixes."""
     path = Path(path)
     if not path.is_file():
         raise HwnasError(f"model file {path} does not exist")
@@ -35,11 +38,11 @@ def open_session(path, runtime: str | None = None, threads: int = 1, delegate: s
     if runtime == "onnxruntime":
         from .onnxruntime import OrtSession
 
-        return OrtSession(path, threads=threads, provider=delegate)
+        return OrtSession(path, threads=threads, provider=delegate, input_shape=input_shape)
     if runtime == "litert":
         from .litert import LiteRTSession
 
-        return LiteRTSession(path, threads=threads, delegate=delegate)
+        return LiteRTSession(path, threads=threads, delegate=delegate, input_shape=input_shape)
     raise unknown("runtime", runtime, RUNTIMES)
 
 

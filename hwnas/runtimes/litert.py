@@ -38,7 +38,7 @@ def litert_version() -> str:
 class LiteRTSession:
     runtime = "litert"
 
-    def __init__(self, path: Path, threads: int = 1, delegate: str | None = None):
+    def __init__(self, path: Path, threads: int = 1, delegate: str | None = None, input_shape=None):
         mod, _ = _interpreter_module()
         self.version = litert_version()
         # XNNPACK is LiteRT's default CPU delegate; "none" asks for the reference kernels.
@@ -58,6 +58,10 @@ class LiteRTSession:
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._in["shape"])
+        if input_shape is not None:  # a TFLite input's shape is fixed: a given one must agree with it
+            from ..graphs import resolve_input_dims
+
+            resolve_input_dims(self._in["name"], list(self.input_shape), input_shape, where=str(path))
         self.threads = int(threads)
         self.delegate = delegate or "xnnpack"
 

@@ -13,7 +13,8 @@ from ..graphs import resolve_input_dims
 class OrtSession:
     runtime = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int = 1, provider: str | None = None, profile_dir: Path | None = None):
+    def __init__(self, path: Path, threads: int = 1, provider: str | None = None, profile_dir: Path | None = None,
+                 input_shape=None):
         import onnxruntime as ort
 
         self.version = ort.__version__
@@ -35,9 +36,9 @@ class OrtSession:
             raise HwnasError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}") from exc
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
-        # a dynamic batch runs as 1; a dynamic H, W is an error, never a guessed 1 x 1 (hwnas.graphs)
+        # a dynamic batch runs as 1; a dynamic H, W comes from input_shape, else an error, never a guessed 1 x 1
         self.input_shape = resolve_input_dims(inp.name, [d if isinstance(d, int) else None for d in inp.shape],
-                                              where=str(path))
+                                              input_shape, where=str(path))
         self.threads = int(threads)
         self.delegate = providers[0]
         self._feed = None

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import yaml
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError, ParametersError
 
 
 # -- field parsers: (field name, value) -> typed value, or one clear HwnasError naming the field ------------
@@ -258,19 +258,19 @@ def make_config(recipe: dict | None = None, overrides: dict | None = None, base:
     if cfg.data_dir:
         cfg.data_dir = str(Path(_expand(cfg.data_dir, "data_dir")).absolute())
     if cfg.budget < 1:
-        raise HwnasError(f"budget must be >= 1, got {cfg.budget}")
+        raise ParameterError("budget", f"must be >= 1, got {cfg.budget}")
     if cfg.trust_archs < 0:
-        raise HwnasError(f"trust_archs must be >= 0 (0 = no seed check), got {cfg.trust_archs}")
+        raise ParameterError("trust_archs", f"must be >= 0 (0 = no seed check), got {cfg.trust_archs}")
     if cfg.measure_protocol not in MEASURE_PROTOCOLS:
         raise HwnasError(f"measure_protocol must be one of {', '.join(MEASURE_PROTOCOLS)}, got {cfg.measure_protocol!r}")
     if not cfg.objective:
-        raise HwnasError("a search needs at least one --objective")
+        raise ParametersError("a search needs at least one `objective`")
     return cfg
 
 
-def check_option_types(factory, params: dict, flag: str) -> dict:
+def check_option_types(factory, params: dict, name: str) -> dict:
     """Refuse a text value for a parameter whose default is a number (``--strategy-opt population_size=abc``),
-    naming the flag, before anything runs. Parameters the factory does not declare are left to it."""
+    naming the parameter ``name`` that holds them (``strategy_opt``), before anything runs. Parameters the factory does not declare are left to it."""
     import inspect
 
     try:
@@ -283,7 +283,7 @@ def check_option_types(factory, params: dict, flag: str) -> dict:
         if isinstance(default, bool) or not isinstance(default, (int, float)):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise HwnasError(f"{flag} {key}={value!r}: must be a number (default {default!r})")
+            raise ParameterError(name, f"{key}={value!r}: must be a number (default {default!r})")
     return params
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError, ParametersError
 from ..evaluation import build_evaluator, create_executor
 from ..evaluation.checkpoint import read_for_resume, read_log_header, repair_tail, start_log
 from ..spaces import create_space
@@ -33,21 +33,21 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
     from ..strategies import STRATEGIES
 
     if cfg.space in SPACES:
-        check_option_types(SPACES[cfg.space], cfg.space_opt, "--space-opt")
+        check_option_types(SPACES[cfg.space], cfg.space_opt, "space_opt")
     if cfg.strategy in STRATEGIES:
-        check_option_types(STRATEGIES[cfg.strategy], cfg.strategy_opt, "--strategy-opt")
+        check_option_types(STRATEGIES[cfg.strategy], cfg.strategy_opt, "strategy_opt")
     fill_cost_defaults(cfg)
     try:
         space = create_space(cfg.space, **cfg.space_opt)
     except (ValueError, TypeError) as exc:
-        raise HwnasError(f"--space-opt for space {cfg.space!r}: {exc}") from None
+        raise ParameterError("space_opt", f"for space {cfg.space!r}: {exc}") from None
     if cfg.strategy != AUTO:
         strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
     executor = create_executor(cfg.executor, cfg.address)
     evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
     if cfg.strategy == AUTO:
         name, why = choose_strategy(evaluator, cfg.strategy_opt)
-        check_option_types(STRATEGIES[name], cfg.strategy_opt, "--strategy-opt")
+        check_option_types(STRATEGIES[name], cfg.strategy_opt, "strategy_opt")
         strategy = create_strategy(name, **cfg.strategy_opt)
         strategy.chosen_because = why
     return space, evaluator, strategy
@@ -59,19 +59,19 @@ def resume_config(directory: Path, changed: dict | None = None) -> SearchConfig:
     changed = {k: v for k, v in (changed or {}).items() if v not in (None, [])}
     others = [k for k in changed if k != "budget"]
     if others:
-        raise HwnasError("--resume DIR continues with DIR/config.yaml; only --budget may change "
-                         f"(got {', '.join('--' + k.replace('_', '-') for k in others)})")
+        raise ParametersError("`resume` DIR continues with DIR/config.yaml; only `budget` may change "
+                              f"(got {', '.join(f'`{k}`' for k in others)})")
     path = Path(directory) / "config.yaml"
     if not path.is_file():
         raise HwnasError(f"{directory} holds no search to resume (no config.yaml)")
     try:
         saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise HwnasError(f"{path} is damaged ({str(exc).splitlines()[0]}); it cannot be resumed: "
-                         "start a new search with another --out") from None
+        raise ParametersError(f"{path} is damaged ({str(exc).splitlines()[0]}); it cannot be resumed: "
+                              "start a new search with another `out`") from None
     if not isinstance(saved, dict):
-        raise HwnasError(f"{path} is damaged (expected a mapping of settings, got {type(saved).__name__}); "
-                         "it cannot be resumed: start a new search with another --out")
+        raise ParametersError(f"{path} is damaged (expected a mapping of settings, got {type(saved).__name__}); "
+                              "it cannot be resumed: start a new search with another `out`")
     cfg = make_config({k: v for k, v in saved.items() if k in SearchConfig.keys()},
                       {"budget": changed.get("budget")})
     origins = saved.get("settings_from")
@@ -89,9 +89,9 @@ def prepare_out(out: Path, resume: bool) -> Path:
             raise HwnasError(f"{out} holds no search to resume (no config.yaml)")
         return out
     if out.exists() and not out.is_dir():
-        raise HwnasError(f"--out {out} is a file")
+        raise ParameterError("out", f"{out} is a file")
     if out.is_dir() and ((out / "config.yaml").exists() or (out / LOG_NAME).exists()):
-        raise HwnasError(f"{out} already holds a search: continue it with --resume {out}, or choose another --out")
+        raise ParametersError(f"{out} already holds a search: continue it with `resume` {out}, or choose another `out`")
     # missing parent folders (``--out runs/sn`` on a fresh checkout) are made with the results directory;
     # the nearest existing one must be a writable directory
     above = next((p for p in out.absolute().parents if p.exists()), None)
@@ -136,8 +136,8 @@ def run_lock(out: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise HwnasError(f"{out} is in use by another hwnas run (pid {holder}); wait for it to finish "
-                             "or choose another --out") from None
+            raise ParametersError(f"{out} is in use by another hwnas run (pid {holder}); wait for it to finish "
+                                  "or choose another `out`") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
@@ -155,7 +155,7 @@ def _make_out(out: Path) -> bool:
     except FileExistsError:  # another run made it a moment ago: the lock decides
         return False
     except OSError as exc:
-        raise HwnasError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+        raise ParametersError(f"cannot create `out` {out}: {exc.strerror or exc}") from None
     return True
 
 
@@ -210,9 +210,9 @@ def check_resume_settings(cfg: SearchConfig, out: Path) -> str | None:
     changed = [k for k in RESUMABLE if k in recorded and recorded[k] != now.get(k)]
     if changed:
         what = "; ".join(f"{k}: {_shown(recorded[k])} -> {_shown(now.get(k))}" for k in changed)
-        raise HwnasError(f"cannot resume {out}: its config.yaml no longer matches the settings the search started "
-                         f"with (recorded in {log}): {what}; only --budget may change on resume: restore "
-                         "config.yaml, or start a new search with another --out")
+        raise ParametersError(f"cannot resume {out}: its config.yaml no longer matches the settings the search "
+                              f"started with (recorded in {log}): {what}; only `budget` may change on resume: "
+                              "restore config.yaml, or start a new search with another `out`")
     return None
 
 
@@ -221,12 +221,12 @@ def _replay_log(log: Path, evaluator, notify) -> None:
     line (a torn last line, from a crash mid-write, is cut off and said so) so the next record is appended on a
     line of its own. A damaged or edited line refuses the resume and changes nothing."""
     fix = "; it cannot be resumed as it is: delete that line to evaluate its arch again, or start a new " \
-          "search with another --out"
+          "search with another `out`"
     try:
         found = read_for_resume(log)
         evaluator.preload([e for _, e in found.records], where=[f"{log} line {n}" for n, _ in found.records])
     except HwnasError as exc:
-        raise HwnasError(f"{exc}{fix}") from None
+        raise ParametersError(f"{exc}{fix}") from None
     if found.torn is not None:
         notify("note", {"text": repair_tail(log, found.torn)})
 

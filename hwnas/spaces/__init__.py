@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import HwnasError, unknown
+from ..errors import HwnasError, ParameterError, unknown
 from .base import GeneSpace
 from .dppnet import DPPNetSpace
 from .mobilenet import MobileNetSpace
@@ -41,7 +41,7 @@ def parse_space_options(options: list[str] | None) -> dict:
     out: dict = {}
     for item in options or []:
         if "=" not in item:
-            raise HwnasError(f"--space-opt {item!r}: expected KEY=VALUE")
+            raise ParameterError("space_opt", f"{item!r}: expected KEY=VALUE")
         key, value = item.split("=", 1)
         try:
             out[key.strip()] = int(value)

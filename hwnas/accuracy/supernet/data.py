@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import HwnasError
+from ...errors import HwnasError, ParametersError
 from ..datasets import VAL_FRACTION  # noqa: F401  (recorded in every supernet recipe)
 
 WNID = re.compile(r"n\d{8}", re.ASCII)
@@ -92,9 +92,9 @@ def output_indices(classes: Sequence[str], n_classes: int, n_outputs: int, where
     if n_outputs == IMAGENET_CLASSES:
         how += " or, for ImageNet weights, its ImageNet WordNet id (n01440764 is output 0)"
     if not classes:
-        how = "give your images with --dataset imagefolder --data-dir DIR and " + how
-    raise HwnasError(f"{where} has {n_classes} classes{shown} but the weights have {n_outputs} outputs, and which "
-                     f"output is which class is unknown: {how}")
+        how = "give your images with `dataset` imagefolder `data_dir` DIR and " + how
+    raise ParametersError(f"{where} has {n_classes} classes{shown} but the weights have {n_outputs} outputs, and which "
+                          f"output is which class is unknown: {how}")
 
 
 def pretrained_splits(dataset: str, input_shape, n_outputs: int, root: str | None = None,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import HwnasError
+from ...errors import HwnasError, ParametersError
 from ...fileio import sha256_file
 from .data import pretrained_splits, splits_for
 from .torchfile import load_matching_state, load_weights_file, non_finite_tensor
@@ -156,9 +156,9 @@ def supernet_data(space, checkpoint_path, *, data=None, dataset: str | None = No
     if sn.dataset is not None:
         return splits_for(sn.dataset, space.input_shape(), data_root, download)
     if not dataset:
-        raise HwnasError(f"{checkpoint_path} holds Once-for-All weights (trained on ImageNet, not bundled): give "
-                         "the images to score its subnets on: --dataset imagefolder --data-dir DIR (class folders "
-                         "named by ImageNet WordNet id or output index; see docs/supernet.md)")
+        raise ParametersError(f"{checkpoint_path} holds Once-for-All weights (trained on ImageNet, not bundled): give "
+                              "the images to score its subnets on: `dataset` imagefolder `data_dir` DIR (class folders "
+                              "named by ImageNet WordNet id or output index; see docs/supernet.md)")
     return pretrained_splits(dataset, space.input_shape(), space.num_classes, data_root, download)
 
 

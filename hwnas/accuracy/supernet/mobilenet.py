@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import HwnasError
+from ...errors import HwnasError, ParametersError
 from ...spaces.mobilenet import (ACTS, DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, N_STAGES, SE, STRIDES, WIDTHS,
                                  make_divisible)
 from ...spaces.mobilenet_torch import MBConv, SqueezeExcite, act
@@ -283,9 +283,9 @@ def load_ofa_state_dict(space, state) -> MobileNetSupernet:
             raise HwnasError(f"the OFA state dict has no {ofa_key(key)} (for {key}): is it an OFAMobileNetV3 "
                              "supernet with kernels 3,5,7, expansions 3,4,6 and depths 2,3,4?")
         if tuple(theirs.shape) != tuple(mine.shape):
-            raise HwnasError(f"OFA tensor {ofa_key(key)} has shape {tuple(theirs.shape)} but the mobilenet space "
-                             f"(width_mult={space.width_mult}, num_classes={space.num_classes}) needs "
-                             f"{tuple(mine.shape)}: set --space-opt width_mult=... / num_classes=... to the checkpoint's")
+            raise ParametersError(f"OFA tensor {ofa_key(key)} has shape {tuple(theirs.shape)} but the mobilenet space "
+                                  f"(width_mult={space.width_mult}, num_classes={space.num_classes}) needs "
+                                  f"{tuple(mine.shape)}: set `space_opt` width_mult=... / num_classes=... to the checkpoint's")
         new[key] = theirs.to(mine.dtype)
     net.load_state_dict(new, strict=True)
     return net

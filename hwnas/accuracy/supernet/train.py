@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...errors import HwnasError, ParameterError
+from ...errors import HwnasError, ParameterError, ParametersError
 from ...fileio import atomic_path, check_writable, now_iso
 from .data import VAL_FRACTION, splits_for
 
@@ -182,8 +182,8 @@ def train_supernet(space, out: Path, *, dataset: str = "digits", recipe: dict | 
     data = splits_for(dataset, space.input_shape(), data_root, download)
     num_classes = getattr(space, "num_classes", None)
     if num_classes != data.num_classes:
-        raise HwnasError(f"space {space.name} has {num_classes} classes but dataset {dataset} has "
-                         f"{data.num_classes}: add --space-opt num_classes={data.num_classes}")
+        raise ParametersError(f"space {space.name} has {num_classes} classes but dataset {dataset} has "
+                              f"{data.num_classes}: add `space_opt` num_classes={data.num_classes}")
     with torch_threads(threads):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe["seed"])
@@ -262,7 +262,7 @@ def _train_epoch(net, opt, sched, x_all, y_all, recipe: dict, epoch: int, report
         opt.zero_grad(set_to_none=True)
         loss = net.train_loss(x_all[idx], y_all[idx], rng, recipe)
         if not torch.isfinite(loss):
-            raise HwnasError(f"supernet training diverged in epoch {epoch + 1} (loss {float(loss)}): lower --lr")
+            raise ParametersError(f"supernet training diverged in epoch {epoch + 1} (loss {float(loss)}): lower `lr`")
         loss.backward()
         opt.step()
         sched.step()

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ...contracts import Arch
-from ...errors import HwnasError
+from ...errors import HwnasError, ParametersError
 from .base import Source
 
 
@@ -69,6 +69,7 @@ class PredictorSource(Source):
 
     def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         if quantity != "latency_ms":
-            raise HwnasError(f"{quantity}@{self.device}: predictors predict latency only; give an energy table or --energy measure")
+            raise ParametersError(f"{quantity}@{self.device}: predictors predict latency only; give an energy table "
+                                  "or `energy` measure")
         mean, _std = self._predictor(space).predict(list(archs))
         return np.asarray(mean, dtype=float).reshape(len(archs)), [self.describe_for(space)] * len(archs)

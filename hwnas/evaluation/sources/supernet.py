@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ...contracts import Arch
-from ...errors import HwnasError
+from ...errors import HwnasError, ParameterError
 from .base import Source
 
 
@@ -25,7 +25,7 @@ class SupernetSource(Source):
 
     def __init__(self, path: str, data_dir: str | None = None, download: bool = False, dataset: str | None = None):
         if not path:
-            raise HwnasError("supernet needs a checkpoint: --accuracy supernet:PATH (hwnas supernet train makes one)")
+            raise ParameterError("accuracy", "supernet needs a checkpoint: supernet:PATH (hwnas supernet train makes one)")
         self.path, self.data_dir, self.download, self.dataset = str(path), data_dir, bool(download), dataset
 
     @classmethod

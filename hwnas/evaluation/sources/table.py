@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ...contracts import Arch
-from ...errors import HwnasError
+from ...errors import HwnasError, ParameterError
 from ...store import VALUE_RANGES, value_problem
 from .base import Source
 
@@ -73,8 +73,9 @@ class TableSource(Source):
     @classmethod
     def from_spec(cls, arg, device, settings):
         if not arg:
-            raise HwnasError(f"cost source for {device}: table:FILE needs a file" if device
-                             else "--accuracy table:FILE needs a file")
+            if device:
+                raise HwnasError(f"cost source for {device}: table:FILE needs a file")
+            raise ParameterError("accuracy", "table:FILE needs a file")
         return cls(arg)
 
     def describe(self) -> str:

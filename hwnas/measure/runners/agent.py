@@ -43,7 +43,7 @@ from dataclasses import fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from ...errors import HwnasError
+from ...errors import HwnasError, ParametersError
 from ..protocol import ESTIMATORS, DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
 
 TOKEN_ENV = "HWNAS_AGENT_TOKEN"
@@ -503,9 +503,9 @@ class AgentServer:
         self.host, self.port = host, port
         self.token = resolve_token(token)
         if self.token is None and not is_loopback(host):
-            raise HwnasError(f"refusing to listen on {host or 'all addresses'} without a token: anyone who can "
-                             f"reach it could run models here. Set ${TOKEN_ENV} or pass --token-file "
-                             f"(or listen on 127.0.0.1)")
+            raise ParametersError(f"refusing to listen on {host or 'all addresses'} without a token: anyone who "
+                                  f"can reach it could run models here. Set ${TOKEN_ENV} or pass a `token` "
+                                  "(or listen on 127.0.0.1)")
         if workers < 1 or max_model_bytes < 1 or read_timeout_s <= 0 or max_time_s <= 0:
             raise HwnasError("agent limits must be positive (workers, max model size, read timeout, max time)")
         self.sysfs_root = sysfs_root

@@ -41,7 +41,8 @@ def _pin(affinity) -> tuple[list[int] | None, str | None]:
         return None, pin_error
 
 
-def _open_sessions(conn, path: str, reference: str | None, runtime, threads, delegate, seed) -> dict | None:
+def _open_sessions(conn, path: str, reference: str | None, runtime, threads, delegate, seed,
+                   input_shape=None) -> dict | None:
     """{"model": session[, "reference": session]}, each with its seeded input set; None after telling the parent
     which file failed to load (the worker holds two)."""
     import numpy as np
@@ -53,7 +54,7 @@ def _open_sessions(conn, path: str, reference: str | None, runtime, threads, del
         if p is None:
             continue
         try:
-            s = open_session(Path(p), runtime=runtime, threads=threads, delegate=delegate)
+            s = open_session(Path(p), runtime=runtime, threads=threads, delegate=delegate, input_shape=input_shape)
         except Exception as exc:  # noqa: BLE001 - named by the file that failed (the worker holds two)
             conn.send(("load_error", f"{Path(p).name}: {type(exc).__name__}: {exc}"))
             return None
@@ -80,7 +81,7 @@ def _answer(conn, sessions: dict) -> None:
 
 
 def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | None, affinity, seed: int,
-           reference: str | None = None) -> None:
+           reference: str | None = None, input_shape=None) -> None:
     import signal
 
     # Ctrl-C is the parent's to handle (it keeps what was measured and stops this worker); a worker that
@@ -88,7 +89,7 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         cores, pin_error = _pin(affinity)
-        sessions = _open_sessions(conn, path, reference, runtime, threads, delegate, seed)
+        sessions = _open_sessions(conn, path, reference, runtime, threads, delegate, seed, input_shape)
         if sessions is None:
             return
         session = sessions["model"]
@@ -116,13 +117,13 @@ def _serve(conn, path: str, runtime: str | None, threads: int, delegate: str | N
 class ModelWorker:
     def __init__(self, path, runtime: str | None = None, threads: int = 1, delegate: str | None = None,
                  affinity: list[int] | None = None, seed: int = 0, timeout_s: float = 300.0,
-                 reference: Path | None = None):
+                 reference: Path | None = None, input_shape: tuple[int, ...] | None = None):
         self.path = Path(path)
         self.timeout_s = timeout_s
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, str(self.path), runtime, threads, delegate, affinity, seed,
-                                                            None if reference is None else str(reference)),
+                                                            None if reference is None else str(reference), input_shape),
                                  daemon=True)
         self._proc.start()
         child.close()
