@@ -76,7 +76,8 @@ class _Recorder:
 
     def _note(self, arch, kind: str, info) -> None:
         first = arch.arch_id not in self.run.outcomes
-        self.run.outcomes[arch.arch_id] = kind
+        if first or kind != "skipped":  # measured before a retry, skipped after it: still measured now
+            self.run.outcomes[arch.arch_id] = kind
         if kind == "measured" or (kind == "skipped" and first and info is not None):
             self.run.results.append(info)
         if first or kind != "skipped":
@@ -229,11 +230,14 @@ def measure_devices_on_ray(space, archs: Sequence, profiles: Sequence, store_tar
                 on_event(*event)
         for event in (e for batch in ray.get([a.poll.remote() for a in actors]) for e in batch):
             on_event(*event)
-        return ray.get(refs)
+        runs = ray.get(refs)
     except KeyboardInterrupt:
         for a in actors:
             a.stop.remote()
         raise
+    for a in actors:  # their devices are free for the next run at once
+        ray.kill(a)
+    return runs
 
 
 def check_lab(profiles: Sequence) -> None:
