@@ -88,3 +88,17 @@ def test_kill_9_loses_nothing_stored_and_a_rerun_resumes(tmp_path):
     again = run_hwnas(cmd[1:], cwd=tmp_path, env=env, timeout=120)
     assert again.rc == 0, again.text[-3000:]
     assert _rows(store, "p1") == _rows(store, "p2") == want  # resumed: none lost, none twice
+
+
+@pytest.mark.slow
+def test_executor_ray_places_each_device_on_its_own_resource(tmp_path):
+    pytest.importorskip("ray")
+    env, phones = fake_lab(tmp_path, {"p1": (1200, 0.0), "p2": (2400, 0.0)})
+    archs, want = _archs(tmp_path, [1, 2, 3])
+    store = tmp_path / "m.db"
+    ran = run_hwnas(["profile", "--executor", "ray", "--device", phones["p1"], "--device", phones["p2"], "--archs",
+                     archs, *OPTS, "--quick", "--no-op-profile", "--store", store], cwd=tmp_path, env=env,
+                    timeout=180)
+    assert ran.rc == 0, ran.text[-3000:]
+    assert "p1, p2; Ray actors" in ran.err and re.search(r"│ p2 +│ done +│ +3 │", ran.out)
+    assert _rows(store, "p1") == _rows(store, "p2") == want
