@@ -9,6 +9,7 @@ and back. ``agent_profile(root, name, port)`` writes a profile for an agent on 1
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -63,11 +64,16 @@ def fake_lab(root: Path, phones: dict) -> tuple[dict, dict]:
            "FAKE_ADB_PER_SERIAL": "1", "FAKE_ADB_DEVICES": ",".join(phones)}
     paths = {}
     for name, (latency_us, delay_s) in phones.items():
-        env[f"FAKE_ADB_LATENCY_US_{name}"] = str(latency_us)
-        env[f"FAKE_ADB_DELAY_S_{name}"] = str(delay_s)
+        env[knob("FAKE_ADB_LATENCY_US", name)] = str(latency_us)
+        env[knob("FAKE_ADB_DELAY_S", name)] = str(delay_s)
         paths[name] = root / f"{name}.yaml"
         paths[name].write_text(PHONE.format(name=name))
     return env, paths
+
+
+def knob(name: str, serial: str) -> str:
+    """The environment variable of one phone's knob (tests/fakes/fake_adb.py)."""
+    return f"{name}_{re.sub(r'[^A-Za-z0-9]', '_', serial)}"
 
 
 def offline(root: Path, serial: str) -> None:
