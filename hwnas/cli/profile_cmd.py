@@ -193,7 +193,9 @@ def _profile_lab(sp, arch_list, profs, st, store, protocol, retry, executor, add
                 bar.update(task, description="measuring")
 
         if executor == "ray":
-            runs = lab.measure_devices_on_ray(sp, arch_list, profs, str(store_target(store)), protocol, retry=retry,
+            target = store_target(store)  # every worker opens it: a URL, or this file by its absolute path
+            target = target if isinstance(target, str) else str(Path(target).resolve())
+            runs = lab.measure_devices_on_ray(sp, arch_list, profs, target, protocol, retry=retry,
                                               on_event=on_event, address=address, **measure_kw)
         else:
             runs = lab.measure_devices_here(sp, arch_list, profs, st, protocol, retry=retry, on_event=on_event,
