@@ -102,3 +102,16 @@ def test_executor_ray_places_each_device_on_its_own_resource(tmp_path):
     assert ran.rc == 0, ran.text[-3000:]
     assert "p1, p2; Ray actors" in ran.err and re.search(r"│ p2 +│ done +│ +3 │", ran.out)
     assert _rows(store, "p1") == _rows(store, "p2") == want
+
+
+def test_ctrl_c_stops_every_device_and_keeps_what_was_stored(tmp_path):
+    env, phones = fake_lab(tmp_path, {"p1": (1200, 0.02), "p2": (2400, 0.02)})
+    archs, want = _archs(tmp_path, [1, 2, 3, 5, 6, 7])
+    store = tmp_path / "m.db"
+    cmd = ["profile", "--device", phones["p1"], "--device", phones["p2"], "--archs", archs, *OPTS, "--quick",
+           "--no-op-profile", "--store", store]
+    stopped = run_hwnas(cmd, cwd=tmp_path, env=env, timeout=120,
+                        interrupt_when=lambda: store.exists() and len(MeasurementStore(store)) >= 2)
+    assert stopped.rc == 130 and "everything finished so far is kept" in stopped.err, stopped.text[-2000:]
+    kept = {d: _rows(store, d) for d in ("p1", "p2")}
+    assert 2 <= sum(map(len, kept.values())) < 12 and all(rows == want[: len(rows)] for rows in kept.values())

@@ -18,7 +18,7 @@ PROFILE_EXIT_CODES = ("Exit codes: 0 at least one arch measured now or already i
 def register(app: typer.Typer) -> None:
     @app.command("profile", epilog=PROFILE_EXIT_CODES)
     def profile(
-        device: List[str] = typer.Option(..., "--device",
+        device: List[str] = typer.Option(..., "--device", metavar="NAME",
                                          help="device profile name (see `hwnas devices`) or a .yaml path; repeat it "
                                               "for a lab: every device measures the same archs, in parallel"),
         space: str = typer.Option("nb201", "--space", help="search space name"),
