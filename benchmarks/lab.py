@@ -72,7 +72,7 @@ def setup(work: Path, n_archs: int, delay_s: float):
     return sp, archs, env, paths, ports
 
 
-def profile(devices, store: Path, env: dict, work: Path) -> float:
+def profile(devices, store: Path, env: dict, work: Path, show: bool = False) -> float:
     argv = [HWNAS, "profile", *(a for d in devices for a in ("--device", str(d))), "--archs", str(work / "archs.txt"),
             *SPACE_OPTS, *COMMON, "--store", str(store)]
     started = time.monotonic()
@@ -81,18 +81,20 @@ def profile(devices, store: Path, env: dict, work: Path) -> float:
     if proc.returncode != 0:
         print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"hwnas profile exited {proc.returncode}")
+    if show:  # its summary: one row per device, with the tries each took
+        print(proc.stdout.rstrip())
     return took
 
 
 def kill_midway(agents: dict, name: str, port: int, store: Path, target: int, down_s: float, log: list) -> None:
-    """Once ``target`` rows are stored: kill -9 the agent ``name``, start it again ``down_s`` later."""
+    """Once ``target`` of its rows are stored: kill -9 the agent ``name``, start it again ``down_s`` later."""
     from hwnas.store import MeasurementStore
 
-    while not (store.exists() and len(MeasurementStore(store)) >= target):
+    while not (store.exists() and len(MeasurementStore(store).query(device=name, latest=False)) >= target):
         time.sleep(0.2)
     agents[name].kill()
     agents[name].wait()
-    log.append(f"killed agent {name} (kill -9) at {len(MeasurementStore(store))} rows")
+    log.append(f"killed agent {name} (kill -9) once it had {target} rows ({len(MeasurementStore(store))} in all)")
     time.sleep(down_s)
     agents[name] = start_agent(port)
     log.append(f"restarted agent {name} {down_s:g} s later")
@@ -122,13 +124,14 @@ def main() -> None:
     devices = list(paths)
     agents = {name: start_agent(port) for name, port in ports.items()}
     log: list[str] = []
+    load = os.getloadavg()[0]
     try:
         one_by_one = sum(profile([paths[d]], work / "sequential.db", env, work) for d in devices)
         seq = count(work / "sequential.db", sp, archs, devices)
         killer = threading.Thread(target=kill_midway, args=(agents, "board-b", ports["board-b"], work / "lab.db",
-                                                            len(devices) * len(archs) // 3, args.down_s, log))
+                                                            max(1, len(archs) // 3), args.down_s, log))
         killer.start()
-        together = profile([paths[d] for d in devices], work / "lab.db", env, work)
+        together = profile([paths[d] for d in devices], work / "lab.db", env, work, show=True)
         killer.join()
         par = count(work / "lab.db", sp, archs, devices)
     finally:
@@ -136,7 +139,7 @@ def main() -> None:
             proc.kill()
     print(f"{len(devices)} devices (4 fake adb phones, {args.delay_s:g} s per tool run; 2 loopback agents) x "
           f"{len(archs)} nb201 archs (C=8, N=1, input_size=8), quick protocol; {os.cpu_count()} CPUs, load "
-          f"{os.getloadavg()[0]:.1f}")
+          f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     print(f"one device after another: {one_by_one:.1f} s, rows {seq['rows']}, twice {seq['twice']}, lost "
           f"{seq['lost']}, phone rows off their planted latency {seq['off']}")
     print(f"all at once (one agent killed and restarted): {together:.1f} s, rows {par['rows']}, twice "
