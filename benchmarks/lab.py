@@ -11,7 +11,7 @@ export pass (so neither run pays for exports).
 Prints: wall seconds one after another vs in parallel, the speed-up, rows stored (target: devices x archs), rows
 stored twice, rows lost, and how many phone rows differ from their planted latency by more than 1 %.
 
-    python benchmarks/lab.py                 # 6 devices x 120 archs (the issue's figure; long: ~45 min here)
+    python benchmarks/lab.py                 # 6 devices x 120 archs (the issue's figure; long: about an hour here)
     python benchmarks/lab.py --archs 24      # a shorter run
 """
 
