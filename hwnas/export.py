@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -207,6 +208,7 @@ def cached_export_path(space, arch: Arch, settings: ExportSettings, cache_dir: P
 
 STALE_PART_S = 3600.0  # a partial file this old is left from a killed export (no export takes an hour)
 _swept: set[Path] = set()
+_CONVERT = threading.Lock()  # one conversion at a time in a process: torch's exporters keep global state
 
 
 def _sweep_partials(directory: Path, now: float | None = None) -> int:
@@ -273,7 +275,7 @@ def export_arch(space, arch: Arch, settings: ExportSettings, out: Path | None = 
         _sweep_partials(cached.parent)
         _swept.add(cached.parent)
     if not cache_entry_ok(cached):
-        with entry_lock(cached):
+        with _CONVERT, entry_lock(cached):
             if not cache_entry_ok(cached):  # another process may have exported it while this one waited
                 for p in (_digest_path(cached), cached):  # digest first: a half-cleaned entry is never trusted
                     p.unlink(missing_ok=True)

@@ -96,6 +96,11 @@ def test_import_then_export_round_trip(tmp_path, capsys):
         (["import", "latency", "LAT", "--device", "x"], "line 3: nb201: malformed arch string"),
         (["export-measurements", "--device", "ghost", "--out", "x.csv"], "no measurements for device 'ghost'"),
         (["profile", "--device", "host", "--store", "JUNK", "--n", "1"], "is not a hwnas measurement store"),
+        (["profile", "--device", "host", "--device", "host", "--n", "1", *TINY], "device host is named twice"),
+        (["profile", "--device", "host", "--device", "pixel", "--next", "2", *TINY],
+         "--next chooses archs for one device: give one --device"),
+        (["profile", "--device", "host", "--device", "pixel", "--executor", "dask"], "unknown executor 'dask'"),
+        (["profile", "--device", "host", "--address", "10.0.0.1:6379"], "--address only makes sense with --executor ray"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, tmp_path, monkeypatch):

@@ -10,13 +10,17 @@ import typer
 PROFILE_EXIT_CODES = ("Exit codes: 0 at least one arch measured now or already in the store (failures, if any, are "
                       "counted on stderr and recorded in the store); 1 no arch was measured: every one failed (recorded "
                       "in the store); 2 bad input or the device is unreachable (one line on stderr); 130 interrupted "
-                      "(everything measured so far is kept).")
+                      "(everything measured so far is kept). Several devices: 0 every device finished its archs; 1 "
+                      "some device dropped off (after its retries) or measured nothing, the others finished; 2 bad "
+                      "input.")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("profile", epilog=PROFILE_EXIT_CODES)
     def profile(
-        device: str = typer.Option(..., "--device", help="device profile name (see `hwnas devices`) or a .yaml path"),
+        device: List[str] = typer.Option(..., "--device", metavar="NAME",
+                                         help="device profile name (see `hwnas devices`) or a .yaml path; repeat it "
+                                              "for a lab: every device measures the same archs, in parallel"),
         space: str = typer.Option("nb201", "--space", help="search space name"),
         n: int = typer.Option(50, "--n", min=1, help="how many archs to sample (ignored with --archs)"),
         seed: int = typer.Option(0, "--seed", help="seed for sampling archs"),
@@ -37,11 +41,23 @@ def register(app: typer.Typer) -> None:
         next_k: Optional[int] = typer.Option(None, "--next", min=1,
                                              help="measure the K archs that should improve this device's predictor most "
                                                   "(active learning; see `hwnas propose`)"),
+        executor: Optional[str] = typer.Option(None, "--executor",
+                                               help="where devices' workers run: in-process (a thread per device, the "
+                                                    "default) | ray (an actor per device on the node that declares "
+                                                    "the Ray resource device:NAME; docs/lab.md)"),
+        address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --executor ray; "
+                                                                      "default: start Ray here)"),
+        retries: int = typer.Option(3, "--retries", min=1, help="tries per device when it drops off (several devices "
+                                                                 "or --executor ray), a pause doubling between them"),
+        retry_wait_s: float = typer.Option(2.0, "--retry-wait-s", min=0.0, help="the first pause before a retry"),
     ) -> None:
         """Profile archs on a device: export, measure (median, p90, IQR, CV, energy), store, resume.
 
         Archs already measured with the same settings are skipped, so re-running the command resumes it;
         Ctrl-C keeps everything measured so far.
+
+        Several --device: the same archs on every device in parallel, one worker per device; a device that
+        drops off is retried (--retries) and then reported, the others go on.
 
         Example: hwnas profile --device host --space nb201 --n 50 --seed 0 --runtime litert
         """
@@ -56,8 +72,22 @@ def register(app: typer.Typer) -> None:
         from ..store import MeasurementStore
         from .common import make_space, read_arch_lines
 
-        prof = load_profile(device).with_runtime(runtime)
+        profs = [load_profile(d).with_runtime(runtime) for d in device]
+        prof = profs[0]
+        lab = len(profs) > 1 or executor not in (None, "in-process")
+        if executor not in (None, "in-process", "ray"):
+            from ..errors import unknown
+
+            raise unknown("executor", executor, ("in-process", "ray"))
+        if address and executor != "ray":
+            from ..errors import HwnasError
+
+            raise HwnasError("--address only makes sense with --executor ray")
         sp = make_space(space, space_opt)
+        if lab and next_k is not None:
+            from ..errors import HwnasError
+
+            raise HwnasError("--next chooses archs for one device: give one --device")
         if archs is not None and next_k is not None:
             from ..errors import HwnasError
 
@@ -82,6 +112,12 @@ def register(app: typer.Typer) -> None:
         protocol = replace(base, rel_ci=rel_ci, max_time_s=min(max_time_s, base.max_time_s) if quick else max_time_s,
                            estimator=estimator)
         st = MeasurementStore(store)
+        if lab:
+            from ..measure.lab import RetryPolicy
+
+            _profile_lab(sp, arch_list, profs, st, store, protocol, RetryPolicy(retries, retry_wait_s), executor,
+                         address, op_profile=op_profile, reference="profile" if reference is None else reference)
+            return
         from ..measure.protocol import DeviceUnreachable
         from ..measure.runners import get_runner
 
@@ -120,6 +156,79 @@ def register(app: typer.Typer) -> None:
                           on_skip=skipped, on_error=failed, reference="profile" if reference is None else reference)
         _summary(results, counts, errors, prof, st)
         _conclude(counts, len(arch_list), prof.name)
+
+
+def _profile_lab(sp, arch_list, profs, st, store, protocol, retry, executor, address, **measure_kw) -> None:
+    """Several devices at once (or one on Ray): a progress line per device, a summary row per device."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..measure import lab
+    from ..store import store_target
+
+    lab.check_lab(profs)
+    console = Console(stderr=True)
+    where = "Ray actors" if executor == "ray" else "one thread per device"
+    console.print(f"profiling {len(arch_list)} {sp.name} archs on {len(profs)} devices "
+                  f"({', '.join(p.name for p in profs)}; {where}) -> {st.path}")
+    errors: list[str] = []
+    with Progress(TextColumn("{task.fields[device]:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}"), console=console, transient=False) as bar:
+        tasks = {p.name: bar.add_task("waiting", total=len(arch_list), device=p.name) for p in profs}
+
+        def on_event(device, kind, info):
+            task = tasks[device]
+            if kind == "measured":
+                bar.update(task, advance=1, description=f"last {info.latency_ms:.3f} ms")
+            elif kind in ("skipped", "failed"):
+                bar.update(task, advance=1)
+                if kind == "failed":
+                    errors.append(f"{device}: {info}")
+            elif kind == "retry":
+                n, tries, wait, why = info
+                bar.update(task, description=f"dropped off, try {n + 1}/{tries} in {wait:g} s: {why[-80:]}")
+            elif kind == "end":
+                bar.update(task, description=info.status if info.error is None else f"FAILED: {info.error[-80:]}")
+            elif kind == "start":
+                bar.update(task, description="measuring")
+
+        if executor == "ray":
+            target = store_target(store)  # every worker opens it: a URL, or this file by its absolute path
+            target = target if isinstance(target, str) else str(Path(target).resolve())
+            runs = lab.measure_devices_on_ray(sp, arch_list, profs, target, protocol, retry=retry,
+                                              on_event=on_event, address=address, **measure_kw)
+        else:
+            runs = lab.measure_devices_here(sp, arch_list, profs, st, protocol, retry=retry, on_event=on_event,
+                                            **measure_kw)
+    _lab_summary(runs, errors, st)
+    bad = [r for r in runs if not r.ok]
+    if bad:
+        typer.echo(f"error: {len(bad)} of {len(runs)} devices failed: " + "; ".join(
+            f"{r.device}: {r.error or 'every arch failed'}" for r in bad), err=True)
+        raise typer.Exit(1)
+
+
+def _lab_summary(runs, errors, st) -> None:
+    import numpy as np
+    from rich.table import Table
+
+    from .common import out_console
+
+    table = Table(title="profile summary: one row per device")
+    for col in ("device", "status", "measured now", "already in the store", "failed archs", "tries",
+                "raw latency_ms median"):
+        table.add_column(col, justify="left" if col in ("device", "status") else "right", overflow="fold")
+    for r in runs:
+        lat = [m.latency_ms for m in r.results if m is not None and m.latency_ms is not None]
+        table.add_row(r.device, r.status, str(r.count("measured")), str(r.count("skipped")), str(r.count("failed")),
+                      str(r.tries), f"{np.median(lat):.4g}" if lat else "-")
+    out = out_console()
+    out.print(table)
+    out.print(f"store: {st.path}")
+    for e in errors[:5]:
+        out.print(f"[red]failed[/] {e}")
+    if len(errors) > 5:
+        out.print(f"... and {len(errors) - 5} more failures")
 
 
 def _conclude(counts: dict, total: int, device: str) -> None:

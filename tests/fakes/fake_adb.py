@@ -8,7 +8,11 @@ FAKE_ADB_LATENCY_US (median latency, default 2139), FAKE_ADB_NO_BENCHMARK=1 (bin
 FAKE_ADB_BATTERY=0 (battery files unreadable), FAKE_ADB_TEMPS / FAKE_ADB_CPU_CAPPED (thermal readings),
 FAKE_ADB_PLAN_US (planted medians in us, comma separated: the nth run of the benchmark tool reports the nth,
 the last repeats, no jitter), FAKE_ADB_OP_PROFILES (a folder: <model file name>.txt replaces the rows of the op profile's Run Order table
-and <model file name>.us the median latency in us, for that model).
+and <model file name>.us the median latency in us, for that model; .us for onnxruntime_perf_test too).
+Several phones (a lab): with FAKE_ADB_PER_SERIAL=1 each serial has its own filesystem under $FAKE_ADB_ROOT/<serial>/
+and reads FAKE_ADB_LATENCY_US_<serial> (its planted median, us), FAKE_ADB_OP_PROFILES_<serial> (its own folder) and FAKE_ADB_DELAY_S_<serial> (seconds each run of
+its benchmark tool takes; FAKE_ADB_DELAY_S for every phone); a file $FAKE_ADB_ROOT/offline/<serial> takes that phone
+off the bus (`adb devices` no longer lists it, `adb -s` answers "device not found") until it is removed.
 """
 
 import os
@@ -20,6 +24,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(os.environ["FAKE_ADB_ROOT"])
+BUS = ROOT  # calls.log and the offline/ folder stay here; ROOT becomes the phone's own folder with FAKE_ADB_PER_SERIAL
+SERIAL = ""
+
+
+def knob(name: str, default: str | None = None) -> str | None:
+    """An environment knob, the serial's own (NAME_<serial>, each character of the serial but letters and digits as _) first."""
+    own = f"{name}_{re.sub(r'[^A-Za-z0-9]', '_', SERIAL)}"  # a shell keeps only names like these
+    return os.environ.get(own, os.environ.get(name, default)) if SERIAL else os.environ.get(name, default)
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "benchmark_model_xnnpack.txt"
 BM = "/data/local/tmp/benchmark_model"
 PT = "/data/local/tmp/onnxruntime_perf_test"
@@ -51,8 +63,9 @@ def benchmark(args: list[str]) -> int:
         print("ERROR: Failed to load model", file=sys.stderr)
         return 1
     n = counter()
-    med = float(os.environ.get("FAKE_ADB_LATENCY_US", "2139"))
-    own = Path(os.environ.get("FAKE_ADB_OP_PROFILES", "/nonexistent")) / Path(graph).name
+    med = float(knob("FAKE_ADB_LATENCY_US", "2139"))
+    time.sleep(float(knob("FAKE_ADB_DELAY_S", "0")))
+    own = Path(knob("FAKE_ADB_OP_PROFILES", "/nonexistent")) / Path(graph).name
     if own.with_name(own.name + ".us").is_file():
         med = float(own.with_name(own.name + ".us").read_text())
     med = planted(n, med, 1.0 + 0.002 * ((n * 7919) % 5 - 2))  # deterministic +-0.4 %
@@ -94,7 +107,10 @@ def perf_test(args: list[str]) -> int:
         print("This backend is not included in perf test runner.", file=sys.stderr)
         return 1
     n = counter()
-    med = planted(n, float(os.environ.get("FAKE_ADB_LATENCY_US", "2139")), 1.0 + 0.002 * ((n * 7919) % 5 - 2)) / 1e6
+    time.sleep(float(knob("FAKE_ADB_DELAY_S", "0")))
+    own = Path(knob("FAKE_ADB_OP_PROFILES", "/nonexistent")) / (Path(model).name + ".us")
+    med = float(own.read_text()) if own.is_file() else float(knob("FAKE_ADB_LATENCY_US", "2139"))
+    med = planted(n, med, 1.0 + 0.002 * ((n * 7919) % 5 - 2)) / 1e6
     runs = int(opts.get("-r", "1000")) if opts.get("-m") == "times" else max(1, int(float(opts.get("-t", "1")) / med))
     if opts.get("-m") == "duration":
         time.sleep(min(float(opts.get("-t", "1")), 5.0))
@@ -171,10 +187,12 @@ def shell(cmd: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    global ROOT, SERIAL
     ROOT.mkdir(parents=True, exist_ok=True)
     with open(ROOT / "calls.log", "a") as log:
         log.write(shlex.join(argv) + "\n")
-    devices = [d for d in os.environ.get("FAKE_ADB_DEVICES", "FAKE0001").split(",") if d]
+    devices = [d for d in os.environ.get("FAKE_ADB_DEVICES", "FAKE0001").split(",")
+               if d and not (BUS / "offline" / d).exists()]
     if argv[:1] == ["devices"]:
         print("List of devices attached")
         for d in devices:
@@ -186,6 +204,9 @@ def main(argv: list[str]) -> int:
         if serial not in devices:
             print(f"adb: device '{serial}' not found", file=sys.stderr)
             return 1
+        if os.environ.get("FAKE_ADB_PER_SERIAL") == "1":
+            ROOT, SERIAL = BUS / serial, serial
+            ROOT.mkdir(parents=True, exist_ok=True)
     elif not devices:
         print("adb: no devices/emulators found", file=sys.stderr)
         return 1
