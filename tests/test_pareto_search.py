@@ -1,4 +1,3 @@
-import base64
 import csv
 import html
 import subprocess
@@ -44,8 +43,9 @@ def test_search_writes_every_result_file(tables, tmp_path, capsys):
     assert config["strategy_ran"] == "nsga2" and config["strategy_params"]["population_size"] == 10
     assert config["accuracy"] == f"table:{tables[0]}"  # resolved to an absolute path
     page = (out / "report.html").read_text()
-    assert "data:image/png;base64," + base64.b64encode((out / "pareto.png").read_bytes()).decode()[:40] in page
-    assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
+    # one self-contained page: its data and its script inline, nothing fetched (no URL, no src=, no link)
+    assert "<script type='application/json' id='hwnas-data'>" in page and "id='plots'" in page
+    assert "http://" not in page and "https://" not in page and " src=" not in page and "<link" not in page
 
 
 def test_recipe_keys_are_flag_names_and_flags_override(tables, tmp_path):
