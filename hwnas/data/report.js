@@ -136,7 +136,7 @@
 
   /* parallel coordinates: one axis per objective, lines coloured by Pareto rank, infeasible ones dashed grey */
   function parallel(run) {
-    var m = OBJ.length, w = 900, h = 360, left = 60, right = 60, top = 34, bottom = 40;
+    var m = OBJ.length, w = 900, h = 360, left = 80, right = 90, top = 34, bottom = 40;
     var gap = (w - left - right) / (m - 1), ys = [], maxRank = 1, s = "", lines = [];
     for (var j = 0; j < m; j++) {
       var d = extent(run.evals.map(function (e) { return e.v[j]; }));
@@ -154,18 +154,19 @@
         if (!finite(e.v[j])) return;
         p.push((left + gap * j).toFixed(1) + "," + ys[j](e.v[j]).toFixed(1));
       }
-      var style = e.ok ? "stroke='" + rankColour(e.r / maxRank) + "'" : "class='pt pc infeasible'";
-      lines.push([e.ok ? -e.r : -1e9, "<polyline " + (e.ok ? "class='pt pc' " : "") + style + " points='" + p.join(" ") +
+      var cls = !e.ok ? "pt pc infeasible" : e.r === 0 ? "pt pc front" : "pt pc";
+      var colour = !e.ok ? "" : " stroke='" + (e.r === 0 ? RUNS[0].colour : rankColour(e.r / maxRank)) + "'";
+      lines.push([e.ok ? -e.r : -1e9, "<polyline class='" + cls + "'" + colour + " points='" + p.join(" ") +
         "' data-k='0:" + ei + "'/>"]);
     });
     lines.sort(function (a, b) { return a[0] - b[0]; });  // the front drawn last, on top
     s += lines.map(function (l) { return l[1]; }).join("");
-    s += "<text class='tick' x='" + left + "' y='" + (h - 8) + "'>colour: Pareto rank (red = the front, " +
-      "blue = rank " + maxRank + "); dashed grey: infeasible</text>";
+    s += "<text class='tick' x='" + left + "' y='" + (h - 8) + "'>colour: Pareto rank (red: the front; blue, " +
+      "lighter as the rank grows, up to rank " + maxRank + "); dashed grey: infeasible</text>";
     return svg(s, "parallel coordinates", w, h);
   }
-  function rankColour(t) {  // 0 -> red (the front), 1 -> blue (the worst feasible rank)
-    return "hsl(" + Math.round(355 - 145 * Math.min(1, Math.sqrt(t))) + ",65%," + Math.round(50 + 10 * t) + "%)";
+  function rankColour(t) {  // ranks 1.. -> blue, lighter for worse ranks
+    return "hsl(210,55%," + Math.round(38 + 45 * Math.min(1, t)) + "%)";
   }
 
   /* hypervolume against evaluations, one line per run; log: a logarithmic evaluations axis */

@@ -98,7 +98,7 @@ CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:
        ".grid{stroke:#e4e7ea}.frame{fill:none;stroke:#888}.axis{stroke:#555}.label{font-size:12px}"
        ".tick{fill:#555}.bound{stroke:#edae49;stroke-dasharray:5 3}.stair{fill:none;stroke-width:1.2}"
        ".pt{cursor:pointer}.pt.infeasible{fill:none;stroke:#999;stroke-dasharray:2 1}"
-       "polyline.pc{fill:none;stroke-width:1;stroke-opacity:.55}polyline.pc.infeasible{stroke:#aaa;"
+       "polyline.pc{fill:none;stroke-width:1;stroke-opacity:.55}polyline.pc.front{stroke-width:2;stroke-opacity:1}polyline.pc.infeasible{stroke:#aaa;"
        "stroke-dasharray:4 3;stroke-opacity:.5}polyline.pc.sel,polyline.pc:hover{stroke:#000;stroke-width:2.5;"
        "stroke-opacity:1}circle.sel{stroke:#000;stroke-width:2.5}.hvline{fill:none;stroke-width:1.5}"
        ".tip{position:fixed;z-index:9;max-width:480px;background:#fffef5;border:1px solid #999;padding:6px 8px;"
