@@ -116,7 +116,7 @@ def main() -> None:
     finally:
         stop_browser(driver)
     print(f"({a.loads} loads each in headless Chromium, performance.timing navigationStart -> loadEventEnd; "
-          f"render: `hwnas report` wall time incl. start-up; files in {work})")
+          "render: `hwnas report` wall time incl. start-up" + (f"; files in {work})" if a.keep else ")"))
     if not a.keep:
         shutil.rmtree(work, ignore_errors=True)
 
