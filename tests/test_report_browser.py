@@ -166,3 +166,28 @@ def test_a_missing_browser_skips_naming_it(monkeypatch):
     monkeypatch.setattr(b, "_find", lambda name, env: None)
     with pytest.raises(pytest.skip.Exception, match=r"missing .*chromium \(/usr/bin/chromium.*chromedriver"):
         b.browser_or_skip()
+
+
+def test_measured_latency_beside_predicted(browser, tmp_path):
+    """A run that predicted latency (a predictor fitted from the store's imported rows), whose front was then
+    profiled for real on this host: the report, given the store, sets measured beside predicted."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    rows = read_csv(write_nb201_tables(tmp_path)[1])[:40]
+    (tmp_path / "host.csv").write_text("arch,latency_ms\n" + "".join(f"{r['arch']},{r['latency_ms']}\n" for r in rows))
+    run_hwnas(["import", "latency", "host.csv", "--device", "host", "--store", "s.db"], cwd=tmp_path).ok()
+    run_hwnas(["pareto-search", "--space", "nb201", "--strategy", "random", "--objective", "params", "--objective",
+               "latency_ms@host", "--latency", "host=predictor", "--budget", "6", "--store", "s.db", "--out", "run"],
+              cwd=tmp_path).ok()
+    run_hwnas(["profile", "--device", "host", "--archs", "run/pareto.csv", "--quick", "--no-op-profile", "--store",
+               "s.db"], cwd=tmp_path, timeout=200).ok()
+    run_hwnas(["report", "run", "--store", "s.db"], cwd=tmp_path).ok()
+    _open(browser, tmp_path / "run" / "report.html")
+    point = browser.find_elements("css selector", "#plots circle.pt.front")[0]
+    ActionChains(browser).move_to_element(point).perform()
+    assert "latency_ms@host (measurement store) = " in browser.find_element("id", "tip").text
+    point.click()
+    details = browser.find_element("id", "details").text
+    assert "latency_ms: measured " in details and "(measured:onnxruntime" in details
+    assert "vs predicted " in details and "(predicted:nb201-" in details and "from-store@host)" in details
+    _no_console_errors(browser)

@@ -207,6 +207,7 @@
   function values(e) {  // [label, value, provenance] of every objective and constraint
     var out = OBJ.map(function (o, j) { return [o.label, e.v[j], SRC[e.s[j]]]; });
     (e.c || []).forEach(function (c) { out.push([c[0] + " (constraint)", c[1], SRC[c[2]]]); });
+    (e.m || []).forEach(function (m) { out.push([m[0] + " (measurement store)", m[1], SRC[m[2]]]); });
     return out;
   }
   function tipHtml(it) {

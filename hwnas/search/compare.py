@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import HwnasError
 from ..pareto import hypervolume, non_dominated_mask
 from .report import CSS, _table
-from .report_data import COLOURS, data_and_script, new_sources, run_payload
+from .report_data import COLOURS, data_and_script, new_sources, run_payload, store_measurements
 
 # the settings that define a run's problem (config.yaml keys): runs differing in one of them are not comparable
 PROBLEM = ("space", "space_opt", "objective", "constraint", "accuracy", "latency", "energy", "dataset", "data_dir")
@@ -102,7 +102,7 @@ def _warning(names, diffs) -> str:
             "directly comparable.</p>" + _table(["setting"] + names, rows) + "</div>")
 
 
-def render_compare(dirs, results) -> str:
+def render_compare(dirs, results, store=None) -> str:
     names = run_names(dirs)
     labels = common_objectives(results)
     objectives = [next(o for o in results[0].objectives if o.label == lb) for lb in labels]
@@ -115,7 +115,8 @@ def render_compare(dirs, results) -> str:
         finite = np.all(np.isfinite(F), axis=1)
         front_ids = {r.evaluations[k].arch.arch_id for k in np.flatnonzero(finite)[non_dominated_mask(F[finite])]}
         curves.append(hv_curve(r, F, bounds))
-        runs.append(run_payload(r, name, cols, src, curves[-1], COLOURS[i % len(COLOURS)], front_ids=front_ids))
+        runs.append(run_payload(r, name, cols, src, curves[-1], COLOURS[i % len(COLOURS)], front_ids=front_ids,
+                                measured=store_measurements(r, store)))
     steps = budgets(results)
     hv_rows = [[name] + [f"{hv_at(F, n, bounds):.4f}" for n in steps] + [len(r.evaluations), f"{hv_at(F, len(F), bounds):.4f}"]
                for name, r, F in zip(names, results, values)]
@@ -155,7 +156,7 @@ def render_compare(dirs, results) -> str:
     return "\n".join(parts)
 
 
-def write_compare(dirs, out: Path) -> Path:
+def write_compare(dirs, out: Path, store=None) -> Path:
     """Load every run (each must be a results directory with evaluations) and write the comparison page."""
     from .results import load_result
 
@@ -163,5 +164,5 @@ def write_compare(dirs, out: Path) -> Path:
     out = Path(out)
     if out.is_dir():
         raise HwnasError(f"--out {out} is a directory: name the page to write, e.g. {out / 'compare.html'}")
-    out.write_text(render_compare([Path(d) for d in dirs], results), encoding="utf-8")
+    out.write_text(render_compare([Path(d) for d in dirs], results, store), encoding="utf-8")
     return out

@@ -149,17 +149,18 @@ def _fronts_section(m: int) -> str:
     ])
 
 
-def _payload(result) -> str:
-    from .report_data import COLOURS, data_and_script, new_sources, run_payload
+def _payload(result, store=None) -> str:
+    from .report_data import COLOURS, data_and_script, new_sources, run_payload, store_measurements
 
     src = new_sources()
     cols = list(range(len(result.objectives)))
     history = [(r["n_evals"], r["hypervolume"]) for r in result.history if r.get("n_evals") not in ("", None)]
-    run = run_payload(result, result.strategy, cols, src, history, COLOURS[0])
+    run = run_payload(result, result.strategy, cols, src, history, COLOURS[0],
+                      measured=store_measurements(result, store))
     return data_and_script("run", result.objectives, [run], src)
 
 
-def render_html(result, out: Path | None = None) -> str:
+def render_html(result, out: Path | None = None, store=None) -> str:
     from .report_data import ranks_of
 
     objectives = result.objectives
@@ -203,7 +204,7 @@ def render_html(result, out: Path | None = None) -> str:
         _all_table(result, ranks_of(result, list(range(len(objectives))))),
         "<h2>Configuration</h2>",
         _table(["setting", "value"], [(k, v) for k, v in settings]),
-        _payload(result),
+        _payload(result, store),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -266,11 +267,12 @@ def retrained_section(out) -> str:
             + _table(header, [[r.get(h, "") for h in header] for r in rows]))
 
 
-def write_report(result, out: Path, page: Path | None = None) -> tuple[Path, Path]:
+def write_report(result, out: Path, page: Path | None = None, store=None) -> tuple[Path, Path]:
     """pareto.png (a static picture, for slides and mail) and the interactive report.html in the results directory
-    ``out``; ``page``: write the HTML there instead."""
+    ``out``; ``page``: write the HTML there instead; ``store``: the measurement store whose measurements of the
+    run's archs are set beside predicted latencies (default: $HWNAS_STORE, else $HWNAS_HOME/measurements.db)."""
     out = Path(out)
     (out / "pareto.png").write_bytes(_png(pareto_figure(result)))
     page = Path(page) if page is not None else out / "report.html"
-    page.write_text(render_html(result, out), encoding="utf-8")
+    page.write_text(render_html(result, out, store), encoding="utf-8")
     return out / "pareto.png", page

@@ -45,9 +45,10 @@ class _Sources:
         return self._index[source]
 
 
-def _eval_row(e, cols, feasible: bool, rank: int, front: bool, src: _Sources) -> dict:
+def _eval_row(e, cols, feasible: bool, rank: int, front: bool, src: _Sources, measured=()) -> dict:
     """One evaluation: o order, a arch, v values, s provenance indices, x violation, ok feasible, r rank,
-    f on the front, t (test error, provenance), c constraints [(label, value, provenance)]."""
+    f on the front, t (test error, provenance), c constraints and m measurements from the store
+    [(label, value, provenance)]."""
     row = {"o": e.extras.get("order", 0), "a": e.extras.get("arch", e.arch.arch_id),
            "v": [_num(e.values[j]) for j in cols], "s": [src(e.sources[j]) for j in cols],
            "x": _num(e.violation), "ok": int(feasible), "r": int(rank), "f": int(front)}
@@ -58,7 +59,37 @@ def _eval_row(e, cols, feasible: bool, rank: int, front: bool, src: _Sources) ->
     if constraints:
         where = e.extras.get("constraint_sources") or {}
         row["c"] = [[k, _num(v), src(where.get(k, ""))] for k, v in sorted(constraints.items())]
+    if measured:
+        row["m"] = [[label, _num(v), src(how)] for label, v, how in measured]
     return row
+
+
+def store_measurements(result, store=None) -> dict[str, list[tuple[str, float, str]]]:
+    """{arch id: [(objective label, latency_ms, provenance)]}: what the measurement store (``store``, default
+    $HWNAS_STORE, else $HWNAS_HOME/measurements.db; read only if it exists) measured for the run's archs on each
+    device whose latency the run *predicted*, same space settings: the report sets measured beside predicted."""
+    predicted = [o for j, o in enumerate(result.objectives) if o.name == "latency_ms" and o.device
+                 and any(e.sources[j].startswith("predicted:") for e in result.evaluations)]
+    if not predicted:
+        return {}
+    from pathlib import Path
+
+    from ..spaces import create_space
+    from ..store import MeasurementStore, is_store_url, store_target
+
+    target = store_target(store)
+    if not is_store_url(target) and not Path(target).is_file():
+        return {}
+    cfg = result.config or {}
+    space_config = create_space(result.space, **(cfg.get("space_opt") or {})).config()
+    ids, out = {e.arch.arch_id for e in result.evaluations}, {}
+    with MeasurementStore(target) as db:
+        for o in predicted:
+            for m in db.query(device=o.device, space=result.space, source="measured"):
+                if m.arch_id in ids and (m.settings or {}).get("space", space_config) == space_config:
+                    how = f"measured:{m.runtime} {m.runtime_version}@{m.device}, median of {m.n_runs} runs (store row {m.id})"
+                    out.setdefault(m.arch_id, []).append((o.label, m.latency_ms, how))
+    return out
 
 
 def ranks_of(result, cols) -> np.ndarray:
@@ -72,15 +103,17 @@ def ranks_of(result, cols) -> np.ndarray:
     return pareto_ranks(F, violation)
 
 
-def run_payload(result, name: str, cols, src: _Sources, history, colour: str, front_ids=None) -> dict:
+def run_payload(result, name: str, cols, src: _Sources, history, colour: str, front_ids=None,
+                measured: dict | None = None) -> dict:
     """One run's evaluations on the objectives ``cols`` (indices into ``result.objectives``). ``front_ids``:
-    the arch ids drawn as the front (default: the run's own ``pareto()``)."""
+    the arch ids drawn as the front (default: the run's own ``pareto()``); ``measured``: ``store_measurements``."""
     feasible = result.feasible_mask() if result.evaluations else np.zeros(0, dtype=bool)
     ranks = ranks_of(result, list(cols))
     if front_ids is None:
         front_ids = {e.arch.arch_id for e in result.pareto()}
-    evals = [_eval_row(e, cols, bool(feasible[i]), int(ranks[i]), e.arch.arch_id in front_ids, src)
-             for i, e in enumerate(result.evaluations)]
+    measured = measured or {}
+    evals = [_eval_row(e, cols, bool(feasible[i]), int(ranks[i]), e.arch.arch_id in front_ids, src,
+                       measured.get(e.arch.arch_id, ())) for i, e in enumerate(result.evaluations)]
     return {"name": name, "colour": colour, "export": export_prefix(result.config or {}),
             "evals": evals, "history": [[int(n), _num(hv)] for n, hv in history]}
 
