@@ -88,17 +88,20 @@
 
   function scatter(xi, yi) {
     var xv = [], yv = [];
-    RUNS.forEach(function (run) { run.evals.forEach(function (e) { xv.push(e.v[xi]); yv.push(e.v[yi]); }); });
+    // one objective: plotted against the evaluation order
+    var X = xi === yi ? function (e) { return e.o; } : function (e) { return e.v[xi]; };
+    var xlabel = xi === yi ? "evaluation order" : OBJ[xi].label;
+    RUNS.forEach(function (run) { run.evals.forEach(function (e) { xv.push(X(e)); yv.push(e.v[yi]); }); });
     var xd = extent(xv), yd = extent(yv);
     var xs = scale(xd[0], xd[1], M.l, W - M.r), ys = scale(yd[0], yd[1], H - M.b, M.t);
     var back = "", fronts = "", lines = "", legend = "";
     RUNS.forEach(function (run, ri) {
       var pts = [];
       run.evals.forEach(function (e, ei) {
-        if (!finite(e.v[xi]) || !finite(e.v[yi])) return;
-        var c = "cx='" + xs(e.v[xi]).toFixed(1) + "' cy='" + ys(e.v[yi]).toFixed(1) + "' data-k='" + ri + ":" + ei + "'";
+        if (!finite(X(e)) || !finite(e.v[yi])) return;
+        var c = "cx='" + xs(X(e)).toFixed(1) + "' cy='" + ys(e.v[yi]).toFixed(1) + "' data-k='" + ri + ":" + ei + "'";
         if (e.f) {
-          pts.push([e.v[xi], e.v[yi]]);
+          pts.push([X(e), e.v[yi]]);
           fronts += "<circle class='pt front' " + c + " r='5' fill='" + run.colour + "'/>";
         } else if (!e.ok) {
           back += "<circle class='pt infeasible' " + c + " r='3.5'/>";
@@ -115,15 +118,15 @@
       }
     });
     var bounds = "";
-    [[xi, true], [yi, false]].forEach(function (b) {
+    (xi === yi ? [[yi, false]] : [[xi, true], [yi, false]]).forEach(function (b) {
       var bound = OBJ[b[0]].bound;
       if (bound === null || bound === undefined) return;
       var p = (b[1] ? xs : ys)(bound).toFixed(1);
       bounds += b[1] ? "<line class='bound' x1='" + p + "' x2='" + p + "' y1='" + M.t + "' y2='" + (H - M.b) + "'/>"
         : "<line class='bound' x1='" + M.l + "' x2='" + (W - M.r) + "' y1='" + p + "' y2='" + p + "'/>";
     });
-    return svg(axes(xd, yd, xs, ys, OBJ[xi].label, OBJ[yi].label) + bounds + back + lines + fronts + legend,
-      OBJ[yi].label + " against " + OBJ[xi].label);
+    return svg(axes(xd, yd, xs, ys, xlabel, OBJ[yi].label) + bounds + back + lines + fronts + legend,
+      OBJ[yi].label + " against " + xlabel);
   }
 
   function pairs() {
@@ -266,7 +269,9 @@
       tip.hidden = false;
       var x = Math.min(ev.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
       tip.style.left = Math.max(4, x) + "px";
-      tip.style.top = (ev.clientY + 14) + "px";
+      var y = ev.clientY + 14;
+      if (y + tip.offsetHeight > window.innerHeight - 4) y = Math.max(4, ev.clientY - tip.offsetHeight - 14);
+      tip.style.top = y + "px";
     });
     document.addEventListener("mouseout", function (ev) {
       if (ev.target.getAttribute && ev.target.getAttribute("data-k")) tip.hidden = true;

@@ -11,6 +11,7 @@ from importlib import resources
 
 import numpy as np
 
+from ..errors import HwnasError
 from ..pareto import pareto_ranks
 
 # one colour per run (a comparison) and the Pareto-front colour of a single run
@@ -83,12 +84,17 @@ def store_measurements(result, store=None) -> dict[str, list[tuple[str, float, s
     cfg = result.config or {}
     space_config = create_space(result.space, **(cfg.get("space_opt") or {})).config()
     ids, out = {e.arch.arch_id for e in result.evaluations}, {}
-    with MeasurementStore(target) as db:
-        for o in predicted:
-            for m in db.query(device=o.device, space=result.space, source="measured"):
-                if m.arch_id in ids and (m.settings or {}).get("space", space_config) == space_config:
-                    how = f"measured:{m.runtime} {m.runtime_version}@{m.device}, median of {m.n_runs} runs (store row {m.id})"
-                    out.setdefault(m.arch_id, []).append((o.label, m.latency_ms, how))
+    try:
+        with MeasurementStore(target) as db:
+            rows = [(o, m) for o in predicted for m in db.query(device=o.device, space=result.space, source="measured")]
+    except (HwnasError, OSError, ImportError):
+        if store is not None:  # the store named on the command line: its problem is the user's to see
+            raise
+        return {}  # the default store is only a bonus: a report is never lost to it
+    for o, m in rows:
+        if m.arch_id in ids and (m.settings or {}).get("space", space_config) == space_config:
+            how = f"measured:{m.runtime} {m.runtime_version}@{m.device}, median of {m.n_runs} runs (store row {m.id})"
+            out.setdefault(m.arch_id, []).append((o.label, m.latency_ms, how))
     return out
 
 
