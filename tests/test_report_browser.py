@@ -191,3 +191,22 @@ def test_measured_latency_beside_predicted(browser, tmp_path):
     assert "latency_ms: measured " in details and "(measured:onnxruntime" in details
     assert "vs predicted " in details and "(predicted:nb201-" in details and "from-store@host)" in details
     _no_console_errors(browser)
+
+
+def test_no_sideways_scroll_in_a_1000px_window(browser, runs, tmp_path):
+    """What tests/test_report_layout.py checks through the page's structure, measured in the browser: in a
+    1000 px window neither page is wider than the window (tables scroll in their own boxes, plots shrink)."""
+    run_hwnas(["report", runs["a"], runs["c"], "--out", tmp_path / "compare.html"], cwd=tmp_path).ok()
+    size = browser.get_window_size()
+    browser.set_window_size(1000, 800)
+    try:
+        for page in (runs["a"] / "report.html", tmp_path / "compare.html"):
+            _open(browser, page)
+            width, window = browser.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert width <= window, (page.name, width, window)
+            boxes = browser.find_elements("css selector", "div.scroll")
+            assert boxes and all(b.size["width"] <= window for b in boxes)
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+    _no_console_errors(browser)
