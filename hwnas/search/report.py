@@ -92,7 +92,7 @@ CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:
        "table.sortable th{cursor:pointer}th[data-sort=asc]::after{content:' \\25B2'}"
        "th[data-sort=desc]::after{content:' \\25BC'}"
        "img{max-width:100%;height:auto}.warn{color:#b00;font-weight:bold}"
-       "code{background:#f4f4f4;padding:1px 3px;overflow-wrap:anywhere}pre{white-space:pre-wrap}"
+       "code{background:#f4f4f4;padding:1px 3px;overflow-wrap:anywhere}pre{white-space:pre-wrap}summary{cursor:pointer}"
        ".plots{display:flex;flex-wrap:wrap;gap:1em}svg.plot{max-width:100%;width:560px;height:auto;"
        "font-size:11px;background:#fff}#parallel svg.plot{width:900px}"
        ".grid{stroke:#e4e7ea}.frame{fill:none;stroke:#888}.axis{stroke:#555}.label{font-size:12px}"
@@ -201,7 +201,11 @@ def render_html(result, out: Path | None = None, store=None) -> str:
         "<div id='hv' class='plots'></div>",
         _table(["generation", "unique archs", "hypervolume", "front size"], hist_rows, "t-history"),
         "<h2>All evaluated architectures</h2>",
+        # closed until asked for: a browser lays out no hidden row, so 1,000 of them cost the page's opening nothing
+        f"<details id='all'><summary>all {len(result.evaluations)} archs, in evaluation order, with their values, "
+        "provenance, Pareto rank and feasibility (click to open)</summary>",
         _all_table(result, ranks_of(result, list(range(len(objectives))))),
+        "</details>",
         "<h2>Configuration</h2>",
         _table(["setting", "value"], [(k, v) for k, v in settings]),
         _payload(result, store),
