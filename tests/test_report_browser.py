@@ -62,11 +62,16 @@ def _no_console_errors(driver):
     assert severe_console_messages(driver) == []
 
 
-def _screenshot(driver, name: str):
+def _screenshot(driver, name: str, show: str | None = None):
+    """Save the window to $HWNAS_SCREENSHOTS/name (when set): the top of the page, or scrolled so that the element
+    ``show`` (a CSS selector) ends at the window's bottom."""
     where = os.environ.get("HWNAS_SCREENSHOTS")
     if where:
         Path(where).mkdir(parents=True, exist_ok=True)
-        driver.execute_script("window.scrollTo(0, 0)")
+        if show:
+            driver.execute_script("document.querySelector(arguments[0]).scrollIntoView({block: 'end'})", show)
+        else:
+            driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(Path(where) / name))
 
 
@@ -89,7 +94,7 @@ def test_hover_and_click_a_pareto_point(browser, runs):
     command = browser.find_element("id", "export-cmd").text
     assert command.startswith("hwnas export --space nb201 ") and arch in command
     assert "circle" in {e.tag_name for e in browser.find_elements("css selector", ".sel")}
-    _screenshot(browser, "report.png")
+    _screenshot(browser, "report.png", show="#details")
     _no_console_errors(browser)
     # the command the panel shows works as typed: it exports that arch
     words = shlex.split(command)
