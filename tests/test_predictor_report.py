@@ -44,7 +44,23 @@ def test_the_report_shows_every_cross_validated_prediction_and_why_auto_chose(fi
     picked = re.search(r"auto picked (\w[\w-]*): (.*)", ran.out)
     assert picked.group(1) == chosen and f"<b>{chosen}</b>: {html.escape(picked.group(2))}." in page
     assert f"<td>{chosen} (picked)</td>" in page and f"{card['cv_metrics']['within_10pct']:.3f}" in page
-    assert "<script" not in page and "http" not in page
+    assert "<script" not in page and "http" not in page and "a random sample" not in page  # 40 rows: all drawn
+
+
+def test_a_large_store_draws_a_sample():
+    """Thousands of rows: at most MAX_POINTS are drawn (a seeded sample, said on the page), the metrics stay."""
+    import numpy as np
+
+    from hwnas.predictors.report import MAX_POINTS, predictor_report
+
+    rng = np.random.default_rng(1)
+    y = rng.uniform(1, 10, 5000)
+    p = y * rng.normal(1, 0.05, 5000)
+    p[:10] = np.nan  # archs no fold could predict
+    card = {"name": "nb201-lut", "device": "d", "cv_metrics": {"folds": 5, "within_10pct": 0.9}}
+    page = predictor_report(card, [f"a{i}" for i in range(5000)], y, p)
+    assert page.count("<circle") == MAX_POINTS < 4990 and f"({MAX_POINTS} of the 4990 drawn" in page
+    assert page == predictor_report(card, [f"a{i}" for i in range(5000)], y, p)  # seeded: the same page again
 
 
 def test_the_report_is_part_of_the_artifact(fitted):

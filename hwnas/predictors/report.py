@@ -16,6 +16,7 @@ CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px;color:
        "svg{max-width:100%;height:auto;font-size:11px}.warn{color:#b00;font-weight:bold}"
        "code{background:#f4f4f4;padding:1px 3px}")
 W, H, M = 520, 440, 60
+MAX_POINTS = 2000  # drawn at most (a seeded random sample beyond): the page stays small beside the model files
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
@@ -24,11 +25,21 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
     return inside if len(inside) >= 2 else [lo, hi]
 
 
+def drawn(measured, predicted) -> np.ndarray:
+    """Indices of the rows drawn: every one with a positive measured and predicted value, a seeded random sample
+    of ``MAX_POINTS`` of them beyond that."""
+    y, p = np.asarray(measured, float), np.asarray(predicted, float)
+    ok = np.flatnonzero(np.isfinite(y) & np.isfinite(p) & (y > 0) & (p > 0))
+    if len(ok) > MAX_POINTS:
+        ok = np.sort(np.random.default_rng(0).choice(ok, MAX_POINTS, replace=False))
+    return ok
+
+
 def scatter_svg(archs: list[str], measured, predicted) -> str:
     """Measured (x) against cross-validated predicted (y) latency, log-log, with y = x and the +-10 % band."""
     y, p = np.asarray(measured, float), np.asarray(predicted, float)
-    ok = np.isfinite(y) & np.isfinite(p) & (y > 0) & (p > 0)
-    if not ok.any():
+    ok = drawn(y, p)
+    if not len(ok):
         return "<p>No cross-validated prediction to draw.</p>"
     lo, hi = float(min(y[ok].min(), p[ok].min())) / 1.15, float(max(y[ok].max(), p[ok].max())) * 1.15
 
@@ -46,7 +57,7 @@ def scatter_svg(archs: list[str], measured, predicted) -> str:
         a, b = lo / min(factor, 1.0), hi / max(factor, 1.0)  # y = factor * x, kept inside the frame
         parts.append(f"<line x1='{at(a, M, W - 10):.1f}' y1='{at(a * factor, H - M, M // 3):.1f}' "
                      f"x2='{at(b, M, W - 10):.1f}' y2='{at(b * factor, H - M, M // 3):.1f}' stroke='#edae49'{dash}/>")
-    for i in np.flatnonzero(ok):
+    for i in ok:
         err = 100 * (p[i] - y[i]) / y[i]
         parts.append(f"<circle cx='{at(y[i], M, W - 10):.1f}' cy='{at(p[i], H - M, M // 3):.1f}' r='3.5' "
                      f"fill='#00798c' fill-opacity='.6'><title>{html.escape(archs[i])}: measured {y[i]:.4g} ms, "
@@ -84,7 +95,8 @@ def predictor_report(card: dict, archs: list[str], measured, predicted, auto: tu
     cv = card.get("cv_metrics") or {}
     metrics = [[k, f"{v:.4g}" if isinstance(v, float) else v] for k, v in cv.items()]
     sources = ", ".join(f"{v} {k}" for k, v in (card.get("training_sources") or {}).items() if v)
-    n_drawn = int(np.sum(np.isfinite(np.asarray(predicted, float))))
+    n_cv, n_drawn = int(np.sum(np.isfinite(np.asarray(predicted, float)))), len(drawn(measured, predicted))
+    sample = f" ({n_drawn} of the {n_cv} drawn, a random sample, seed 0)" if n_drawn < n_cv else ""
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -95,7 +107,7 @@ def predictor_report(card: dict, archs: list[str], measured, predicted, auto: tu
         f"({esc(sources)}; runtime {esc(str(card.get('runtime')))}).</p>",
         "".join(f"<p class='warn'>warning: {esc(str(w))}</p>" for w in card.get("warnings") or []),
         "<h2>Cross-validated predictions against the store</h2>",
-        f"<p>Each of the {n_drawn} points is one arch predicted by a model fitted on the other folds "
+        f"<p>Each point{sample} is one arch predicted by a model fitted on the other folds "
         f"({cv.get('folds', 5)}-fold; never on itself); the solid line is y = x, the dashed ones &plusmn;10 %. "
         "Hover a point for its arch.</p>" if n_drawn else f"<p>{esc(str(cv.get('note', 'no cross-validation')))}</p>",
         scatter_svg(archs, measured, predicted) if n_drawn else "",
