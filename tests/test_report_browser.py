@@ -218,3 +218,18 @@ def test_no_sideways_scroll_in_a_1000px_window(browser, runs, tmp_path):
     finally:
         browser.set_window_size(size["width"], size["height"])
     _no_console_errors(browser)
+
+
+def test_validation_beside_test_error(browser, tmp_path):
+    """A trained-accuracy run (the embedded demo, shrunk): the search selected on validation error, the front's test
+    error was read once after it; the details panel of a front point sets the two side by side."""
+    run_hwnas(["pareto-search", "--budget", "3", "--epochs", "1", "--max-train", "400", "--trust-archs", "0",
+               "--strategy-opt", "population_size=3", "--out", "run"], cwd=tmp_path, timeout=200).ok()
+    tested = {r["arch"]: r for r in read_csv(tmp_path / "run" / "pareto.csv")}
+    _open(browser, tmp_path / "run" / "report.html")
+    browser.find_elements("css selector", "#plots circle.pt.front")[0].click()
+    row = tested[browser.find_element("id", "details-arch").text]
+    details = browser.find_element("id", "details").text
+    assert f"error: validation {float(row['error']):.4g} ({row['error_source']}" in details
+    assert f"vs test {float(row['test_error']):.4g} ({row['test_error_source']}, read once after the search)" in details
+    _no_console_errors(browser)
