@@ -1,6 +1,6 @@
-import base64
 import csv
 import html
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +44,9 @@ def test_search_writes_every_result_file(tables, tmp_path, capsys):
     assert config["strategy_ran"] == "nsga2" and config["strategy_params"]["population_size"] == 10
     assert config["accuracy"] == f"table:{tables[0]}"  # resolved to an absolute path
     page = (out / "report.html").read_text()
-    assert "data:image/png;base64," + base64.b64encode((out / "pareto.png").read_bytes()).decode()[:40] in page
-    assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
+    # one self-contained page: its data and its script inline, nothing fetched (no URL, no src=, no link)
+    assert "<script type='application/json' id='hwnas-data'>" in page and "id='plots'" in page
+    assert "http://" not in page and "https://" not in page and " src=" not in page and "<link" not in page
 
 
 def test_recipe_keys_are_flag_names_and_flags_override(tables, tmp_path):
@@ -190,7 +191,13 @@ def test_embedded_default_is_a_real_small_problem(tmp_path):
     assert front and all(r["test_error_source"].startswith("trained:digits(test, 1 epochs") for r in front)
     assert all(0 <= float(r["test_error"]) <= 100 for r in front)
     assert "test_error" not in read_csv(tmp_path / "run" / "evaluations.csv")[0]  # test numbers: the front only
-    assert "test_error" in (tmp_path / "run" / "report.html").read_text()
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "test_error" in page
+    # the page's data carries validation beside test for the front (its details panel sets them side by side)
+    start = page.index("id='hwnas-data'>") + len("id='hwnas-data'>")
+    data = json.loads(page[start: page.index("</script>", start)])
+    tested = {e["a"]: data["sources"][e["t"][1]] for e in data["runs"][0]["evals"] if "t" in e}
+    assert tested == {r["arch"]: r["test_error_source"] for r in front}
 
 
 def test_the_search_cannot_read_the_test_split_before_it_ends(tmp_path, monkeypatch):

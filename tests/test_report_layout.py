@@ -107,3 +107,37 @@ def test_the_structure_check_catches_a_bare_table():
     with pytest.raises(AssertionError, match="wider than a 1000 px window"):
         check_no_sideways_scroll(f"<html><head>{css}<style>body{{min-width:1300px}}</style></head><body>"
                                  "<div class='scroll'><table><tr><td>x</td></tr></table></div></body></html>")
+
+
+def _page_data(page: str) -> dict:
+    import json
+
+    start = page.index("<script type='application/json' id='hwnas-data'>")
+    body = page[page.index(">", start) + 1: page.index("</script>", start)]
+    return json.loads(body)
+
+
+def test_the_page_carries_every_evaluation_with_its_provenance(tables, tmp_path):
+    """The interactive plots are drawn from the page's own data: every evaluation of evaluations.csv, each value
+    with how it was obtained, the front, the export command; the tables are sortable and filterable."""
+    import csv
+
+    out = tmp_path / "run"
+    assert main(table_args(tables, budget=15, population=5) + ["--out", str(out), "--space-opt", "C=8"]) == 0
+    page = (out / "report.html").read_text()
+    data = _page_data(page)
+    with open(out / "evaluations.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    (run,) = data["runs"]
+    assert [o["label"] for o in data["objectives"]] == ["error", "latency_ms@dev"]
+    assert len(run["evals"]) == len(rows) == 15
+    for e, r in zip(run["evals"], rows):
+        assert e["a"] == r["arch"] and e["o"] == int(r["order"])
+        assert [data["sources"][i] for i in e["s"]] == [r["error_source"], r["latency_ms@dev_source"]]
+        assert e["v"] == pytest.approx([float(r["error"]), float(r["latency_ms@dev"])], rel=1e-5)
+        assert bool(e["f"]) == (r["on_front"] == "True") and (e["r"] == 0) == bool(e["f"])
+    assert run["export"] == "hwnas export --space nb201 --space-opt C=8 --format onnx --out model.onnx --arch"
+    assert [n for n, _ in run["history"]][-1] == 15
+    for table in ("t-front", "t-all", "t-history"):
+        assert f"id='{table}' class='sortable'" in page and f"data-for='{table}'" in page
+    assert "id='hv-log'" in page and "http" not in page.split("id='hwnas-data'")[1]  # nothing fetched

@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
 
         from ..errors import HwnasError
         from ..predictors import PREDICTORS
+        from ..predictors.auto import auto_why
         from ..predictors.metrics import format_metrics
         from ..predictors.from_store import fit_from_store
         from ..store import MeasurementStore
@@ -74,7 +75,7 @@ def register(app: typer.Typer) -> None:
                     line += f"  space coverage: {m['space_coverage']:.3f}" + (
                         f" (never saw {', '.join(m['space_unseen'][:3])})" if m.get("space_unseen") else "")
                 typer.echo(f"  cv {k:9s} {line}{'  <- picked' if k == p.chosen_ else ''}")
-            typer.echo(f"auto picked {p.chosen_}: {_auto_why(p.cv_, p.chosen_)}")
+            typer.echo(f"auto picked {p.chosen_}: {auto_why(p.cv_, p.chosen_)}")
         chk = card.get("prior_check")
         if chk:  # few-shot transfer: do the other devices explain this device's cells? (issue 24)
             typer.echo(f"prior check: {'uses the other devices' if chk['use'] == 'transfer' else 'target-only'}: "
@@ -85,42 +86,23 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"cross-validation: {cv.get('note', 'not available')}")
         target = out or Path("latency_models") / device / card["name"]
-        p.save(target)
-        typer.echo(f"wrote {target}/ (card.json: data hash {card['training']['data_hash']})")
+        p.save(target, extra={"report.html": _report(p, data, kind)})
+        typer.echo(f"wrote {target}/ (card.json: data hash {card['training']['data_hash']}; report.html: "
+                   "cross-validated predictions against the store)")
         for warning in card.get("warnings") or []:
             typer.echo(f"warning: {card['name']} {warning} (recorded in its card.json)", err=True)
 
 
-def _auto_why(cv: dict, chosen: str) -> str:
-    """Why auto picked ``chosen`` (predictors.auto.pick), in words: the best score of the candidates that cover
-    the most of the space among those cross-validation measured; which candidates no fold could test; which
-    better-scored candidate it passed over because that one cannot predict some ops of the space."""
-    from ..predictors.auto import measured
+def _report(p, data, kind: str) -> str:
+    """The predictor's report.html (hwnas.predictors.report), saved beside its card and listed in it."""
+    import numpy as np
 
-    fitted = {k: m for k, m in cv.items() if "score" in m}
-    if fitted[chosen].get("composed_of"):
-        best, fb = fitted[chosen]["composed_of"]
-        share = fitted[chosen].get("answered_share", {})
-        return (f"{best} has the best cross-validated score ({fitted[best]['score']:.3f}) but never saw "
-                f"{', '.join(fitted[best]['space_unseen'][:3])}; it answers {share.get(best, 0):.1%} of the space "
-                f"probe and {fb} the other {share.get(fb, 0):.1%} (provenance {fb}(unseen op ...), wider std)")
-    tested = measured(cv)
-    pool = {k: fitted[k] for k in (tested or fitted)}
-    best_cov = max(m["space_coverage"] for m in pool.values())
-    where = ("can predict every op of the space" if best_cov >= 1.0
-             else f"cover the most of the space ({best_cov:.3f})")
-    why = (f"the best cross-validated score (within+-10% x fold coverage + Kendall tau: {fitted[chosen]['score']:.3f})"
-           f" of the candidates that {where}")
-    untested = [k for k in fitted if k not in pool]
-    if untested:
-        why += f"; not cross-validated (no fold could predict 2 held-out archs), so not picked: {', '.join(untested)}"
-    passed = [f"{k} (score {m['score']:.3f}, space coverage {m['space_coverage']:.3f})" for k, m in pool.items()
-              if m["space_coverage"] < best_cov - 1e-12 and m["score"] > fitted[chosen]["score"]]
-    if passed:
-        why += f"; passed over, because they raise on ops of the space: {', '.join(passed)}"
-    if not tested:
-        why += "; no candidate could be cross-validated"
-    return why
+    from ..predictors.auto import auto_why
+    from ..predictors.report import predictor_report
+
+    predicted = data.cv_predicted if data.cv_predicted is not None else np.full(len(data.archs), np.nan)
+    auto = (p.cv_, p.chosen_, auto_why(p.cv_, p.chosen_)) if kind == "auto" else None
+    return predictor_report(p.card, [data.space.to_string(a) for a in data.archs], data.latency_ms, predicted, auto)
 
 
 def _fit_graph(device: str, paths: list, out, runs: int, seed: int) -> None:

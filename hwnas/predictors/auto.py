@@ -222,5 +222,35 @@ class AutoPredictor(LatencyPredictor):
         card = self.best_.card
         return card
 
-    def save(self, directory):
-        return self.best_.save(directory)
+    def save(self, directory, extra: dict[str, str] | None = None):
+        return self.best_.save(directory, extra)
+
+
+def auto_why(cv: dict, chosen: str) -> str:
+    """Why auto picked ``chosen`` (predictors.auto.pick), in words: the best score of the candidates that cover
+    the most of the space among those cross-validation measured; which candidates no fold could test; which
+    better-scored candidate it passed over because that one cannot predict some ops of the space."""
+    fitted = {k: m for k, m in cv.items() if "score" in m}
+    if fitted[chosen].get("composed_of"):
+        best, fb = fitted[chosen]["composed_of"]
+        share = fitted[chosen].get("answered_share", {})
+        return (f"{best} has the best cross-validated score ({fitted[best]['score']:.3f}) but never saw "
+                f"{', '.join(fitted[best]['space_unseen'][:3])}; it answers {share.get(best, 0):.1%} of the space "
+                f"probe and {fb} the other {share.get(fb, 0):.1%} (provenance {fb}(unseen op ...), wider std)")
+    tested = measured(cv)
+    pool = {k: fitted[k] for k in (tested or fitted)}
+    best_cov = max(m["space_coverage"] for m in pool.values())
+    where = ("can predict every op of the space" if best_cov >= 1.0
+             else f"cover the most of the space ({best_cov:.3f})")
+    why = (f"the best cross-validated score (within+-10% x fold coverage + Kendall tau: {fitted[chosen]['score']:.3f})"
+           f" of the candidates that {where}")
+    untested = [k for k in fitted if k not in pool]
+    if untested:
+        why += f"; not cross-validated (no fold could predict 2 held-out archs), so not picked: {', '.join(untested)}"
+    passed = [f"{k} (score {m['score']:.3f}, space coverage {m['space_coverage']:.3f})" for k, m in pool.items()
+              if m["space_coverage"] < best_cov - 1e-12 and m["score"] > fitted[chosen]["score"]]
+    if passed:
+        why += f"; passed over, because they raise on ops of the space: {', '.join(passed)}"
+    if not tested:
+        why += "; no candidate could be cross-validated"
+    return why

@@ -269,8 +269,9 @@ class LatencyPredictor(Params):
         return {}
 
     # -- artifacts ------------------------------------------------------------------------------------------
-    def save(self, directory: Path | str) -> Path:
-        """Write the artifact to ``directory`` (replaced as a whole; written to a temporary sibling first)."""
+    def save(self, directory: Path | str, extra: dict[str, str] | None = None) -> Path:
+        """Write the artifact to ``directory`` (replaced as a whole; written to a temporary sibling first).
+        ``extra``: {file name: text} written beside the card and listed in it with its SHA-256 (a report)."""
         directory = Path(directory)
         card = self.card
         if not directory.parent.exists():
@@ -280,7 +281,10 @@ class LatencyPredictor(Params):
             shutil.rmtree(tmp)
         tmp.mkdir()
         try:
-            files = self._save(tmp)
+            files = list(self._save(tmp))
+            for name, text in (extra or {}).items():
+                (tmp / name).write_text(text, encoding="utf-8")
+                files.append(name)
             card["files"] = {f: sha256_file(tmp / f) for f in sorted(files)}
             (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True, default=_json_default) + "\n")
             if directory.exists():

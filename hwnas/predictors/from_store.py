@@ -34,6 +34,7 @@ class TrainingData:
     runtime_versions: list[str]
     counts: dict = field(default_factory=dict)  # {"measured": n, "imported": n, "unstable": n}
     notes: list[str] = field(default_factory=list)
+    cv_predicted: np.ndarray | None = None  # out-of-fold predictions of latency_ms (NaN: not predictable), once fitted
 
 
 def _space_config(m) -> dict:
@@ -153,13 +154,18 @@ def source_predictors(store, target: str, space, min_rows: int = MIN_SOURCE_ROWS
 
 def cross_validate(make, archs, y, folds: int = 5, seed: int = 0) -> dict:
     """Pooled out-of-fold metrics of the predictor ``make()`` (archs it cannot predict count in ``coverage``)."""
+    return cross_validate_oof(make, archs, y, folds, seed)[0]
+
+
+def cross_validate_oof(make, archs, y, folds: int = 5, seed: int = 0) -> tuple[dict, np.ndarray | None]:
+    """``cross_validate``'s metrics and the out-of-fold predictions they were computed from (None: too few rows)."""
     from .base import PredictorError
     from .huber_ridge import kfold_indices
     from .metrics import each_or_nan, oof_score, out_of_fold
 
     n = len(y)
     if n < 6:
-        return {"note": f"only {n} rows: no cross-validation"}
+        return {"note": f"only {n} rows: no cross-validation"}, None
     y = np.asarray(y, float)
 
     def fit(train):
@@ -169,7 +175,8 @@ def cross_validate(make, archs, y, folds: int = 5, seed: int = 0) -> dict:
         return each_or_nan(lambda i: model.predict([archs[i]])[0][0], fold, (PredictorError,))
 
     folds = kfold_indices(n, min(folds, n), np.random.default_rng(seed))
-    return oof_score(y, out_of_fold(n, folds, fit, predict), len(folds))
+    oof = out_of_fold(n, folds, fit, predict)
+    return oof_score(y, oof, len(folds)), oof
 
 
 def cv_warnings(cv: dict, n: int) -> list[str]:
@@ -223,11 +230,11 @@ def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "a
     make = lambda: create_predictor(kind, **params)  # noqa: E731
     p = make().fit(data.archs, data.latency_ms)
     if kind == "auto":
-        cv = p.cv_[p.chosen_]
+        cv, data.cv_predicted = p.cv_[p.chosen_], p.oof_.get(p.chosen_)
     else:
         if progress:
             progress("cross-validating")
-        cv = cross_validate(make, data.archs, data.latency_ms, seed=seed)
+        cv, data.cv_predicted = cross_validate_oof(make, data.archs, data.latency_ms, seed=seed)
     p.set_card(device=device, runtime=data.runtime, runtime_versions=data.runtime_versions,
                training_sources=data.counts, cv_metrics=cv, notes=data.notes,
                warnings=cv_warnings(cv, n) + prior_warnings(p.best_ if kind == "auto" else p),
@@ -236,4 +243,5 @@ def fit_from_store(store, device: str, space_name: str = "nb201", kind: str = "a
 
 
 __all__ = ["TrainingData", "load_training_data", "cv_warnings", "prior_warnings", "settings_text", "settings_listing",
-           "stored_space_configs", "space_opt_flags", "source_predictors", "cross_validate", "fit_from_store"]
+           "stored_space_configs", "space_opt_flags", "source_predictors", "cross_validate", "cross_validate_oof",
+           "fit_from_store"]

@@ -12,10 +12,11 @@ Results directory::
     history.csv          one row per generation: step, n_evals, hypervolume, front_size
     pareto.csv           the feasible non-dominated archs, objectives + provenance
     pareto.png           the front per objective pair (all evaluated points faint)
-    report.html          a self-contained report (images embedded)
+    report.html          a self-contained interactive report (inline SVG + script, its data embedded: offline)
 
 Modules: ``config`` (typed ``SearchConfig``, recipes), ``run`` (build, run, resume), ``results`` (the files,
-``load_result``), ``report`` (pareto.png, report.html).
+``load_result``), ``report`` (pareto.png, report.html; its data and script: ``report_data``), ``compare``
+(several runs on one page: ``hwnas report RUN_A RUN_B --out compare.html``).
 """
 
 from __future__ import annotations
