@@ -140,17 +140,18 @@ LIBRARY = [f for f in sorted((Path(__file__).resolve().parents[1] / "hwnas").rgl
            if "cli" not in f.relative_to(Path(__file__).resolve().parents[1] / "hwnas").parts[:1]]
 _FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # Raises outside hwnas/cli/ that may name a flag, each with its reason (none needed so far: a suggested command
-# line, ``hwnas fit-predictor --device D``, is a command to run, not a flag of this call, and passes the check).
+# line, ``hwnas fit-predictor --device D`` or ``ray start --resources ...``, is a command to run, not a flag of
+# this call, and passes the check).
 FLAGS_ALLOWED_IN_RAISES: dict[str, str] = {}
 
 
 def _flags_in_raises(path_name: str, text: str) -> list[str]:
-    """``path:line '--flag'`` for each flag a raise's message names, except inside a suggested ``hwnas ...``
-    command line (the flag then belongs to that command)."""
+    """``path:line '--flag'`` for each flag a raise's message names, except inside a suggested ``hwnas ...`` or
+    ``ray start ...`` command line (the flag then belongs to that command)."""
     out = []
     for line, s in _raise_strings(text):
         for m in _FLAG.finditer(s):
-            if "hwnas " not in s[:m.start()]:
+            if not re.search(r"(hwnas|ray start) ", s[:m.start()]):
                 out.append(f"{path_name}:{line} {m.group()!r}")
     return out
 

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParametersError
 from .campaign import measure_archs
 from .protocol import DeviceUnreachable
 
@@ -196,7 +196,7 @@ def ray_for_lab(profiles: Sequence, address: str | None = None):
     try:
         import ray
     except ImportError:
-        raise HwnasError("--executor ray needs Ray, which is not installed: pip install 'hwnas[ray]'") from None
+        raise ParametersError("`executor` ray needs Ray, which is not installed: pip install 'hwnas[ray]'") from None
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)
@@ -245,7 +245,7 @@ def check_lab(profiles: Sequence) -> None:
     names = [p.name for p in profiles]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise HwnasError(f"device {twice[0]} is named twice: each --device is one device, measured by one worker")
+        raise ParametersError(f"device {twice[0]} is named twice: each `device` is one device, measured by one worker")
 
 
 __all__ = ["DeviceActor", "device_resource", "ray_for_lab", "measure_devices_on_ray", "RetryPolicy", "DeviceRun", "Stopped", "measure_device", "measure_devices_here", "check_lab"]

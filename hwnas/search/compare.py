@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HwnasError
+from ..errors import HwnasError, ParameterError
 from ..pareto import hypervolume, non_dominated_mask
 from .report import CSS, _table
 from .report_data import COLOURS, data_and_script, new_sources, run_payload, store_measurements
@@ -163,6 +163,6 @@ def write_compare(dirs, out: Path, store=None) -> Path:
     results = [load_result(Path(d)) for d in dirs]
     out = Path(out)
     if out.is_dir():
-        raise HwnasError(f"--out {out} is a directory: name the page to write, e.g. {out / 'compare.html'}")
+        raise ParameterError("out", f"{out} is a directory: name the page to write, e.g. {out / 'compare.html'}")
     out.write_text(render_compare([Path(d) for d in dirs], results, store), encoding="utf-8")
     return out
