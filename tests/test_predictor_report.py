@@ -68,7 +68,47 @@ def test_the_report_is_part_of_the_artifact(fitted):
     card = json.loads((root / "P" / "card.json").read_text())
     assert "report.html" in card["files"]
     run_hwnas(["predict", "--device", "pixel2", "--predictor", "P", "--archs", "archs.txt", "--out", "pred.csv"], cwd=root).ok()
-    page = root / "P" / "report.html"
+    import shutil
+
+    shutil.copytree(root / "P", root / "edited")  # the other tests keep the page as written
+    page = root / "edited" / "report.html"
     page.write_text(page.read_text().replace("Latency predictor", "A better predictor"))
-    refused = run_hwnas(["predict", "--device", "pixel2", "--predictor", "P", "--archs", "archs.txt", "--out", "pred.csv"], cwd=root)
+    refused = run_hwnas(["predict", "--device", "pixel2", "--predictor", "edited", "--archs", "archs.txt", "--out",
+                         "pred.csv"], cwd=root)
     assert refused.rc == 2 and "report.html' does not match the SHA-256" in refused.err, refused.text
+
+
+def test_the_predictor_report_in_a_browser(fitted):
+    """Headless Chromium opens the page `fit-predictor` wrote: every training row is a drawn point inside the plot,
+    each names its arch and both latencies on hover (the SVG <title>), nothing scrolls sideways in a 1000 px window,
+    and the console has no error. ``HWNAS_SCREENSHOTS=docs/img`` saves predictor.png (docs/report.md)."""
+    import os
+    from pathlib import Path
+
+    from browser import browser_or_skip, severe_console_messages, stop_browser
+
+    root, rows, _ = fitted
+    driver = browser_or_skip(1000, 800)
+    try:
+        driver.get((root / "P" / "report.html").resolve().as_uri())
+        plot = driver.find_element("css selector", "svg[aria-label='predicted against measured']")
+        box = plot.rect
+        assert box["width"] > 200 and box["height"] > 100
+        points = plot.find_elements("css selector", "circle")
+        assert len(points) == 40
+        for p in points:  # drawn, and inside the plot
+            r = p.rect
+            assert r["width"] > 0 and box["x"] <= r["x"] <= box["x"] + box["width"]
+            assert box["y"] <= r["y"] <= box["y"] + box["height"]
+        hover = {p.find_element("tag name", "title").get_attribute("textContent").split(":")[0] for p in points}
+        assert hover == {r["arch"] for r in rows}
+        width, window = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert width <= window
+        assert severe_console_messages(driver) == []
+        where = os.environ.get("HWNAS_SCREENSHOTS")
+        if where:
+            Path(where).mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(Path(where) / "predictor.png"))
+    finally:
+        stop_browser(driver)
