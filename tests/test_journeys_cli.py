@@ -206,3 +206,14 @@ def test_ci_check_verdicts_with_every_report_piped(tmp_path, onnx_models, case):
     assert (latency.find("skipped") is not None) == (case == "inconclusive")
     md = (tmp_path / "ci.md").read_text()
     assert "model.onnx" in md and {"fail": "❌ FAIL", "pass": "✅ pass", "inconclusive": "⚠️ inconclusive"}[case] in md
+    # the two sample distributions, drawn beside the summary and linked from it (issue 27)
+    link = re.search(r"!\[samples of model\.onnx\]\((ci-plots/[^)]+\.svg)\)", md)
+    assert link, md
+    svg = ET.parse(tmp_path / link.group(1)).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    pooled = {side: [v for r in m["measurement"]["rounds"] for v in r[f"{side}_ms"]] for side in ("baseline", "candidate")}
+    assert len(svg.findall(f"{ns}circle")) == sum(map(len, pooled.values()))
+    medians = {line.get("data-side"): float(line.get("data-ms")) for line in svg.iter(f"{ns}line") if line.get("data-side")}
+    import numpy as np
+
+    assert medians == {side: pytest.approx(float(np.median(v)), rel=1e-5) for side, v in pooled.items()}

@@ -109,8 +109,9 @@ def md_code(text: str, in_table: bool = False) -> str:
     return out.replace("|", "\\|") if in_table else out
 
 
-def markdown(report: CheckReport, inconclusive: str = "exit3") -> str:
-    """The job-summary table: one row per model, the suite, and every note and failed gate."""
+def markdown(report: CheckReport, inconclusive: str = "exit3", plots: dict[str, str] | None = None) -> str:
+    """The job-summary table: one row per model, the suite, every note and failed gate, and links to the models'
+    sample-distribution pictures (``plots``: model name -> path relative to the Markdown file)."""
     dev, th, verdict = report.device, report.thresholds, report.verdict
     lines = [f"### hwnas ci-check: {ICONS.get(verdict, verdict)}", "",
              f"Measured on `{dev['name']}` ({dev['fingerprint'].get('cpu', '?')}, {dev['threads']} thread(s)); "
@@ -133,4 +134,7 @@ def markdown(report: CheckReport, inconclusive: str = "exit3") -> str:
         lines += [""] + [f"- {md_code(name)}: {' '.join(str(n).splitlines())}" for name, n in notes]
     if verdict == INCONCLUSIVE:
         lines += ["", f"Inconclusive results are treated as: `{inconclusive}`."]
+    if plots:
+        lines += ["", "Every timed inference of baseline and candidate, per model:", ""]
+        lines += [f"- {md_code(name)}: ![samples of {name}]({path})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"

@@ -82,7 +82,7 @@ def check_cmd(
     inconclusive: str = typer.Option("exit3", "--inconclusive", help="inconclusive results: exit3 | pass | fail"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the report with raw samples here"),
     junit_out: Optional[Path] = typer.Option(None, "--junit", help="write JUnit XML here (one testcase per model and metric)"),
-    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="write the Markdown table here (also appended to $GITHUB_STEP_SUMMARY when set)"),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="write the Markdown table here, with each model's sample distributions as SVG in <name>-plots/ beside it, linked (the table alone is also appended to $GITHUB_STEP_SUMMARY when set)"),
     input_shape: InputShape = None,
     seed: Seed = 0,
 ) -> None:
@@ -130,7 +130,10 @@ def check_cmd(
         typer.echo(f"wrote {junit_out}")
     md = reports.markdown(report, inconclusive)
     if markdown_out is not None:
-        reports.write_text(md, markdown_out)
+        from ..ci.plots import write_distribution_plots
+
+        plots = write_distribution_plots(report, markdown_out)  # beside the file, linked from it
+        reports.write_text(reports.markdown(report, inconclusive, plots), markdown_out)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a") as fh:
