@@ -131,6 +131,9 @@ def test_tables_sort_and_filter(browser, runs):
 
 def test_parallel_coordinates_and_log_axis(browser, runs):
     _open(browser, runs["a"] / "report.html")
+    # three objectives: a scatter matrix, every pair once
+    plots = [p.get_attribute("aria-label") for p in browser.find_elements("css selector", "#plots svg.plot")]
+    assert len(plots) == 3 and len(set(plots)) == 3, plots
     evals = read_csv(runs["a"] / "evaluations.csv")
     lines = browser.find_elements("css selector", "#parallel polyline.pc")
     assert len(lines) == len(evals) == 20

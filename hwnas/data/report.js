@@ -129,11 +129,12 @@
       OBJ[yi].label + " against " + xlabel);
   }
 
+  /* a scatter matrix (every pair of objectives once) up to 5 objectives; beyond, the first against each other */
   function pairs() {
     var m = OBJ.length, out = [];
     if (m === 1) return [[0, 0]];
-    for (var j = 1; j < m && out.length < 4; j++) out.push([j, 0]);
-    if (m >= 3 && m <= 4) out.push([2, 1]);
+    for (var i = 0; i < m; i++)
+      for (var j = i + 1; j < m; j++) if (m <= 5 || i === 0) out.push([j, i]);
     return out;
   }
 

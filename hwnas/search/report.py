@@ -133,7 +133,8 @@ def _all_table(result, ranks) -> str:
 
 
 def _fronts_section(m: int) -> str:
-    pairs = "the first objective against each other one" if m > 1 else "the objective"
+    pairs = ("every pair of objectives: a scatter matrix" if 2 < m <= 5
+             else "the first objective against each other one" if m > 1 else "the objective")
     return "\n".join([
         "<h2>Fronts</h2>",
         f"<p>Every evaluated architecture ({pairs}); the Pareto front is highlighted, dashed hollow points are "
