@@ -161,10 +161,8 @@ def register(app: typer.Typer) -> None:
 def _profile_lab(sp, arch_list, profs, st, store, protocol, retry, executor, address, **measure_kw) -> None:
     """Several devices at once (or one on Ray): a progress line per device, a summary row per device."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..measure import lab
-    from ..store import store_target
 
     lab.check_lab(profs)
     console = Console(stderr=True)
@@ -172,6 +170,40 @@ def _profile_lab(sp, arch_list, profs, st, store, protocol, retry, executor, add
     console.print(f"profiling {len(arch_list)} {sp.name} archs on {len(profs)} devices "
                   f"({', '.join(p.name for p in profs)}; {where}) -> {st.path}")
     errors: list[str] = []
+    try:
+        runs = _run_lab(lab, sp, arch_list, profs, st, store, protocol, retry, executor, address, errors, console,
+                        **measure_kw)
+    except KeyboardInterrupt:
+        if executor == "ray":
+            raise  # through the normal exit: Ray's own shutdown stops the local cluster hwnas started
+        _leave_interrupted()
+    _lab_summary(runs, errors, st)
+    bad = [r for r in runs if not r.ok]
+    if bad:
+        typer.echo(f"error: {len(bad)} of {len(runs)} devices failed: " + "; ".join(
+            f"{r.device}: {r.error or 'every arch failed'}" for r in bad), err=True)
+        raise typer.Exit(1)
+
+
+def _leave_interrupted() -> None:
+    """Ctrl-C while device threads ran: each stored row is already committed and the progress display is closed;
+    leave at once (exit 130) rather than through the interpreter's teardown, where a native library a device
+    thread used (an exporter, a runtime) can abort the process ("terminate called without an active
+    exception", exit -6: seen under load in tests/test_lab_journey.py)."""
+    import os
+    import sys
+
+    typer.echo("interrupted: everything finished so far is kept", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
+def _run_lab(lab, sp, arch_list, profs, st, store, protocol, retry, executor, address, errors, console, **measure_kw):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..store import store_target
+
     with Progress(TextColumn("{task.fields[device]:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=console, transient=False) as bar:
         tasks = {p.name: bar.add_task("waiting", total=len(arch_list), device=p.name) for p in profs}
@@ -200,12 +232,7 @@ def _profile_lab(sp, arch_list, profs, st, store, protocol, retry, executor, add
         else:
             runs = lab.measure_devices_here(sp, arch_list, profs, st, protocol, retry=retry, on_event=on_event,
                                             **measure_kw)
-    _lab_summary(runs, errors, st)
-    bad = [r for r in runs if not r.ok]
-    if bad:
-        typer.echo(f"error: {len(bad)} of {len(runs)} devices failed: " + "; ".join(
-            f"{r.device}: {r.error or 'every arch failed'}" for r in bad), err=True)
-        raise typer.Exit(1)
+    return runs
 
 
 def _lab_summary(runs, errors, st) -> None:

@@ -15,6 +15,7 @@ Events go to ``on_event(device, kind, info)``: ``start`` (info: the arch count),
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -151,8 +152,22 @@ def measure_devices_here(space, archs: Sequence, profiles: Sequence, store, prot
                 t.join(0.2)
     except KeyboardInterrupt:
         stop.set()
+        _wait_for(threads)
         raise
     return [runs[p.name] for p in profiles]
+
+
+def _wait_for(threads: Sequence, patience_s: float = 60.0) -> None:
+    """After a Ctrl-C, join the device threads: each stops after its current arch (stored). A thread left inside
+    native code (an exporter, a runtime) when the interpreter exits aborts the process ("terminate called without
+    an active exception", exit -6 instead of 130). A second Ctrl-C, or ``patience_s``, stops the wait."""
+    deadline = time.monotonic() + patience_s
+    try:
+        for t in threads:
+            while t.is_alive() and time.monotonic() < deadline:
+                t.join(0.2)
+    except KeyboardInterrupt:
+        pass
 
 
 class DeviceActor:
