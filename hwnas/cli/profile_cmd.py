@@ -74,15 +74,10 @@ def register(app: typer.Typer) -> None:
 
         profs = [load_profile(d).with_runtime(runtime) for d in device]
         prof = profs[0]
-        lab = len(profs) > 1 or executor not in (None, "in-process")
-        if executor not in (None, "in-process", "ray"):
-            from ..errors import unknown
+        from ..evaluation.executors import check_executor
 
-            raise unknown("executor", executor, ("in-process", "ray"))
-        if address and executor != "ray":
-            from ..errors import HwnasError
-
-            raise HwnasError("--address only makes sense with --executor ray")
+        executor = check_executor(executor, address)  # the same names and checks as pareto-search's --executor
+        lab = len(profs) > 1 or executor == "ray"
         sp = make_space(space, space_opt)
         if lab and next_k is not None:
             from ..errors import HwnasError

@@ -43,13 +43,20 @@ class RayExecutor:
             yield ray.get(ref)
 
 
-def create_executor(name: str | None, address: str | None = None):
+def check_executor(name: str | None, address: str | None = None) -> str:
+    """The executor a name means ("in-process" or "ray"); an unknown name, or an address without Ray, is an error."""
     if name in (None, "", "local", "in-process", "inprocess"):
         if address:
             raise ParameterError("address", "only makes sense with `executor` ray")
-        return InProcessExecutor()
+        return "in-process"
     if name == "ray":
-        executor = RayExecutor(address)
-        executor._ray()  # fail now, with the install hint, rather than mid-search
-        return executor
+        return "ray"
     raise unknown("executor", name, ("in-process", "ray"))
+
+
+def create_executor(name: str | None, address: str | None = None):
+    if check_executor(name, address) == "in-process":
+        return InProcessExecutor()
+    executor = RayExecutor(address)
+    executor._ray()  # fail now, with the install hint, rather than mid-search
+    return executor
