@@ -249,6 +249,20 @@ if not locked:  # the control: without the advisory lock the race is real
     execute = pg.PgConnection.execute
     pg.PgConnection.execute = lambda self, sql, args=(): (
         None if "pg_advisory_xact_lock" in sql and args == (None,) else execute(self, sql, args))
+    version_of = pg.Postgres.schema_version
+    reads = []
+
+    def read_then_wait(self, conn):  # both read the old version inside their transactions before either migrates
+        version = version_of(conn)  # (on a loaded machine one could otherwise commit before the other began)
+        reads.append(version)
+        if len(reads) == 2:  # the second read, in migrate(): the first one found the store to need migrating
+            (gate / f"read-{me}").touch()
+            deadline = time.monotonic() + 30
+            while len([f for f in gate.iterdir() if f.name.startswith("read-")]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return version
+
+    pg.Postgres.schema_version = read_then_wait
 MeasurementStore(url).close()
 """
 
@@ -273,7 +287,7 @@ def test_a_migration_run_by_two_processes_at_once_happens_once(pg_server, tmp_pa
     ps = [subprocess.Popen([sys.executable, "-c", _MIGRATE_RACER, url, str(gate), me, "1" if locked else "0"],
                            env=ENV, stderr=subprocess.PIPE, text=True) for me in ("a", "b")]
     errs = [p.communicate(timeout=120)[1] for p in ps]
-    assert sorted(gate.iterdir()) == [gate / "a", gate / "b"]  # both really set out to migrate at once
+    assert sorted(f.name for f in gate.iterdir() if not f.name.startswith("read-")) == ["a", "b"]  # both set out at once
     with psycopg.connect(url) as conn:
         steps = conn.execute("SELECT version FROM hwnas_schema ORDER BY version").fetchall()
     if not locked:
