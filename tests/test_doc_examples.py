@@ -113,6 +113,7 @@ def test_examples_run_as_typed(page, chain, tmp_path, nb201_data, shared_export_
             script = script_for(block, agent_port=port)
             argv = ["bash", "-c", script]
         ran = run_block(argv, project, env)
+        print("\n".join(line for line in ran.stderr.splitlines() if line.startswith(">>> ")))  # `-rP`: per command
         shown = f"{block.where}\n--- script\n{script}\n--- stderr\n{ran.stderr[-4000:]}\n--- stdout\n{ran.stdout[-2000:]}"
         assert ran.returncode == 0, shown
         assert "Traceback" not in ran.stderr + ran.stdout, shown
