@@ -54,7 +54,6 @@ LONGEST_FIRST = (  # seconds: a quiet serial run / a doc page's chain measured o
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#2]",  # 52 loaded
     "tests/test_graph_kernel_search.py::test_layer_kernels_equal_exported_onnx_kernels_for_50_random_archs",
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/ci-check.md]",  # 45
-    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#6]",  # 43 loaded (fit-predictor, 15,625 cells)
     "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 36
     "tests/test_journey_graph_kernel.py::test_profile_fit_graph_kernel_then_search_mobilenet_with_the_predictor",
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/search.md]",  # 35

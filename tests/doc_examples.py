@@ -19,7 +19,8 @@ command locally (there is no board either), a raspberry-pi-4 profile pointing at
 ``hwnas agent serve`` (a real agent) runs in the background. Commands are run as typed except that numbers which
 only make a run longer are capped (``SHRINK``; ``hwnas profile`` gets ``--quick``: the same protocol, short caps),
 so the whole set stays within CI's time, and a command that a journey
-test runs word for word, uncapped (``RUN_BY_JOURNEY``: the no-argument demo), is not run a second time.
+test runs word for word, uncapped (``RUN_BY_JOURNEY``: the no-argument demo), is not run a second time; nor is a
+README chain whose commands a docs/ page's chain runs word for word and in the same order (``covering_chains``).
 """
 
 from __future__ import annotations
@@ -127,6 +128,36 @@ def chains(path: Path) -> list[list[Block]]:
             out.append([])
         out[-1].append(block)
     return out
+
+
+def chain_commands(chain: list[Block]) -> list[str]:
+    """The shell commands a chain runs, in order (its python blocks left out)."""
+    return [c for b in chain if b.lang != "python" for c in b.commands()]
+
+
+def covering_chains(pages: list[Path]) -> dict[tuple[Path, int], tuple[Path, int]]:
+    """(page, chain) -> the chain that runs it: a chain whose commands a chain of another page runs too, word for
+    word and in the same order (with other commands between them: a world with more in it), is not run a second
+    time (the README repeats the pages' first steps). Pages under docs/ cover first, README last; a covered chain
+    covers nothing."""
+    order = sorted(pages, key=lambda p: p.name == "README.md")
+    runs_: list[tuple[Path, int, list[str]]] = []
+    covered = {}
+    for page in order:
+        for i, chain in enumerate(chains(page)):
+            mine = chain_commands(chain)
+            alone = all(b.lang != "python" for b in chain)  # a chain with a python block is always run itself
+            by = next(((q, j) for q, j, theirs in runs_ if q != page and alone and _in_order(mine, theirs)), None)
+            if by:
+                covered[page, i] = by
+            else:
+                runs_.append((page, i, mine))
+    return covered
+
+
+def _in_order(mine: list[str], theirs: list[str]) -> bool:
+    it = iter(theirs)
+    return all(any(c == t for t in it) for c in mine)
 
 
 # -- rewriting a block into the script the test runs ------------------------------------------------------

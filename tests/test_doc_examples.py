@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from doc_examples import (DOCS, REPO, RUN_BY_JOURNEY, all_blocks, blocks, chains, free_port, make_world,
+from doc_examples import (DOCS, REPO, RUN_BY_JOURNEY, all_blocks, blocks, chains, covering_chains, free_port,
+                          make_world,
                           provide_models, runs, script_for, write_nb201_data)
 
 pytestmark = pytest.mark.journey
@@ -35,7 +36,9 @@ def run_block(argv, cwd, env):
 
 
 # (page, chain): each chain of a page's blocks runs as its own test, in its own fresh world
-RUNNABLE = [(p, i) for p in DOCS for i, _ in enumerate(chains(p))]
+# a chain that another page's chain runs word for word is left to it (doc_examples.covering_chains)
+COVERED = covering_chains(DOCS)
+RUNNABLE = [(p, i) for p in DOCS for i, _ in enumerate(chains(p)) if (p, i) not in COVERED]
 
 
 def test_every_command_block_runs_or_says_why_not():
@@ -58,9 +61,10 @@ def test_the_install_block_is_what_ci_runs():
     ci = (REPO / ".ci" / "run").read_text()
     ci_commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.lstrip().startswith("#")
                    and not line.startswith(("set ", "cd "))]
-    # before them, the servers some tests need (never a step of the user's install: without them those tests skip)
-    assert ci_commands[0] == "bash .ci/test-servers", ci_commands
-    assert ci_commands[1:] == commands, (ci_commands, commands)
+    # beside them, the servers some tests need (never a step of the user's install: without them those tests skip),
+    # started in the background before the install and waited for before the tests
+    assert ci_commands == ["bash .ci/test-servers & servers=$!", commands[0], 'wait "$servers"', commands[1]], (
+        ci_commands, commands)
 
 
 def test_benchmark_blocks_name_real_scripts_and_flags():
@@ -131,6 +135,24 @@ def test_a_new_world_mark_starts_a_chain(tmp_path):
                     "hwnas profile --device pixel\n```\n")
     assert [[b.commands() for b in chain] for chain in chains(page)] == [
         [["hwnas spaces"], ["hwnas devices"]], [["hwnas --help"]]]
+
+
+def test_a_chain_another_page_runs_word_for_word_is_run_once(tmp_path):
+    (tmp_path / "docs").mkdir()
+    readme, page = tmp_path / "README.md", tmp_path / "docs" / "page.md"
+    readme.write_text("```bash\nhwnas spaces\nhwnas devices   # a comment\n```\n\n<!-- example: new-world -->\n"
+                      "```bash\nhwnas devices\nhwnas spaces\n```\n\n<!-- example: new-world -->\n"
+                      "```bash\nhwnas spaces --help\n```\n")
+    page.write_text("```bash\nhwnas spaces\nhwnas --help\n```\n\n```bash\nhwnas devices\n```\n")
+    # README's first chain runs, in order, inside the page's chain; its second is out of order; its third is not there
+    assert covering_chains([readme, page]) == {(readme, 0): (page, 0)}
+    for chain in ([readme, page], [page, readme]):  # the page covers whatever the order of the pages
+        assert covering_chains(chain) == {(readme, 0): (page, 0)}
+    # the README is covered by the docs, never the reverse; and a chain lists the words it covers
+    assert [c for p, i in COVERED for c in chains(p)[i][0].commands()]
+    for (page_, i), (by, j) in COVERED.items():
+        assert page_ != by and by.parent.name == "docs", (page_, by)
+        assert (by, j) in RUNNABLE
 
 
 def test_the_longest_tests_named_for_scheduling_exist():
