@@ -17,7 +17,7 @@ from hwnas.spaces import create_space
 from hwnas.store import MeasurementStore
 
 from journeys import HWNAS, run_hwnas, user_env
-from lab_fixtures import agent_profile, fake_lab, free_port, offline, online, start_agent
+from lab_fixtures import agent_profile, fake_lab, free_port, knob, offline, online, start_agent
 
 pytestmark = pytest.mark.journey
 
@@ -115,3 +115,26 @@ def test_ctrl_c_stops_every_device_and_keeps_what_was_stored(tmp_path):
     assert stopped.rc == 130 and "everything finished so far is kept" in stopped.err, stopped.text[-2000:]
     kept = {d: _rows(store, d) for d in ("p1", "p2")}
     assert 2 <= sum(map(len, kept.values())) < 12 and all(rows == want[: len(rows)] for rows in kept.values())
+
+
+def test_a_phone_too_hot_to_cool_down_is_a_thermal_stop_the_others_go_on(tmp_path):
+    """A profile with `thermal: {on_timeout: stop}` whose phone stays above cooldown_c is a drop-off: nothing is
+    measured hot, it is retried, then reported (exit 1) while the other phone finishes; cooled, a rerun measures it."""
+    env, phones = fake_lab(tmp_path, {"p1": (1200, 0.0), "p2": (2400, 0.0)})
+    with open(phones["p2"], "a") as f:
+        f.write("thermal: {cooldown_c: 40, cooldown_timeout_s: 0.5, on_timeout: stop}\n")
+    env[knob("FAKE_ADB_TEMPS", "p2")] = "61.5"
+    archs, want = _archs(tmp_path, [1, 2, 3])
+    store = tmp_path / "m.db"
+    cmd = ["profile", "--device", phones["p1"], "--device", phones["p2"], "--archs", archs, *OPTS, "--quick",
+           "--no-op-profile", "--retries", "2", "--retry-wait-s", "0.1", "--store", store]
+    ran = run_hwnas(cmd, cwd=tmp_path, env=env, timeout=120)
+    assert ran.rc == 1, ran.text[-3000:]
+    assert ("error: 1 of 2 devices failed: p2: device p2: thermal stop: the hottest zone is 61.5 C, still above "
+            "cooldown_c 40 C") in ran.err, ran.text[-3000:]
+    assert "(gave up after 2 tries)" in ran.err and "Traceback" not in ran.text
+    assert _rows(store, "p1") == want and _rows(store, "p2") == []  # nothing measured on the hot phone
+    env[knob("FAKE_ADB_TEMPS", "p2")] = "38.0"  # cooled down: the rerun measures p2 only
+    again = run_hwnas(cmd, cwd=tmp_path, env=env, timeout=120)
+    assert again.rc == 0, again.text[-3000:]
+    assert _rows(store, "p2") == want and _rows(store, "p1") == want

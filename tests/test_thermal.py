@@ -100,3 +100,42 @@ def test_local_runner_records_board_temperatures(tmp_path, shared_export_cache):
     r = LocalRunner(sysfs_root=root).run(path, prof, ProtocolSettings.quick(), op_profile=False)
     assert r.thermal["before_c"] == 81.5 and r.thermal["throttled"]
     assert "81.5 C >= throttle_c 80 C" in r.thermal["reason"] and "cpu0" in r.thermal["reason"]
+
+
+def test_on_timeout_stop_raises_a_thermal_stop_that_counts_as_a_drop_off():
+    from hwnas.measure.protocol import DeviceUnreachable
+
+    hot = {"zones": {"cpu": 61.5}}
+    thermal.stop_if_hot("p", hot, 120.0, False, {"cooldown_c": 40})  # default on_timeout: measure (row flagged)
+    thermal.stop_if_hot("p", hot, 3.0, True, {"cooldown_c": 40, "on_timeout": "stop"})  # it cooled down in time
+    with pytest.raises(thermal.ThermalStop, match=r"device p: thermal stop: the hottest zone is 61\.5 C, still "
+                       r"above cooldown_c 40 C after 120 s") as err:
+        thermal.stop_if_hot("p", hot, 120.0, False, {"cooldown_c": 40, "on_timeout": "stop"})
+    assert isinstance(err.value, DeviceUnreachable)  # what a several-device profile retries, then reports
+
+
+def test_an_agent_answering_409_is_a_thermal_stop_on_the_client(tmp_path):
+    import io
+    import urllib.error
+
+    from hwnas.measure.runners.agent import AgentRunner
+
+    class Profile:
+        name = "board"
+
+    body = io.BytesIO(b'{"error": "device pi: thermal stop: the hottest zone is 70.0 C"}')
+    exc = urllib.error.HTTPError("http://x/measure", 409, "Conflict", {}, body)
+    with pytest.raises(thermal.ThermalStop, match=r"device board \(agent at http://x/measure\): device pi: thermal"):
+        AgentRunner._refused(exc, "http://x/measure", Profile())
+
+
+def test_a_profile_says_measure_or_stop_on_a_cooldown_timeout(tmp_path):
+    from hwnas.errors import HwnasError
+    from hwnas.measure.device_profile import load_profile
+
+    text = ("name: t\nruntime: onnxruntime\nconnection: {type: local}\nthermal: {cooldown_c: 40, on_timeout: %s}\n")
+    (tmp_path / "ok.yaml").write_text(text % "stop")
+    assert load_profile(tmp_path / "ok.yaml").thermal["on_timeout"] == "stop"
+    (tmp_path / "bad.yaml").write_text(text % "wait")
+    with pytest.raises(HwnasError, match="thermal.on_timeout.*measure or stop.*wait"):
+        load_profile(tmp_path / "bad.yaml")

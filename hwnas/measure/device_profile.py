@@ -48,7 +48,7 @@ class DeviceProfile:
     # drift compensation: a reference model timed in rounds interleaved with each candidate's (ABAB);
     # None / "none": off, "auto": a fixed arch of the space (measure.campaign.reference_arch), else an arch string
     reference: str | None = None
-    thermal: dict = field(default_factory=dict)  # {cooldown_c, throttle_c, cooldown_timeout_s, zones}
+    thermal: dict = field(default_factory=dict)  # {cooldown_c, throttle_c, cooldown_timeout_s, zones, on_timeout}
 
     @property
     def format(self) -> str:
@@ -79,7 +79,7 @@ class DeviceProfile:
 # -- validation --------------------------------------------------------------------------------------------
 _TOP_KEYS = {"name", "description", "runtime", "threads", "delegate", "precision", "affinity", "connection",
              "energy", "reference", "thermal"}
-_THERMAL_KEYS = {"cooldown_c", "throttle_c", "cooldown_timeout_s", "zones"}
+_THERMAL_KEYS = {"cooldown_c", "throttle_c", "cooldown_timeout_s", "zones", "on_timeout"}
 _CONNECTION_KEYS = {
     "local": {"type"},
     "adb": {"type", "serial", "benchmark_model", "perf_test", "ep_options", "remote_dir", "adb", "taskset",
@@ -265,6 +265,8 @@ def _thermal(c: _Checker, data: dict) -> dict:
     for key in ("cooldown_c", "throttle_c", "cooldown_timeout_s"):
         if key in thermal:
             thermal[key] = c.number(thermal, key, prefix="thermal.", positive=True)
+    if "on_timeout" in thermal and thermal["on_timeout"] not in ("measure", "stop"):
+        raise c.fail("thermal.on_timeout", "measure or stop", thermal["on_timeout"])
     if "zones" in thermal and thermal["zones"] is not None:
         if not isinstance(thermal["zones"], list) or not all(isinstance(z, str) for z in thermal["zones"]):
             raise c.fail("thermal.zones", "a list of thermal zone types (strings)", thermal["zones"])

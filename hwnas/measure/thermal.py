@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .protocol import DeviceUnreachable
+
 # One adb shell command printing every source as "<kind> <name> <value>" lines (parsed by parse_thermal_lines).
 ADB_THERMAL_CMD = (
     "for z in /sys/class/thermal/thermal_zone*; do echo \"zone $(cat $z/type 2>/dev/null || basename $z) "
@@ -104,6 +106,25 @@ def cool_down(read: Callable[[], dict], policy: dict, sleep: Callable[[float], N
             return reading, clock() - t0, False
         sleep(poll_s)
         reading = read()
+
+
+ON_TIMEOUT = ("measure", "stop")
+
+
+class ThermalStop(DeviceUnreachable):
+    """The device did not cool down to ``cooldown_c`` within ``cooldown_timeout_s`` and its profile says
+    ``on_timeout: stop``: nothing is measured, and the device counts as dropped off (a several-device profile
+    retries it with back-off, then reports it; the other devices go on)."""
+
+
+def stop_if_hot(device: str, reading: dict, waited: float, cooled: bool, policy: dict) -> None:
+    """Raise ``ThermalStop`` when the cooldown timed out and the policy says ``on_timeout: stop`` (default
+    ``measure``: measure anyway, the row flagged throttled)."""
+    if cooled or policy.get("on_timeout", "measure") != "stop":
+        return
+    t = hottest(reading, policy.get("zones"))
+    raise ThermalStop(f"device {device}: thermal stop: the hottest zone is {t:.1f} C, still above cooldown_c "
+                      f"{policy.get('cooldown_c'):g} C after {waited:.0f} s (thermal.on_timeout: stop)")
 
 
 def thermal_record(before: dict, after: dict, policy: dict, cooldown_s: float = 0.0, cooled: bool = True) -> dict | None:

@@ -123,9 +123,10 @@ def perf_test(args: list[str]) -> int:
 
 
 def temperatures() -> int:
-    """The thermal one-liner: zones from FAKE_ADB_TEMPS (hottest zone per successive reading, degrees C, the last
+    """The thermal one-liner: zones from FAKE_ADB_TEMPS (or the serial's own FAKE_ADB_TEMPS_<serial>; hottest zone
+    per successive reading, degrees C, the last
     one repeats; default 38.5), battery at 31.0 C, CPU 4 capped when FAKE_ADB_CPU_CAPPED=1."""
-    seq = [float(t) for t in os.environ.get("FAKE_ADB_TEMPS", "38.5").split(",")]
+    seq = [float(t) for t in knob("FAKE_ADB_TEMPS", "38.5").split(",")]
     f = ROOT / "thermal_reads"
     n = int(f.read_text()) if f.exists() else 0
     f.write_text(str(n + 1))

@@ -421,6 +421,7 @@ class AdbRunner:
         policy = profile.thermal or {}
         before, waited, cooled = thermal_mod.cool_down(lambda: self.temperatures(profile), policy,
                                                        poll_s=self.thermal_poll_s)
+        thermal_mod.stop_if_hot(profile.name, before, waited, cooled, policy)
         try:
             rounds = ToolRounds(self, profile, remote)
             clock = time.monotonic

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from ...errors import HwnasError, ParametersError
 from ..protocol import ESTIMATORS, DeviceUnreachable, ProtocolSettings, RunResult, host_fingerprint
+from ..thermal import ThermalStop
 
 TOKEN_ENV = "HWNAS_AGENT_TOKEN"
 DEFAULT_HOST = "127.0.0.1"
@@ -367,6 +368,9 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     result = measure_local(path, energy=energy, sysfs_root=self.server.sysfs_root,
                                            timeout_s=timeout_s, **args)
+                except ThermalStop as exc:  # the board is too hot to measure now: 409, the client treats it as off
+                    self._send(409, {"error": str(exc)})
+                    return
                 except HwnasError as exc:
                     self._send(422, {"error": str(exc)})
                     return
@@ -640,6 +644,8 @@ class AgentRunner:
             msg = exc.reason
         if exc.code == 401:
             raise DeviceUnreachable(f"device {profile.name}: agent at {url} refused: {msg}") from None
+        if exc.code == 409:  # thermal stop on the board: the device is there but too hot (retried like a drop-off)
+            raise ThermalStop(f"device {profile.name} (agent at {url}): {msg}") from None
         raise HwnasError(f"device {profile.name}: agent at {url}: {msg}") from None
 
     def info(self, profile, timeout: float = 3.0) -> dict:

@@ -13,6 +13,7 @@ averaged over runs after the first. They are taken after the worker has timed th
 from __future__ import annotations
 
 import json
+import platform
 import tempfile
 import time
 from collections import OrderedDict
@@ -78,6 +79,7 @@ def measure_local(path: Path, runtime: str, threads: int = 1, delegate: str | No
     protocol = protocol or ProtocolSettings()
     policy = thermal or {}
     before, waited, cooled = thermal_mod.cool_down(lambda: thermal_mod.read_sysfs(sysfs_root), policy)
+    thermal_mod.stop_if_hot(platform.node() or "host", before, waited, cooled, policy)
     meter = open_meter(energy, root=sysfs_root)
     started = []
 
