@@ -110,3 +110,20 @@ def test_devices_on_real_ray_each_on_its_own_resource(lab):
         assert ray.available_resources().get("device:p1") == 1
     finally:
         ray.shutdown()
+
+
+def test_a_ray_address_is_checked_before_ray_waits_for_it():
+    import socket
+
+    from hwnas.errors import ParameterError
+    from hwnas.ray_cluster import check_reachable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        check_reachable(f"127.0.0.1:{port}")  # something answers: Ray takes it from here
+        check_reachable(f"ray://127.0.0.1:{port}")
+    check_reachable("auto")  # not host:port: left to Ray
+    with pytest.raises(ParameterError, match=rf"address ray://127.0.0.1:{port}: no Ray cluster answers there"):
+        check_reachable(f"ray://127.0.0.1:{port}")  # closed now

@@ -138,3 +138,18 @@ def test_a_phone_too_hot_to_cool_down_is_a_thermal_stop_the_others_go_on(tmp_pat
     again = run_hwnas(cmd, cwd=tmp_path, env=env, timeout=120)
     assert again.rc == 0, again.text[-3000:]
     assert _rows(store, "p2") == want and _rows(store, "p1") == want
+
+
+def test_a_ray_address_nothing_answers_is_one_line_at_once(tmp_path):
+    """`--executor ray --address HOST:PORT` where no Ray head listens: exit 2 and one line naming the address within
+    seconds (Ray itself retries for minutes), nothing measured."""
+    pytest.importorskip("ray")
+    env, phones = fake_lab(tmp_path, {"p1": (1200, 0.0)})
+    archs, _ = _archs(tmp_path, [1])
+    address = f"127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    ran = run_hwnas(["profile", "--executor", "ray", "--address", address, "--device", phones["p1"], "--archs",
+                     archs, *OPTS, "--quick", "--store", tmp_path / "m.db"], cwd=tmp_path, env=env, timeout=60)
+    assert ran.rc == 2 and time.monotonic() - t0 < 30, ran.text[-2000:]
+    assert f"error: --address {address}: no Ray cluster answers there (Connection refused)" in ran.err
+    assert "Traceback" not in ran.text and _rows(tmp_path / "m.db", "p1") == []

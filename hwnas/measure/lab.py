@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ..errors import HwnasError, ParametersError
+from ..ray_cluster import init_ray
 from .campaign import measure_archs
 from .protocol import DeviceUnreachable
 
@@ -214,7 +215,7 @@ def ray_for_lab(profiles: Sequence, address: str | None = None):
         raise ParametersError("`executor` ray needs Ray, which is not installed: pip install 'hwnas[ray]'") from None
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            init_ray(ray, address, log_to_driver=False)
         else:
             ray.init(resources={device_resource(p.name): 1 for p in profiles}, include_dashboard=False,
                      log_to_driver=False)
