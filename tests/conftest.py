@@ -42,23 +42,33 @@ def _one_torch_thread():
 
 
 
-# The longest tests, longest first (seconds, serial run on a quiet 2-core machine, `pytest -n 0 --durations=80`,
-# 2026-12-03). With pytest-xdist's load scheduling the first tests go out one per worker in turn, so these
-# start at once, spread over the workers, and the short tests fill in behind them.
-LONGEST_FIRST = (  # seconds: a quiet serial run / a doc page's chain measured on a loaded machine (2026-12-03)
-    "tests/test_journeys.py::test_no_argument_demo_in_a_terminal",  # 83 (quick protocol)
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/profiling.md]",  # 66
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/supernet.md]",  # 62
-    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#7]",  # 56 loaded (three reproduction recipes)
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#3]",  # 56 loaded
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#2]",  # 52 loaded
-    "tests/test_graph_kernel_search.py::test_layer_kernels_equal_exported_onnx_kernels_for_50_random_archs",
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/ci-check.md]",  # 45
-    "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 36
-    "tests/test_journey_graph_kernel.py::test_profile_fit_graph_kernel_then_search_mobilenet_with_the_predictor",
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/search.md]",  # 35
-    "tests/test_journeys.py::test_search_then_report_then_retrain",  # 30
-    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#1]",  # 29 loaded
+# The longest tests, longest first (seconds of wall time in a full run, 2 workers on this 2-core machine beside other
+# jobs, measured per test with `-p usage_plugin`: tests/usage_plugin.py, 2026-12-04). With pytest-xdist's load scheduling the first
+# tests go out one per worker in turn, so these start at once, spread over the workers, and the short tests fill in
+# behind them.
+LONGEST_FIRST = (
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/profiling.md]",  # 95
+    "tests/test_journeys.py::test_no_argument_demo_in_a_terminal",  # 54
+    "tests/test_journey_graph_kernel.py::test_profile_fit_graph_kernel_then_search_mobilenet_with_the_predictor",  # 48
+    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#7]",  # 42
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/supernet.md]",  # 41
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#3]",  # 41
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/ci-check.md]",  # 40
+    "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 30
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#2]",  # 26
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/security.md]",  # 26
+    "tests/test_graph_kernel_search.py::test_layer_kernels_equal_exported_onnx_kernels_for_50_random_archs",  # 25
+    "tests/test_lab_journey.py::test_executor_ray_places_each_device_on_its_own_resource",  # 19
+    "tests/test_journey_resume.py::test_ctrl_c_then_a_torn_log_line_then_resume_finishes",  # 18
+    "tests/test_report_browser.py::test_measured_latency_beside_predicted",  # 18
+    "tests/test_lab_journey.py::test_kill_9_loses_nothing_stored_and_a_rerun_resumes",  # 18
+    "tests/test_report_browser.py::test_hover_and_click_a_pareto_point",  # 15
+    "tests/test_journeys.py::test_search_then_report_then_retrain",  # 15
+    "tests/test_journeys_cli.py::test_import_then_propose",  # 15
+    "tests/test_lab_journey.py::test_many_devices_one_command_a_lost_one_reported_then_resumed",  # 15
+    "tests/test_peak_power.py::test_monas_searches_under_a_peak_power_limit_measured_from_a_fake_ina3221",  # 14
+    "tests/test_ray_executor.py::test_search_through_real_ray_equals_in_process",  # 13
+    "tests/test_journeys.py::test_demo_search_runs_to_the_end_with_the_progress_bar_in_a_pipe",  # 13
 )
 
 
