@@ -34,3 +34,32 @@ def test_search_through_real_ray_equals_in_process(local_ray, tmp_path):
                            "executor": "ray"})
     result = run_search(cfg, tmp_path / "run")
     assert len(result.evaluations) == 12 and result.config["executor"] == "ray"
+
+
+def test_mobo_batch_follows_workers():
+    """Issue 26: with `workers` set and no `batch_size`, mobo's q is a multiple of workers (near its default 10)."""
+    from hwnas.search.run import batch_for_workers
+
+    def q(workers, opts=None, strategy="mobo"):
+        cfg = make_config({}, {"workers": workers, "executor": "ray", "strategy_opt": opts or []})
+        return batch_for_workers(cfg, strategy).get("batch_size")
+
+    assert [q(w) for w in (None, 1, 2, 3, 4, 16)] == [None, 10, 10, 9, 8, 16]
+    assert q(4, ["batch_size=3"]) == 3 and q(4, strategy="nsga2") is None
+
+
+def test_pareto_search_on_ray_with_workers_equals_in_process(tmp_path):
+    """Issue 26 journey: `hwnas pareto-search --executor ray --workers 2` (a local Ray of 2 CPUs, mobo proposing
+    batches of 10 run 2 at a time) writes the same evaluations.csv as the in-process run."""
+    from journeys import run_hwnas
+
+    acc, _ = write_nb201_tables(tmp_path)
+    base = ["pareto-search", "--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1", "--objective", "error",
+            "--objective", "params", "--accuracy", f"table:{acc}", "--strategy", "mobo", "--strategy-opt",
+            "n_init=6", "--budget", "16", "--seed", "3", "--no-progress"]
+    here = run_hwnas([*base, "--out", str(tmp_path / "here")], cwd=tmp_path, timeout=60)
+    ray_run = run_hwnas([*base, "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2"],
+                        cwd=tmp_path, timeout=120)
+    assert here.rc == 0 and ray_run.rc == 0, ray_run.text
+    same = (tmp_path / "here/evaluations.csv").read_text() == (tmp_path / "ray/evaluations.csv").read_text()
+    assert same and len((tmp_path / "ray/evaluations.csv").read_text().splitlines()) == 17

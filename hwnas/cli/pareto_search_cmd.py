@@ -89,6 +89,7 @@ def register(app: typer.Typer) -> None:
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (same seed, same search)"),
         executor: Optional[str] = typer.Option(None, "--executor", help="in-process (default) | ray"),
         address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: local Ray)"),
+        workers: Optional[int] = typer.Option(None, "--workers", help="--executor ray: evaluations at once (a local Ray starts with this many CPUs; mobo proposes a batch that is a multiple of it)"),
         out: Optional[Path] = typer.Option(None, "--out", help="results directory (default: runs/search-<time>)"),
         resume: Optional[Path] = typer.Option(None, "--resume", help="continue the search in this results directory"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
@@ -115,7 +116,7 @@ def register(app: typer.Typer) -> None:
                  "proxy": proxy, "batch_size": batch_size, "max_train": max_train, "lr": lr,
                  "label_smoothing": label_smoothing, "train_device": train_device, "budget": budget,
                  "trust_archs": trust_archs, "seed": seed,
-                 "executor": executor, "address": address}
+                 "executor": executor, "address": address, "workers": workers}
         notes: list[str] = []
         if store is not None:
             _store_for_this_command(store, ctx)

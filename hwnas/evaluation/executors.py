@@ -22,8 +22,9 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1.0):
-        self.address, self.num_cpus = address, num_cpus
+    def __init__(self, address: str | None = None, num_cpus: float = 1.0, workers: int | None = None):
+        # workers: tasks in flight at once (None: as many as the batch); a local Ray starts with that many CPUs
+        self.address, self.num_cpus, self.workers = address, num_cpus, workers
 
     def _ray(self):
         try:
@@ -32,31 +33,41 @@ class RayExecutor:
             raise ParameterError("executor", "ray needs Ray, which is not installed: pip install 'hwnas[ray]' "
                                  "(or pip install 'ray[default]')") from None
         if not ray.is_initialized():
-            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False)
+            cpus = {} if self.address or not self.workers else {"num_cpus": int(self.workers * self.num_cpus)}
+            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False, **cpus)
         return ray
 
     def map(self, fn: Callable, items: Sequence) -> Iterable:
         ray = self._ray()
         remote = ray.remote(num_cpus=self.num_cpus)(fn)
-        refs = [remote.remote(item) for item in items]
-        for ref in refs:  # in order, so results (and any checkpoint) do not depend on scheduling
-            yield ray.get(ref)
+        items, window = list(items), int(self.workers or len(items) or 1)
+        refs = [remote.remote(item) for item in items[:window]]
+        for i in range(len(items)):  # in order, so results (and any checkpoint) do not depend on scheduling
+            result = ray.get(refs[i])
+            if i + window < len(items):
+                refs.append(remote.remote(items[i + window]))
+            yield result
 
 
-def check_executor(name: str | None, address: str | None = None) -> str:
-    """The executor a name means ("in-process" or "ray"); an unknown name, or an address without Ray, is an error."""
+def check_executor(name: str | None, address: str | None = None, workers: int | None = None) -> str:
+    """The executor a name means ("in-process" or "ray"); an unknown name, or an address (or more than one
+    worker) without Ray, is an error."""
+    if workers is not None and int(workers) < 1:
+        raise ParameterError("workers", f"must be >= 1, got {workers}")
     if name in (None, "", "local", "in-process", "inprocess"):
         if address:
             raise ParameterError("address", "only makes sense with `executor` ray")
+        if workers is not None and int(workers) > 1:
+            raise ParameterError("workers", "more than 1 only makes sense with `executor` ray")
         return "in-process"
     if name == "ray":
         return "ray"
     raise unknown("executor", name, ("in-process", "ray"))
 
 
-def create_executor(name: str | None, address: str | None = None):
-    if check_executor(name, address) == "in-process":
+def create_executor(name: str | None, address: str | None = None, workers: int | None = None):
+    if check_executor(name, address, workers) == "in-process":
         return InProcessExecutor()
-    executor = RayExecutor(address)
+    executor = RayExecutor(address, workers=workers)
     executor._ray()  # fail now, with the install hint, rather than mid-search
     return executor

@@ -126,6 +126,8 @@ class SearchConfig:
     seed: int = _setting(0, _integer)
     executor: str = _setting("in-process", _text)
     address: str | None = _setting(None, _optional_text)
+    # evaluations at once on Ray (local Ray starts with this many CPUs); mobo's batch follows it (run.build)
+    workers: int | None = _setting(None, _optional_integer)
     out: str | None = _setting(None, _optional_text)
 
     def __post_init__(self):

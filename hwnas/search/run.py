@@ -42,15 +42,31 @@ def build(cfg: SearchConfig, log: Path | None = None, on_evaluated=None):
     except (ValueError, TypeError) as exc:
         raise ParameterError("space_opt", f"for space {cfg.space!r}: {exc}") from None
     if cfg.strategy != AUTO:
-        strategy = create_strategy(cfg.strategy, **cfg.strategy_opt)
-    executor = create_executor(cfg.executor, cfg.address)
+        strategy = create_strategy(cfg.strategy, **batch_for_workers(cfg, cfg.strategy))
+    executor = create_executor(cfg.executor, cfg.address, cfg.workers)
     evaluator = build_evaluator(space, cfg.evaluator_spec(), executor=executor, log=log, on_evaluated=on_evaluated)
     if cfg.strategy == AUTO:
         name, why = choose_strategy(evaluator, cfg.strategy_opt)
         check_option_types(STRATEGIES[name], cfg.strategy_opt, "strategy_opt")
-        strategy = create_strategy(name, **cfg.strategy_opt)
+        strategy = create_strategy(name, **batch_for_workers(cfg, name))
         strategy.chosen_because = why
     return space, evaluator, strategy
+
+
+def batch_for_workers(cfg: SearchConfig, strategy: str) -> dict:
+    """``strategy_opt``, with mobo's batch (q candidates proposed at once) following ``workers`` unless the user
+    set ``batch_size``: the largest multiple of workers not above mobo's default batch (10), or workers itself
+    when it is larger, so every round of a batch keeps each worker busy (workers 2 -> 10, 3 -> 9, 4 -> 8, 16 -> 16)."""
+    import inspect
+
+    from ..strategies import STRATEGIES
+
+    opts = dict(cfg.strategy_opt)
+    if strategy != "mobo" or not cfg.workers or "batch_size" in opts:
+        return opts
+    default = inspect.signature(STRATEGIES["mobo"]).parameters["batch_size"].default
+    opts["batch_size"] = max(cfg.workers, default // cfg.workers * cfg.workers)
+    return opts
 
 
 def resume_config(directory: Path, changed: dict | None = None) -> SearchConfig:
