@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Iterable, Sequence
 
 from ..errors import ParameterError, unknown
+from ..ray_cluster import init_ray
 
 
 class InProcessExecutor:
@@ -34,7 +35,7 @@ class RayExecutor:
                                  "(or pip install 'ray[default]')") from None
         if not ray.is_initialized():
             cpus = {} if self.address or not self.workers else {"num_cpus": int(self.workers * self.num_cpus)}
-            ray.init(address=self.address, ignore_reinit_error=True, log_to_driver=False, **cpus)
+            init_ray(ray, self.address, ignore_reinit_error=True, log_to_driver=False, **cpus)
         return ray
 
     def map(self, fn: Callable, items: Sequence) -> Iterable:
