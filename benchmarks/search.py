@@ -23,6 +23,7 @@ architectures. Reported: mean and worst over seeds x devices, per strategy and b
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from functools import cached_property
@@ -57,6 +58,7 @@ PARTIAL_DEVICES = ("mobile-cpu-snapdragon-450-cortex-a53-int8", "mobile-cpu-snap
                    "mobile-gpu-snapdragon-675-adreno-612-int8")
 ALL_DEVICES = FULL_DEVICES + PARTIAL_DEVICES
 PEER_NAMES = ("optuna-nsga2", "optuna-tpe", "optuna-gp", "botorch-qlognehvi")
+PROBLEMS = ("two", "three", "constrained")
 
 
 def parse_value(value: str):
@@ -89,16 +91,25 @@ def parse_params(items):
 
 
 class Problem:
-    """One device: shared table sources, the exact front and its normalisation."""
+    """One problem: CIFAR-10 error and the latency of one or more devices (shared table sources), optionally under
+    ``latency_ms@<first device> <= bound``; the exact (feasible) front and its normalisation."""
 
-    def __init__(self, space, accuracy: TableSource, latency_csv: Path, device: str, archs, normalise: str = "front"):
-        self.space, self.device = space, device
+    def __init__(self, space, accuracy: TableSource, latency_csvs, devices, archs, normalise: str = "front",
+                 bound: float | None = None, seeds=None):
+        if isinstance(devices, str):  # one device (the two-objective problem)
+            devices, latency_csvs = [devices], [latency_csvs]
+        self.space, self.devices, self.bound = space, list(devices), bound
+        self.device = "+".join(self.devices) + (f" (<= {bound:g} ms)" if bound is not None else "")
+        self.seeds = seeds
         self.accuracy = accuracy
-        self.latency = TableSource(latency_csv)
+        self.latencies = [TableSource(c) for c in latency_csvs]
+        self.latency = self.latencies[0]
         self.archs = archs
-        self.values = np.column_stack([accuracy.values(space, archs, "error")[0],
-                                       self.latency.values(space, archs, "latency_ms")[0]])
+        self.values = np.column_stack([accuracy.values(space, archs, "error")[0]]
+                                      + [t.values(space, archs, "latency_ms")[0] for t in self.latencies])
+        self.m = self.values.shape[1]
         F = self.values[np.all(np.isfinite(self.values), axis=1)]  # archs a table lacks are never on a front
+        F = F[self.feasible(F)]
         front = F[non_dominated_mask(F)]
         front = np.unique(front, axis=0)
         # "front" (the issue's definition): the exact front's ideal and nadir; "space": every arch's range
@@ -107,15 +118,19 @@ class Problem:
         self.exact_hv = self.hv(front)
         self.front_size = len(front)
 
+    def feasible(self, F) -> np.ndarray:
+        F = np.asarray(F, dtype=float).reshape(-1, self.m)
+        return np.ones(len(F), dtype=bool) if self.bound is None else F[:, 1] <= self.bound
+
     @cached_property
     def oracle_order(self) -> np.ndarray:
-        """The class-mean oracle's evaluation order: archs with known values in Pareto-layer order of (mean error
-        of the arch's functional class, latency)."""
-        err, lat = self.values[:, 0], self.values[:, 1]
+        """The class-mean oracle's evaluation order: archs with known (feasible) values in Pareto-layer order of
+        (mean error of the arch's functional class, the latencies)."""
+        err = self.values[:, 0]
         _, klass = np.unique([self.space.equivalence_key(a) for a in self.archs], return_inverse=True)
         mean = (np.bincount(klass, err) / np.bincount(klass))[klass]
-        ok = np.flatnonzero(np.all(np.isfinite(self.values), axis=1))
-        return ok[pareto_order(np.column_stack([mean[ok], lat[ok]]), np.zeros(len(ok)))]
+        ok = np.flatnonzero(np.all(np.isfinite(self.values), axis=1) & self.feasible(self.values))
+        return ok[pareto_order(np.column_stack([mean[ok], self.values[ok, 1:]]), np.zeros(len(ok)))]
 
     def oracle_ratio(self, budget: int) -> float:
         """HV ratio of the class-mean oracle's first ``budget`` archs."""
@@ -125,32 +140,69 @@ class Problem:
         return (np.asarray(F, dtype=float) - self.ideal) / (self.nadir - self.ideal)
 
     def hv(self, F) -> float:
-        Z = self.norm(np.asarray(F, dtype=float).reshape(-1, 2))
-        Z = Z[np.all(np.isfinite(Z), axis=1)]
+        """Hypervolume of the feasible non-dominated points of F (normalised; reference 1.1 in each objective)."""
+        F = np.asarray(F, dtype=float).reshape(-1, self.m)
+        F = F[np.all(np.isfinite(F), axis=1)]
+        Z = self.norm(F[self.feasible(F)])
         if not len(Z):
             return 0.0
-        return hypervolume(Z[non_dominated_mask(Z)], np.array([1.1, 1.1]))
+        return hypervolume(Z[non_dominated_mask(Z)], np.full(self.m, 1.1))
 
     def evaluator(self):
-        return ArchEvaluator(self.space, [Objective("error"), Objective("latency_ms", device=self.device)],
-                             accuracy=self.accuracy, costs={f"latency_ms@{self.device}": self.latency})
+        objectives = [Objective("error")] + [Objective("latency_ms", device=d) for d in self.devices]
+        constraints = ([] if self.bound is None else
+                       [Objective("latency_ms", bound=float(self.bound), device=self.devices[0])])
+        return ArchEvaluator(self.space, objectives, constraints=constraints, accuracy=self.accuracy,
+                             costs={f"latency_ms@{d}": t for d, t in zip(self.devices, self.latencies)})
+
+    def flags(self, data: Path) -> dict:
+        """The command-line flags that pose this problem (``hwnas pareto-search`` given only the problem)."""
+        flags = {"space": "nb201", "objective": ["error", *(f"latency_ms@{d}" for d in self.devices)],
+                 "accuracy": f"table:{data / 'accuracy_cifar10.csv'}",
+                 "latency": [f"{d}=table:{data / 'latency' / f'{d}.csv'}" for d in self.devices]}
+        if self.bound is not None:
+            flags["constraint"] = [f"latency_ms@{self.devices[0]}<={self.bound!r}"]
+        return flags
 
 
-def default_strategy(data: Path, device: str):
-    """What `hwnas pareto-search --space nb201 --objective error --objective latency_ms@DEV --accuracy table:...
-    --latency DEV=table:...` runs: (name, options, why), through the command's own configuration path."""
+def make_problems(kind: str, space, accuracy, data: Path, devices, archs, normalise: str, seeds: int) -> list:
+    """``two``: error + one device's latency, per device, ``seeds`` seeds each. ``three``: error + two devices'
+    latencies, every unordered pair of ``devices`` once, pair k run with seed k (``seeds`` > 1: seeds k*seeds ...).
+    ``constrained``: error + one device's latency under latency <= its 25th percentile (of the cells the table
+    has), per device, ``seeds`` seeds each."""
+    lat = {d: data / "latency" / f"{d}.csv" for d in devices}
+    if kind == "two":
+        return [Problem(space, accuracy, lat[d], d, archs, normalise, seeds=range(seeds)) for d in devices]
+    if kind == "three":
+        pairs = list(itertools.combinations(devices, 2))
+        return [Problem(space, accuracy, [lat[a], lat[b]], [a, b], archs, normalise,
+                        seeds=range(k * seeds, (k + 1) * seeds)) for k, (a, b) in enumerate(pairs)]
+    if kind == "constrained":
+        out = []
+        for d in devices:
+            known = TableSource(lat[d]).values(space, archs, "latency_ms")[0]
+            bound = float(np.quantile(known[np.isfinite(known)], 0.25))
+            out.append(Problem(space, accuracy, lat[d], d, archs, normalise, bound=bound, seeds=range(seeds)))
+        return out
+    raise ValueError(kind)
+
+
+def default_strategy(data: Path, problem: "Problem"):
+    """What `hwnas pareto-search` given only the problem's flags runs: (name, options, why), through the command's
+    own configuration path (``config_from_flags`` -> ``build``)."""
     from hwnas.search import build, config_from_flags
 
-    flags = {"space": "nb201", "objective": ["error", f"latency_ms@{device}"],
-             "accuracy": f"table:{data / 'accuracy_cifar10.csv'}",
-             "latency": [f"{device}=table:{data / 'latency' / f'{device}.csv'}"]}
-    cfg = config_from_flags(flags)
+    cfg = config_from_flags(problem.flags(data))
     _, _, strategy = build(cfg)
     return strategy.name, dict(cfg.strategy_opt), getattr(strategy, "chosen_because", "named")
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--problem", action="append", choices=PROBLEMS,
+                    help="repeatable (default: two): two = error x one device's latency; three = error x two "
+                         "devices' latencies (every pair of devices once); constrained = error x latency under "
+                         "latency <= the device's 25th percentile (feasible hypervolume)")
     ap.add_argument("--strategy", action="append", help=f"strategy name, repeatable (registered: {', '.join(STRATEGIES)})")
     ap.add_argument("--device", action="append", help="device table name, repeatable (default: all ten tables)")
     ap.add_argument("--peers", action="store_true", help="add Optuna (NSGA-II, TPE multivariate, GP) and BoTorch "
@@ -162,30 +214,32 @@ def main(argv=None) -> int:
                     "class's mean accuracy (not each copy's) and evaluates in Pareto-layer order of (class mean, "
                     "latency) -- a ceiling for an accuracy model, not a strategy")
     ap.add_argument("--budgets", default="100,300,1000")
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds per problem instance (three: per device pair, "
+                    "default 1 there: pair k runs seed k)")
     ap.add_argument("--param", action="append", help="STRATEGY.PARAM=VALUE, e.g. nsga2.population_size=30")
     ap.add_argument("--normalise", choices=("front", "space"), default="front",
                     help="front: by the exact front's ideal/nadir (default, the issue's definition); "
                          "space: by the range of all 15,625 archs (a looser score, for comparison)")
     ap.add_argument("--data", type=Path, default=DATA, help="the nb201 data folder (default: ../shared/data/nb201)")
-    args = ap.parse_args(argv)
-    data = args.data
-    if not data.is_dir():
-        print(f"no benchmark data at {data}", file=sys.stderr)
-        return 2
-    specs = [parse_strategy(s) for s in (args.strategy or ["default", "nsga2", "random", "evolution", "monas", "dppnet"])]
-    devices = args.device or list(ALL_DEVICES)
-    if any(name == "default" for _, name, _ in specs):
-        resolved = {d: default_strategy(data, d) for d in devices}
-        names = {(n, tuple(sorted(o.items()))) for n, o, _ in resolved.values()}
-        if len(names) != 1:
-            print(f"the default resolves differently per device: {resolved}", file=sys.stderr)
-            return 2
-        (name, opts), = names
-        print(f"default: `hwnas pareto-search` given only the problem runs {name} {dict(opts) or ''}"
-              f"({next(iter(resolved.values()))[2]})")
-        specs = [(f"default ({name})", name, dict(opts)) if n == "default" else (label, n, p)
-                 for label, n, p in specs]
+    return ap.parse_args(argv)
+
+
+def resolve_default(specs, data: Path, problems) -> list | None:
+    """Replace ``default`` by what the command line resolves to for these problems (the same for each)."""
+    if not any(name == "default" for _, name, _ in specs):
+        return specs
+    resolved = {p.device: default_strategy(data, p) for p in problems}
+    names = {(n, tuple(sorted(o.items()))) for n, o, _ in resolved.values()}
+    if len(names) != 1:
+        print(f"the default resolves differently per problem: {resolved}", file=sys.stderr)
+        return None
+    (name, opts), = names
+    print(f"default: `hwnas pareto-search` given only the problem runs {name} {dict(opts) or ''}"
+          f"({next(iter(resolved.values()))[2]})")
+    return [(f"default ({name})", name, dict(opts)) if n == "default" else (label, n, p) for label, n, p in specs]
+
+
+def factories_for(specs, args) -> dict:
     for label, name, _ in specs:
         if name not in STRATEGIES:
             print(f"skipping strategy {label!r}: not registered in this build (registered: {', '.join(STRATEGIES)})")
@@ -199,51 +253,30 @@ def main(argv=None) -> int:
         factories.update({k: v for k, v in found.items() if not args.peer or k in args.peer})
         if args.peers:
             factories.setdefault("random", lambda: create_strategy("random"))
-    strategies = list(factories)
-    budgets = [int(b) for b in args.budgets.split(",")]
+    return factories
 
-    space = create_space("nb201")
-    archs = space.all_archs()
-    accuracy = TableSource(data / "accuracy_cifar10.csv")
-    problems = [Problem(space, accuracy, data / "latency" / f"{d}.csv", d, archs, args.normalise) for d in devices]
+
+def run_cell(factory, problems, budget: int, space) -> dict[str, list[float]]:
+    """HV ratio of each run: problem -> one value per seed."""
+    per_problem = {}
     for p in problems:
-        print(f"{p.device}: exact front {p.front_size} archs; ideal {np.round(p.ideal, 3).tolist()}, "
-              f"nadir {np.round(p.nadir, 3).tolist()}")
+        vals = []
+        for seed in p.seeds:
+            ev = p.evaluator()
+            result = factory().run(space, ev, budget, np.random.default_rng(seed))
+            assert ev.n_unique <= budget
+            vals.append(p.hv(np.array([e.values for e in result.pareto()])) / p.exact_hv)
+        per_problem[p.device] = vals
+    return per_problem
 
-    if args.oracle:
-        for b in budgets:
-            vals = [p.oracle_ratio(b) for p in problems]
-            print(f"  class-mean oracle budget {b:5d}: mean {np.mean(vals):.4f}  worst {np.min(vals):.4f}  "
-                  f"per device {np.round(vals, 4).tolist()}")
 
-    ratios: dict[tuple[str, int], dict[str, list[float]]] = {}
-    seconds: dict[tuple[str, int], float] = {}
-    for name in strategies:
-        for budget in budgets:
-            t0 = time.perf_counter()
-            per_device = {}
-            for p in problems:
-                vals = []
-                for seed in range(args.seeds):
-                    strategy = factories[name]()
-                    ev = p.evaluator()
-                    result = strategy.run(space, ev, budget, np.random.default_rng(seed))
-                    assert ev.n_unique <= budget
-                    F = np.array([e.values for e in result.pareto()])
-                    vals.append(p.hv(F) / p.exact_hv)
-                per_device[p.device] = vals
-            ratios[name, budget] = per_device
-            seconds[name, budget] = (time.perf_counter() - t0) / (args.seeds * len(problems))
-            allv = np.concatenate(list(per_device.values()))
-            print(f"  {name:12s} budget {budget:5d}: mean {allv.mean():.4f}  worst {allv.min():.4f}  "
-                  f"({len(allv)} runs, {time.perf_counter() - t0:.1f} s)", flush=True)
-
+def report(kind: str, problems, strategies, budgets, ratios, seconds, args) -> None:
+    n_runs = sum(len(p.seeds) for p in problems)
     print()
-    print(f"Hypervolume ratio vs the exact front (nb201, CIFAR-10 error x latency; {args.seeds} seeds x "
-          f"{len(devices)} devices: {', '.join(devices)}; normalised by the {args.normalise}'s ideal and nadir)")
+    print(f"Problem {kind}: hypervolume ratio vs the exact front (nb201, CIFAR-10 error x latency; {n_runs} runs: "
+          f"{len(problems)} instances; normalised by the {args.normalise}'s ideal and nadir)")
     print()
-    header = "| strategy | " + " | ".join(f"{b}: mean | {b}: worst | {b}: s/run" for b in budgets) + " |"
-    print(header)
+    print("| strategy | " + " | ".join(f"{b}: mean | {b}: worst | {b}: s/run" for b in budgets) + " |")
     print("|" + "---|" * (1 + 3 * len(budgets)))
     for name in strategies:
         cells = []
@@ -251,13 +284,62 @@ def main(argv=None) -> int:
             allv = np.concatenate(list(ratios[name, b].values()))
             cells += [f"{allv.mean():.4f}", f"{allv.min():.4f}", f"{seconds[name, b]:.1f}"]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if len(problems) > 12:
+        return
     print()
-    print("Per device (mean over seeds):")
-    print("| strategy | budget | " + " | ".join(devices) + " |")
-    print("|" + "---|" * (2 + len(devices)))
+    print("Per instance (mean over seeds):")
+    print("| strategy | budget | " + " | ".join(p.device for p in problems) + " |")
+    print("|" + "---|" * (2 + len(problems)))
     for name in strategies:
         for b in budgets:
-            print(f"| {name} | {b} | " + " | ".join(f"{np.mean(ratios[name, b][d]):.4f}" for d in devices) + " |")
+            print(f"| {name} | {b} | " + " | ".join(f"{np.mean(ratios[name, b][p.device]):.4f}" for p in problems)
+                  + " |")
+
+
+def run_problem(kind: str, args, space, archs, accuracy, specs) -> int:
+    seeds = args.seeds if kind != "three" or "--seeds" in (sys.argv if args.argv is None else args.argv) else 1
+    devices = args.device or list(ALL_DEVICES)
+    problems = make_problems(kind, space, accuracy, args.data, devices, archs, args.normalise, seeds)
+    for p in problems:
+        print(f"{kind} {p.device}: exact front {p.front_size} archs; ideal {np.round(p.ideal, 3).tolist()}, "
+              f"nadir {np.round(p.nadir, 3).tolist()}")
+    specs = resolve_default(specs, args.data, problems)
+    if specs is None:
+        return 2
+    factories = factories_for(specs, args)
+    budgets = [int(b) for b in args.budgets.split(",")]
+    if args.oracle:
+        for b in budgets:
+            vals = [p.oracle_ratio(b) for p in problems]
+            print(f"  class-mean oracle budget {b:5d}: mean {np.mean(vals):.4f}  worst {np.min(vals):.4f}")
+    ratios, seconds = {}, {}
+    for name, factory in factories.items():
+        for budget in budgets:
+            t0 = time.perf_counter()
+            ratios[name, budget] = run_cell(factory, problems, budget, space)
+            n = sum(len(p.seeds) for p in problems)
+            seconds[name, budget] = (time.perf_counter() - t0) / n
+            allv = np.concatenate(list(ratios[name, budget].values()))
+            print(f"  {kind} {name:12s} budget {budget:5d}: mean {allv.mean():.4f}  worst {allv.min():.4f}  "
+                  f"({n} runs, {time.perf_counter() - t0:.1f} s)", flush=True)
+    report(kind, problems, list(factories), budgets, ratios, seconds, args)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.argv = argv
+    if not args.data.is_dir():
+        print(f"no benchmark data at {args.data}", file=sys.stderr)
+        return 2
+    specs = [parse_strategy(s) for s in (args.strategy or ["default", "nsga2", "random", "evolution", "monas", "dppnet"])]
+    space = create_space("nb201")
+    archs = space.all_archs()
+    accuracy = TableSource(args.data / "accuracy_cifar10.csv")
+    for kind in args.problem or ["two"]:
+        rc = run_problem(kind, args, space, archs, accuracy, specs)
+        if rc:
+            return rc
     return 0
 
 
