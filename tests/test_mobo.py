@@ -155,3 +155,22 @@ def test_mobo_variants_spend_the_budget_exactly_and_beat_random(tmp_path, params
 def test_mobo_rejects_unknown_settings(bad, match):
     with pytest.raises(HwnasError, match=match):
         create_strategy("mobo", **bad).run(ToySpace(), None, 10, np.random.default_rng(0))
+
+
+def test_three_objective_picks_follow_the_exact_hypervolume_improvement():
+    from hwnas.pareto import hypervolume
+    from hwnas.strategies.mobo import hv_improvement_picks
+
+    rng = np.random.default_rng(3)
+    front = np.array([[0.2, 0.6, 0.6], [0.6, 0.2, 0.6], [0.6, 0.6, 0.2]])
+    P = rng.random((40, 3))
+    P[0] = [0.7, 0.7, 0.7]  # dominated by the front: never picked
+    ref = np.full(3, 1.1)
+    exact = np.array([hypervolume(np.vstack([front, p]), ref) - hypervolume(front, ref) for p in P])
+    free = np.ones(len(P), dtype=bool)
+    free[int(np.argmax(exact))] = False  # not free (a constraint): never picked, however good
+    picks = hv_improvement_picks(front, P, P, free, 3, ref, np.random.default_rng(0), n_samples=20000)
+    assert 0 not in picks and int(np.argmax(exact)) not in picks and len(picks) == 3
+    best_free = int(np.argmax(np.where(free, exact, -1)))
+    assert picks[0] == best_free  # the largest exact gain among the free candidates comes first
+    assert hv_improvement_picks(front, P[:1], P[:1], free[:1], 2, ref, np.random.default_rng(0)) == []

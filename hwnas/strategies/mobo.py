@@ -142,6 +142,47 @@ def hv_improvement_2d(front: np.ndarray, P: np.ndarray, ref: np.ndarray) -> np.n
     return (width * height).sum(1)
 
 
+def hv_improvement_picks(front, P, M, free, k: int, ref, rng, n_samples: int = 4096, chunk: int = 256) -> list[int]:
+    """Greedy picks (indices into P) by hypervolume improvement over ``front`` in any number of objectives,
+    estimated on ``n_samples`` seeded uniform points of the box [min(P, 0), ref]: a candidate's gain is the share
+    of the points not yet dominated that its optimistic point dominates; after a pick, the points its mean (``M``,
+    kriging believer) dominates are taken out. Candidates the front already dominates, or not ``free``, gain
+    nothing. Fewer than ``k`` picks when nothing promises an improvement."""
+    P, M, F = np.asarray(P, float), np.asarray(M, float), np.asarray(front, float)
+    lo = np.minimum(P[free].min(0) if free.any() else np.zeros(P.shape[1]), 0.0)
+    S = lo + rng.random((int(n_samples), P.shape[1])) * (ref - lo)
+    alive = ~_dominated(F, S, chunk)
+    cand = np.flatnonzero(free & ~_dominated(F, P, chunk, strict=False))
+    S = S[alive]
+    if not len(cand) or not len(S):
+        return []
+    D = np.vstack([np.all(P[cand[i:i + chunk], None, :] <= S[None], axis=2) for i in range(0, len(cand), chunk)])
+    gain = D.sum(1).astype(float)
+    chosen: list[int] = []
+    for _ in range(k):
+        i = int(np.argmax(gain))
+        if gain[i] <= 0:
+            break
+        chosen.append(int(cand[i]))
+        gone = np.all(M[cand[i]] <= S, axis=1) | D[i]  # what the pick (at its mean) and its optimism now cover
+        gain -= D[:, gone].sum(1)
+        D[:, gone] = False
+        gain[i] = -np.inf
+    return chosen
+
+
+def _dominated(F, X, chunk: int = 256, strict: bool = True) -> np.ndarray:
+    """Rows of X that some row of F dominates (``strict=False``: weakly, F <= X in every objective)."""
+    out = np.zeros(len(X), dtype=bool)
+    if not len(F):
+        return out
+    for i in range(0, len(X), chunk):
+        x = X[i:i + chunk, None, :]
+        le = np.all(F[None] <= x, axis=2)
+        out[i:i + chunk] = np.any(le & np.any(F[None] < x, axis=2), axis=1) if strict else np.any(le, axis=1)
+    return out
+
+
 class _Effects(dict):
     def get_many(self, keys) -> np.ndarray:
         return np.array([self.get(int(k), 0.0) for k in keys], dtype=float)
@@ -320,8 +361,9 @@ class CheapCostMOBO(Params):
         return trees if self.model == "trees" else Blend(ridge, trees)
 
     def _select(self, Y, opt, mean, violation, cheap, cand, k, bounds) -> np.ndarray:
-        """Indices into the candidate rows: ``k`` greedy hypervolume-improvement picks (2 objectives), else the
-        NSGA-II survival order of the optimistic points among those the evaluated front does not dominate."""
+        """Indices into the candidate rows: ``k`` greedy hypervolume-improvement picks of the optimistic points
+        (exact in 2 objectives, ``hv_improvement_picks``' sampled estimate in more), the rest (when nothing
+        promises an improvement) in NSGA-II survival order of the optimistic points."""
         m = opt.shape[1]
         feas = np.all(np.isfinite(Y), axis=1)
         for j, b in bounds:
@@ -329,7 +371,7 @@ class CheapCostMOBO(Params):
         front = Y[feas]
         if len(front):
             front = front[non_dominated_mask(front)]
-        if m != 2 or len(front) == 0:
+        if len(front) == 0:
             return pareto_order(opt, violation)[:k]
         ideal = front.min(0)
         for j in cheap:
@@ -339,9 +381,13 @@ class CheapCostMOBO(Params):
         Z = (front - ideal) / scale
         Zopt = (opt - ideal) / scale
         M = (mean - ideal) / scale
-        ref = np.full(2, 1.1)
-        chosen: list[int] = []
+        ref = np.full(m, 1.1)
         free = violation <= 0
+        if m != 2:
+            chosen = hv_improvement_picks(Z, Zopt, M, free, k, ref, np.random.default_rng(len(Y)))
+            rest = [r for r in pareto_order(opt, violation) if r not in set(chosen)]
+            return np.array(chosen + rest[: k - len(chosen)], dtype=int)
+        chosen: list[int] = []
         for _ in range(k):
             gain = hv_improvement_2d(Z, Zopt, ref)
             gain[~free] = -1.0
@@ -356,4 +402,4 @@ class CheapCostMOBO(Params):
         return np.array(chosen, dtype=int)
 
 
-__all__ = ["CheapCostMOBO", "RidgeEnsemble", "focus_transform", "hv_improvement_2d"]
+__all__ = ["CheapCostMOBO", "RidgeEnsemble", "focus_transform", "hv_improvement_2d", "hv_improvement_picks"]
