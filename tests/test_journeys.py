@@ -117,6 +117,31 @@ def test_table_search_on_two_devices_with_the_recipe(tmp_path, nb201_tables):
     assert not (tmp_path / "x").exists()
 
 
+def test_two_devices_and_a_latency_budget_with_the_default_strategy(tmp_path, nb201_tables):
+    """docs/search.md (issue 26): error x two devices' latency under a budget on one of them, the default strategy
+    (auto -> mobo: every cost has a cheap source); the front is feasible and non-dominated in three objectives."""
+    import numpy as np
+
+    from hwnas.pareto import non_dominated_mask
+
+    acc, pixel2, gold = nb201_tables
+    out = tmp_path / "runs" / "two-devices"
+    ran = run_hwnas(["pareto-search", "--space", "nb201", "--objective", "error", "--objective", "latency_ms@pixel2",
+                     "--objective", "latency_ms@gold_6226", "--accuracy", f"table:{acc}",
+                     "--latency", f"pixel2=table:{pixel2}", "--latency", f"gold_6226=table:{gold}",
+                     "--constraint", "latency_ms@pixel2<=15", "--budget", "40", "--seed", "0", "--out", out],
+                    cwd=tmp_path).ok()
+    assert "strategy: mobo (auto: every cost objective" in ran.err
+    front, evals = assert_search_results(out, n_evals=40)
+    assert yaml.safe_load((out / "config.yaml").read_text())["strategy_ran"] == "mobo"
+    names = ["error", "latency_ms@pixel2", "latency_ms@gold_6226"]
+    F = np.array([[float(r[n]) for n in names] for r in front])
+    assert np.all(F[:, 1] <= 15) and non_dominated_mask(F).all()
+    feasible = np.array([[float(r[n]) for n in names] for r in evals if float(r["latency_ms@pixel2"]) <= 15])
+    assert len(F) == int(non_dominated_mask(feasible).sum())  # every feasible non-dominated evaluation is on it
+    assert all(r["latency_ms@gold_6226_source"] == f"imported:table:{gold.name}" for r in front)
+
+
 def test_search_then_report_then_retrain(tmp_path):
     """A trained search, its report re-rendered, its front retrained from scratch: the numbers line up."""
     out = tmp_path / "run"
