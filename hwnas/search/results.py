@@ -62,7 +62,7 @@ def _rows(result, evaluations, front_ids: set) -> tuple[list[str], list[dict]]:
         header += [lb, f"{lb}_source"]
     for lb in con_labels:
         header += [lb, f"{lb}_source"]
-    rungs = (result.config or {}).get("rungs")  # multi-fidelity (moasha): say each row's fidelity
+    rungs = ((result.config or {}).get("strategy_params") or result.config or {}).get("rungs")  # multi-fidelity (moasha): say each row's fidelity
     header += ["violation"] + (["fidelity"] if rungs else []) + ["on_front"]
     rows = []
     for e in evaluations:

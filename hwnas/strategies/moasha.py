@@ -42,10 +42,12 @@ def rung_epochs(full: int, eta: int) -> list[int]:
 
 def promote(F: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` rows of F (minimised columns) promoted: whole non-dominated fronts in turn, the last
-    one by crowding distance (NSGA-II survival order); nan values rank last."""
+    one by crowding distance (NSGA-II survival order); rows with an unknown (nan) value come last."""
     F = np.asarray(F, dtype=float)
-    F = np.where(np.isfinite(F), F, np.nanmax(np.where(np.isfinite(F), F, -np.inf), axis=0, initial=0) + 1e9)
-    return np.sort(pareto_order(F)[: max(0, int(k))])
+    ok = np.flatnonzero(np.all(np.isfinite(F), axis=1))
+    order = ok[pareto_order(F[ok])] if len(ok) else ok
+    order = np.concatenate([order, np.flatnonzero(~np.all(np.isfinite(F), axis=1))]).astype(int)
+    return np.sort(order[: max(0, int(k))])
 
 
 class MOASHA(Params):
