@@ -22,7 +22,8 @@ def test_rungs_grow_by_eta_and_end_at_the_full_recipe():
     assert rung_epochs(9, 3) == [1, 3, 9]
     assert rung_epochs(2, 3) == [1, 2]
     assert rung_epochs(1, 3) == [1]
-    assert rung_epochs(20, 2) == [1, 2, 4, 8, 16, 20]
+    assert rung_epochs(20, 2) == [1, 2, 4, 8, 20]
+    assert rung_epochs(4, 3) == [1, 4]
     with pytest.raises(HwnasError):
         rung_epochs(8, 1)
 

@@ -30,11 +30,13 @@ from .toolkit import Recorder, accuracy_index, cheap_objective_values
 
 
 def rung_epochs(full: int, eta: int) -> list[int]:
-    """The rungs: 1, eta, eta^2, ... below ``full``, then ``full`` (``rung_epochs(8, 3) == [1, 3, 8]``)."""
+    """The rungs: 1, eta, eta^2, ... up to half of ``full``, then ``full`` (``rung_epochs(8, 3) == [1, 3, 8]``,
+    ``rung_epochs(4, 3) == [1, 4]``: a rung over half the full recipe, retrained from scratch, would cost nearly
+    a full training)."""
     if int(eta) < 2:
         raise HwnasError(f"eta must be >= 2, got {eta}")
     out, r = [], 1
-    while r < int(full):
+    while r < int(full) and (r == 1 or 2 * r <= int(full)):
         out.append(r)
         r *= int(eta)
     return out + [int(full)]
