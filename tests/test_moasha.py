@@ -96,3 +96,18 @@ def test_journey_moasha_pareto_search(tmp_path):
     assert config["strategy_params"]["epochs_spent"] == 10
     history = read_csv(out / "history.csv")
     assert [int(r["rung_epochs"]) for r in history] == [1, 2, 1, 2]
+
+
+@pytest.mark.journey
+def test_journey_moasha_resume_reproduces_an_unbroken_run(tmp_path):
+    """A run of 10 epochs resumed to 20 gives the unbroken 20-epoch run: the full values replay from the log, the
+    low-fidelity trainings are trained again with the same seed and promote the same archs."""
+    args = ["pareto-search", "--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1", "--space-opt",
+            "input_size=8", "--strategy", "moasha", "--strategy-opt", "n_initial=3", "--accuracy", "train:digits",
+            "--epochs", "2", "--objective", "error", "--objective", "params", "--trust-archs", "0", "--seed", "0"]
+    run_hwnas(args + ["--budget", "10", "--out", tmp_path / "a"], cwd=tmp_path, timeout=120).ok()
+    run_hwnas(["pareto-search", "--resume", tmp_path / "a", "--budget", "20"], cwd=tmp_path, timeout=120).ok()
+    run_hwnas(args + ["--budget", "20", "--out", tmp_path / "b"], cwd=tmp_path, timeout=120).ok()
+    a, b = read_csv(tmp_path / "a" / "evaluations.csv"), read_csv(tmp_path / "b" / "evaluations.csv")
+    assert len(a) == 4
+    assert [(r["arch_id"], r["error"], r["fidelity"]) for r in a] == [(r["arch_id"], r["error"], r["fidelity"]) for r in b]
