@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (SGD, nesterov, cosine schedule)"),
         label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="label smoothing (0 = off)"),
         train_device: Optional[str] = typer.Option(None, "--train-device", help="auto (CUDA if available) | cpu | cuda"),
-        budget: Optional[int] = typer.Option(None, "--budget", help="unique architectures to evaluate"),
+        budget: Optional[int] = typer.Option(None, "--budget", help="unique architectures to evaluate (--strategy moasha with --accuracy train: total training epochs)"),
         trust_archs: Optional[int] = typer.Option(None, "--trust-archs", help="accuracy train: after the search, re-train this many archs with another seed to measure how far to trust the accuracy axis (trust.json; 0 = off)"),
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (same seed, same search)"),
         executor: Optional[str] = typer.Option(None, "--executor", help="in-process (default) | ray"),

@@ -62,7 +62,8 @@ def _rows(result, evaluations, front_ids: set) -> tuple[list[str], list[dict]]:
         header += [lb, f"{lb}_source"]
     for lb in con_labels:
         header += [lb, f"{lb}_source"]
-    header += ["violation", "on_front"]
+    rungs = ((result.config or {}).get("strategy_params") or result.config or {}).get("rungs")  # multi-fidelity (moasha): say each row's fidelity
+    header += ["violation"] + (["fidelity"] if rungs else []) + ["on_front"]
     rows = []
     for e in evaluations:
         row = {"order": e.extras.get("order", ""), "arch": e.extras.get("arch", ""), "arch_id": e.arch.arch_id,
@@ -72,6 +73,8 @@ def _rows(result, evaluations, front_ids: set) -> tuple[list[str], list[dict]]:
         for lb in con_labels:
             row[lb] = f"{(e.extras.get('constraints') or {}).get(lb, float('nan')):.6g}"
             row[f"{lb}_source"] = (e.extras.get("constraint_sources") or {}).get(lb, "")
+        if rungs:
+            row["fidelity"] = f"full ({rungs[-1]} of {rungs[-1]} epochs)"
         rows.append(row)
     return header, rows
 

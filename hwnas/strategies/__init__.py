@@ -15,6 +15,7 @@ from ..contracts import Evaluation, Evaluator, SearchResult, SearchStrategy
 from .dppnet import DPPNet
 from .evolution import AgingEvolution
 from .mobo import CheapCostMOBO
+from .moasha import MOASHA
 from .monas import MONAS
 from .nsga2 import NSGA2Search
 from .random_search import RandomSearch
@@ -26,6 +27,7 @@ STRATEGIES: dict[str, Callable[..., SearchStrategy]] = {
     "monas": MONAS,
     "dppnet": DPPNet,
     "mobo": CheapCostMOBO,
+    "moasha": MOASHA,
 }
 
 
@@ -86,4 +88,4 @@ def create_strategy(name: str, **params) -> SearchStrategy:
 
 
 __all__ = ["STRATEGIES", "AUTO", "choose_strategy", "create_strategy", "register_strategy", "Evaluation", "Evaluator", "SearchResult",
-           "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution", "MONAS", "DPPNet", "CheapCostMOBO"]
+           "SearchStrategy", "NSGA2Search", "RandomSearch", "AgingEvolution", "MONAS", "DPPNet", "CheapCostMOBO", "MOASHA"]

@@ -54,10 +54,10 @@ class TrainSource(Source):
         return load_splits(self.dataset, space.input_shape(), data_dir=self.data_dir, download=self.download,
                            seed=self.seed)
 
-    def _train(self, space, arch: Arch, splits, test: bool = False, seed: int | None = None):
+    def _train(self, space, arch: Arch, splits, test: bool = False, seed: int | None = None, recipe=None):
         from ...accuracy.training import train_arch
 
-        return train_arch(space, arch, splits, self.recipe, device=self.train_device,
+        return train_arch(space, arch, splits, recipe or self.recipe, device=self.train_device,
                           seed=self.seed if seed is None else int(seed), test=test, threads=self.threads)
 
     def train(self, space, arch: Arch) -> tuple[float, str]:
@@ -68,6 +68,27 @@ class TrainSource(Source):
     def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         done = [self.train(space, a) for a in archs]
         return np.array([v for v, _ in done], dtype=float), [s for _, s in done]
+
+    @property
+    def full_epochs(self) -> int:
+        """Epochs of the full recipe (what ``values`` trains for)."""
+        return int(self.recipe.epochs)
+
+    def fidelity_values(self, space, archs: Sequence[Arch], quantity: str, epochs: int) -> tuple[np.ndarray, list[str]]:
+        """Validation error of ``archs`` trained for ``epochs`` of the full recipe's epochs (a low-fidelity value,
+        trained from scratch with the same seed, splits and learning-rate schedule over ``epochs``), provenance
+        ``trained:digits(val, 1 of 8 epochs, ...)``. Never the evaluator's value of an arch: it is not cached."""
+        from dataclasses import replace
+
+        epochs = int(epochs)
+        if not 1 <= epochs <= self.full_epochs:
+            raise HwnasError(f"fidelity must be 1..{self.full_epochs} epochs, got {epochs}")
+        full, short = self.recipe, replace(self.recipe, epochs=epochs)
+        splits = self._splits(space)
+        results = [self._train(space, a, splits, recipe=short) for a in archs]
+        tag = f"{epochs} epochs"
+        return (np.array([100.0 - r.val_accuracy for r in results], dtype=float),
+                [r.source.replace(tag, f"{epochs} of {full.epochs} epochs", 1) for r in results])
 
     def test_values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         """Test error of the final front: each arch is retrained with the same seed and recipe (identical on the
