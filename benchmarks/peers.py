@@ -3,7 +3,8 @@ evaluator (hwnas table sources), the same budget accounting (unique archs; a rep
 cache and costs nothing) and the same score as hwnas's strategies. Benchmark-only (the optional ``bench`` extra).
 
 Each peer treats every objective as a black box: it sees one categorical parameter per gene and the values the
-evaluator returns; an arch the table lacks (nan) is told as a failed trial.
+evaluator returns; an arch the table lacks (nan) is told as a failed trial. On a constrained problem the Optuna
+samplers get the evaluator's violation of each trial through their ``constraints_func`` (feasible: <= 0).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ class OptunaPeer:
         self.sampler = sampler
         self.name = f"optuna-{sampler}"
 
-    def _make_sampler(self, seed: int):
+    def _make_sampler(self, seed: int, constrained: bool = False):
         import optuna
 
+        # a constrained problem: the sampler sees the evaluator's violation (<= 0 feasible) of each trial
+        cons = {"constraints_func": (lambda t: [t.user_attrs["violation"]])} if constrained else {}
         if self.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed)
+            return optuna.samplers.NSGAIISampler(seed=seed, **cons)
         if self.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, **cons)
         if self.sampler == "gp":
             return optuna.samplers.GPSampler(seed=seed, deterministic_objective=True)
         raise ValueError(self.sampler)
@@ -36,8 +39,9 @@ class OptunaPeer:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         seed = int(rng.integers(0, 2**31 - 1))
+        constrained = bool(evaluator.bounds)
         study = optuna.create_study(directions=["minimize"] * len(evaluator.objectives),
-                                    sampler=self._make_sampler(seed))
+                                    sampler=self._make_sampler(seed, constrained))
         guard = Budget(evaluator, budget, space)
         rec = Recorder(evaluator, callback)
         cards = list(space.cardinalities())
@@ -50,6 +54,8 @@ class OptunaPeer:
             _, F = guard.evaluate([arch])
             f = F[0]
             if np.all(np.isfinite(f)):
+                if constrained:
+                    trial.set_user_attr("violation", float(evaluator.violations([arch])[0]))
                 study.tell(trial, [float(v) for v in f])
             else:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
