@@ -257,13 +257,17 @@ def test_ray_executor_code_path_with_a_stand_in_ray(monkeypatch, space, tables):
     fake.remote = remote
     fake.get = lambda ref: ref.value
     monkeypatch.setitem(sys.modules, "ray", fake)
+    import hwnas.ray_cluster
+
+    checked = []  # the address is checked before Ray is asked to join it (no server at this stand-in's address)
+    monkeypatch.setattr(hwnas.ray_cluster, "check_reachable", checked.append)
     small = create_space("nb201", C=4, N=1)
     acc, lat = tables
     spec = EvaluatorSpec(objectives=["error", "params"], accuracy=f"table:{acc}")
     ev = build_evaluator(small, spec, executor=create_executor("ray", "ray://head:10001"))
     archs = [small.from_index(i) for i in (1, 2, 3)]
     F = ev.evaluate(archs)
-    assert calls == {"init": "ray://head:10001", "submitted": 3}
+    assert calls == {"init": "ray://head:10001", "submitted": 3} and checked == ["ray://head:10001"]
     assert list(F[:, 1]) == [small.static_costs(a).params for a in archs]
 
 
