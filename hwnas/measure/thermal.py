@@ -108,9 +108,6 @@ def cool_down(read: Callable[[], dict], policy: dict, sleep: Callable[[float], N
         reading = read()
 
 
-ON_TIMEOUT = ("measure", "stop")
-
-
 class ThermalStop(DeviceUnreachable):
     """The device did not cool down to ``cooldown_c`` within ``cooldown_timeout_s`` and its profile says
     ``on_timeout: stop``: nothing is measured, and the device counts as dropped off (a several-device profile

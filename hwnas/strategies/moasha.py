@@ -128,8 +128,8 @@ class _Run:
                 return
             err, _ = source.fidelity_values(self.space, archs, "error", epochs)
             self.low += len(archs)
-            F = np.column_stack([err] + [cheap_objective_values(self.ev, self.space, archs, [j], self._counts).get(
-                j, np.zeros(len(archs))) for j in self.cost_i])
+            cheap = cheap_objective_values(self.ev, self.space, archs, self.cost_i, self._counts)
+            F = np.column_stack([err] + [cheap.get(j, np.zeros(len(archs))) for j in self.cost_i])
             keep = promote(F, math.ceil(len(archs) / self.s.eta))
             self.rec.record(self.step, rung_epochs=epochs, trained=len(archs), epochs_spent=self.spent)
             archs = [archs[k] for k in keep]

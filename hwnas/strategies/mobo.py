@@ -171,6 +171,22 @@ def hv_improvement_picks(front, P, M, free, k: int, ref, rng, n_samples: int = 4
     return chosen
 
 
+def _exact_picks_2d(Z, P, M, free, k: int, ref) -> list[int]:
+    """Greedy picks (indices into P) by the exact hypervolume improvement of the optimistic points ``P`` over
+    ``Z`` (two objectives), each pick added to ``Z`` at its mean ``M``; fewer than ``k`` when nothing improves."""
+    chosen: list[int] = []
+    for _ in range(k):
+        gain = hv_improvement_2d(Z, P, ref)
+        gain[~free] = -1.0
+        gain[chosen] = -np.inf
+        i = int(np.argmax(gain))
+        if gain[i] <= 0:
+            break
+        chosen.append(i)
+        Z = np.vstack([Z, M[i]])
+    return chosen
+
+
 def _dominated(F, X, chunk: int = 256, strict: bool = True) -> np.ndarray:
     """Rows of X that some row of F dominates (``strict=False``: weakly, F <= X in every objective)."""
     out = np.zeros(len(X), dtype=bool)
@@ -383,23 +399,13 @@ class CheapCostMOBO(Params):
         M = (mean - ideal) / scale
         ref = np.full(m, 1.1)
         free = violation <= 0
-        if m != 2:
+        if m == 2:
+            chosen = _exact_picks_2d(Z, Zopt, M, free, k, ref)
+        else:
             chosen = hv_improvement_picks(Z, Zopt, M, free, k, ref, np.random.default_rng(len(Y)))
-            rest = [r for r in pareto_order(opt, violation) if r not in set(chosen)]
-            return np.array(chosen + rest[: k - len(chosen)], dtype=int)
-        chosen: list[int] = []
-        for _ in range(k):
-            gain = hv_improvement_2d(Z, Zopt, ref)
-            gain[~free] = -1.0
-            gain[chosen] = -np.inf
-            i = int(np.argmax(gain))
-            if gain[i] <= 0:  # nothing promises an improvement: fill in survival order of the optimistic points
-                rest = [r for r in pareto_order(opt, violation) if r not in chosen]
-                chosen.extend(rest[: k - len(chosen)])
-                break
-            chosen.append(i)
-            Z = np.vstack([Z, M[i]])
-        return np.array(chosen, dtype=int)
+        taken = set(chosen)  # nothing promises more: fill in survival order of the optimistic points
+        rest = [r for r in pareto_order(opt, violation) if r not in taken]
+        return np.array(chosen + rest[: k - len(chosen)], dtype=int)
 
 
 __all__ = ["CheapCostMOBO", "RidgeEnsemble", "focus_transform", "hv_improvement_2d", "hv_improvement_picks"]
