@@ -214,8 +214,8 @@ def parse_args(argv):
                     "class's mean accuracy (not each copy's) and evaluates in Pareto-layer order of (class mean, "
                     "latency) -- a ceiling for an accuracy model, not a strategy")
     ap.add_argument("--budgets", default="100,300,1000")
-    ap.add_argument("--seeds", type=int, default=10, help="seeds per problem instance (three: per device pair, "
-                    "default 1 there: pair k runs seed k)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per problem instance (default 10; three: per "
+                    "device pair, default 1 there: pair k runs seed k)")
     ap.add_argument("--param", action="append", help="STRATEGY.PARAM=VALUE, e.g. nsga2.population_size=30")
     ap.add_argument("--normalise", choices=("front", "space"), default="front",
                     help="front: by the exact front's ideal/nadir (default, the issue's definition); "
@@ -297,7 +297,7 @@ def report(kind: str, problems, strategies, budgets, ratios, seconds, args) -> N
 
 
 def run_problem(kind: str, args, space, archs, accuracy, specs) -> int:
-    seeds = args.seeds if kind != "three" or "--seeds" in (sys.argv if args.argv is None else args.argv) else 1
+    seeds = args.seeds if args.seeds is not None else (1 if kind == "three" else 10)
     devices = args.device or list(ALL_DEVICES)
     problems = make_problems(kind, space, accuracy, args.data, devices, archs, args.normalise, seeds)
     for p in problems:
@@ -328,7 +328,6 @@ def run_problem(kind: str, args, space, archs, accuracy, specs) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    args.argv = argv
     if not args.data.is_dir():
         print(f"no benchmark data at {args.data}", file=sys.stderr)
         return 2
