@@ -57,7 +57,6 @@ LONGEST_FIRST = (
     "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 30
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#2]",  # 26
     "tests/test_doc_examples.py::test_examples_run_as_typed[docs/security.md]",  # 26
-    "tests/test_graph_kernel_search.py::test_layer_kernels_equal_exported_onnx_kernels_for_50_random_archs",  # 25
     "tests/test_lab_journey.py::test_executor_ray_places_each_device_on_its_own_resource",  # 19
     "tests/test_journey_resume.py::test_ctrl_c_then_a_torn_log_line_then_resume_finishes",  # 18
     "tests/test_report_browser.py::test_measured_latency_beside_predicted",  # 18

@@ -84,7 +84,7 @@ def test_profile_pixel_through_fake_adb(fake_adb, tmp_path, shared_export_cache,
     arch = sp.from_index(3)
     store = MeasurementStore(tmp_path / "m.db")
     proto = ProtocolSettings.quick()
-    (m,) = measure_archs(sp, [arch], _pixel(), store, proto, cache_dir=shared_export_cache)
+    (m,) = measure_archs(sp, [arch], _pixel(energy_duration_s=5), store, proto, cache_dir=shared_export_cache)
     calls = (fake_adb / "calls.log").read_text()
     assert "push" in calls and f"/data/local/tmp/hwnas/{arch.arch_id}" in calls
     assert "taskset f0 /data/local/tmp/benchmark_model" in calls and "--num_threads=4" in calls
@@ -96,6 +96,8 @@ def test_profile_pixel_through_fake_adb(fake_adb, tmp_path, shared_export_cache,
     assert m.fingerprint["android"]["ro.product.model"] == "Pixel 7"
     assert m.fingerprint["protocol"]["sample"] == "benchmark_model round medians"
     assert m.energy_source == "measured:battery"
+    sustained = [ln for ln in calls.splitlines() if "--num_runs=1000000" in ln]
+    assert len(sustained) == 1 and "--min_secs=1 --max_secs=1 " in sustained[0]  # the quick protocol's cap, not the profile's 5 s
     assert m.energy_mj == pytest.approx(0.612 * 3.871 * m.latency_ms, rel=1e-6)  # W x ms
     assert m.op_profile and m.op_profile[0]["op_type"].startswith("Convolution")
 

@@ -14,7 +14,7 @@ import pytest
 
 from doc_examples import (DOCS, REPO, RUN_BY_JOURNEY, all_blocks, blocks, chains, covering_chains, free_port,
                           make_world,
-                          provide_models, runs, script_for, write_nb201_data)
+                          provide_models, runs, script_for, shrink, write_nb201_data)
 
 pytestmark = pytest.mark.journey
 
@@ -153,6 +153,14 @@ def test_a_chain_another_page_runs_word_for_word_is_run_once(tmp_path):
     for (page_, i), (by, j) in COVERED.items():
         assert page_ != by and by.parent.name == "docs", (page_, by)
         assert (by, j) in RUNNABLE
+
+
+def test_every_command_of_an_and_list_is_capped():
+    """`hwnas devices && hwnas profile ...` (docs/security.md) ran its profile with the full protocol, 13 s per arch:
+    each command of an `&&` list is capped like a command on its own line."""
+    assert shrink("hwnas devices && hwnas profile --device raspberry-pi-4 --space nb201 --n 50") == (
+        "hwnas devices && hwnas profile --device raspberry-pi-4 --space nb201 --n 2 --quick")
+    assert shrink("cd x && hwnas pareto-search --budget 99") == "cd x && hwnas pareto-search --budget 8 --trust-archs 2"
 
 
 def test_the_longest_tests_named_for_scheduling_exist():

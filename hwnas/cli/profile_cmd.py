@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
         rel_ci: float = typer.Option(0.02, "--rel-ci", help="stop when the 95% CI of the median is within +-this"),
         max_time_s: float = typer.Option(10.0, "--max-time-s", help="cap on timed runs per arch (seconds)"),
-        quick: bool = typer.Option(False, "--quick", help="short protocol caps (smoke runs; more results flagged unstable)"),
+        quick: bool = typer.Option(False, "--quick", help="short protocol caps (smoke runs; more results flagged unstable; a 1 s sustained energy run)"),
         op_profile: bool = typer.Option(True, "--op-profile/--no-op-profile", help="store op-level profiles"),
         reference: Optional[str] = typer.Option(None, "--reference",
                                                 help="drift reference timed between candidate rounds: auto | none | an "

@@ -73,6 +73,7 @@ class ProtocolSettings:
     warmup_min_runs: int = 3
     max_round_runs: int = 1000
     estimator: str = "median"  # which of ESTIMATORS becomes latency_ms (all are kept in the report)
+    energy_max_s: float | None = None  # cap on a sustained energy run (a profile's energy_duration_s); None: no cap
 
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
@@ -85,14 +86,17 @@ class ProtocolSettings:
             raise HwnasError(f"min_rounds must be >= 1, got {self.min_rounds}")
         if self.max_time_s <= 0 or self.warmup_max_s < 0 or self.round_ms <= 0:
             raise HwnasError("max_time_s and round_ms must be > 0, warmup_max_s >= 0")
+        if self.energy_max_s is not None and self.energy_max_s <= 0:
+            raise HwnasError(f"energy_max_s must be > 0, got {self.energy_max_s}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def quick(cls) -> "ProtocolSettings":
-        """Short caps for tests and smoke runs (same rules, smaller budgets)."""
-        return cls(min_runs=10, min_rounds=3, round_ms=20.0, max_time_s=1.0, warmup_max_s=0.3, max_rounds=30)
+        """Short caps for tests and smoke runs (same rules, smaller budgets; a sustained energy run of 1 s)."""
+        return cls(min_runs=10, min_rounds=3, round_ms=20.0, max_time_s=1.0, warmup_max_s=0.3, max_rounds=30,
+                   energy_max_s=1.0)
 
 
 @dataclass

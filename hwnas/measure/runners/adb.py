@@ -333,9 +333,10 @@ class AdbRunner:
             return parse_perf_test_output(text)
         return parse_benchmark_output(text)
 
-    def _battery_energy(self, profile, remote: str, median_ms: float):
+    def _battery_energy(self, profile, remote: str, median_ms: float, max_s: float | None = None):
         """(energy_mj, source, the meter for its peak power) from sampled battery power, or (None, None, None)."""
         duration = float(profile.connection.get("energy_duration_s") or 5.0)
+        duration = min(duration, max_s) if max_s else duration
 
         def read(name: str) -> str:
             try:
@@ -436,7 +437,7 @@ class AdbRunner:
             if op_profile and tool == "benchmark_model":
                 ops = self._bench(profile, remote, num_runs=max(10, protocol.min_runs), warmup_runs=1,
                                   op_profiling=True)["op_profile"]
-            energy = self._energy(profile, remote, latency)
+            energy = self._energy(profile, remote, latency, protocol.energy_max_s)
         finally:
             for f in (remote, ref_remote):
                 if f is not None:
@@ -444,11 +445,12 @@ class AdbRunner:
         ref = interleaved_reference(rounds.ref_centres, res.round_medians) if reference is not None else None
         return self._result(profile, res, protocol, latency, ops, energy, ref, heat)
 
-    def _energy(self, profile, remote: str, latency_ms: float) -> tuple:
-        """(energy_mj, its source, peak_w, its source): the battery if it can be read, else the power model."""
+    def _energy(self, profile, remote: str, latency_ms: float, max_s: float | None = None) -> tuple:
+        """(energy_mj, its source, peak_w, its source): the battery if it can be read, else the power model;
+        ``max_s``: the protocol's cap on the sustained run (ProtocolSettings.energy_max_s)."""
         energy_mj, energy_source, meter = None, None, None
         if profile.energy.get("sensor") in ("battery", "auto"):
-            energy_mj, energy_source, meter = self._battery_energy(profile, remote, latency_ms)
+            energy_mj, energy_source, meter = self._battery_energy(profile, remote, latency_ms, max_s)
         if energy_mj is None:
             energy_mj, energy_source = estimate(profile.energy, latency_ms, profile.threads)
         return (energy_mj, energy_source) + tuple(peak_power(meter, profile.energy, profile.threads))

@@ -64,7 +64,7 @@ AGENT_SIDE_ENERGY = ("sysfs_root", "supply")  # name files on the agent: never t
 PROTOCOL_BOUNDS = {"rel_ci": (0.001, 0.5), "min_runs": (5, 10_000), "min_rounds": (1, 1_000),
                    "round_ms": (0.1, 10_000.0), "max_rounds": (1, 10_000), "max_time_s": (0.01, None),
                    "warmup_tol": (0.0, 1.0), "warmup_max_s": (0.0, None), "warmup_min_runs": (1, 1_000),
-                   "max_round_runs": (1, 100_000)}
+                   "max_round_runs": (1, 100_000), "energy_max_s": (0.01, None)}
 
 
 def is_loopback(host: str) -> bool:
@@ -676,7 +676,7 @@ class AgentRunner:
         body = json.dumps({
             "model_b64": base64.b64encode(path.read_bytes()).decode(), "format": profile.format,
             "runtime": profile.runtime, "threads": profile.threads, "delegate": profile.delegate,
-            "affinity": profile.affinity, "protocol": protocol.to_dict(),
+            "affinity": profile.affinity, "protocol": {k: v for k, v in protocol.to_dict().items() if v is not None},
             "energy": {k: v for k, v in (profile.energy or {}).items() if k not in AGENT_SIDE_ENERGY},
             "op_profile": op_profile, "thermal": profile.thermal,
         }).encode()
