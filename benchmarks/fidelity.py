@@ -3,14 +3,16 @@
 NB201 cells (C=8, N=1, 8x8 input, as search/default.yaml) trained on scikit-learn's digits (offline; no CIFAR-10 on
 this machine), objectives error (validation, full recipe) + params (counted). Every strategy gets the same budget
 in training epochs: mobo / nsga2 spend the full recipe (``--epochs``) per arch, so ``budget // epochs`` archs;
-moasha spends its rungs (each retrained from scratch).
+moasha spends its rungs: warm (the default; a promoted arch goes on from its rung's checkpoint) and cold
+(``moasha-cold``: ``warm_start=false``, each rung retrained from scratch with its own schedule).
 
 Figures per strategy, over seeds (mean and worst):
 - HV: hypervolume of each run's full-fidelity front, normalised by the ideal / nadir of the union of every run's
   full-fidelity evaluations (reference point 1.1 after scaling), at half the budget and at the whole budget;
 - tau: Kendall tau between the front's validation errors (seed 0) and the same archs trained again with the full
   recipe and training seed 1 (how far the front's ranking holds under full retraining);
-- for moasha, tau1: Kendall tau between the 1-epoch and the full-recipe errors of the archs it promoted to full.
+- for moasha, tau1: Kendall tau between the 1-epoch (rung 0, as that variant trains it) and the full-recipe errors
+  of the archs it promoted to full.
 
     python benchmarks/fidelity.py --seeds 3 --epochs 4 --budget 48
 """
@@ -23,21 +25,21 @@ import time
 import numpy as np
 
 
-def run_one(name, seed, epochs, budget, opts):
+def run_one(name, strategy_name, seed, epochs, budget, opts):
     from hwnas.evaluation import EvaluatorSpec, build_evaluator
     from hwnas.spaces import create_space
     from hwnas.strategies import create_strategy
 
     space = create_space("nb201", C=8, N=1, input_size=8)
     ev = build_evaluator(space, EvaluatorSpec(objectives=["error", "params"], accuracy="train:digits", epochs=epochs))
-    strategy = create_strategy(name, **opts)
-    units = budget if name == "moasha" else budget // epochs
+    strategy = create_strategy(strategy_name, **opts)
+    units = budget if strategy_name == "moasha" else budget // epochs
     rows: list[dict] = []
     t0 = time.perf_counter()
     result = strategy.run(space, ev, units, np.random.default_rng(seed), rows.append)
     wall = time.perf_counter() - t0
     evals = result.evaluations
-    if name == "moasha":  # epochs spent when each full evaluation was made (history rows)
+    if strategy_name == "moasha":  # epochs spent when each full evaluation was made (history rows)
         spent = [next(r["epochs_spent"] for r in rows if r["n_evals"] >= i + 1) for i in range(len(evals))]
     else:
         spent = [epochs * (i + 1) for i in range(len(evals))]
@@ -71,7 +73,10 @@ def tau_low(run):
     evals = run["result"].evaluations
     if len(evals) < 2:
         return float("nan")
-    low, _ = run["ev"].accuracy.fidelity_values(run["space"], [e.arch for e in evals], "error", 1)
+    source = run["ev"].accuracy
+    warm = run["result"].config.get("warm_start") is True
+    low, _ = source.fidelity_values(run["space"], [e.arch for e in evals], "error", 1, warm=warm)
+    source.keep_checkpoints([])
     return float(kendalltau(low, [e.values[0] for e in evals]).statistic)
 
 
@@ -84,21 +89,22 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=48, help="total training epochs per run")
     a = p.parse_args()
     torch.set_num_threads(1)
-    plans = {"moasha": {"eta": 3}, "mobo": {}, "nsga2": {"population_size": 4}}
-    runs = [run_one(n, s, a.epochs, a.budget, o) for s in range(a.seeds) for n, o in plans.items()]
+    plans = {"moasha": ("moasha", {"eta": 3}), "moasha-cold": ("moasha", {"eta": 3, "warm_start": False}),
+             "mobo": ("mobo", {}), "nsga2": ("nsga2", {"population_size": 4})}
+    runs = [run_one(n, k, s, a.epochs, a.budget, o) for s in range(a.seeds) for n, (k, o) in plans.items()]
     union = np.array([e.values for r in runs for e in r["result"].evaluations], dtype=float)
     ideal, nadir = union.min(axis=0), union.max(axis=0)
     print(f"NB201 C=8 N=1 8x8 on digits, error+params, {a.epochs}-epoch recipe, {a.budget} training epochs per run, "
           f"{a.seeds} seeds; HV normalised by the union of all runs' full-fidelity evaluations ({len(union)})")
-    print(f"{'strategy':8} {'full evals':>10} {'HV@half mean/worst':>19} {'HV@all mean/worst':>18} "
+    print(f"{'strategy':11} {'full evals':>10} {'HV@half mean/worst':>19} {'HV@all mean/worst':>18} "
           f"{'tau(front, seed 1) mean/worst':>30} {'tau(1 ep, full)':>16} {'wall s':>7}")
     for name in plans:
         mine = [r for r in runs if r["name"] == name]
         half = [hv_at(r, a.budget // 2, ideal, nadir) for r in mine]
         full = [hv_at(r, a.budget, ideal, nadir) for r in mine]
         taus = [tau_front(r) for r in mine]
-        low = f"{np.nanmean([tau_low(r) for r in mine]):+.2f}" if name == "moasha" else "-"
-        print(f"{name:8} {np.mean([len(r['result'].evaluations) for r in mine]):10.1f} "
+        low = f"{np.nanmean([tau_low(r) for r in mine]):+.2f}" if name.startswith("moasha") else "-"
+        print(f"{name:11} {np.mean([len(r['result'].evaluations) for r in mine]):10.1f} "
               f"{np.mean(half):9.3f}/{min(half):.3f} {np.mean(full):11.3f}/{min(full):.3f} "
               f"{np.nanmean(taus):+20.2f}/{np.nanmin(taus):+.2f} {low:>16} "
               f"{np.mean([r['wall'] for r in mine]):7.1f}")

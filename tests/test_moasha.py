@@ -44,23 +44,48 @@ def test_moasha_passes_check_strategy_on_a_source_without_epochs():
     check_strategy(create_strategy("moasha"))
 
 
-def test_moasha_spends_epochs_and_only_full_values_reach_the_evaluator(tmp_path):
+@pytest.mark.parametrize(("warm", "spent", "low", "full", "rungs"), [
+    (True, 10, 7, 3, [1, 2, 1, 2, 1, 2]),  # a bracket of 3: 3 x 1 epoch + 1 promoted x 1 more = 4; 4 + 4 + (1 + 1)
+    (False, 10, 6, 2, [1, 2, 1, 2]),  # each rung from scratch: 3 x 1 + 1 x 2 = 5; two brackets = 10
+])
+def test_moasha_spends_epochs_and_only_full_values_reach_the_evaluator(tmp_path, warm, spent, low, full, rungs):
     space = create_space("nb201", C=4, N=1, input_size=8)
     spec = EvaluatorSpec(objectives=["error", "params"], accuracy="train:digits", epochs=2, max_train=200)
     ev = build_evaluator(space, spec, log=tmp_path / "log.jsonl")
     rows = []
-    result = create_strategy("moasha", eta=3, n_initial=3).run(space, ev, 10, np.random.default_rng(0), rows.append)
+    strategy = create_strategy("moasha", eta=3, n_initial=3, warm_start=warm)
+    result = strategy.run(space, ev, 10, np.random.default_rng(0), rows.append)
     params = result.config
     assert params["rungs"] == [1, 2] and params["budget_unit"] == "training epochs"
-    assert params["epochs_spent"] <= 10
-    # a bracket of 3: 3 x 1 epoch, then 1 promoted x 2 epochs = 5; two brackets = 10
-    assert params["epochs_spent"] == 10 and params["low_fidelity_trainings"] == 6
-    assert ev.n_unique == 2
+    assert params["warm_start"] is warm
+    assert params["epochs_spent"] == spent and params["low_fidelity_trainings"] == low
+    assert ev.n_unique == full
     for e in ev.evaluations():
-        assert "of 2 epochs" not in e.sources[0] and "2 epochs" in e.sources[0], e.sources[0]
-    assert [r["rung_epochs"] for r in rows] == [1, 2, 1, 2]
+        assert "of 2" not in e.sources[0] and "2 epochs" in e.sources[0], e.sources[0]
+    assert [r["rung_epochs"] for r in rows] == rungs
     logged = (tmp_path / "log.jsonl").read_text().splitlines()
-    assert len(logged) == 2  # the two full evaluations: no low-fidelity value is logged
+    assert len(logged) == full  # the full evaluations: no low-fidelity value is logged
+    # a full value that went on from its rung's checkpoint is the full recipe trained from scratch, bit for bit
+    archs = [e.arch for e in ev.evaluations()]
+    fresh = build_evaluator(space, spec).accuracy.values(space, archs, "error")[0]
+    assert [e.values[0] for e in ev.evaluations()] == list(fresh)
+
+
+def test_warm_rungs_go_on_where_the_last_stopped_and_keep_only_the_promoted():
+    space = create_space("nb201", C=4, N=1, input_size=8)
+    source = build_evaluator(space, EvaluatorSpec(objectives=["error"], accuracy="train:digits", epochs=3,
+                                                  max_train=200)).accuracy
+    a, b = space.sample_distinct(2, np.random.default_rng(1))
+    one, prov = source.fidelity_values(space, [a, b], "error", 1, warm=True)
+    assert all("epoch 1 of 3" in p for p in prov), prov
+    source.keep_checkpoints([a])
+    two, prov2 = source.fidelity_values(space, [a], "error", 2, warm=True)
+    assert "epoch 2 of 3" in prov2[0]
+    full = source.values(space, [a, b], "error")[0]  # a from its epoch-2 checkpoint, b from scratch
+    fresh = type(source)("digits", epochs=3, max_train=200).values(space, [a, b], "error")[0]
+    assert list(full) == list(fresh)
+    assert source._checkpoints() == {}  # a's checkpoint was used up; b's was dropped when a alone was promoted
+    assert one[0] != two[0]  # a went on training between the rungs
 
 
 def test_low_fidelity_values_say_their_fidelity():
@@ -83,7 +108,7 @@ def test_journey_moasha_pareto_search(tmp_path):
                      "--objective", "error", "--objective", "params", "--budget", "10", "--seed", "0",
                      "--trust-archs", "0", "--out", out], cwd=tmp_path, timeout=120).ok()
     assert "moasha" in ran.text
-    front, evals = assert_search_results(out, n_evals=2)
+    front, evals = assert_search_results(out, n_evals=3)
     for row in evals:
         assert row["fidelity"] == "full (2 of 2 epochs)"
         assert row["error_source"].startswith("trained:digits(val, 2 epochs"), row["error_source"]
@@ -93,9 +118,9 @@ def test_journey_moasha_pareto_search(tmp_path):
     assert config["strategy"] == "moasha"
     assert config["strategy_params"]["budget_unit"] == "training epochs"
     assert config["strategy_params"]["rungs"] == [1, 2]
-    assert config["strategy_params"]["epochs_spent"] == 10
+    assert config["strategy_params"]["epochs_spent"] == 10 and config["strategy_params"]["warm_start"] is True
     history = read_csv(out / "history.csv")
-    assert [int(r["rung_epochs"]) for r in history] == [1, 2, 1, 2]
+    assert [int(r["rung_epochs"]) for r in history] == [1, 2, 1, 2, 1, 2]
 
 
 @pytest.mark.journey
@@ -109,5 +134,5 @@ def test_journey_moasha_resume_reproduces_an_unbroken_run(tmp_path):
     run_hwnas(["pareto-search", "--resume", tmp_path / "a", "--budget", "20"], cwd=tmp_path, timeout=120).ok()
     run_hwnas(args + ["--budget", "20", "--out", tmp_path / "b"], cwd=tmp_path, timeout=120).ok()
     a, b = read_csv(tmp_path / "a" / "evaluations.csv"), read_csv(tmp_path / "b" / "evaluations.csv")
-    assert len(a) == 4
+    assert len(a) == 5  # brackets of 3 archs at 4 epochs each (1 + 1 + 1 at 1 epoch, 1 promoted: 1 more)
     assert [(r["arch_id"], r["error"], r["fidelity"]) for r in a] == [(r["arch_id"], r["error"], r["fidelity"]) for r in b]

@@ -16,7 +16,7 @@ not a number to ship).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,7 @@ class TrainResult:
     seconds: float
     device: str
     diverged: bool = False
+    checkpoint: dict | None = field(default=None, repr=False, compare=False)  # to go on training from (train_arch)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -108,10 +109,26 @@ def augment_batch(x, generator=None):
     return torch.where(flip[:, None, None, None], out.flip(3), out)
 
 
-def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool) -> bool:
-    """Train ``model`` in place on (x_tr, y_tr) (CPU tensors); False when the loss diverged."""
+def _rng_state(device: str) -> dict:
     import torch
-    import torch.nn.functional as F
+
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device == "cuda" else None}
+
+
+def _set_rng_state(state: dict, device: str) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if device == "cuda" and state.get("cuda") is not None:
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: dict | None = None,
+         stop_epoch: int | None = None) -> tuple[bool, dict | None]:
+    """Train ``model`` in place on (x_tr, y_tr) (CPU tensors): epochs ``state["epoch"]`` (0 without ``state``) up
+    to ``stop_epoch`` (the recipe's epochs by default) of the recipe's schedule. Returns (False when the loss
+    diverged, the state to go on from: optimiser, schedule, random generator, next epoch)."""
+    import torch
 
     cuda = device == "cuda"
     n, bs = len(x_tr), int(recipe.batch_size)
@@ -120,33 +137,55 @@ def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool) -> bool:
                           weight_decay=recipe.weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     scaler = torch.amp.GradScaler("cuda") if cuda else None
+    first = 0
+    if state is not None:  # the same optimiser momentum, learning rate and random stream as an unbroken run
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], device)
+        first = int(state["epoch"])
+    last = int(recipe.epochs) if stop_epoch is None else int(stop_epoch)
     if cuda:
         x_tr, y_tr = x_tr.to(device, non_blocking=True), y_tr.to(device, non_blocking=True)
     model.train()
-    for _ in range(int(recipe.epochs)):
-        order = torch.randperm(n).to(x_tr.device)
-        for i in range(0, n, bs):
-            idx = order[i:i + bs]
-            if len(idx) < 2:
-                continue  # batch norm needs two samples
-            xb, yb = x_tr[idx], y_tr[idx]
-            if augment:
-                xb = augment_batch(xb)
-            if cuda:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=float(recipe.label_smoothing))
-            if not torch.isfinite(loss):
-                return False
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-            sched.step()
+    for _ in range(first, last):
+        if not _epoch(model, x_tr, y_tr, recipe, opt, sched, scaler, augment):
+            return False, None
+    return True, {"epoch": last, "opt": opt.state_dict(), "sched": sched.state_dict(),
+                  "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(device)}
+
+
+def _epoch(model, x_tr, y_tr, recipe: Recipe, opt, sched, scaler, augment: bool) -> bool:
+    """One pass over the training images in a random order; False when the loss diverged."""
+    import torch
+    import torch.nn.functional as F
+
+    cuda = scaler is not None
+    n, bs = len(x_tr), int(recipe.batch_size)
+    order = torch.randperm(n).to(x_tr.device)
+    for i in range(0, n, bs):
+        idx = order[i:i + bs]
+        if len(idx) < 2:
+            continue  # batch norm needs two samples
+        xb, yb = x_tr[idx], y_tr[idx]
+        if augment:
+            xb = augment_batch(xb)
+        if cuda:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=cuda):
+            loss = F.cross_entropy(model(xb), yb, label_smoothing=float(recipe.label_smoothing))
+        if not torch.isfinite(loss):
+            return False
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        sched.step()
     return True
 
 
@@ -177,9 +216,10 @@ def _check_classes(space, name: str, num_classes: int) -> None:
 
 
 def _train(space, arch, x_tr, y_tr, eval_sets, recipe: Recipe, device: str, seed: int, augment: bool,
-           threads: int) -> tuple[list[float], bool]:
-    """Build ``arch`` from ``seed``, train it, return accuracy (%) on each (x, y) of ``eval_sets`` and whether it
-    trained (a diverged run scores chance)."""
+           threads: int, checkpoint: dict | None = None, stop_epoch: int | None = None):
+    """Build ``arch`` from ``seed``, train it, return (accuracy (%) on each (x, y) of ``eval_sets``, whether it
+    trained (a diverged run scores chance), the checkpoint to go on from). ``checkpoint`` (from a run of the same
+    arch, seed and recipe stopped at ``stop_epoch``): go on from it; on the CPU the result is the unbroken run's."""
     import torch
 
     old_threads = torch.get_num_threads()
@@ -193,20 +233,30 @@ def _train(space, arch, x_tr, y_tr, eval_sets, recipe: Recipe, device: str, seed
             if recipe.max_train is not None and int(recipe.max_train) < len(x):
                 keep = torch.randperm(len(x))[: int(recipe.max_train)]
                 x, y = x[keep], y[keep]
+            if checkpoint is not None:
+                model.load_state_dict(checkpoint["model"])
             if device == "cuda":
                 model = model.to(device, memory_format=torch.channels_last)
-            if not _fit(model, x, y, recipe, device, augment):
-                return [_chance(ys) for _, ys in eval_sets], False
-            return [_accuracy(model, xs, ys, device) for xs, ys in eval_sets], True
+            ok, state = _fit(model, x, y, recipe, device, augment, checkpoint and checkpoint["fit"], stop_epoch)
+            if not ok:
+                return [_chance(ys) for _, ys in eval_sets], False, None
+            accs = [_accuracy(model, xs, ys, device) for xs, ys in eval_sets]
+            return accs, True, {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                                "fit": state}
     finally:
         torch.set_num_threads(old_threads)
 
 
 def train_arch(space, arch, splits, recipe: Recipe | None = None, device: str = "auto", seed: int = 0,
-               test: bool = False, threads: int = 1) -> TrainResult:
+               test: bool = False, threads: int = 1, stop_epoch: int | None = None,
+               checkpoint: dict | None = None) -> TrainResult:
     """Train ``arch`` from scratch on ``splits.train``; validation accuracy, plus test accuracy when ``test``
-    (which needs ``splits.unlock_test()``: the search itself cannot read test images)."""
+    (which needs ``splits.unlock_test()``: the search itself cannot read test images). ``stop_epoch``: stop
+    after that many epochs of the recipe's schedule (a low-fidelity value, labelled ``epoch k of E``);
+    ``checkpoint``: a ``TrainResult.checkpoint`` of the same arch, seed and recipe to go on from."""
     recipe = recipe or Recipe()
+    if stop_epoch is not None and not 1 <= int(stop_epoch) <= int(recipe.epochs):
+        raise HwnasError(f"stop_epoch must be 1..{recipe.epochs}, got {stop_epoch}")
     dev = resolve_device(device)
     _check_classes(space, splits.name, splits.num_classes)
     augment = splits.augment if recipe.augment is None else bool(recipe.augment)
@@ -215,10 +265,13 @@ def train_arch(space, arch, splits, recipe: Recipe | None = None, device: str = 
         t = splits.test()  # raises LockedSplitError unless unlocked
         sets.append((t.x, t.y))
     start = time.perf_counter()
-    accs, ok = _train(space, arch, splits.train.x, splits.train.y, sets, recipe, dev, int(seed), augment, threads)
+    accs, ok, state = _train(space, arch, splits.train.x, splits.train.y, sets, recipe, dev, int(seed), augment,
+                             threads, checkpoint, stop_epoch)
     source = describe(splits.name, recipe, int(seed), dev, "val+test" if test else "val", augment)
+    if stop_epoch is not None and int(stop_epoch) < int(recipe.epochs):
+        source = source.replace(f"{recipe.epochs} epochs", f"epoch {int(stop_epoch)} of {recipe.epochs}", 1)
     return TrainResult(accs[0], accs[1] if test else None, source if ok else source + " diverged",
-                       time.perf_counter() - start, dev, diverged=not ok)
+                       time.perf_counter() - start, dev, diverged=not ok, checkpoint=state)
 
 
 def train_and_test(space, arch, data, epochs: int = 3, batch_size: int = 64, lr: float = 0.05, seed: int = 0,
@@ -227,6 +280,6 @@ def train_and_test(space, arch, data, epochs: int = 3, batch_size: int = 64, lr:
     ``data.x_train`` on the CPU, no augmentation; return accuracy in % on ``data.x_test``."""
     _check_classes(space, data.name, data.num_classes)
     recipe = Recipe(epochs=epochs, batch_size=batch_size, lr=lr, max_train=max_train, augment=False)
-    accs, _ = _train(space, arch, data.x_train, data.y_train, [(data.x_test, data.y_test)], recipe, "cpu", int(seed),
+    accs, _, _ = _train(space, arch, data.x_train, data.y_train, [(data.x_test, data.y_test)], recipe, "cpu", int(seed),
                      False, threads)
     return accs[0]

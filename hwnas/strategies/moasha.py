@@ -6,8 +6,11 @@ non-dominated rank then crowding distance of (low-fidelity error, cheap cost obj
 evaluator. Only full-recipe values reach the evaluator (its cache, its log ``evaluations.jsonl``, the front);
 low-fidelity values come from ``source.fidelity_values`` and are kept in the history rows only.
 
-Budget: with a source that trains (``train``), ``budget`` is **total training epochs** (each rung retrains from
-scratch: a promotion from 1 to 3 epochs costs 3 more). With a source without epochs (table, proxy, supernet)
+Budget: with a source that trains (``train``), ``budget`` is **total training epochs**. Warm start (``warm_start``,
+the default, with the in-process executor): a rung is the first k epochs of the full recipe's own schedule and a
+promoted arch goes on from its checkpoint (a promotion from 1 to 3 epochs costs 2 more; the full value is the
+unbroken full-recipe run's, bit for bit on the CPU). Cold (``warm_start=false``, or a Ray executor, whose workers
+hold no checkpoints): each rung retrains from scratch with a k-epoch schedule (from 1 to 3 epochs costs 3). With a source without epochs (table, proxy, supernet)
 there is nothing cheaper to train, every rung is the full value, and moasha is random search with ``budget``
 counted in unique archs (as every other strategy).
 
@@ -55,9 +58,10 @@ def promote(F: np.ndarray, k: int) -> np.ndarray:
 class MOASHA(Params):
     name = "moasha"
 
-    def __init__(self, eta: int = 3, n_initial: int | None = None):
+    def __init__(self, eta: int = 3, n_initial: int | None = None, warm_start: bool = True):
         self.eta = eta
         self.n_initial = n_initial
+        self.warm_start = warm_start
 
     def run(self, space, evaluator, budget: int, rng: np.random.Generator,
             callback: Callback | None = None) -> SearchResult:
@@ -81,6 +85,10 @@ class _Run:
     def __init__(self, strategy, space, evaluator, budget, rng, rec, rungs, n0):
         self.s, self.space, self.ev, self.budget, self.rng, self.rec = strategy, space, evaluator, budget, rng, rec
         self.rungs, self.n0 = rungs, n0
+        in_process = getattr(getattr(evaluator, "executor", None), "name", "in-process") == "in-process"
+        self.warm = bool(strategy.warm_start) and in_process
+        # epochs a rung adds per arch: warm, what the previous rung left to train; cold, the whole rung again
+        self.step_epochs = [r - (p if self.warm else 0) for p, r in zip([0, *rungs], rungs)]
         self.acc_i = accuracy_index(evaluator.objectives)
         self.cost_i = [j for j in range(len(evaluator.objectives)) if j != self.acc_i]
         self.spent, self.step, self.low = 0, 0, 0
@@ -93,7 +101,7 @@ class _Run:
     def cost(self, n: int) -> int:
         """Epochs a bracket of ``n`` archs spends: n at rung 0, ceil(n/eta) at rung 1, ..."""
         total = 0
-        for r in self.rungs:
+        for r in self.step_epochs:
             total += n * r
             n = math.ceil(n / self.s.eta)
         return total
@@ -101,7 +109,7 @@ class _Run:
     def go(self) -> SearchResult:
         if self.budget < 1:
             raise HwnasError(f"budget must be >= 1 training epochs, got {self.budget}")
-        while self.left() >= self.rungs[0]:
+        while self.left() >= self.step_epochs[0]:
             n = min(self.n0, self.space.size() - len(self.seen))
             while n > 0 and self.cost(n) > self.left():  # a bracket starts only where it can end in a full value
                 n -= 1
@@ -111,25 +119,29 @@ class _Run:
             self.seen.update(a.arch_id for a in archs)
             self.bracket(archs)
         cfg = {**self.s.get_params(), "rungs": self.rungs, "budget_unit": "training epochs",
+               "warm_start": self.warm if self.warm or not self.s.warm_start else "off: a Ray executor's workers "
+               "hold no checkpoints (each rung retrained from scratch)",
                "epochs_spent": int(self.spent), "low_fidelity_trainings": int(self.low)}
         return self.rec.result(self.s.name, self.space, cfg)
 
     def bracket(self, archs) -> None:
         source = self.ev.accuracy
-        for i, epochs in enumerate(self.rungs):
-            archs = archs[: self.left() // epochs]
+        for i, (epochs, cost) in enumerate(zip(self.rungs, self.step_epochs)):
+            archs = archs[: self.left() // cost]
             if not archs:
                 return
-            self.spent += epochs * len(archs)
+            self.spent += cost * len(archs)
             self.step += 1
             if i == len(self.rungs) - 1:
                 self.ev.evaluate(archs)
                 self.rec.record(self.step, rung_epochs=epochs, trained=len(archs), epochs_spent=self.spent)
                 return
-            err, _ = source.fidelity_values(self.space, archs, "error", epochs)
+            err, _ = source.fidelity_values(self.space, archs, "error", epochs, warm=self.warm)
             self.low += len(archs)
             cheap = cheap_objective_values(self.ev, self.space, archs, self.cost_i, self._counts)
             F = np.column_stack([err] + [cheap.get(j, np.zeros(len(archs))) for j in self.cost_i])
             keep = promote(F, math.ceil(len(archs) / self.s.eta))
             self.rec.record(self.step, rung_epochs=epochs, trained=len(archs), epochs_spent=self.spent)
             archs = [archs[k] for k in keep]
+            if self.warm:
+                source.keep_checkpoints(archs)

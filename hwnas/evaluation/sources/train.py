@@ -54,15 +54,17 @@ class TrainSource(Source):
         return load_splits(self.dataset, space.input_shape(), data_dir=self.data_dir, download=self.download,
                            seed=self.seed)
 
-    def _train(self, space, arch: Arch, splits, test: bool = False, seed: int | None = None, recipe=None):
+    def _train(self, space, arch: Arch, splits, test: bool = False, seed: int | None = None, recipe=None, **go_on):
         from ...accuracy.training import train_arch
 
         return train_arch(space, arch, splits, recipe or self.recipe, device=self.train_device,
-                          seed=self.seed if seed is None else int(seed), test=test, threads=self.threads)
+                          seed=self.seed if seed is None else int(seed), test=test, threads=self.threads, **go_on)
 
     def train(self, space, arch: Arch) -> tuple[float, str]:
-        """(validation error %, provenance) of one candidate."""
-        r = self._train(space, arch, self._splits(space))
+        """(validation error %, provenance) of one candidate: trained with the full recipe, going on from the
+        checkpoint a warm ``fidelity_values`` kept for it (the unbroken run's weights on the CPU)."""
+        ckpt = self._checkpoints().pop(arch.arch_id, None)
+        r = self._train(space, arch, self._splits(space), checkpoint=ckpt)
         return 100.0 - r.val_accuracy, r.source
 
     def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
@@ -74,21 +76,46 @@ class TrainSource(Source):
         """Epochs of the full recipe (what ``values`` trains for)."""
         return int(self.recipe.epochs)
 
-    def fidelity_values(self, space, archs: Sequence[Arch], quantity: str, epochs: int) -> tuple[np.ndarray, list[str]]:
-        """Validation error of ``archs`` trained for ``epochs`` of the full recipe's epochs (a low-fidelity value,
-        trained from scratch with the same seed, splits and learning-rate schedule over ``epochs``), provenance
-        ``trained:digits(val, 1 of 8 epochs, ...)``. Never the evaluator's value of an arch: it is not cached."""
+    def fidelity_values(self, space, archs: Sequence[Arch], quantity: str, epochs: int,
+                        warm: bool = False) -> tuple[np.ndarray, list[str]]:
+        """Validation error of ``archs`` trained for ``epochs`` of the full recipe's epochs (a low-fidelity value;
+        never the evaluator's value of an arch: it is not cached). Cold (``warm=False``): trained from scratch
+        with the same seed and splits, the learning-rate schedule over ``epochs``, provenance ``trained:digits(val,
+        1 of 8 epochs, ...)``. Warm: the first ``epochs`` of the full recipe's own schedule, going on from the
+        arch's kept checkpoint, and keeping the new one for the next rung or the full value (``train``),
+        provenance ``trained:digits(val, epoch 1 of 8, ...)``; ``keep_checkpoints`` drops the others."""
         from dataclasses import replace
 
         epochs = int(epochs)
         if not 1 <= epochs <= self.full_epochs:
             raise HwnasError(f"fidelity must be 1..{self.full_epochs} epochs, got {epochs}")
+        splits, kept = self._splits(space), self._checkpoints()
+        if warm:
+            results = [self._train(space, a, splits, stop_epoch=epochs, checkpoint=kept.get(a.arch_id))
+                       for a in archs]
+            kept.update((a.arch_id, r.checkpoint) for a, r in zip(archs, results) if r.checkpoint is not None)
+            return np.array([100.0 - r.val_accuracy for r in results], dtype=float), [r.source for r in results]
         full, short = self.recipe, replace(self.recipe, epochs=epochs)
-        splits = self._splits(space)
         results = [self._train(space, a, splits, recipe=short) for a in archs]
         tag = f"{epochs} epochs"
         return (np.array([100.0 - r.val_accuracy for r in results], dtype=float),
                 [r.source.replace(tag, f"{epochs} of {full.epochs} epochs", 1) for r in results])
+
+    def keep_checkpoints(self, archs: Sequence[Arch]) -> None:
+        """Drop every kept checkpoint but those of ``archs`` (the ones promoted to the next rung)."""
+        ids = {a.arch_id for a in archs}
+        kept = self._checkpoints()
+        for k in [k for k in kept if k not in ids]:
+            del kept[k]
+
+    def _checkpoints(self) -> dict:
+        if "_kept" not in self.__dict__:
+            self._kept: dict = {}
+        return self._kept
+
+    def __getstate__(self):
+        """Checkpoints stay in this process (a Ray worker trains from scratch: the same values, more epochs)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_kept"}
 
     def test_values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         """Test error of the final front: each arch is retrained with the same seed and recipe (identical on the
