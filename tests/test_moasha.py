@@ -136,3 +136,18 @@ def test_journey_moasha_resume_reproduces_an_unbroken_run(tmp_path):
     a, b = read_csv(tmp_path / "a" / "evaluations.csv"), read_csv(tmp_path / "b" / "evaluations.csv")
     assert len(a) == 5  # brackets of 3 archs at 4 epochs each (1 + 1 + 1 at 1 epoch, 1 promoted: 1 more)
     assert [(r["arch_id"], r["error"], r["fidelity"]) for r in a] == [(r["arch_id"], r["error"], r["fidelity"]) for r in b]
+
+
+def test_under_ray_the_rungs_run_cold_and_config_says_why():
+    """Ray workers hold no checkpoints: a warm promotion would train from scratch but be counted as the epochs left."""
+    from hwnas.evaluation.executors import InProcessExecutor
+
+    class NamedRay(InProcessExecutor):  # the evaluator only asks the executor's name; no cluster is needed for that
+        name = "ray"
+
+    space = create_space("nb201", C=4, N=1, input_size=8)
+    spec = EvaluatorSpec(objectives=["error", "params"], accuracy="train:digits", epochs=2, max_train=200)
+    ev = build_evaluator(space, spec, executor=NamedRay())
+    params = create_strategy("moasha", eta=3, n_initial=3).run(space, ev, 5, np.random.default_rng(0)).config
+    assert params["warm_start"].startswith("off: a Ray executor") and params["epochs_spent"] == 5
+    assert ev.n_unique == 1  # one cold bracket: 3 x 1 epoch + 1 x 2
