@@ -92,15 +92,19 @@ def main(argv=None) -> int:
             val[s, i], test[s, i] = r.val_accuracy, r.test_accuracy
         print(f"  [{i + 1:2d}/{len(archs)}] val {' '.join(f'{v:5.1f}' for v in val[:, i])}  "
               f"test {' '.join(f'{v:5.1f}' for v in test[:, i])}  {space.to_string(a)}", flush=True)
+    def tau(a, b) -> float:  # undefined (nan) when one side is constant, e.g. every arch at chance
+        t = kendall_tau(a, b)
+        return float("nan") if t is None else t
+
     print(f"source: {r.source.replace(f'seed {s}', 'seeds 0-' + str(args.seeds - 1))}")
     print(f"accuracy range: val {val.min():.1f}-{val.max():.1f} % (mean {val.mean():.1f}), "
           f"test {test.min():.1f}-{test.max():.1f} %; mean |val - test| (same model) {np.abs(val - test).mean():.2f} points")
     for s in range(args.seeds):
-        print(f"Kendall tau val vs test (seed {s}): {kendall_tau(val[s], test[s]):+.3f}")
+        print(f"Kendall tau val vs test (seed {s}): {tau(val[s], test[s]):+.3f}")
     if args.seeds > 1:
         pairs = list(itertools.combinations(range(args.seeds), 2))
-        taus = [kendall_tau(val[a], val[b]) for a, b in pairs]
-        taus_test = [kendall_tau(test[a], test[b]) for a, b in pairs]
+        taus = [tau(val[a], val[b]) for a, b in pairs]
+        taus_test = [tau(test[a], test[b]) for a, b in pairs]
         diffs = np.concatenate([np.abs(val[a] - val[b]) for a, b in pairs])
         print("Kendall tau seed vs seed (val):  " + ", ".join(f"{a}-{b} {t:+.3f}" for (a, b), t in zip(pairs, taus))
               + f"; median {np.median(taus):+.3f}, mean {np.mean(taus):+.3f}, worst {np.min(taus):+.3f}")
@@ -108,7 +112,7 @@ def main(argv=None) -> int:
               + f"; mean {np.mean(taus_test):+.3f}")
         print(f"|val difference| between two seeds of one arch: median {np.median(diffs):.2f}, p90 "
               f"{np.percentile(diffs, 90):.2f}, max {diffs.max():.2f} points")
-        print(f"Kendall tau mean-of-seeds val vs test: {kendall_tau(val.mean(0), test.mean(0)):+.3f}")
+        print(f"Kendall tau mean-of-seeds val vs test: {tau(val.mean(0), test.mean(0)):+.3f}")
     print(f"seconds per candidate (train {recipe.epochs} epochs + val/test eval, 1 CPU thread): wall mean "
           f"{np.mean(wall):.2f}, p90 {np.percentile(wall, 90):.2f}, max {np.max(wall):.2f}; CPU mean {np.mean(cpu):.2f}, "
           f"p90 {np.percentile(cpu, 90):.2f}, max {np.max(cpu):.2f}; total wall {np.sum(wall):.0f} s")
