@@ -81,6 +81,11 @@ def test_warm_rungs_go_on_where_the_last_stopped_and_keep_only_the_promoted():
     source.keep_checkpoints([a])
     two, prov2 = source.fidelity_values(space, [a], "error", 2, warm=True)
     assert "epoch 2 of 3" in prov2[0]
+    assert source.fidelity_values(space, [b], "error", 1, warm=True)[0][0] == one[1]  # b from scratch again
+    assert source.fidelity_values(space, [a], "error", 1, warm=True)[0][0] == one[0]  # not from a's epoch 2
+    source.keep_checkpoints([a])
+    assert source.fidelity_values(space, [a], "error", 2, warm=True)[0][0] == two[0]
+    source.keep_checkpoints([a])
     full = source.values(space, [a, b], "error")[0]  # a from its epoch-2 checkpoint, b from scratch
     fresh = type(source)("digits", epochs=3, max_train=200).values(space, [a, b], "error")[0]
     assert list(full) == list(fresh)

@@ -91,8 +91,11 @@ class TrainSource(Source):
             raise HwnasError(f"fidelity must be 1..{self.full_epochs} epochs, got {epochs}")
         splits, kept = self._splits(space), self._checkpoints()
         if warm:
-            results = [self._train(space, a, splits, stop_epoch=epochs, checkpoint=kept.get(a.arch_id))
-                       for a in archs]
+            def start(a):  # a kept checkpoint past this rung cannot give this rung's value: from scratch
+                ckpt = kept.get(a.arch_id)
+                return ckpt if ckpt is not None and ckpt["fit"]["epoch"] <= epochs else None
+
+            results = [self._train(space, a, splits, stop_epoch=epochs, checkpoint=start(a)) for a in archs]
             kept.update((a.arch_id, r.checkpoint) for a, r in zip(archs, results) if r.checkpoint is not None)
             return np.array([100.0 - r.val_accuracy for r in results], dtype=float), [r.source for r in results]
         full, short = self.recipe, replace(self.recipe, epochs=epochs)
