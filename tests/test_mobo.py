@@ -139,7 +139,7 @@ def test_tree_ensemble_and_blend_spread():
 
 @pytest.mark.parametrize("params", [{"model": "trees"}, {"model": "blend"}, {"encoding": "genes", "focus": 0.5},
                                     {"init": "random"}, {"residual": "gp"},
-                                    {"anchor": True}])
+                                    {"anchor": True}, {"explore_kappa": 2.0}])
 def test_mobo_variants_spend_the_budget_exactly_and_beat_random(tmp_path, params):
     space = ToySpace(n_genes=5, choices=4)
     everything = toy_evaluator(space, tmp_path).evaluate(space.all_archs())

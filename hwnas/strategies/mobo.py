@@ -25,6 +25,7 @@ on the built graph: they are cheap. What the budget pays for is accuracy (traini
    added to the front at its predicted mean (kriging believer) before the next pick. Normalisation: the
    current front's ideal/nadir (cheap objectives: their pool minimum as ideal), reference nadir + 10%.
    With more than two objectives the batch is taken in NSGA-II survival order of the optimistic points.
+   ``explore_kappa=K`` (two objectives): each batch's last pick uses kappa K instead (measured, not better).
 
 Budget = unique archs evaluated, spent exactly (``toolkit.Budget``). Seeded by the passed Generator only.
 The assumption: the cost objectives are cheap. When they are measured in the loop they are predicted like
@@ -190,6 +191,14 @@ def _exact_picks_2d(Z, P, M, free, k: int, ref) -> list[int]:
     return chosen
 
 
+def _more_optimistic(mean, opt, factor: float) -> np.ndarray:
+    """The optimistic point ``factor`` times further from the mean (in log space where all values are positive,
+    as the surrogate's spread is)."""
+    if np.all(mean > 0) and np.all(opt > 0):
+        return mean * (opt / mean) ** factor
+    return mean - factor * (mean - opt)
+
+
 def _dominated(F, X, chunk: int = 256, strict: bool = True) -> np.ndarray:
     """Rows of X that some row of F dominates (``strict=False``: weakly, F <= X in every objective)."""
     out = np.zeros(len(X), dtype=bool)
@@ -268,7 +277,8 @@ class CheapCostMOBO(Params):
     def __init__(self, n_init: int = 20, batch_size: int = 10, kappa: float = 0.5, pool_size: int = 20000,
                  n_members: int = 8, alpha: float = 1.0, encoding: str = "space", focus: float | None = None,
                  model: str = "ridge", init: str = "stratified", cost_features: bool = True, noise: bool = True,
-                 residual: str = "class", ell: float = 0.5, anchor: bool = False):
+                 residual: str = "class", ell: float = 0.5, anchor: bool = False,
+                 explore_kappa: float | None = None):
         self.n_init = n_init
         self.batch_size = batch_size
         self.kappa = kappa
@@ -284,6 +294,7 @@ class CheapCostMOBO(Params):
         self.residual = residual
         self.ell = ell
         self.anchor = anchor
+        self.explore_kappa = explore_kappa
 
     def _pool(self, space, rng):
         size = int(space.size())
@@ -452,7 +463,13 @@ class CheapCostMOBO(Params):
         M = (mean - ideal) / scale
         ref = np.full(m, 1.1)
         free = violation <= 0
-        if m == 2:
+        if m == 2 and self.explore_kappa is not None and k > 1 and float(self.kappa) > 0:
+            chosen = _exact_picks_2d(Z, Zopt, M, free, k - 1, ref)
+            bold = (_more_optimistic(mean, opt, float(self.explore_kappa) / float(self.kappa)) - ideal) / scale
+            spare = free.copy()
+            spare[chosen] = False
+            chosen += _exact_picks_2d(np.vstack([Z, M[chosen]]), bold, M, spare, 1, ref)
+        elif m == 2:
             chosen = _exact_picks_2d(Z, Zopt, M, free, k, ref)
         else:
             chosen = hv_improvement_picks(Z, Zopt, M, free, k, ref, np.random.default_rng(len(Y)))
