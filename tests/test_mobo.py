@@ -138,7 +138,8 @@ def test_tree_ensemble_and_blend_spread():
 
 
 @pytest.mark.parametrize("params", [{"model": "trees"}, {"model": "blend"}, {"encoding": "genes", "focus": 0.5},
-                                    {"init": "random"}])
+                                    {"init": "random"}, {"residual": "gp"},
+                                    {"anchor": True}, {"explore_kappa": 2.0}])
 def test_mobo_variants_spend_the_budget_exactly_and_beat_random(tmp_path, params):
     space = ToySpace(n_genes=5, choices=4)
     everything = toy_evaluator(space, tmp_path).evaluate(space.all_archs())
@@ -151,7 +152,8 @@ def test_mobo_variants_spend_the_budget_exactly_and_beat_random(tmp_path, params
 
 
 @pytest.mark.parametrize("bad, match", [({"encoding": "paths"}, "encoding"), ({"focus": 1.5}, "focus"),
-                                        ({"model": "gp"}, "model"), ({"init": "sobol"}, "init")])
+                                        ({"model": "gp"}, "model"), ({"init": "sobol"}, "init"),
+                                        ({"residual": "knn"}, "residual")])
 def test_mobo_rejects_unknown_settings(bad, match):
     with pytest.raises(HwnasError, match=match):
         create_strategy("mobo", **bad).run(ToySpace(), None, 10, np.random.default_rng(0))
@@ -174,3 +176,14 @@ def test_three_objective_picks_follow_the_exact_hypervolume_improvement():
     best_free = int(np.argmax(np.where(free, exact, -1)))
     assert picks[0] == best_free  # the largest exact gain among the free candidates comes first
     assert hv_improvement_picks(front, P[:1], P[:1], free[:1], 2, ref, np.random.default_rng(0)) == []
+
+
+def test_residual_gp_carries_a_surprise_to_neighbours_and_is_unsure_far_away():
+    from hwnas.strategies.mobo import residual_gp
+
+    codes = np.array([[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 1], [3, 3, 3, 3], [1, 1, 1, 1]])
+    done, cand = np.array([0, 4]), np.arange(5)
+    mean, var = residual_gp(codes, done, cand, np.array([-0.3, 0.0]), noise_var=1e-4, ell=0.5)
+    assert mean[0] == pytest.approx(-0.3, abs=0.01) and var[0] < 1e-3  # evaluated: its own residual, sure
+    assert -0.3 < mean[1] < mean[2] < 0  # one gene away: most of the surprise; two away: less
+    assert abs(mean[3]) < 0.01 and var[3] == pytest.approx(0.045, rel=0.01)  # far from both: the prior

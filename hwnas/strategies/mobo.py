@@ -9,19 +9,23 @@ on the built graph: they are cheap. What the budget pays for is accuracy (traini
    costs counted from the graph, device costs from table/predictor sources); they spend no budget. Objectives
    without a cheap source (accuracy, device-in-the-loop measurements) are predicted;
 3. ``n_init`` pool archs are evaluated, one from each of ``n_init`` equally full bins of the first cheap
-   objective (``init="stratified"``: the start covers the whole cost axis; ``"random"``: uniform). Then, each
+   objective (``init="stratified"``: the start covers the whole cost axis; ``anchor=True`` takes the first bin's
+   cheapest arch, always on the front: measured, not better; ``"random"``: uniform). Then, each
    step, a bootstrap ensemble of ridge regressions on the space's encoding (``space.encode``: nb201 gives graph
    features -- op counts, conv depth of the live paths, a conv-free path -- beside the one-hot genes of the
    simplified cell; ``encoding="genes"``: one-hot + pairwise genes) (+ the cheap objectives as features)
    predicts the other objectives with a spread (ensemble std). It is fit to the log of the values (when all are
    positive), which keeps bad archs visibly bad and spreads the good end; ``focus=q`` first clips values worse
    than the evaluated q-quantile (measured to hurt: docs/search.md). ``model="trees"`` / ``"blend"`` swap in
-   extra-trees or a ridge + trees blend;
+   extra-trees or a ridge + trees blend. The trend's residuals on the evaluated archs correct it: per functional
+   class (``residual="class"``: shrunk class mean, within-class noise added to the spread) or by a Gaussian
+   process over the distance between simplified genes (``residual="gp"``, length ``ell``: measured, not better);
 4. each batch of ``batch_size`` is picked greedily by hypervolume improvement of the optimistic point
    (known cheap values, predicted mean - ``kappa`` x std) over the current evaluated front; each pick is
    added to the front at its predicted mean (kriging believer) before the next pick. Normalisation: the
    current front's ideal/nadir (cheap objectives: their pool minimum as ideal), reference nadir + 10%.
    With more than two objectives the batch is taken in NSGA-II survival order of the optimistic points.
+   ``explore_kappa=K`` (two objectives): each batch's last pick uses kappa K instead (measured, not better).
 
 Budget = unique archs evaluated, spent exactly (``toolkit.Budget``). Seeded by the passed Generator only.
 The assumption: the cost objectives are cheap. When they are measured in the loop they are predicted like
@@ -187,6 +191,14 @@ def _exact_picks_2d(Z, P, M, free, k: int, ref) -> list[int]:
     return chosen
 
 
+def _more_optimistic(mean, opt, factor: float) -> np.ndarray:
+    """The optimistic point ``factor`` times further from the mean (in log space where all values are positive,
+    as the surrogate's spread is)."""
+    if np.all(mean > 0) and np.all(opt > 0):
+        return mean * (opt / mean) ** factor
+    return mean - factor * (mean - opt)
+
+
 def _dominated(F, X, chunk: int = 256, strict: bool = True) -> np.ndarray:
     """Rows of X that some row of F dominates (``strict=False``: weakly, F <= X in every objective)."""
     out = np.zeros(len(X), dtype=bool)
@@ -219,6 +231,28 @@ def class_effects(classes, residuals, shrink: float = 1.0) -> tuple[_Effects, fl
     return eff, (np.sqrt(ss / dof) if dof else 0.0)
 
 
+def residual_gp(codes, done, cand, r, noise_var: float, ell: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(posterior mean, latent posterior variance) at ``cand`` of a Gaussian process on the residuals ``r`` of the
+    evaluated rows ``done``: kernel ``s2 exp(-d / ell)``, d the Hamming distance between rows of ``codes`` (the
+    simplified genes, with functionally identical archs at distance 0), ``s2`` the residuals' variance beyond
+    ``noise_var``. Where nothing near has been evaluated the variance is ``s2``: the linear trend's blind spots
+    (a structure it gets wrong) stay worth a look, and a neighbour's surprise carries over. Measured as
+    ``mobo[residual=gp]``: no better than the class effects (docs/search.md, issue 26), so not the default."""
+    r = np.asarray(r, dtype=float)
+    s2 = max(float(np.mean(r ** 2)) - noise_var, 0.1 * noise_var, 1e-6)
+
+    def kern(a, b):
+        d = np.zeros((len(a), len(b)))
+        for i in range(0, len(a), 2048):
+            d[i:i + 2048] = (codes[a[i:i + 2048], None, :] != codes[None, b, :]).sum(2)
+        return s2 * np.exp(-d / float(ell))
+
+    L = np.linalg.cholesky(kern(done, done) + (noise_var + 1e-9 * s2) * np.eye(len(done)))
+    V = np.linalg.solve(L, kern(done, cand))
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, r))
+    return kern(cand, done) @ alpha, np.clip(s2 - (V ** 2).sum(0), 0.0, None)
+
+
 def _cheap_allowed(cheap: dict, bounds, n: int) -> np.ndarray:
     """The pool rows worth budget: cheap bounds rule candidates out before they cost anything, and an unknown
     cheap value (an arch a table lacks) is infeasible (filled in ``cheap`` with the worst known value); all rows
@@ -242,7 +276,9 @@ class CheapCostMOBO(Params):
 
     def __init__(self, n_init: int = 20, batch_size: int = 10, kappa: float = 0.5, pool_size: int = 20000,
                  n_members: int = 8, alpha: float = 1.0, encoding: str = "space", focus: float | None = None,
-                 model: str = "ridge", init: str = "stratified", cost_features: bool = True, noise: bool = True):
+                 model: str = "ridge", init: str = "stratified", cost_features: bool = True, noise: bool = True,
+                 residual: str = "class", ell: float = 0.5, anchor: bool = False,
+                 explore_kappa: float | None = None):
         self.n_init = n_init
         self.batch_size = batch_size
         self.kappa = kappa
@@ -255,6 +291,10 @@ class CheapCostMOBO(Params):
         self.init = init
         self.cost_features = cost_features
         self.noise = noise
+        self.residual = residual
+        self.ell = ell
+        self.anchor = anchor
+        self.explore_kappa = explore_kappa
 
     def _pool(self, space, rng):
         size = int(space.size())
@@ -278,6 +318,7 @@ class CheapCostMOBO(Params):
         # functionally identical archs (the space's equivalence_key) share a class effect; their measured
         # accuracies still differ by training noise, which the optimistic score counts as uncertainty
         _, klass = np.unique([space.equivalence_key(a) for a in pool], return_inverse=True)
+        codes = self._codes(space, pool, klass)
         allowed = _cheap_allowed(cheap, bounds, len(pool))
         evaluated = np.zeros(len(pool), dtype=bool)
         index = {a.arch_id: i for i, a in enumerate(pool)}
@@ -298,7 +339,7 @@ class CheapCostMOBO(Params):
                 break
             done = np.flatnonzero(evaluated)
             Y = np.array([guard.known(pool[i]) for i in done], dtype=float)
-            mean, opt = self._predict(X, Y, m, klass, done, cand, cheap, seed + 1000 * step)
+            mean, opt = self._predict(X, Y, m, (klass, codes), done, cand, cheap, seed + 1000 * step)
             violation = np.zeros(len(cand))
             for j, b in bounds:
                 violation += np.maximum(opt[:, j] - b, 0.0)
@@ -319,6 +360,8 @@ class CheapCostMOBO(Params):
             raise HwnasError(f"mobo: encoding must be 'space' or 'genes', got {self.encoding!r}")
         if self.model not in ("ridge", "trees", "blend"):
             raise HwnasError(f"mobo: model must be 'ridge', 'trees' or 'blend', got {self.model!r}")
+        if self.residual not in ("gp", "class"):
+            raise HwnasError(f"mobo: residual must be 'gp' or 'class', got {self.residual!r}")
         if self.init not in ("stratified", "random"):
             raise HwnasError(f"mobo: init must be 'stratified' or 'random', got {self.init!r}")
         if self.focus is not None and not (isinstance(self.focus, (int, float)) and 0 < float(self.focus) <= 1):
@@ -355,19 +398,40 @@ class CheapCostMOBO(Params):
             model.fit(X[done][ok], y)
             mu, sd = model.predict(X[cand])
             if self.noise and ok.sum() > 2:
-                eff, sigma = class_effects(klass[done][ok], y - model.predict(X[done][ok])[0])
-                mu += eff.get_many(klass[cand])
-                sd = np.sqrt(sd ** 2 + sigma ** 2)
+                mu, sd = self._residuals(klass, done[ok], cand, y - model.predict(X[done][ok])[0], mu, sd)
             mean[:, j], opt[:, j] = back(mu), back(mu - float(self.kappa) * sd)
         return mean, opt
+
+    def _codes(self, space, pool, klass) -> np.ndarray | None:
+        """The residual model's rows (``residual="gp"``): simplified genes, functionally identical archs given the
+        genes of their class's first member so they lie at distance 0."""
+        if self.residual != "gp":
+            return None
+        genes = np.array([space.simplify(a).genes for a in pool], dtype=int).reshape(len(pool), -1)
+        _, first = np.unique(klass, return_index=True)
+        return genes[first][klass]
+
+    def _residuals(self, klass, done, cand, resid, mu, sd) -> tuple[np.ndarray, np.ndarray]:
+        """The trend's prediction corrected by what its residuals say (transformed scale): the class effect and the
+        training noise (``residual="class"``), or a Gaussian process over gene distance (``"gp"``)."""
+        klass, codes = klass
+        eff, sigma = class_effects(klass[done], resid)
+        if self.residual != "gp":
+            return mu + eff.get_many(klass[cand]), np.sqrt(sd ** 2 + sigma ** 2)
+        gm, gv = residual_gp(codes, done, cand, resid, sigma ** 2 if sigma > 0 else 1e-4, float(self.ell))
+        return mu + gm, np.sqrt(sd ** 2 + gv + sigma ** 2)
 
     def _initial(self, allowed: np.ndarray, cheap: dict, n: int, rng) -> np.ndarray:
         """``n`` first picks: random, or (``init="stratified"``, with a cheap objective) one random arch from each
         of ``n`` equally full bins of the first cheap objective, so the start covers the whole cost axis."""
         if self.init != "stratified" or not cheap or n < 1:
             return rng.permutation(allowed)[:n]
-        order = allowed[np.argsort(cheap[min(cheap)][allowed], kind="stable")]
-        return np.array([rng.choice(b) for b in np.array_split(order, n) if len(b)], dtype=int)
+        cost = cheap[min(cheap)]
+        order = allowed[np.argsort(cost[allowed], kind="stable")]
+        bins = [b for b in np.array_split(order, n) if len(b)]
+        if self.anchor:  # the cheapest arch is on the front whatever its accuracy: start from it
+            bins[0] = bins[0][cost[bins[0]] <= cost[bins[0][0]]]
+        return np.array([rng.choice(b) for b in bins], dtype=int)
 
     def _surrogate(self, seed: int):
         ridge = RidgeEnsemble(int(self.n_members), float(self.alpha), seed)
@@ -399,7 +463,13 @@ class CheapCostMOBO(Params):
         M = (mean - ideal) / scale
         ref = np.full(m, 1.1)
         free = violation <= 0
-        if m == 2:
+        if m == 2 and self.explore_kappa is not None and k > 1 and float(self.kappa) > 0:
+            chosen = _exact_picks_2d(Z, Zopt, M, free, k - 1, ref)
+            bold = (_more_optimistic(mean, opt, float(self.explore_kappa) / float(self.kappa)) - ideal) / scale
+            spare = free.copy()
+            spare[chosen] = False
+            chosen += _exact_picks_2d(np.vstack([Z, M[chosen]]), bold, M, spare, 1, ref)
+        elif m == 2:
             chosen = _exact_picks_2d(Z, Zopt, M, free, k, ref)
         else:
             chosen = hv_improvement_picks(Z, Zopt, M, free, k, ref, np.random.default_rng(len(Y)))
