@@ -1,7 +1,19 @@
+import os
 
 import numpy as np
 import pytest
 from pg_server import pg_server, pg_url  # noqa: F401  (a real PostgreSQL server for the store's tests)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n logical`` (pyproject.toml): one worker more than the CPUs this process may use (``--maxprocesses=4``
+    caps it). The journeys wait a fifth of their time (Ray start-ups, fake phones and agents, child processes'
+    start-up): measured per test with ``-p usage_plugin`` (tests/usage_plugin.py), one more worker fills those
+    waits. ``PYTEST_XDIST_AUTO_NUM_WORKERS=N`` still sets N."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    return len(os.sched_getaffinity(0)) + 1
 
 
 @pytest.fixture(autouse=True)
@@ -42,32 +54,35 @@ def _one_torch_thread():
 
 
 
-# The longest tests, longest first (seconds of wall time in a full run, 2 workers on this 2-core machine beside other
-# jobs, measured per test with `-p usage_plugin`: tests/usage_plugin.py, 2026-12-04). With pytest-xdist's load scheduling the first
-# tests go out one per worker in turn, so these start at once, spread over the workers, and the short tests fill in
-# behind them.
+# The longest tests, longest first (seconds of wall time in a full run, 3 workers on this quiet 2-core machine,
+# measured per test with `-p usage_plugin`: tests/usage_plugin.py, 2026-12-04). With pytest-xdist's load scheduling the
+# first tests go out one per worker in turn, so these start at once, spread over the workers, and the short tests fill
+# in behind them.
 LONGEST_FIRST = (
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/profiling.md]",  # 95
-    "tests/test_journeys.py::test_no_argument_demo_in_a_terminal",  # 54
-    "tests/test_journey_graph_kernel.py::test_profile_fit_graph_kernel_then_search_mobilenet_with_the_predictor",  # 48
-    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#7]",  # 42
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/supernet.md]",  # 41
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#3]",  # 41
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/ci-check.md]",  # 40
-    "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 30
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#2]",  # 26
-    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/security.md]",  # 26
+    "tests/test_journeys.py::test_no_argument_demo_in_a_terminal",  # 86
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/profiling.md]",  # 86
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#3]",  # 59
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/supernet.md]",  # 56
+    "tests/test_doc_examples.py::test_examples_run_as_typed[README.md#7]",  # 55
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/ci-check.md]",  # 50
+    "tests/test_moasha.py::test_journey_moasha_resume_reproduces_an_unbroken_run",  # 41
+    "tests/test_lab.py::test_devices_on_real_ray_each_on_its_own_resource",  # 41
+    "tests/test_journey_graph_kernel.py::test_profile_fit_graph_kernel_then_search_mobilenet_with_the_predictor",  # 40
+    "tests/test_journeys_cli.py::test_profile_fit_predict_then_search_on_the_predictor",  # 31
+    "tests/test_report_browser.py::test_measured_latency_beside_predicted",  # 29
+    "tests/test_lab_journey.py::test_kill_9_loses_nothing_stored_and_a_rerun_resumes",  # 28
+    "tests/test_predictors_tflite.py::test_graph_kernel_fits_from_stored_benchmark_model_op_profiles",  # 26
+    "tests/test_ray_executor.py::test_pareto_search_on_ray_with_workers_equals_in_process",  # 25
+    "tests/test_journeys.py::test_demo_search_runs_to_the_end_with_the_progress_bar_in_a_pipe",  # 23
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/predictors.md#2]",  # 23
+    "tests/test_journeys.py::test_search_then_report_then_retrain",  # 21
+    "tests/test_doc_examples.py::test_examples_run_as_typed[docs/search.md]",  # 20
     "tests/test_lab_journey.py::test_executor_ray_places_each_device_on_its_own_resource",  # 19
-    "tests/test_journey_resume.py::test_ctrl_c_then_a_torn_log_line_then_resume_finishes",  # 18
-    "tests/test_report_browser.py::test_measured_latency_beside_predicted",  # 18
-    "tests/test_lab_journey.py::test_kill_9_loses_nothing_stored_and_a_rerun_resumes",  # 18
-    "tests/test_report_browser.py::test_hover_and_click_a_pareto_point",  # 15
-    "tests/test_journeys.py::test_search_then_report_then_retrain",  # 15
-    "tests/test_journeys_cli.py::test_import_then_propose",  # 15
-    "tests/test_lab_journey.py::test_many_devices_one_command_a_lost_one_reported_then_resumed",  # 15
-    "tests/test_peak_power.py::test_monas_searches_under_a_peak_power_limit_measured_from_a_fake_ina3221",  # 14
-    "tests/test_ray_executor.py::test_search_through_real_ray_equals_in_process",  # 13
-    "tests/test_journeys.py::test_demo_search_runs_to_the_end_with_the_progress_bar_in_a_pipe",  # 13
+    "tests/test_journeys_supernet.py::test_supernet_train_ctrl_c_then_resume_ends_with_the_unbroken_weights",  # 19
+    "tests/test_report_browser.py::test_hover_and_click_a_pareto_point",  # 18
+    "tests/test_graphs.py::test_ci_check_input_shape_resolves_a_dynamic_h_w",  # 17
+    "tests/test_lab_journey.py::test_many_devices_one_command_a_lost_one_reported_then_resumed",  # 17
+    "tests/test_export.py::test_mobilenet_export_runs_and_matches_torch[tflite]",  # 17
 )
 
 
