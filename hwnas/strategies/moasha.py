@@ -10,9 +10,9 @@ Budget: with a source that trains (``train``), ``budget`` is **total training ep
 the default, with the in-process executor): a rung is the first k epochs of the full recipe's own schedule and a
 promoted arch goes on from its checkpoint (a promotion from 1 to 3 epochs costs 2 more; the full value is the
 unbroken full-recipe run's, bit for bit on the CPU). Cold (``warm_start=false``, or a Ray executor, whose workers
-hold no checkpoints): each rung retrains from scratch with a k-epoch schedule (from 1 to 3 epochs costs 3). With a source without epochs (table, proxy, supernet)
-there is nothing cheaper to train, every rung is the full value, and moasha is random search with ``budget``
-counted in unique archs (as every other strategy).
+hold no checkpoints): each rung retrains from scratch with a k-epoch schedule (from 1 to 3 epochs costs 3). With a
+source without epochs (table, proxy, supernet) there is nothing cheaper to train, every rung is the full value, and
+moasha is random search with ``budget`` counted in unique archs (as every other strategy).
 
 Resume: low-fidelity trainings are not logged; a resumed run trains them again (the same seed on the CPU gives
 the same values, so the same promotions), and full evaluations are served from the log.
