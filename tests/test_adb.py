@@ -98,6 +98,7 @@ def test_profile_pixel_through_fake_adb(fake_adb, tmp_path, shared_export_cache,
     assert m.energy_source == "measured:battery"
     sustained = [ln for ln in calls.splitlines() if "--num_runs=1000000" in ln]
     assert len(sustained) == 1 and "--min_secs=1 --max_secs=1 " in sustained[0]  # the quick protocol's cap, not the profile's 5 s
+    assert m.fingerprint["protocol"]["energy_run_s"] == 1.0  # and the row says how long the battery was sampled
     assert m.energy_mj == pytest.approx(0.612 * 3.871 * m.latency_ms, rel=1e-6)  # W x ms
     assert m.op_profile and m.op_profile[0]["op_type"].startswith("Convolution")
 

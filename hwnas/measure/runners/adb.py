@@ -333,10 +333,15 @@ class AdbRunner:
             return parse_perf_test_output(text)
         return parse_benchmark_output(text)
 
+    @staticmethod
+    def _energy_seconds(profile, max_s: float | None = None) -> float:
+        """Length of the sustained run the battery is sampled over: the profile's, capped by the protocol's."""
+        duration = float(profile.connection.get("energy_duration_s") or 5.0)
+        return min(duration, max_s) if max_s else duration
+
     def _battery_energy(self, profile, remote: str, median_ms: float, max_s: float | None = None):
         """(energy_mj, source, the meter for its peak power) from sampled battery power, or (None, None, None)."""
-        duration = float(profile.connection.get("energy_duration_s") or 5.0)
-        duration = min(duration, max_s) if max_s else duration
+        duration = self._energy_seconds(profile, max_s)
 
         def read(name: str) -> str:
             try:
@@ -477,6 +482,8 @@ class AdbRunner:
             else f"{tool} ({bm})"
         default_delegate = "cpu" if tool == "onnxruntime_perf_test" else "xnnpack"
         energy_mj, energy_source, peak_w, peak_source = energy
+        if str(energy_source).startswith("measured"):  # how long the battery was sampled
+            report["energy_run_s"] = self._energy_seconds(profile, protocol.energy_max_s)
         return RunResult(latency_ms=latency, latency_p90_ms=med_of("p90_ms"), latency_iqr_ms=None,
                          latency_cv=pooled_cv(timed), n_runs=res.n_runs,
                          first_inference_ms=first["first_inference_ms"], unstable=res.unstable,
