@@ -8,9 +8,10 @@ from pg_server import pg_server, pg_url  # noqa: F401  (a real PostgreSQL server
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_auto_num_workers(config):
     """``-n logical`` (pyproject.toml): one worker more than the CPUs this process may use (``--maxprocesses=4``
-    caps it). The journeys wait a fifth of their time (Ray start-ups, fake phones and agents, child processes'
-    start-up): measured per test with ``-p usage_plugin`` (tests/usage_plugin.py), one more worker fills those
-    waits. ``PYTEST_XDIST_AUTO_NUM_WORKERS=N`` still sets N."""
+    caps it). About an eighth of the tests' wall time is not this process's CPU nor its finished children's
+    (Ray start-ups and daemons, fake phones' sleeps, background agents; ``-p usage_plugin``, tests/usage_plugin.py);
+    one more worker fills those waits: a quiet full run on 2 CPUs took 655 s with 2 workers, 572 s with 3
+    (2026-12-04). ``PYTEST_XDIST_AUTO_NUM_WORKERS=N`` still sets N."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     return len(os.sched_getaffinity(0)) + 1
