@@ -89,7 +89,7 @@ def test_warm_rungs_go_on_where_the_last_stopped_and_keep_only_the_promoted():
     full = source.values(space, [a, b], "error")[0]  # a from its epoch-2 checkpoint, b from scratch
     fresh = type(source)("digits", epochs=3, max_train=200).values(space, [a, b], "error")[0]
     assert list(full) == list(fresh)
-    assert source._checkpoints() == {}  # a's checkpoint was used up; b's was dropped when a alone was promoted
+    assert source._kept == {}  # a's checkpoint was used up; b's was dropped when a alone was promoted
     assert one[0] != two[0]  # a went on training between the rungs
 
 

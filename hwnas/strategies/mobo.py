@@ -380,9 +380,10 @@ class CheapCostMOBO(Params):
             X = np.hstack([X, C])
         return X
 
-    def _predict(self, X, Y, m: int, klass, done, cand, cheap: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def _predict(self, X, Y, m: int, groups, done, cand, cheap: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(predicted mean, optimistic point = mean - kappa x spread) of every objective for the candidates: the
-        cheap ones known, the others from a surrogate fitted on the evaluated rows (seed + objective index)."""
+        cheap ones known, the others from a surrogate fitted on the evaluated rows (seed + objective index);
+        ``groups``: (functional class, residual-model rows) of every pool arch, for ``_residuals``."""
         mean = np.empty((len(cand), m))
         opt = np.empty((len(cand), m))
         for j in range(m):
@@ -398,7 +399,7 @@ class CheapCostMOBO(Params):
             model.fit(X[done][ok], y)
             mu, sd = model.predict(X[cand])
             if self.noise and ok.sum() > 2:
-                mu, sd = self._residuals(klass, done[ok], cand, y - model.predict(X[done][ok])[0], mu, sd)
+                mu, sd = self._residuals(groups, done[ok], cand, y - model.predict(X[done][ok])[0], mu, sd)
             mean[:, j], opt[:, j] = back(mu), back(mu - float(self.kappa) * sd)
         return mean, opt
 
@@ -411,10 +412,10 @@ class CheapCostMOBO(Params):
         _, first = np.unique(klass, return_index=True)
         return genes[first][klass]
 
-    def _residuals(self, klass, done, cand, resid, mu, sd) -> tuple[np.ndarray, np.ndarray]:
+    def _residuals(self, groups, done, cand, resid, mu, sd) -> tuple[np.ndarray, np.ndarray]:
         """The trend's prediction corrected by what its residuals say (transformed scale): the class effect and the
         training noise (``residual="class"``), or a Gaussian process over gene distance (``"gp"``)."""
-        klass, codes = klass
+        klass, codes = groups
         eff, sigma = class_effects(klass[done], resid)
         if self.residual != "gp":
             return mu + eff.get_many(klass[cand]), np.sqrt(sd ** 2 + sigma ** 2)

@@ -34,6 +34,7 @@ class TrainSource(Source):
         self.threads, self.train_device = int(threads), train_device
         self.recipe = Recipe(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), max_train=max_train,
                              label_smoothing=float(label_smoothing), augment=augment)
+        self._kept: dict = {}  # arch id -> checkpoint of a warm low-fidelity training (fidelity_values)
 
     @classmethod
     def from_spec(cls, arg, device, settings):
@@ -63,7 +64,7 @@ class TrainSource(Source):
     def train(self, space, arch: Arch) -> tuple[float, str]:
         """(validation error %, provenance) of one candidate: trained with the full recipe, going on from the
         checkpoint a warm ``fidelity_values`` kept for it (the unbroken run's weights on the CPU)."""
-        ckpt = self._checkpoints().pop(arch.arch_id, None)
+        ckpt = self._kept.pop(arch.arch_id, None)
         r = self._train(space, arch, self._splits(space), checkpoint=ckpt)
         return 100.0 - r.val_accuracy, r.source
 
@@ -89,7 +90,7 @@ class TrainSource(Source):
         epochs = int(epochs)
         if not 1 <= epochs <= self.full_epochs:
             raise HwnasError(f"fidelity must be 1..{self.full_epochs} epochs, got {epochs}")
-        splits, kept = self._splits(space), self._checkpoints()
+        splits, kept = self._splits(space), self._kept
         if warm:
             def start(a):  # a kept checkpoint past this rung cannot give this rung's value: from scratch
                 ckpt = kept.get(a.arch_id)
@@ -107,18 +108,12 @@ class TrainSource(Source):
     def keep_checkpoints(self, archs: Sequence[Arch]) -> None:
         """Drop every kept checkpoint but those of ``archs`` (the ones promoted to the next rung)."""
         ids = {a.arch_id for a in archs}
-        kept = self._checkpoints()
-        for k in [k for k in kept if k not in ids]:
-            del kept[k]
-
-    def _checkpoints(self) -> dict:
-        if "_kept" not in self.__dict__:
-            self._kept: dict = {}
-        return self._kept
+        for k in [k for k in self._kept if k not in ids]:
+            del self._kept[k]
 
     def __getstate__(self):
         """Checkpoints stay in this process (a Ray worker trains from scratch: the same values, more epochs)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_kept"}
+        return {**self.__dict__, "_kept": {}}
 
     def test_values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         """Test error of the final front: each arch is retrained with the same seed and recipe (identical on the
