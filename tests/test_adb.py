@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hwnas.measure.runners.adb import AdbRunner, parse_benchmark_output, parse_perf_test_output
+from hwnas.measure.runners.adb import (FACT_PROPS, AdbRunner, facts_command, parse_benchmark_output, parse_facts,
+                                       parse_perf_test_output)
 from hwnas.measure.device_profile import load_profile
 from hwnas.errors import HwnasError
 from hwnas.measure.campaign import measure_archs
@@ -66,6 +67,34 @@ def _pixel(**conn):
     return replace(p, connection={**p.connection, "energy_duration_s": 0.6, **conn})
 
 
+def test_the_facts_line_runs_in_a_real_shell(tmp_path):
+    """facts_command as a POSIX shell runs it (a `getprop` stand-in on PATH; the fake adb only replays the answer):
+    the model folder made, the tool found with its sha1, each property on its line, values with spaces kept."""
+    import hashlib
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "getprop").write_text('#!/bin/sh\ncase "$1" in ro.product.model) echo "Pixel 7 Pro";; '
+                                     'ro.soc.model) echo;; *) echo "v-$1";; esac\n')
+    (bin_dir / "getprop").chmod(0o755)
+    tool = tmp_path / "bench tool"
+    tool.write_bytes(b"ELF")
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(folder, tool_path):
+        cmd = facts_command(str(folder), __import__("shlex").quote(str(tool_path)))
+        return parse_facts(subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, env=env).stdout)
+
+    facts = run(tmp_path / "remote dir" / "hwnas", tool)
+    assert (tmp_path / "remote dir" / "hwnas").is_dir() and facts["dir"] == "ok" and facts["tool"] == str(tool)
+    assert facts["sha1"].split()[0] == hashlib.sha1(b"ELF").hexdigest()
+    assert facts["props"] == {**{k: f"v-{k}" for k in FACT_PROPS}, "ro.product.model": "Pixel 7 Pro", "ro.soc.model": ""}
+    (tmp_path / "file").write_text("")
+    bad = run(tmp_path / "file" / "sub", tmp_path / "missing")
+    assert bad["dir"] != "ok" and "No such file" in bad["tool"] and bad["sha1"] == ""
+
+
 def test_reachability(fake_adb, monkeypatch):
     ok, why = AdbRunner().reachable(_pixel())
     assert ok and "FAKE0001" in why
@@ -89,6 +118,10 @@ def test_profile_pixel_through_fake_adb(fake_adb, tmp_path, shared_export_cache,
     assert "push" in calls and f"/data/local/tmp/hwnas/{arch.arch_id}" in calls
     assert "taskset f0 /data/local/tmp/benchmark_model" in calls and "--num_threads=4" in calls
     assert "--use_xnnpack=true" in calls and "--enable_op_profiling=true" in calls
+    # the phone's facts (model folder, tool, its sha1, build properties) in one adb round trip per arch, not eight
+    (facts,) = [ln for ln in calls.splitlines() if "getprop" in ln]
+    assert all(k in facts for k in FACT_PROPS) and "sha1sum" in facts and "mkdir -p" in facts
+    assert not [ln for ln in calls.splitlines() if ln.startswith(("shell 'getprop", "shell 'sha1sum", "shell 'ls"))]
     assert not list((fake_adb / "data/local/tmp/hwnas").glob("*.tflite"))  # cleaned up on the phone
     assert m.device == "pixel" and m.runtime == "litert" and m.runtime_version == "benchmark_model sha1:3f786850e387"
     assert m.latency_ms == pytest.approx(2.139, rel=0.01) and m.first_inference_ms == pytest.approx(4.412)

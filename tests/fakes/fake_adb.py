@@ -138,6 +138,27 @@ def temperatures() -> int:
     return 0
 
 
+PROPS = {"ro.product.model": "Pixel 7", "ro.product.manufacturer": "Google", "ro.soc.model": "GS201",
+         "ro.build.fingerprint": "google/panther/panther:14/UQ1A.240105.004/11206848:user/release-keys",
+         "ro.build.version.release": "14"}
+SHA1 = "3f786850e387550fdab836ed7e6dc881de23001b"
+
+
+def facts(cmd: str) -> int:
+    """The runner's facts one-liner (hwnas.measure.runners.adb.facts_command): the model folder made, the tool
+    looked for, its sha1 and the build properties, each answer on its tagged line as a phone's shell prints it."""
+    folder = shlex.split(re.search(r"mkdir -p (.+?) 2>&1", cmd).group(1))[0]
+    tool = shlex.split(re.search(r"\$\(ls (.+?) 2>&1\)", cmd).group(1))[0]
+    phone(folder).mkdir(parents=True, exist_ok=True)
+    print("dir ok")
+    missing = tool in (BM, PT) and os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1"
+    print(f"tool ls: {tool}: No such file or directory" if missing else f"tool {tool}")
+    print("sha1 " if missing else f"sha1 {SHA1}  {tool}")
+    for key in re.search(r"for k in (.+?); do", cmd).group(1).split():
+        print(f"prop {key} {PROPS.get(key, '')}")
+    return 0
+
+
 def shell(cmd: str) -> int:
     if cmd.startswith("for z in /sys/class/thermal/thermal_zone*"):
         return temperatures()
@@ -158,12 +179,10 @@ def shell(cmd: str) -> int:
         print(target)
         return 0
     if prog == "sha1sum":
-        print(f"3f786850e387550fdab836ed7e6dc881de23001b  {words[-1]}")
+        print(f"{SHA1}  {words[-1]}")
         return 0
     if prog == "getprop":
-        print({"ro.product.model": "Pixel 7", "ro.product.manufacturer": "Google", "ro.soc.model": "GS201",
-               "ro.build.fingerprint": "google/panther/panther:14/UQ1A.240105.004/11206848:user/release-keys",
-               "ro.build.version.release": "14"}.get(words[-1], ""))
+        print(PROPS.get(words[-1], ""))
         return 0
     if prog == "cat" and "power_supply/battery" in words[-1]:
         if os.environ.get("FAKE_ADB_BATTERY", "1") == "0":
@@ -218,7 +237,8 @@ def main(argv: list[str]) -> int:
         print(f"{src}: 1 file pushed, 0 skipped. 12.3 MB/s ({os.path.getsize(src)} bytes in 0.005s)")
         return 0
     if argv[:1] == ["shell"]:
-        return shell(" ".join(argv[1:]))
+        cmd = " ".join(argv[1:])
+        return facts(cmd) if cmd.startswith('echo "dir $(mkdir -p ') else shell(cmd)
     print(f"adb: unknown command {argv[:1]}", file=sys.stderr)
     return 1
 

@@ -380,30 +380,30 @@ class AdbRunner:
             return {"zones": {}, "capped_cpus": []}
 
     # -- the runner ------------------------------------------------------------------------------------
-    def fingerprint(self, profile) -> dict:
-        props = {}
-        for key in ("ro.product.model", "ro.product.manufacturer", "ro.soc.model", "ro.build.fingerprint",
-                    "ro.build.version.release"):
-            try:
-                props[key] = self.shell(profile, f"getprop {key}", timeout=30).strip()
-            except HwnasError:
-                props[key] = None
-        return {"android": props, "serial": profile.connection.get("serial"), "via": "adb"}
+    def _facts(self, profile) -> dict:
+        """Make the model folder, look for the benchmark tool, read its sha1 and the build properties: one
+        `adb shell` round trip per arch (it was eight). Each answer is a tagged line (``parse_facts``)."""
+        bm = shlex.quote(self.tool(profile)[1])
+        text = self.shell(profile, facts_command(self._remote_dir(profile), bm), timeout=60)
+        return parse_facts(text)
 
-    def _prepare(self, path: Path, profile) -> str:
-        """Check the model's format, the phone and its benchmark tool; push the model; its path on the phone."""
+    def _prepare(self, path: Path, profile) -> tuple[str, dict]:
+        """Check the model's format, the phone and its benchmark tool; push the model; (its path on the phone,
+        the phone's facts: ``_facts``)."""
         tool, bm = self.tool(profile)
         want = ".onnx" if tool == "onnxruntime_perf_test" else ".tflite"
         if path.suffix != want:
             raise HwnasError(f"device {profile.name}: {tool} runs {want} models (profile runtime {profile.runtime!r}, "
                              f"file {path.name})")
         self._check_device(profile)
-        self.shell(profile, f"mkdir -p {shlex.quote(self._remote_dir(profile))}", timeout=60)
-        probe = self._run(profile, "shell", f"ls {shlex.quote(bm)}", check=False, timeout=60)
-        if bm not in probe or "No such file" in probe:
+        facts = self._facts(profile)
+        if facts["dir"] != "ok":
+            raise HwnasError(f"device {profile.name}: cannot make {self._remote_dir(profile)} on the phone: "
+                             f"{facts['dir'] or 'no answer'}")
+        if bm not in facts["tool"] or "No such file" in facts["tool"]:
             raise DeviceUnreachable(f"device {profile.name}: {tool} not found at {bm} on the phone; "
                                     f"push the official {tool} binary there (see docs/profiling.md)")
-        return self._push(profile, path)
+        return self._push(profile, path), facts
 
     @staticmethod
     def _remote_dir(profile) -> str:
@@ -422,7 +422,7 @@ class AdbRunner:
         protocol = protocol or ProtocolSettings()
         path = Path(path)
         tool = self.tool(profile)[0]
-        remote = self._prepare(path, profile)
+        remote, facts = self._prepare(path, profile)
         ref_remote = None
         policy = profile.thermal or {}
         before, waited, cooled = thermal_mod.cool_down(lambda: self.temperatures(profile), policy,
@@ -448,7 +448,7 @@ class AdbRunner:
                 if f is not None:
                     self._run(profile, "shell", f"rm -f {shlex.quote(f)}", check=False, timeout=60)
         ref = interleaved_reference(rounds.ref_centres, res.round_medians) if reference is not None else None
-        return self._result(profile, res, protocol, latency, ops, energy, ref, heat)
+        return self._result(profile, facts, res, protocol, latency, ops, energy, ref, heat)
 
     def _energy(self, profile, remote: str, latency_ms: float, max_s: float | None = None) -> tuple:
         """(energy_mj, its source, peak_w, its source): the battery if it can be read, else the power model;
@@ -460,7 +460,8 @@ class AdbRunner:
             energy_mj, energy_source = estimate(profile.energy, latency_ms, profile.threads)
         return (energy_mj, energy_source) + tuple(peak_power(meter, profile.energy, profile.threads))
 
-    def _result(self, profile, res, protocol: ProtocolSettings, latency: float, ops, energy: tuple, ref, heat) -> RunResult:
+    def _result(self, profile, facts: dict, res, protocol: ProtocolSettings, latency: float, ops, energy: tuple, ref,
+                heat) -> RunResult:
         tool, bm = self.tool(profile)
         timed = [r.stats for r in res.timed_rounds]
         first = res.probe.stats
@@ -475,9 +476,8 @@ class AdbRunner:
                   "init_ms": first["init_ms"], "memory_overall_mb": first.get("memory_overall_mb"),
                   "peak_memory_mb": first["peak_memory_mb"],
                   "pinned": {"taskset": self._taskset(profile), "cores": profile.affinity, "threads": profile.threads}}
-        fp = self.fingerprint(profile)
-        fp[tool] = bm
-        digest = self._run(profile, "shell", f"sha1sum {shlex.quote(bm)}", check=False, timeout=60).split()
+        fp = {"android": facts["props"], "serial": profile.connection.get("serial"), "via": "adb", tool: bm}
+        digest = facts["sha1"].split()
         version = f"{tool} sha1:{digest[0][:12]}" if digest and re.fullmatch(r"[0-9a-f]{40}", digest[0]) \
             else f"{tool} ({bm})"
         default_delegate = "cpu" if tool == "onnxruntime_perf_test" else "xnnpack"
@@ -491,6 +491,32 @@ class AdbRunner:
                          delegate=profile.delegate or default_delegate, energy_mj=energy_mj,
                          energy_source=energy_source, peak_power_w=peak_w, peak_power_source=peak_source,
                          fingerprint=fp, op_profile=ops, protocol=report, reference=ref, thermal=heat)
+
+
+FACT_PROPS = ("ro.product.model", "ro.product.manufacturer", "ro.soc.model", "ro.build.fingerprint",
+              "ro.build.version.release")
+
+
+def facts_command(remote_dir: str, tool_path: str) -> str:
+    """The phone-side line behind ``AdbRunner._facts`` (``tool_path`` already shell-quoted): tagged answers
+    `dir ok` (or mkdir's error), `tool <ls of the tool>`, `sha1 <sha1sum of the tool>`, `prop <key> <value>`."""
+    return (f'echo "dir $(mkdir -p {shlex.quote(remote_dir)} 2>&1 && echo ok)"; '
+            f'echo "tool $(ls {tool_path} 2>&1)"; echo "sha1 $(sha1sum {tool_path} 2>/dev/null)"; '
+            f'for k in {" ".join(FACT_PROPS)}; do echo "prop $k $(getprop $k)"; done')
+
+
+def parse_facts(text: str) -> dict:
+    """``facts_command``'s answer: {"dir", "tool", "sha1", "props": {key: value}}; a property the phone does
+    not set is "" (as `getprop` answers), one missing from the answer None."""
+    facts = {"dir": "", "tool": "", "sha1": "", "props": dict.fromkeys(FACT_PROPS)}
+    for line in text.splitlines():
+        tag, _, rest = line.strip().partition(" ")
+        if tag == "prop":
+            key, _, value = rest.partition(" ")
+            facts["props"][key] = value.strip()
+        elif tag in ("dir", "tool", "sha1") and not facts[tag]:
+            facts[tag] = rest.strip()
+    return facts
 
 
 def tool_round(parsed: dict) -> Round:
