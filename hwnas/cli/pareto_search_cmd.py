@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         recipe: Optional[Path] = typer.Option(None, "--recipe", help="YAML recipe (search/*.yaml); flags override its keys"),
         space: Optional[str] = typer.Option(None, "--space", help="search space (see `hwnas spaces`)"),
         space_opt: Optional[List[str]] = typer.Option(None, "--space-opt", help="space setting KEY=VALUE, e.g. C=8"),
-        strategy: Optional[str] = typer.Option(None, "--strategy", help="nsga2 | random | evolution | ..."),
+        strategy: Optional[str] = typer.Option(None, "--strategy", help="auto (the default: mobo when every cost objective is cheap -- a table, a predictor, a count --, else nsga2) | mobo | nsga2 | moasha | monas | dppnet | evolution | random"),
         strategy_opt: Optional[List[str]] = typer.Option(None, "--strategy-opt", help="strategy parameter KEY=VALUE, e.g. population_size=20"),
         objective: Optional[List[str]] = typer.Option(None, "--objective", help="error | latency_ms@DEV | energy_mj@DEV | peak_power_w@DEV | params | macs | peak_memory_bytes (repeat)"),
         constraint: Optional[List[str]] = typer.Option(None, "--constraint", help="bound, e.g. 'latency_ms@pixel2<=15' (repeat)"),
