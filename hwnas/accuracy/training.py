@@ -36,6 +36,7 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: bool | None = None  # None: the data set's default (on for natural RGB images, off for digits)
     max_train: int | None = None  # train on a seeded subset of at most this many images
+    ema: float | None = None  # evaluate an exponential moving average of the weights (this decay per step)
 
     def __post_init__(self):
         if int(self.epochs) < 1:
@@ -46,6 +47,8 @@ class Recipe:
             raise ParameterError("lr", f"must be > 0, got {self.lr}")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
             raise HwnasError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.ema is not None and not 0.0 < float(self.ema) < 1.0:
+            raise HwnasError(f"ema decay per step must be in (0, 1), got {self.ema}")
 
     @property
     def short(self) -> bool:
@@ -85,6 +88,8 @@ def describe(dataset: str, recipe: Recipe, seed: int, device: str, split: str = 
         parts.append(f"label smoothing {recipe.label_smoothing:g}")
     if recipe.max_train is not None:
         parts.append(f"max {recipe.max_train} train images")
+    if recipe.ema is not None:
+        parts.append(f"weight ema {recipe.ema:g}")
     if device == "cuda":
         parts.append("cuda amp")
     parts.append(f"seed {seed}")
@@ -123,11 +128,53 @@ def _set_rng_state(state: dict, device: str) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+class _Ema:
+    """Bias-corrected exponential moving average of a model's parameters over the optimiser steps (the
+    average starts at zero and is divided by ``1 - decay**steps``, so the initial weights carry no weight).
+    Batch-norm buffers are not averaged: :meth:`averaged` takes them from the live model."""
+
+    def __init__(self, model, decay: float, state: dict | None = None):
+        self.decay = float(decay)
+        self.steps = 0 if state is None else int(state["steps"])
+        self.shadow = {k: (v.detach().clone() if state is None else state["shadow"][k].to(v.device))
+                       for k, v in model.named_parameters()}
+        if state is None:
+            for v in self.shadow.values():
+                v.zero_()
+
+    def update(self, model) -> None:
+        import torch
+
+        self.steps += 1
+        with torch.no_grad():
+            for k, v in model.named_parameters():
+                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1.0 - self.decay)
+
+    def averaged(self, model):
+        """A copy of ``model`` with the averaged parameters (the live model itself before any step)."""
+        import copy
+
+        import torch
+
+        if self.steps == 0:
+            return model
+        out = copy.deepcopy(model)
+        scale = 1.0 / (1.0 - self.decay ** self.steps)
+        with torch.no_grad():
+            for k, v in out.named_parameters():
+                v.copy_(self.shadow[k] * scale)
+        return out
+
+    def state(self) -> dict:
+        return {"steps": self.steps, "shadow": {k: v.detach().cpu().clone() for k, v in self.shadow.items()}}
+
+
 def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: dict | None = None,
-         stop_epoch: int | None = None) -> tuple[bool, dict | None]:
+         stop_epoch: int | None = None) -> tuple[bool, dict | None, _Ema | None]:
     """Train ``model`` in place on (x_tr, y_tr) (CPU tensors): epochs ``state["epoch"]`` (0 without ``state``) up
     to ``stop_epoch`` (the recipe's epochs by default) of the recipe's schedule. Returns (False when the loss
-    diverged, the state to go on from: optimiser, schedule, random generator, next epoch)."""
+    diverged, the state to go on from: optimiser, schedule, random generator, next epoch, weight average; the
+    weight average (``recipe.ema``) or None)."""
     import torch
 
     cuda = device == "cuda"
@@ -146,17 +193,19 @@ def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: d
         _set_rng_state(state["rng"], device)
         first = int(state["epoch"])
     last = int(recipe.epochs) if stop_epoch is None else int(stop_epoch)
+    ema = None if recipe.ema is None else _Ema(model, recipe.ema, state and state.get("ema"))
     if cuda:
         x_tr, y_tr = x_tr.to(device, non_blocking=True), y_tr.to(device, non_blocking=True)
     model.train()
     for _ in range(first, last):
-        if not _epoch(model, x_tr, y_tr, recipe, opt, sched, scaler, augment):
-            return False, None
+        if not _epoch(model, x_tr, y_tr, recipe, opt, sched, scaler, augment, ema):
+            return False, None, None
     return True, {"epoch": last, "opt": opt.state_dict(), "sched": sched.state_dict(),
-                  "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(device)}
+                  "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(device),
+                  "ema": ema.state() if ema is not None else None}, ema
 
 
-def _epoch(model, x_tr, y_tr, recipe: Recipe, opt, sched, scaler, augment: bool) -> bool:
+def _epoch(model, x_tr, y_tr, recipe: Recipe, opt, sched, scaler, augment: bool, ema: _Ema | None = None) -> bool:
     """One pass over the training images in a random order; False when the loss diverged."""
     import torch
     import torch.nn.functional as F
@@ -186,6 +235,8 @@ def _epoch(model, x_tr, y_tr, recipe: Recipe, opt, sched, scaler, augment: bool)
             loss.backward()
             opt.step()
         sched.step()
+        if ema is not None:
+            ema.update(model)
     return True
 
 
@@ -237,10 +288,11 @@ def _train(space, arch, x_tr, y_tr, eval_sets, recipe: Recipe, device: str, seed
                 model.load_state_dict(checkpoint["model"])
             if device == "cuda":
                 model = model.to(device, memory_format=torch.channels_last)
-            ok, state = _fit(model, x, y, recipe, device, augment, checkpoint and checkpoint["fit"], stop_epoch)
+            ok, state, ema = _fit(model, x, y, recipe, device, augment, checkpoint and checkpoint["fit"], stop_epoch)
             if not ok:
                 return [_chance(ys) for _, ys in eval_sets], False, None
-            accs = [_accuracy(model, xs, ys, device) for xs, ys in eval_sets]
+            scored = model if ema is None else ema.averaged(model)
+            accs = [_accuracy(scored, xs, ys, device) for xs, ys in eval_sets]
             return accs, True, {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                                 "fit": state}
     finally:
