@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--ema", type=float, default=None, metavar="D",
                     help="score an exponential moving average of the weights, decay D per step (Recipe.ema)")
+    ap.add_argument("--ema-bn", type=int, default=0, metavar="N",
+                    help="with --ema: re-estimate batch norm of the averaged weights on N train images")
     ap.add_argument("--mean-of", type=int, nargs="+", default=[], metavar="K",
                     help="also print Kendall tau between the mean val accuracy of K seeds and that of K other "
                          "seeds (every disjoint pair of K-seed groups; needs --seeds >= 2K); several K allowed")
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
                     batch_size=args.batch_size or demo.get("batch_size", 64),
                     lr=args.lr or demo.get("lr", 0.05),
                     max_train=args.max_train if args.max_train is not None else demo.get("max_train"),
-                    ema=args.ema)
+                    ema=args.ema, ema_bn_images=args.ema_bn)
     for k in args.mean_of:
         if not 1 <= k <= args.seeds // 2:
             ap.error(f"--mean-of {k} needs --seeds >= {2 * k}")

@@ -152,6 +152,38 @@ def test_weight_ema_scores_the_bias_corrected_average_and_leaves_training_alone(
         Recipe(ema=1.0)
 
 
+def test_weight_ema_can_re_estimate_batch_norm_on_train_images(space):
+    """Recipe(ema=D, ema_bn_images=N): the averaged weights are scored with batch-norm statistics recomputed on
+    the first N training images (not the live model's), and the label says so."""
+    import copy
+
+    import torch
+
+    from hwnas.accuracy.supernet.evaluate import recalibrate_bn
+    from hwnas.accuracy.training import _accuracy
+
+    s = load_splits("digits", space.input_shape())
+    arch = space.from_string(CELL)
+    recipe = Recipe(epochs=2, batch_size=32, max_train=256, ema=0.9, ema_bn_images=128)
+    r = train_arch(space, arch, s, recipe, device="cpu", seed=0)
+    assert r.source.endswith("weight ema 0.9 bn on 128 images, seed 0)")
+    state = r.checkpoint["fit"]["ema"]
+    model = space.build(arch)
+    model.load_state_dict(r.checkpoint["model"])
+    with torch.no_grad():
+        for k, v in model.named_parameters():
+            v.copy_(state["shadow"][k] / (1.0 - 0.9 ** state["steps"]))
+    copied = _accuracy(model, s.val.x, s.val.y, "cpu")  # the averaged weights with the live batch-norm buffers
+    torch.manual_seed(0)
+    space.build(arch)  # the seeded initial weights, then the seeded max_train subset, as training draws them
+    keep = torch.randperm(len(s.train.x))[:256]
+    fresh = copy.deepcopy(model)
+    recalibrate_bn(fresh, torch.from_numpy(s.train.x)[keep][:128])
+    assert _accuracy(fresh, s.val.x, s.val.y, "cpu") == r.val_accuracy != copied
+    with pytest.raises(HwnasError, match="needs ema"):
+        Recipe(ema_bn_images=64)
+
+
 def test_recipe_and_device_errors():
     with pytest.raises(HwnasError, match="^epochs must be >= 1"):
         Recipe(epochs=0)

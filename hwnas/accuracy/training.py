@@ -37,6 +37,7 @@ class Recipe:
     augment: bool | None = None  # None: the data set's default (on for natural RGB images, off for digits)
     max_train: int | None = None  # train on a seeded subset of at most this many images
     ema: float | None = None  # evaluate an exponential moving average of the weights (this decay per step)
+    ema_bn_images: int = 0  # with ema: batch-norm statistics re-estimated on this many train images (0: live ones)
 
     def __post_init__(self):
         if int(self.epochs) < 1:
@@ -49,6 +50,8 @@ class Recipe:
             raise HwnasError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.ema is not None and not 0.0 < float(self.ema) < 1.0:
             raise HwnasError(f"ema decay per step must be in (0, 1), got {self.ema}")
+        if int(self.ema_bn_images) < 0 or (self.ema_bn_images and self.ema is None):
+            raise HwnasError(f"ema_bn_images must be >= 0 and needs ema, got {self.ema_bn_images}")
 
     @property
     def short(self) -> bool:
@@ -89,7 +92,8 @@ def describe(dataset: str, recipe: Recipe, seed: int, device: str, split: str = 
     if recipe.max_train is not None:
         parts.append(f"max {recipe.max_train} train images")
     if recipe.ema is not None:
-        parts.append(f"weight ema {recipe.ema:g}")
+        parts.append(f"weight ema {recipe.ema:g}" + (f" bn on {recipe.ema_bn_images} images"
+                                                       if recipe.ema_bn_images else ""))
     if device == "cuda":
         parts.append("cuda amp")
     parts.append(f"seed {seed}")
@@ -167,6 +171,18 @@ class _Ema:
 
     def state(self) -> dict:
         return {"steps": self.steps, "shadow": {k: v.detach().cpu().clone() for k, v in self.shadow.items()}}
+
+
+def _averaged(model, ema: _Ema, x, recipe: Recipe, device: str):
+    """The model to score under ``recipe.ema``: the averaged weights, batch norm re-estimated on the first
+    ``recipe.ema_bn_images`` training images ``x`` (a CPU tensor) when asked."""
+    out = ema.averaged(model)
+    n = int(recipe.ema_bn_images)
+    if n and out is not model:
+        from .supernet.evaluate import recalibrate_bn
+
+        recalibrate_bn(out, x[:n].to(device))
+    return out
 
 
 def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: dict | None = None,
@@ -291,7 +307,7 @@ def _train(space, arch, x_tr, y_tr, eval_sets, recipe: Recipe, device: str, seed
             ok, state, ema = _fit(model, x, y, recipe, device, augment, checkpoint and checkpoint["fit"], stop_epoch)
             if not ok:
                 return [_chance(ys) for _, ys in eval_sets], False, None
-            scored = model if ema is None else ema.averaged(model)
+            scored = model if ema is None else _averaged(model, ema, x, recipe, device)
             accs = [_accuracy(scored, xs, ys, device) for xs, ys in eval_sets]
             return accs, True, {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                                 "fit": state}
