@@ -146,8 +146,11 @@ def test_weight_ema_scores_the_bias_corrected_average_and_leaves_training_alone(
         assert torch.equal(v, state["shadow"][k]), k
     # going on from a checkpoint carries the average: the same score as the unbroken run
     half = train_arch(space, arch, s, avg, device="cpu", seed=0, stop_epoch=1)
+    kept = {k: v.clone() for k, v in half.checkpoint["fit"]["ema"]["shadow"].items()}
     rest = train_arch(space, arch, s, avg, device="cpu", seed=0, checkpoint=half.checkpoint)
     assert rest.val_accuracy == a.val_accuracy
+    for k, v in half.checkpoint["fit"]["ema"]["shadow"].items():  # the checkpoint's average is not consumed
+        assert torch.equal(v, kept[k]), k
     with pytest.raises(HwnasError, match="^ema decay per step must be in"):
         Recipe(ema=1.0)
 

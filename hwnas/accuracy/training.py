@@ -11,6 +11,11 @@ caller passes ``test=True`` with splits the final step unlocked (``Splits.unlock
 its provenance, e.g. ``trained:digits(val, 2 epochs, short recipe, seed 0)``; a recipe under
 :data:`FULL_EPOCHS` epochs is labelled ``short recipe`` (a low-fidelity estimate, fine for ranking within a search,
 not a number to ship).
+
+``Recipe(ema=D)`` scores a bias-corrected exponential moving average of the weights over the optimiser steps
+(decay ``D`` per step; batch-norm buffers from the live model, or re-estimated on ``ema_bn_images`` train images)
+instead of the last weights: less end-of-training SGD noise at no training cost (docs/accuracy.md, issue #22).
+The training itself, and the checkpoint it returns, are the same as without it.
 """
 
 from __future__ import annotations
@@ -140,8 +145,8 @@ class _Ema:
     def __init__(self, model, decay: float, state: dict | None = None):
         self.decay = float(decay)
         self.steps = 0 if state is None else int(state["steps"])
-        self.shadow = {k: (v.detach().clone() if state is None else state["shadow"][k].to(v.device))
-                       for k, v in model.named_parameters()}
+        self.shadow = {k: (v.detach() if state is None else state["shadow"][k]).to(v.device, copy=True)
+                       for k, v in model.named_parameters()}  # a copy: a checkpoint can be gone on from twice
         if state is None:
             for v in self.shadow.values():
                 v.zero_()
@@ -189,8 +194,8 @@ def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: d
          stop_epoch: int | None = None) -> tuple[bool, dict | None, _Ema | None]:
     """Train ``model`` in place on (x_tr, y_tr) (CPU tensors): epochs ``state["epoch"]`` (0 without ``state``) up
     to ``stop_epoch`` (the recipe's epochs by default) of the recipe's schedule. Returns (False when the loss
-    diverged, the state to go on from: optimiser, schedule, random generator, next epoch, weight average; the
-    weight average (``recipe.ema``) or None)."""
+    diverged; the state to go on from: optimiser, schedule, random generator, next epoch, weight average; the
+    weight average of ``recipe.ema``, None without it)."""
     import torch
 
     cuda = device == "cuda"
