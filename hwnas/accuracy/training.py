@@ -146,7 +146,7 @@ class _Ema:
         self.decay = float(decay)
         self.steps = 0 if state is None else int(state["steps"])
         self.shadow = {k: (v.detach() if state is None else state["shadow"][k]).to(v.device, copy=True)
-                       for k, v in model.named_parameters()}  # a copy: a checkpoint can be gone on from twice
+                       for k, v in model.named_parameters()}  # a copy: going on leaves the checkpoint as it was
         if state is None:
             for v in self.shadow.values():
                 v.zero_()
