@@ -43,6 +43,23 @@ def sample_archs(space, n: int, seed: int) -> list:
     return space.sample_distinct(n, np.random.default_rng(seed))
 
 
+def disjoint_groups(seeds: int, k: int) -> list[tuple[tuple, tuple]]:
+    """Every unordered pair of disjoint ``k``-seed groups out of ``range(seeds)``."""
+    groups = list(itertools.combinations(range(seeds), k))
+    return [(a, b) for a, b in itertools.combinations(groups, 2) if not set(a) & set(b)]
+
+
+def print_mean_of(val: np.ndarray, k: int, tau) -> None:
+    """Seed-to-seed tau of the mean val accuracy of ``k`` seeds: what a candidate trained ``k`` times would rank."""
+    pairs = disjoint_groups(val.shape[0], k)
+    taus = [tau(val[list(a)].mean(0), val[list(b)].mean(0)) for a, b in pairs]
+    shown = ", ".join(f"{''.join(map(str, a))}-{''.join(map(str, b))} {t:+.3f}" for (a, b), t in zip(pairs, taus))
+    if len(pairs) > 10:
+        shown = f"{len(pairs)} pairs, p10 {np.percentile(taus, 10):+.3f}"
+    print(f"Kendall tau mean of {k} seeds vs mean of {k} other seeds (val; {len(pairs)} disjoint pairs): {shown}; "
+          f"median {np.median(taus):+.3f}, mean {np.mean(taus):+.3f}, worst {np.min(taus):+.3f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=30)
@@ -56,6 +73,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-train", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--ema", type=float, default=None, metavar="D",
+                    help="score an exponential moving average of the weights, decay D per step (Recipe.ema)")
+    ap.add_argument("--ema-bn", type=int, default=0, metavar="N",
+                    help="with --ema: re-estimate batch norm of the averaged weights on N train images")
+    ap.add_argument("--mean-of", type=int, nargs="+", default=[], metavar="K",
+                    help="also print Kendall tau between the mean val accuracy of K seeds and that of K other "
+                         "seeds (every disjoint pair of K-seed groups; needs --seeds >= 2K); several K allowed")
     args = ap.parse_args(argv)
 
     demo = DEFAULT_RECIPE
@@ -68,7 +92,11 @@ def main(argv=None) -> int:
     recipe = Recipe(epochs=args.epochs or demo.get("epochs", 3),
                     batch_size=args.batch_size or demo.get("batch_size", 64),
                     lr=args.lr or demo.get("lr", 0.05),
-                    max_train=args.max_train if args.max_train is not None else demo.get("max_train"))
+                    max_train=args.max_train if args.max_train is not None else demo.get("max_train"),
+                    ema=args.ema, ema_bn_images=args.ema_bn)
+    for k in args.mean_of:
+        if not 1 <= k <= args.seeds // 2:
+            ap.error(f"--mean-of {k} needs --seeds >= {2 * k}")
     splits = load_splits("digits", space.input_shape(), seed=0).unlock_test()
     if args.archs_from is not None:
         import csv
@@ -113,6 +141,8 @@ def main(argv=None) -> int:
         print(f"|val difference| between two seeds of one arch: median {np.median(diffs):.2f}, p90 "
               f"{np.percentile(diffs, 90):.2f}, max {diffs.max():.2f} points")
         print(f"Kendall tau mean-of-seeds val vs test: {tau(val.mean(0), test.mean(0)):+.3f}")
+    for k in args.mean_of:
+        print_mean_of(val, k, tau)
     print(f"seconds per candidate (train {recipe.epochs} epochs + val/test eval, 1 CPU thread): wall mean "
           f"{np.mean(wall):.2f}, p90 {np.percentile(wall, 90):.2f}, max {np.max(wall):.2f}; CPU mean {np.mean(cpu):.2f}, "
           f"p90 {np.percentile(cpu, 90):.2f}, max {np.max(cpu):.2f}; total wall {np.sum(wall):.0f} s")

@@ -101,6 +101,92 @@ def test_cpu_training_is_deterministic_per_seed_and_labelled(space):
     assert t.val_accuracy == a.val_accuracy and 0 <= t.test_accuracy <= 100 and "(val+test," in t.source
 
 
+def test_weight_ema_scores_the_bias_corrected_average_and_leaves_training_alone(space):
+    """Recipe(ema=D): the score is that of the exponential moving average of the weights over the steps (batch
+    norm buffers from the live model), deterministic per seed; the training itself (live weights) is unchanged."""
+    import torch
+
+    from hwnas.accuracy.training import _accuracy, _Ema
+
+    # the average itself: after steps p1, p2 it is (d (1 - d) p1 + (1 - d) p2) / (1 - d^2), no initial weights
+    lin = torch.nn.Linear(1, 1, bias=False)
+    ema = _Ema(lin, 0.9)
+    for value in (1.0, 3.0):
+        lin.weight.data.fill_(value)
+        ema.update(lin)
+    assert ema.averaged(lin).weight.item() == pytest.approx((0.9 * 0.1 * 1 + 0.1 * 3) / (1 - 0.81))
+    assert lin.weight.item() == 3.0  # the live model is not touched
+
+    s = load_splits("digits", space.input_shape())
+    arch = space.from_string(CELL)
+    plain = Recipe(epochs=2, batch_size=32, max_train=256)
+    avg = Recipe(epochs=2, batch_size=32, max_train=256, ema=0.9)
+    p = train_arch(space, arch, s, plain, device="cpu", seed=0)
+    a = train_arch(space, arch, s, avg, device="cpu", seed=0)
+    b = train_arch(space, arch, s, avg, device="cpu", seed=0)
+    assert a.val_accuracy == b.val_accuracy and "weight ema 0.9, seed 0)" in a.source and "ema" not in p.source
+    assert p.checkpoint["fit"]["ema"] is None
+    live = a.checkpoint["model"]
+    for k, v in p.checkpoint["model"].items():  # same training: EMA only changes what is scored
+        assert torch.equal(v, live[k]), k
+    state = a.checkpoint["fit"]["ema"]
+    assert state["steps"] == 2 * 8  # 256 images, batch 32, 2 epochs
+    scale = 1.0 / (1.0 - 0.9 ** state["steps"])
+    model = space.build(arch)
+    model.load_state_dict(live)
+    assert _accuracy(model, s.val.x, s.val.y, "cpu") == p.val_accuracy
+    differ = 0
+    with torch.no_grad():
+        for k, v in model.named_parameters():
+            differ += not torch.allclose(v, state["shadow"][k] * scale)
+            v.copy_(state["shadow"][k] * scale)
+    assert differ > 0  # the averaged weights are not the live ones
+    assert _accuracy(model, s.val.x, s.val.y, "cpu") == a.val_accuracy
+    for k, v in b.checkpoint["fit"]["ema"]["shadow"].items():
+        assert torch.equal(v, state["shadow"][k]), k
+    # going on from a checkpoint carries the average: the same score as the unbroken run
+    half = train_arch(space, arch, s, avg, device="cpu", seed=0, stop_epoch=1)
+    kept = {k: v.clone() for k, v in half.checkpoint["fit"]["ema"]["shadow"].items()}
+    rest = train_arch(space, arch, s, avg, device="cpu", seed=0, checkpoint=half.checkpoint)
+    assert rest.val_accuracy == a.val_accuracy
+    for k, v in half.checkpoint["fit"]["ema"]["shadow"].items():  # the checkpoint's average is not consumed
+        assert torch.equal(v, kept[k]), k
+    with pytest.raises(HwnasError, match="^ema decay per step must be in"):
+        Recipe(ema=1.0)
+
+
+def test_weight_ema_can_re_estimate_batch_norm_on_train_images(space):
+    """Recipe(ema=D, ema_bn_images=N): the averaged weights are scored with batch-norm statistics recomputed on
+    the first N training images (not the live model's), and the label says so."""
+    import copy
+
+    import torch
+
+    from hwnas.accuracy.supernet.evaluate import recalibrate_bn
+    from hwnas.accuracy.training import _accuracy
+
+    s = load_splits("digits", space.input_shape())
+    arch = space.from_string(CELL)
+    recipe = Recipe(epochs=2, batch_size=32, max_train=256, ema=0.9, ema_bn_images=128)
+    r = train_arch(space, arch, s, recipe, device="cpu", seed=0)
+    assert r.source.endswith("weight ema 0.9 bn on 128 images, seed 0)")
+    state = r.checkpoint["fit"]["ema"]
+    model = space.build(arch)
+    model.load_state_dict(r.checkpoint["model"])
+    with torch.no_grad():
+        for k, v in model.named_parameters():
+            v.copy_(state["shadow"][k] / (1.0 - 0.9 ** state["steps"]))
+    copied = _accuracy(model, s.val.x, s.val.y, "cpu")  # the averaged weights with the live batch-norm buffers
+    torch.manual_seed(0)
+    space.build(arch)  # the seeded initial weights, then the seeded max_train subset, as training draws them
+    keep = torch.randperm(len(s.train.x))[:256]
+    fresh = copy.deepcopy(model)
+    recalibrate_bn(fresh, torch.from_numpy(s.train.x)[keep][:128])
+    assert _accuracy(fresh, s.val.x, s.val.y, "cpu") == r.val_accuracy != copied
+    with pytest.raises(HwnasError, match="needs ema"):
+        Recipe(ema_bn_images=64)
+
+
 def test_recipe_and_device_errors():
     with pytest.raises(HwnasError, match="^epochs must be >= 1"):
         Recipe(epochs=0)

@@ -11,6 +11,11 @@ caller passes ``test=True`` with splits the final step unlocked (``Splits.unlock
 its provenance, e.g. ``trained:digits(val, 2 epochs, short recipe, seed 0)``; a recipe under
 :data:`FULL_EPOCHS` epochs is labelled ``short recipe`` (a low-fidelity estimate, fine for ranking within a search,
 not a number to ship).
+
+``Recipe(ema=D)`` scores a bias-corrected exponential moving average of the weights over the optimiser steps
+(decay ``D`` per step; batch-norm buffers from the live model, or re-estimated on ``ema_bn_images`` train images)
+instead of the last weights: less end-of-training SGD noise at no training cost (docs/accuracy.md, issue #22).
+The training itself, and the checkpoint it returns, are the same as without it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class Recipe:
     label_smoothing: float = 0.0
     augment: bool | None = None  # None: the data set's default (on for natural RGB images, off for digits)
     max_train: int | None = None  # train on a seeded subset of at most this many images
+    ema: float | None = None  # evaluate an exponential moving average of the weights (this decay per step)
+    ema_bn_images: int = 0  # with ema: batch-norm statistics re-estimated on this many train images (0: live ones)
 
     def __post_init__(self):
         if int(self.epochs) < 1:
@@ -46,6 +53,10 @@ class Recipe:
             raise ParameterError("lr", f"must be > 0, got {self.lr}")
         if not 0.0 <= float(self.label_smoothing) < 1.0:
             raise HwnasError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.ema is not None and not 0.0 < float(self.ema) < 1.0:
+            raise HwnasError(f"ema decay per step must be in (0, 1), got {self.ema}")
+        if int(self.ema_bn_images) < 0 or (self.ema_bn_images and self.ema is None):
+            raise HwnasError(f"ema_bn_images must be >= 0 and needs ema, got {self.ema_bn_images}")
 
     @property
     def short(self) -> bool:
@@ -85,6 +96,9 @@ def describe(dataset: str, recipe: Recipe, seed: int, device: str, split: str = 
         parts.append(f"label smoothing {recipe.label_smoothing:g}")
     if recipe.max_train is not None:
         parts.append(f"max {recipe.max_train} train images")
+    if recipe.ema is not None:
+        parts.append(f"weight ema {recipe.ema:g}" + (f" bn on {recipe.ema_bn_images} images"
+                                                       if recipe.ema_bn_images else ""))
     if device == "cuda":
         parts.append("cuda amp")
     parts.append(f"seed {seed}")
@@ -123,11 +137,65 @@ def _set_rng_state(state: dict, device: str) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+class _Ema:
+    """Bias-corrected exponential moving average of a model's parameters over the optimiser steps (the
+    average starts at zero and is divided by ``1 - decay**steps``, so the initial weights carry no weight).
+    Batch-norm buffers are not averaged: :meth:`averaged` takes them from the live model."""
+
+    def __init__(self, model, decay: float, state: dict | None = None):
+        self.decay = float(decay)
+        self.steps = 0 if state is None else int(state["steps"])
+        self.shadow = {k: (v.detach() if state is None else state["shadow"][k]).to(v.device, copy=True)
+                       for k, v in model.named_parameters()}  # a copy: going on leaves the checkpoint as it was
+        if state is None:
+            for v in self.shadow.values():
+                v.zero_()
+
+    def update(self, model) -> None:
+        import torch
+
+        self.steps += 1
+        with torch.no_grad():
+            for k, v in model.named_parameters():
+                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1.0 - self.decay)
+
+    def averaged(self, model):
+        """A copy of ``model`` with the averaged parameters (the live model itself before any step)."""
+        import copy
+
+        import torch
+
+        if self.steps == 0:
+            return model
+        out = copy.deepcopy(model)
+        scale = 1.0 / (1.0 - self.decay ** self.steps)
+        with torch.no_grad():
+            for k, v in out.named_parameters():
+                v.copy_(self.shadow[k] * scale)
+        return out
+
+    def state(self) -> dict:
+        return {"steps": self.steps, "shadow": {k: v.detach().cpu().clone() for k, v in self.shadow.items()}}
+
+
+def _averaged(model, ema: _Ema, x, recipe: Recipe, device: str):
+    """The model to score under ``recipe.ema``: the averaged weights, batch norm re-estimated on the first
+    ``recipe.ema_bn_images`` training images ``x`` (a CPU tensor) when asked."""
+    out = ema.averaged(model)
+    n = int(recipe.ema_bn_images)
+    if n and out is not model:
+        from .supernet.evaluate import recalibrate_bn
+
+        recalibrate_bn(out, x[:n].to(device))
+    return out
+
+
 def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: dict | None = None,
-         stop_epoch: int | None = None) -> tuple[bool, dict | None]:
+         stop_epoch: int | None = None) -> tuple[bool, dict | None, _Ema | None]:
     """Train ``model`` in place on (x_tr, y_tr) (CPU tensors): epochs ``state["epoch"]`` (0 without ``state``) up
     to ``stop_epoch`` (the recipe's epochs by default) of the recipe's schedule. Returns (False when the loss
-    diverged, the state to go on from: optimiser, schedule, random generator, next epoch)."""
+    diverged; the state to go on from: optimiser, schedule, random generator, next epoch, weight average; the
+    weight average of ``recipe.ema``, None without it)."""
     import torch
 
     cuda = device == "cuda"
@@ -146,17 +214,19 @@ def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: d
         _set_rng_state(state["rng"], device)
         first = int(state["epoch"])
     last = int(recipe.epochs) if stop_epoch is None else int(stop_epoch)
+    ema = None if recipe.ema is None else _Ema(model, recipe.ema, state and state.get("ema"))
     if cuda:
         x_tr, y_tr = x_tr.to(device, non_blocking=True), y_tr.to(device, non_blocking=True)
     model.train()
     for _ in range(first, last):
-        if not _epoch(model, x_tr, y_tr, recipe, opt, sched, scaler, augment):
-            return False, None
+        if not _epoch(model, x_tr, y_tr, recipe, opt, sched, scaler, augment, ema):
+            return False, None, None
     return True, {"epoch": last, "opt": opt.state_dict(), "sched": sched.state_dict(),
-                  "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(device)}
+                  "scaler": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(device),
+                  "ema": ema.state() if ema is not None else None}, ema
 
 
-def _epoch(model, x_tr, y_tr, recipe: Recipe, opt, sched, scaler, augment: bool) -> bool:
+def _epoch(model, x_tr, y_tr, recipe: Recipe, opt, sched, scaler, augment: bool, ema: _Ema | None = None) -> bool:
     """One pass over the training images in a random order; False when the loss diverged."""
     import torch
     import torch.nn.functional as F
@@ -186,6 +256,8 @@ def _epoch(model, x_tr, y_tr, recipe: Recipe, opt, sched, scaler, augment: bool)
             loss.backward()
             opt.step()
         sched.step()
+        if ema is not None:
+            ema.update(model)
     return True
 
 
@@ -237,10 +309,11 @@ def _train(space, arch, x_tr, y_tr, eval_sets, recipe: Recipe, device: str, seed
                 model.load_state_dict(checkpoint["model"])
             if device == "cuda":
                 model = model.to(device, memory_format=torch.channels_last)
-            ok, state = _fit(model, x, y, recipe, device, augment, checkpoint and checkpoint["fit"], stop_epoch)
+            ok, state, ema = _fit(model, x, y, recipe, device, augment, checkpoint and checkpoint["fit"], stop_epoch)
             if not ok:
                 return [_chance(ys) for _, ys in eval_sets], False, None
-            accs = [_accuracy(model, xs, ys, device) for xs, ys in eval_sets]
+            scored = model if ema is None else _averaged(model, ema, x, recipe, device)
+            accs = [_accuracy(scored, xs, ys, device) for xs, ys in eval_sets]
             return accs, True, {"model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                                 "fit": state}
     finally:
