@@ -155,6 +155,26 @@ def test_weight_ema_scores_the_bias_corrected_average_and_leaves_training_alone(
         Recipe(ema=1.0)
 
 
+def test_a_checkpoint_is_not_consumed_by_going_on_from_it(space):
+    """Two runs from the same checkpoint give the unbroken run's result both times (the optimiser's momentum
+    buffers were shared with the checkpoint: the second run went on from momentum the first had moved)."""
+    import torch
+
+    s = load_splits("digits", space.input_shape())
+    arch = space.from_string(CELL)
+    recipe = Recipe(epochs=3, batch_size=32, max_train=256)
+    whole = train_arch(space, arch, s, recipe, device="cpu", seed=0)
+    half = train_arch(space, arch, s, recipe, device="cpu", seed=0, stop_epoch=1)
+    momentum = [v["momentum_buffer"].clone() for v in half.checkpoint["fit"]["opt"]["state"].values()]
+    first = train_arch(space, arch, s, recipe, device="cpu", seed=0, checkpoint=half.checkpoint)
+    second = train_arch(space, arch, s, recipe, device="cpu", seed=0, checkpoint=half.checkpoint)
+    assert first.val_accuracy == second.val_accuracy == whole.val_accuracy
+    for k, v in first.checkpoint["model"].items():
+        assert torch.equal(v, second.checkpoint["model"][k]), k
+    kept = [v["momentum_buffer"] for v in half.checkpoint["fit"]["opt"]["state"].values()]
+    assert all(torch.equal(a, b) for a, b in zip(momentum, kept))
+
+
 def test_weight_ema_can_re_estimate_batch_norm_on_train_images(space):
     """Recipe(ema=D, ema_bn_images=N): the averaged weights are scored with batch-norm statistics recomputed on
     the first N training images (not the live model's), and the label says so."""

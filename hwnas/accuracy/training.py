@@ -207,7 +207,11 @@ def _fit(model, x_tr, y_tr, recipe: Recipe, device: str, augment: bool, state: d
     scaler = torch.amp.GradScaler("cuda") if cuda else None
     first = 0
     if state is not None:  # the same optimiser momentum, learning rate and random stream as an unbroken run
-        opt.load_state_dict(state["opt"])
+        import copy
+
+        # a copy: SGD would update the checkpoint's own momentum buffers in place (load_state_dict keeps tensors
+        # of the right dtype and device as they are), and a second run from the same checkpoint would differ
+        opt.load_state_dict(copy.deepcopy(state["opt"]))
         sched.load_state_dict(state["sched"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
