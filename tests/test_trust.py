@@ -47,6 +47,32 @@ def test_a_train_search_measures_its_seed_spread_and_the_report_shows_it(tmp_pat
     assert "How far to trust the accuracy axis" in (out / "report.html").read_text()
 
 
+def test_a_value_can_be_the_mean_of_several_trainings_and_the_check_uses_the_next_seeds(tmp_path):
+    """--train-seeds K: each value is the mean validation accuracy of K trainings (seeds 0..K-1), as the trainings
+    themselves give it; the seed check trains seeds K..2K-1, the test error of the front is the mean of K too."""
+    from hwnas.evaluation.sources.train import TrainSource
+    from hwnas.spaces import create_space
+
+    out = tmp_path / "run"
+    result = run_search(_quick_train(budget=3, trust_archs=2, train_seeds=2, ema=0.9), out)
+    assert result.config["train_seeds"] == 2 and result.config["ema"] == 0.9
+    space = create_space("nb201", C=4, N=1, input_size=8)
+    one = TrainSource("digits", epochs=1, max_train=200, seed=0, ema=0.9)  # one training per value, splits of seed 0
+    for e in result.evaluations:
+        singles = [one.seed_values(space, [e.arch], "error", s)[0][0] for s in (0, 1)]
+        assert e.values[0] == pytest.approx(sum(singles) / 2, abs=1e-9)
+        assert e.sources[0].endswith("weight ema 0.9, mean of 2 trainings, seeds 0-1)")
+    trust = json.loads((out / "trust.json").read_text())
+    assert trust["seeds"] == [0, 2] and trust["train_seeds"] == 2 and trust["cost"]["trainings"] == 4
+    assert all(a["seed2_source"].endswith("mean of 2 trainings, seeds 2-3)") for a in trust["archs"])
+    assert "a second set of 2 training seeds" in trust["summary"]
+    assert "error (search, mean of seeds 0-1)" in (out / "report.html").read_text()
+    with pytest.raises(HwnasError, match="train seeds must be >= 1"):
+        TrainSource("digits", seeds=0)
+    with pytest.raises(HwnasError, match="low-fidelity value is one training"):
+        TrainSource("digits", epochs=2, seeds=2).fidelity_values(space, [space.from_index(5)], "error", 1)
+
+
 def test_the_cli_prints_the_trust_line(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["pareto-search", "--space", "nb201", "--space-opt", "C=4", "--space-opt", "N=1",

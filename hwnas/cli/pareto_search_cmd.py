@@ -83,6 +83,8 @@ def register(app: typer.Typer) -> None:
         max_train: Optional[int] = typer.Option(None, "--max-train", help="train on at most this many images"),
         lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (SGD, nesterov, cosine schedule)"),
         label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="label smoothing (0 = off)"),
+        ema: Optional[float] = typer.Option(None, "--ema", help="score an exponential moving average of the weights, this decay per step (e.g. 0.9; default: the last weights)"),
+        train_seeds: Optional[int] = typer.Option(None, "--train-seeds", help="accuracy train: each candidate's value is the mean validation accuracy of this many trainings (seeds SEED..SEED+K-1)"),
         train_device: Optional[str] = typer.Option(None, "--train-device", help="auto (CUDA if available) | cpu | cuda"),
         budget: Optional[int] = typer.Option(None, "--budget", help="unique architectures to evaluate (--strategy moasha with --accuracy train: total training epochs)"),
         trust_archs: Optional[int] = typer.Option(None, "--trust-archs", help="accuracy train: after the search, re-train this many archs with another seed to measure how far to trust the accuracy axis (trust.json; 0 = off)"),
@@ -114,7 +116,8 @@ def register(app: typer.Typer) -> None:
                  "objective": objective, "constraint": constraint, "accuracy": accuracy, "latency": latency,
                  "energy": energy, "dataset": dataset, "data_dir": data_dir, "download": download, "epochs": epochs,
                  "proxy": proxy, "batch_size": batch_size, "max_train": max_train, "lr": lr,
-                 "label_smoothing": label_smoothing, "train_device": train_device, "budget": budget,
+                 "label_smoothing": label_smoothing, "ema": ema, "train_seeds": train_seeds,
+                 "train_device": train_device, "budget": budget,
                  "trust_archs": trust_archs, "seed": seed,
                  "executor": executor, "address": address, "workers": workers}
         notes: list[str] = []

@@ -33,6 +33,8 @@ class EvaluatorSpec:
     max_train: int | None = None
     lr: float = 0.05
     label_smoothing: float = 0.0
+    ema: float | None = None
+    train_seeds: int = 1
     train_device: str = "auto"
 
     def settings(self) -> dict:

@@ -50,6 +50,10 @@ def _optional_integer(key: str, value) -> int | None:
     return None if value is None else _integer(key, value)
 
 
+def _optional_number(key: str, value) -> float | None:
+    return None if value is None else _number(key, value)
+
+
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
@@ -117,6 +121,8 @@ class SearchConfig:
     max_train: int | None = _setting(None, _optional_integer)
     lr: float = _setting(0.05, _number)
     label_smoothing: float = _setting(0.0, _number)
+    ema: float | None = _setting(None, _optional_number)  # score a moving average of the weights (decay per step)
+    train_seeds: int = _setting(1, _integer)  # accuracy train: mean validation accuracy of this many trainings
     train_device: str = _setting("auto", _text)
     budget: int = _setting(100, _integer)
     trust_archs: int = _setting(6, _integer)  # accuracy train: re-train this many archs with a 2nd seed (trust.json)
@@ -155,7 +161,7 @@ class SearchConfig:
                              dataset=self.dataset, epochs=self.epochs, proxy=self.proxy, data_dir=self.data_dir,
                              download=self.download, batch_size=self.batch_size, seed=self.seed,
                              max_train=self.max_train, lr=self.lr, label_smoothing=self.label_smoothing,
-                             train_device=self.train_device)
+                             ema=self.ema, train_seeds=self.train_seeds, train_device=self.train_device)
 
 
 # The embedded demo (``hwnas pareto-search`` with no arguments, or with only flags that tune a run): a real,

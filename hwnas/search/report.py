@@ -242,9 +242,9 @@ def trust_section(out) -> str:
             + f"{trust['cost']['cpu_s']:.1f} s CPU. " + esc(str(trust.get("caveat", ""))) + ".</p>")
         rows = [[a["arch"], f"{a['error_search']:.4g}", f"{a['error_seed2']:.4g}",
                  f"{abs(a['error_seed2'] - a['error_search']):.3g}"] for a in trust.get("archs", [])]
-        seeds = trust.get("seeds") or ["?", "?"]
-        parts.append(_table(["arch", f"error (search, seed {seeds[0]})", f"error (seed {seeds[1]})", "|difference|"],
-                            rows))
+        (first, second), per = trust.get("seeds") or ["?", "?"], int(trust.get("train_seeds") or 1)
+        parts.append(_table(["arch", f"error (search, {_seeds_name(first, per)})", f"error ({_seeds_name(second, per)})",
+                             "|difference|"], rows))
     else:
         parts.append("<p>Not measured in this run (no interval is invented).</p>")
     return "\n".join(parts)
@@ -281,3 +281,8 @@ def write_report(result, out: Path, page: Path | None = None, store=None) -> tup
     page = Path(page) if page is not None else out / "report.html"
     page.write_text(render_html(result, out, store), encoding="utf-8")
     return out / "pareto.png", page
+
+
+def _seeds_name(first, per: int) -> str:
+    """``seed 0``, or ``mean of seeds 0-3`` for a value averaged over ``per`` trainings."""
+    return f"seed {first}" if per == 1 or not isinstance(first, int) else f"mean of seeds {first}-{first + per - 1}"

@@ -58,6 +58,21 @@ def _known(source) -> dict:
             "summary": f"accuracy source {kind or '?'}: no seed check exists for it; no interval"}
 
 
+def _seeds(first: int, per: int) -> str:
+    return f"seed {first}" if per == 1 else f"seeds {first}-{first + per - 1} (mean of {per})"
+
+
+def _val_sampling(source, space, first: np.ndarray) -> dict:
+    """The validation set's size and the binomial sd of an error at the picked archs' median accuracy."""
+    n_val = int(source.val_images(space)) if hasattr(source, "val_images") else None
+    p = 1.0 - float(np.median(first)) / 100.0
+    binomial = 100.0 * math.sqrt(max(p * (1 - p), 0.0) / n_val) if n_val else None
+    return {"val_images": n_val, "val_sampling_sd_points": None if binomial is None else round(binomial, 4),
+            "val_sampling_note": "binomial sd of the error at the picked archs' median accuracy: another draw of "
+                                 "validation images would add this much, which re-training on the same images "
+                                 "cannot show"}
+
+
 def accuracy_trust(evaluator, space, result, n_archs: int = DEFAULT_TRUST_ARCHS) -> dict | None:
     """The trust record of ``result``'s accuracy axis (see the module text); None when the search has no
     ``error`` objective. ``n_archs`` = 0 turns the re-training off (the record says so)."""
@@ -77,7 +92,8 @@ def accuracy_trust(evaluator, space, result, n_archs: int = DEFAULT_TRUST_ARCHS)
     if len(picked) < 2:
         return {**record, "measured": False, "interval": None,
                 "summary": "fewer than 2 evaluated archs have an accuracy: nothing to compare"}
-    seed2 = int(source.seed) + 1
+    per = int(getattr(source, "seeds", 1))  # trainings per value: the check's seeds are the next ``per``
+    seed2 = int(source.seed) + per
     wall, cpu = time.perf_counter(), time.process_time()
     second, provenance = source.seed_values(space, [e.arch for e in picked], "error", seed2)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -87,34 +103,28 @@ def accuracy_trust(evaluator, space, result, n_archs: int = DEFAULT_TRUST_ARCHS)
 
     tau = kendall_tau(first, second)
     sd = float(np.sqrt(np.mean(d ** 2) / 2.0))
-    n_val = int(source.val_images(space)) if hasattr(source, "val_images") else None
-    p = 1.0 - float(np.median(first)) / 100.0  # median accuracy of the picked archs
-    binomial = 100.0 * math.sqrt(max(p * (1 - p), 0.0) / n_val) if n_val else None
     k = len(picked)
     tau_text = "n/a (all values tied)" if tau is None else f"{tau:+.2f}"
-    summary = (f"accuracy axis: a second training seed on {k} archs spanning the evaluated range gives Kendall tau "
+    again = "a second training seed" if per == 1 else f"a second set of {per} training seeds"
+    summary = (f"accuracy axis: {again} on {k} archs spanning the evaluated range gives Kendall tau "
                f"{tau_text} with the search's values, median |difference| {float(np.median(np.abs(d))):.2f} "
-               f"points (95 % seed interval of one value +-{1.96 * sd:.2f} points); cost {k} trainings, "
+               f"points (95 % seed interval of one value +-{1.96 * sd:.2f} points); cost {k * per} trainings, "
                f"{wall:.1f} s")
     return {**record, "measured": True, "summary": summary,
             "how": (f"after the search, {k} evaluated archs at evenly spaced ranks of validation error were trained "
-                    f"again with training seed {seed2} (the search used seed {source.seed}) on the same splits and "
-                    "recipe; only the initial weights and the batch order differ"),
-            "n_archs": k, "seeds": [int(source.seed), seed2],
+                    f"again with training {_seeds(seed2, per)} (the search used {_seeds(int(source.seed), per)}) on the same "
+                    "splits and recipe; only the initial weights and the batch order differ"),
+            "n_archs": k, "seeds": [int(source.seed), seed2], "train_seeds": per,
             "kendall_tau": None if tau is None else round(float(tau), 4),
             "median_abs_diff_points": round(float(np.median(np.abs(d))), 4),
             "max_abs_diff_points": round(float(np.max(np.abs(d))), 4),
             "seed_sd_points": round(sd, 4),
             "interval": {"kind": "95 % seed interval of one value (1.96 x seed sd)", "points": round(1.96 * sd, 4)},
-            "val_images": n_val,
-            "val_sampling_sd_points": None if binomial is None else round(binomial, 4),
-            "val_sampling_note": "binomial sd of the error at the picked archs' median accuracy: another draw of "
-                                 "validation images would add this much, which re-training on the same images "
-                                 "cannot show",
+            **_val_sampling(source, space, first),
             "archs": [{"arch": e.extras.get("arch") or space.to_string(e.arch), "arch_id": e.arch.arch_id,
                        "error_search": round(float(a), 4), "error_seed2": round(float(b), 4), "seed2_source": s}
                       for e, a, b, s in zip(picked, first, second, provenance)],
-            "cost": {"trainings": k, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)},
+            "cost": {"trainings": k * per, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)},
             "caveat": (f"tau over {k} archs is itself rough (few pairs); the archs span the range, so neighbours "
                        "on the front are closer than most pairs here: compare their difference with the interval")}
 

@@ -23,17 +23,20 @@ class TrainSource(Source):
     def __init__(self, dataset: str = "digits", epochs: int = 3, batch_size: int = 64, lr: float = 0.05,
                  seed: int = 0, data_dir: str | None = None, download: bool = False, max_train: int | None = None,
                  threads: int = 1, train_device: str = "auto", label_smoothing: float = 0.0,
-                 augment: bool | None = None):
+                 augment: bool | None = None, ema: float | None = None, seeds: int = 1):
         from ...accuracy.training import Recipe
 
         if int(epochs) < 1:
             raise HwnasError(f"epochs must be >= 1, got {epochs}")
+        if int(seeds) < 1:
+            raise HwnasError(f"train seeds must be >= 1 (trainings per candidate), got {seeds}")
         if train_device not in ("auto", "cpu", "cuda"):
             raise HwnasError(f"train device must be auto, cpu or cuda, got {train_device!r}")
         self.dataset, self.seed, self.data_dir, self.download = dataset, int(seed), data_dir, bool(download)
         self.threads, self.train_device = int(threads), train_device
         self.recipe = Recipe(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), max_train=max_train,
-                             label_smoothing=float(label_smoothing), augment=augment)
+                             label_smoothing=float(label_smoothing), augment=augment, ema=ema)
+        self.seeds = int(seeds)  # trainings per value (seeds seed..seed+seeds-1), their mean accuracy
         self._kept: dict = {}  # arch id -> checkpoint of a warm low-fidelity training (fidelity_values)
 
     @classmethod
@@ -43,7 +46,8 @@ class TrainSource(Source):
                    seed=settings.get("seed", 0), data_dir=settings.get("data_dir"),
                    download=settings.get("download", False), max_train=settings.get("max_train"),
                    train_device=settings.get("train_device", "auto"),
-                   label_smoothing=settings.get("label_smoothing", 0.0), augment=settings.get("augment"))
+                   label_smoothing=settings.get("label_smoothing", 0.0), augment=settings.get("augment"),
+                   ema=settings.get("ema"), seeds=settings.get("train_seeds", 1))
 
     def check(self, space, quantity: str) -> None:
         if self.dataset == "imagefolder" and not self.data_dir:
@@ -61,9 +65,26 @@ class TrainSource(Source):
         return train_arch(space, arch, splits, recipe or self.recipe, device=self.train_device,
                           seed=self.seed if seed is None else int(seed), test=test, threads=self.threads, **go_on)
 
+    def _mean(self, space, arch: Arch, splits, first_seed: int, test: bool = False) -> tuple[float, float | None, str]:
+        """(mean validation accuracy, mean test accuracy or None, provenance) of ``self.seeds`` trainings with
+        seeds ``first_seed``, ``first_seed + 1``, ...: ``..., mean of 4 trainings, seeds 0-3)``."""
+        runs = [self._train(space, arch, splits, test=test, seed=first_seed + k) for k in range(self.seeds)]
+        val = float(np.mean([r.val_accuracy for r in runs]))
+        tst = float(np.mean([r.test_accuracy for r in runs])) if test else None
+        if self.seeds == 1:
+            return val, tst, runs[0].source
+        source = runs[0].source.removesuffix(" diverged").replace(
+            f"seed {first_seed})", f"mean of {self.seeds} trainings, seeds {first_seed}-{first_seed + self.seeds - 1})")
+        diverged = sum(r.diverged for r in runs)
+        return val, tst, source + (f" {diverged} of {self.seeds} diverged" if diverged else "")
+
     def train(self, space, arch: Arch) -> tuple[float, str]:
         """(validation error %, provenance) of one candidate: trained with the full recipe, going on from the
-        checkpoint a warm ``fidelity_values`` kept for it (the unbroken run's weights on the CPU)."""
+        checkpoint a warm ``fidelity_values`` kept for it (the unbroken run's weights on the CPU); with
+        ``seeds`` > 1, the mean of that many trainings."""
+        if self.seeds > 1:
+            val, _, source = self._mean(space, arch, self._splits(space), self.seed)
+            return 100.0 - val, source
         ckpt = self._kept.pop(arch.arch_id, None)
         r = self._train(space, arch, self._splits(space), checkpoint=ckpt)
         return 100.0 - r.val_accuracy, r.source
@@ -88,6 +109,8 @@ class TrainSource(Source):
         from dataclasses import replace
 
         epochs = int(epochs)
+        if self.seeds > 1:
+            raise HwnasError(f"a low-fidelity value is one training: train seeds must be 1 here, got {self.seeds}")
         if not 1 <= epochs <= self.full_epochs:
             raise HwnasError(f"fidelity must be 1..{self.full_epochs} epochs, got {epochs}")
         splits, kept = self._splits(space), self._kept
@@ -119,17 +142,18 @@ class TrainSource(Source):
         """Test error of the final front: each arch is retrained with the same seed and recipe (identical on the
         CPU) and scored once on the unlocked test split."""
         splits = self._splits(space).unlock_test()
-        results = [self._train(space, a, splits, test=True) for a in archs]
-        return (np.array([100.0 - r.test_accuracy for r in results], dtype=float),
-                [r.source.replace("(val+test", "(test", 1) for r in results])
+        results = [self._mean(space, a, splits, self.seed, test=True) for a in archs]
+        return (np.array([100.0 - t for _, t, _ in results], dtype=float),
+                [src.replace("(val+test", "(test", 1) for _, _, src in results])
 
     def seed_values(self, space, archs: Sequence[Arch], quantity: str, seed: int) -> tuple[np.ndarray, list[str]]:
-        """Validation error of ``archs`` trained again with another training ``seed``: same splits (the same
-        validation images), same recipe; only the initial weights and the batch order change. How far the
-        search's values move with the seed (``hwnas.search.trust``)."""
+        """Validation error of ``archs`` trained again with another training ``seed`` (with ``seeds`` > 1: the mean
+        of seeds ``seed``..``seed + seeds - 1``): same splits (the same validation images), same recipe; only the
+        initial weights and the batch order change. How far the search's values move with the seed
+        (``hwnas.search.trust``)."""
         splits = self._splits(space)
-        results = [self._train(space, a, splits, seed=seed) for a in archs]
-        return np.array([100.0 - r.val_accuracy for r in results], dtype=float), [r.source for r in results]
+        results = [self._mean(space, a, splits, int(seed)) for a in archs]
+        return np.array([100.0 - v for v, _, _ in results], dtype=float), [src for _, _, src in results]
 
     def val_images(self, space) -> int:
         return len(self._splits(space).val)
