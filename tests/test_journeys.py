@@ -17,7 +17,7 @@ def assert_trust_stated(out, ran, n_archs: int) -> dict:
     """trust.json measured a second training seed on ``n_archs`` archs; the CLI, report.html and config.yaml
     state the same measured tau and interval (issue #22: how far to trust the accuracy axis)."""
     trust = json.loads((out / "trust.json").read_text())
-    assert trust["measured"] is True and trust["n_archs"] == n_archs and trust["seeds"] == [0, 1]
+    assert trust["measured"] is True and trust["n_archs"] == n_archs and trust["seeds"] == [0, trust["train_seeds"]]
     assert -1 <= trust["kendall_tau"] <= 1 and trust["interval"]["points"] > 0
     tau, interval = f"{trust['kendall_tau']:+.2f}", f"{trust['interval']['points']:.2f}"
     assert f"Kendall tau {tau}" in trust["summary"] and f"+-{interval} points" in trust["summary"]
@@ -61,7 +61,11 @@ def test_no_argument_demo_in_a_terminal(tmp_path):
                             for s in measured), sources
     assert f"results in runs/{out.name}" in ran.out
     trust = assert_trust_stated(out, ran, n_archs=DEFAULT_RECIPE["trust_archs"])
-    assert trust["seeds"] == [DEFAULT_RECIPE["seed"], DEFAULT_RECIPE["seed"] + 1]
+    # each value the mean of the demo's trainings; the check trains as many other seeds
+    k = DEFAULT_RECIPE["train_seeds"]
+    assert trust["seeds"] == [DEFAULT_RECIPE["seed"], DEFAULT_RECIPE["seed"] + k] and trust["train_seeds"] == k > 1
+    assert all(r["error_source"].endswith(f"weight ema {DEFAULT_RECIPE['ema']:g}, mean of {k} trainings, seeds 0-{k - 1})")
+               for r in evals)
 
 
 @pytest.fixture(scope="module")

@@ -69,8 +69,15 @@ def test_a_value_can_be_the_mean_of_several_trainings_and_the_check_uses_the_nex
     assert "error (search, mean of seeds 0-1)" in (out / "report.html").read_text()
     with pytest.raises(HwnasError, match="train seeds must be >= 1"):
         TrainSource("digits", seeds=0)
-    with pytest.raises(HwnasError, match="low-fidelity value is one training"):
-        TrainSource("digits", epochs=2, seeds=2).fidelity_values(space, [space.from_index(5)], "error", 1)
+    # a rung averages as many trainings, and a warm promotion goes on from each of them: the full value is the
+    # mean of the unbroken trainings
+    arch = space.from_index(5)
+    two = TrainSource("digits", epochs=2, max_train=200, seeds=2)
+    low, prov = two.fidelity_values(space, [arch], "error", 1, warm=True)
+    assert prov[0].endswith("mean of 2 trainings, seeds 0-1)") and "epoch 1 of 2" in prov[0]
+    assert len(two._kept[arch.arch_id]) == 2
+    assert two.values(space, [arch], "error")[0][0] == TrainSource("digits", epochs=2, max_train=200, seeds=2).values(
+        space, [arch], "error")[0][0]
 
 
 def test_the_cli_prints_the_trust_line(tmp_path, capsys):

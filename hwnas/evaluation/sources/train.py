@@ -37,7 +37,7 @@ class TrainSource(Source):
         self.recipe = Recipe(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), max_train=max_train,
                              label_smoothing=float(label_smoothing), augment=augment, ema=ema)
         self.seeds = int(seeds)  # trainings per value (seeds seed..seed+seeds-1), their mean accuracy
-        self._kept: dict = {}  # arch id -> checkpoint of a warm low-fidelity training (fidelity_values)
+        self._kept: dict = {}  # arch id -> checkpoints (one per seed) of a warm low-fidelity training
 
     @classmethod
     def from_spec(cls, arg, device, settings):
@@ -65,29 +65,31 @@ class TrainSource(Source):
         return train_arch(space, arch, splits, recipe or self.recipe, device=self.train_device,
                           seed=self.seed if seed is None else int(seed), test=test, threads=self.threads, **go_on)
 
-    def _mean(self, space, arch: Arch, splits, first_seed: int, test: bool = False) -> tuple[float, float | None, str]:
-        """(mean validation accuracy, mean test accuracy or None, provenance) of ``self.seeds`` trainings with
-        seeds ``first_seed``, ``first_seed + 1``, ...: ``..., mean of 4 trainings, seeds 0-3)``."""
-        runs = [self._train(space, arch, splits, test=test, seed=first_seed + k) for k in range(self.seeds)]
+    def _mean(self, space, arch: Arch, splits, first_seed: int, test: bool = False, checkpoints=None,
+              **kw) -> tuple[float, float | None, str, list]:
+        """(mean validation accuracy, mean test accuracy or None, provenance, the runs' checkpoints) of
+        ``self.seeds`` trainings with seeds ``first_seed``, ``first_seed + 1``, ... (each going on from its
+        checkpoint in ``checkpoints`` where given): ``..., mean of 4 trainings, seeds 0-3)``."""
+        cks = checkpoints or [None] * self.seeds
+        runs = [self._train(space, arch, splits, test=test, seed=first_seed + k, checkpoint=cks[k], **kw)
+                for k in range(self.seeds)]
         val = float(np.mean([r.val_accuracy for r in runs]))
         tst = float(np.mean([r.test_accuracy for r in runs])) if test else None
+        states = [r.checkpoint for r in runs]
         if self.seeds == 1:
-            return val, tst, runs[0].source
+            return val, tst, runs[0].source, states
         source = runs[0].source.removesuffix(" diverged").replace(
             f"seed {first_seed})", f"mean of {self.seeds} trainings, seeds {first_seed}-{first_seed + self.seeds - 1})")
         diverged = sum(r.diverged for r in runs)
-        return val, tst, source + (f" {diverged} of {self.seeds} diverged" if diverged else "")
+        return val, tst, source + (f" {diverged} of {self.seeds} diverged" if diverged else ""), states
 
     def train(self, space, arch: Arch) -> tuple[float, str]:
-        """(validation error %, provenance) of one candidate: trained with the full recipe, going on from the
-        checkpoint a warm ``fidelity_values`` kept for it (the unbroken run's weights on the CPU); with
-        ``seeds`` > 1, the mean of that many trainings."""
-        if self.seeds > 1:
-            val, _, source = self._mean(space, arch, self._splits(space), self.seed)
-            return 100.0 - val, source
-        ckpt = self._kept.pop(arch.arch_id, None)
-        r = self._train(space, arch, self._splits(space), checkpoint=ckpt)
-        return 100.0 - r.val_accuracy, r.source
+        """(validation error %, provenance) of one candidate: trained with the full recipe (``seeds`` trainings,
+        their mean), going on from the checkpoints a warm ``fidelity_values`` kept for it (the unbroken runs'
+        weights on the CPU)."""
+        val, _, source, _ = self._mean(space, arch, self._splits(space), self.seed,
+                                       checkpoints=self._kept.pop(arch.arch_id, None))
+        return 100.0 - val, source
 
     def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         done = [self.train(space, a) for a in archs]
@@ -109,24 +111,22 @@ class TrainSource(Source):
         from dataclasses import replace
 
         epochs = int(epochs)
-        if self.seeds > 1:
-            raise HwnasError(f"a low-fidelity value is one training: train seeds must be 1 here, got {self.seeds}")
         if not 1 <= epochs <= self.full_epochs:
             raise HwnasError(f"fidelity must be 1..{self.full_epochs} epochs, got {epochs}")
         splits, kept = self._splits(space), self._kept
         if warm:
             def start(a):  # a kept checkpoint past this rung cannot give this rung's value: from scratch
-                ckpt = kept.get(a.arch_id)
-                return ckpt if ckpt is not None and ckpt["fit"]["epoch"] <= epochs else None
+                cks = kept.get(a.arch_id)
+                return cks if cks is not None and all(c["fit"]["epoch"] <= epochs for c in cks) else None
 
-            results = [self._train(space, a, splits, stop_epoch=epochs, checkpoint=start(a)) for a in archs]
-            kept.update((a.arch_id, r.checkpoint) for a, r in zip(archs, results) if r.checkpoint is not None)
-            return np.array([100.0 - r.val_accuracy for r in results], dtype=float), [r.source for r in results]
+            results = [self._mean(space, a, splits, self.seed, stop_epoch=epochs, checkpoints=start(a)) for a in archs]
+            kept.update((a.arch_id, r[3]) for a, r in zip(archs, results) if None not in r[3])
+            return np.array([100.0 - r[0] for r in results], dtype=float), [r[2] for r in results]
         full, short = self.recipe, replace(self.recipe, epochs=epochs)
-        results = [self._train(space, a, splits, recipe=short) for a in archs]
+        results = [self._mean(space, a, splits, self.seed, recipe=short) for a in archs]
         tag = f"{epochs} epochs"
-        return (np.array([100.0 - r.val_accuracy for r in results], dtype=float),
-                [r.source.replace(tag, f"{epochs} of {full.epochs} epochs", 1) for r in results])
+        return (np.array([100.0 - r[0] for r in results], dtype=float),
+                [r[2].replace(tag, f"{epochs} of {full.epochs} epochs", 1) for r in results])
 
     def keep_checkpoints(self, archs: Sequence[Arch]) -> None:
         """Drop every kept checkpoint but those of ``archs`` (the ones promoted to the next rung)."""
@@ -143,8 +143,8 @@ class TrainSource(Source):
         CPU) and scored once on the unlocked test split."""
         splits = self._splits(space).unlock_test()
         results = [self._mean(space, a, splits, self.seed, test=True) for a in archs]
-        return (np.array([100.0 - t for _, t, _ in results], dtype=float),
-                [src.replace("(val+test", "(test", 1) for _, _, src in results])
+        return (np.array([100.0 - r[1] for r in results], dtype=float),
+                [r[2].replace("(val+test", "(test", 1) for r in results])
 
     def seed_values(self, space, archs: Sequence[Arch], quantity: str, seed: int) -> tuple[np.ndarray, list[str]]:
         """Validation error of ``archs`` trained again with another training ``seed`` (with ``seeds`` > 1: the mean
@@ -153,7 +153,7 @@ class TrainSource(Source):
         (``hwnas.search.trust``)."""
         splits = self._splits(space)
         results = [self._mean(space, a, splits, int(seed)) for a in archs]
-        return np.array([100.0 - v for v, _, _ in results], dtype=float), [src for _, _, src in results]
+        return np.array([100.0 - r[0] for r in results], dtype=float), [r[2] for r in results]
 
     def val_images(self, space) -> int:
         return len(self._splits(space).val)
