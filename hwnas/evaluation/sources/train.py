@@ -5,13 +5,22 @@ until :meth:`TrainSource.test_values` is called for the final Pareto front (``hw
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from ...contracts import Arch
 from ...errors import HwnasError
 from .base import Source
+
+
+class _Mean(NamedTuple):
+    """The mean of a candidate's trainings (``TrainSource._mean``)."""
+
+    val: float  # validation accuracy, %
+    test: float | None  # test accuracy, % (only where the test split was unlocked)
+    source: str  # provenance
+    checkpoints: list  # one per training, to go on from (None for a diverged one)
 
 
 class TrainSource(Source):
@@ -66,9 +75,8 @@ class TrainSource(Source):
                           seed=self.seed if seed is None else int(seed), test=test, threads=self.threads, **go_on)
 
     def _mean(self, space, arch: Arch, splits, first_seed: int, test: bool = False, checkpoints=None,
-              **kw) -> tuple[float, float | None, str, list]:
-        """(mean validation accuracy, mean test accuracy or None, provenance, the runs' checkpoints) of
-        ``self.seeds`` trainings with seeds ``first_seed``, ``first_seed + 1``, ... (each going on from its
+              **kw) -> _Mean:
+        """The mean accuracies, provenance and checkpoints of ``self.seeds`` trainings with seeds ``first_seed``, ``first_seed + 1``, ... (each going on from its
         checkpoint in ``checkpoints`` where given): ``..., mean of 4 trainings, seeds 0-3)``."""
         cks = checkpoints or [None] * self.seeds
         runs = [self._train(space, arch, splits, test=test, seed=first_seed + k, checkpoint=cks[k], **kw)
@@ -77,19 +85,18 @@ class TrainSource(Source):
         tst = float(np.mean([r.test_accuracy for r in runs])) if test else None
         states = [r.checkpoint for r in runs]
         if self.seeds == 1:
-            return val, tst, runs[0].source, states
+            return _Mean(val, tst, runs[0].source, states)
         source = runs[0].source.removesuffix(" diverged").replace(
             f"seed {first_seed})", f"mean of {self.seeds} trainings, seeds {first_seed}-{first_seed + self.seeds - 1})")
         diverged = sum(r.diverged for r in runs)
-        return val, tst, source + (f" {diverged} of {self.seeds} diverged" if diverged else ""), states
+        return _Mean(val, tst, source + (f" {diverged} of {self.seeds} diverged" if diverged else ""), states)
 
     def train(self, space, arch: Arch) -> tuple[float, str]:
         """(validation error %, provenance) of one candidate: trained with the full recipe (``seeds`` trainings,
         their mean), going on from the checkpoints a warm ``fidelity_values`` kept for it (the unbroken runs'
         weights on the CPU)."""
-        val, _, source, _ = self._mean(space, arch, self._splits(space), self.seed,
-                                       checkpoints=self._kept.pop(arch.arch_id, None))
-        return 100.0 - val, source
+        m = self._mean(space, arch, self._splits(space), self.seed, checkpoints=self._kept.pop(arch.arch_id, None))
+        return 100.0 - m.val, m.source
 
     def values(self, space, archs: Sequence[Arch], quantity: str) -> tuple[np.ndarray, list[str]]:
         done = [self.train(space, a) for a in archs]
@@ -120,13 +127,13 @@ class TrainSource(Source):
                 return cks if cks is not None and all(c["fit"]["epoch"] <= epochs for c in cks) else None
 
             results = [self._mean(space, a, splits, self.seed, stop_epoch=epochs, checkpoints=start(a)) for a in archs]
-            kept.update((a.arch_id, r[3]) for a, r in zip(archs, results) if None not in r[3])
-            return np.array([100.0 - r[0] for r in results], dtype=float), [r[2] for r in results]
+            kept.update((a.arch_id, m.checkpoints) for a, m in zip(archs, results) if None not in m.checkpoints)
+            return np.array([100.0 - m.val for m in results], dtype=float), [m.source for m in results]
         full, short = self.recipe, replace(self.recipe, epochs=epochs)
         results = [self._mean(space, a, splits, self.seed, recipe=short) for a in archs]
         tag = f"{epochs} epochs"
-        return (np.array([100.0 - r[0] for r in results], dtype=float),
-                [r[2].replace(tag, f"{epochs} of {full.epochs} epochs", 1) for r in results])
+        return (np.array([100.0 - m.val for m in results], dtype=float),
+                [m.source.replace(tag, f"{epochs} of {full.epochs} epochs", 1) for m in results])
 
     def keep_checkpoints(self, archs: Sequence[Arch]) -> None:
         """Drop every kept checkpoint but those of ``archs`` (the ones promoted to the next rung)."""
@@ -143,8 +150,8 @@ class TrainSource(Source):
         CPU) and scored once on the unlocked test split."""
         splits = self._splits(space).unlock_test()
         results = [self._mean(space, a, splits, self.seed, test=True) for a in archs]
-        return (np.array([100.0 - r[1] for r in results], dtype=float),
-                [r[2].replace("(val+test", "(test", 1) for r in results])
+        return (np.array([100.0 - m.test for m in results], dtype=float),
+                [m.source.replace("(val+test", "(test", 1) for m in results])
 
     def seed_values(self, space, archs: Sequence[Arch], quantity: str, seed: int) -> tuple[np.ndarray, list[str]]:
         """Validation error of ``archs`` trained again with another training ``seed`` (with ``seeds`` > 1: the mean
@@ -153,7 +160,7 @@ class TrainSource(Source):
         (``hwnas.search.trust``)."""
         splits = self._splits(space)
         results = [self._mean(space, a, splits, int(seed)) for a in archs]
-        return np.array([100.0 - r[0] for r in results], dtype=float), [r[2] for r in results]
+        return np.array([100.0 - m.val for m in results], dtype=float), [m.source for m in results]
 
     def val_images(self, space) -> int:
         return len(self._splits(space).val)
