@@ -3,8 +3,9 @@
 On scikit-learn's bundled digits (offline), ``--archs`` distinct random architectures (seeded) of a search space
 are each trained from scratch with ``hwnas.accuracy.training.train_arch`` on the train split, for ``--seeds``
 seeds, on the CPU (1 thread). By default the space and recipe are those of the embedded demo
-(``hwnas.search.config.DEFAULT_RECIPE``: what ``hwnas pareto-search`` runs with no arguments); ``--space``,
-``--space-opt``, ``--epochs``, ``--max-train``, ``--lr``, ``--batch-size`` change them. Printed:
+(``hwnas.search.config.DEFAULT_RECIPE``: what ``hwnas pareto-search`` runs with no arguments: its weight EMA, and
+its ``train_seeds`` K give ``--seeds 2K --mean-of K``, the tau of the values the demo's search uses); ``--space``,
+``--space-opt``, ``--epochs``, ``--max-train``, ``--lr``, ``--batch-size``, ``--ema`` (0 = off) change them. Printed:
 
 - seed-to-seed Kendall tau of validation accuracy for every pair of seeds (median, mean, worst): the noise floor that
   any accuracy estimate of this recipe lives under; the target for the demo is >= 0.7 on >= 30 archs;
@@ -12,10 +13,10 @@ seeds, on the CPU (1 thread). By default the space and recipe are those of the e
 - the spread of accuracies, the median |difference| between two seeds of the same arch;
 - seconds per candidate (one training + val and test evaluation), wall and CPU: mean, p90, max.
 
-    python benchmarks/accuracy.py                        # the demo's space and recipe, 30 archs, 3 seeds
+    python benchmarks/accuracy.py                        # the demo's space and recipe, 30 archs, 8 seeds, mean of 4
     python benchmarks/accuracy.py --archs-from runs/search-X --archs 100   # the archs a demo run evaluated
     python benchmarks/accuracy.py --space nb201 --space-opt C=8 --space-opt N=1 --space-opt input_size=8 \\
-        --epochs 2 --seeds 2                             # the demo before issue #22
+        --epochs 2 --seeds 2 --ema 0 --mean-of           # the demo before issue #22 (one training, no EMA)
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def print_mean_of(val: np.ndarray, k: int, tau) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", type=int, default=30)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=None, help="default: twice the demo's train_seeds (8)")
     ap.add_argument("--sample-seed", type=int, default=0, help="which random archs")
     ap.add_argument("--archs-from", type=Path, default=None,
                     help="a search's results directory: its evaluated archs (evaluations.csv) instead of random ones")
@@ -74,15 +75,21 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--ema", type=float, default=None, metavar="D",
-                    help="score an exponential moving average of the weights, decay D per step (Recipe.ema)")
+                    help="score an exponential moving average of the weights, decay D per step (Recipe.ema); "
+                         "default: the demo's (0.9); 0 = off")
     ap.add_argument("--ema-bn", type=int, default=0, metavar="N",
                     help="with --ema: re-estimate batch norm of the averaged weights on N train images")
-    ap.add_argument("--mean-of", type=int, nargs="+", default=[], metavar="K",
+    ap.add_argument("--mean-of", type=int, nargs="*", default=None, metavar="K",
                     help="also print Kendall tau between the mean val accuracy of K seeds and that of K other "
-                         "seeds (every disjoint pair of K-seed groups; needs --seeds >= 2K); several K allowed")
+                         "seeds (every disjoint pair of K-seed groups; needs --seeds >= 2K); several K allowed; "
+                         "default: the demo's train_seeds (4); given alone: none")
     args = ap.parse_args(argv)
 
     demo = DEFAULT_RECIPE
+    per = int(demo.get("train_seeds", 1))  # the headline: the tau of the values the demo's search uses
+    args.seeds = args.seeds if args.seeds is not None else max(2, 2 * per)
+    args.mean_of = args.mean_of if args.mean_of is not None else ([per] if per > 1 and args.seeds >= 2 * per else [])
+    ema = demo.get("ema") if args.ema is None else (args.ema or None)
     name = args.space or demo["space"]
     if args.space_opt is not None:
         options = parse_space_options(args.space_opt)
@@ -93,7 +100,7 @@ def main(argv=None) -> int:
                     batch_size=args.batch_size or demo.get("batch_size", 64),
                     lr=args.lr or demo.get("lr", 0.05),
                     max_train=args.max_train if args.max_train is not None else demo.get("max_train"),
-                    ema=args.ema, ema_bn_images=args.ema_bn)
+                    ema=ema, ema_bn_images=args.ema_bn)
     for k in args.mean_of:
         if not 1 <= k <= args.seeds // 2:
             ap.error(f"--mean-of {k} needs --seeds >= {2 * k}")
