@@ -78,6 +78,12 @@ def test_a_value_can_be_the_mean_of_several_trainings_and_the_check_uses_the_nex
     assert len(two._kept[arch.arch_id]) == 2
     assert two.values(space, [arch], "error")[0][0] == TrainSource("digits", epochs=2, max_train=200, seeds=2).values(
         space, [arch], "error")[0][0]
+    # moasha's budget counts the epochs of every training: a 2-seed value costs twice the epochs
+    cfg = _quick_train(budget=6, trust_archs=0, train_seeds=2, epochs=2, strategy="moasha",
+                       strategy_opt={"eta": 2, "n_initial": 2})
+    params = run_search(cfg, tmp_path / "moasha").config["strategy_params"]
+    assert params["epochs_spent"] == 6 and params["low_fidelity_trainings"] == 2  # 2 x (1 + 1) epochs, then 1 x 2
+    assert params["budget_unit"] == "training epochs (each value the mean of 2 trainings)"
 
 
 def test_the_cli_prints_the_trust_line(tmp_path, capsys):

@@ -87,8 +87,10 @@ class _Run:
         self.rungs, self.n0 = rungs, n0
         in_process = getattr(getattr(evaluator, "executor", None), "name", "in-process") == "in-process"
         self.warm = bool(strategy.warm_start) and in_process
-        # epochs a rung adds per arch: warm, what the previous rung left to train; cold, the whole rung again
-        self.step_epochs = [r - (p if self.warm else 0) for p, r in zip([0, *rungs], rungs)]
+        # epochs a rung adds per arch: warm, what the previous rung left to train; cold, the whole rung again; times
+        # the trainings each value averages (--train-seeds)
+        self.per = int(getattr(evaluator.accuracy, "seeds", 1))
+        self.step_epochs = [self.per * (r - (p if self.warm else 0)) for p, r in zip([0, *rungs], rungs)]
         self.acc_i = accuracy_index(evaluator.objectives)
         self.cost_i = [j for j in range(len(evaluator.objectives)) if j != self.acc_i]
         self.spent, self.step, self.low = 0, 0, 0
@@ -118,7 +120,8 @@ class _Run:
                 break
             self.seen.update(a.arch_id for a in archs)
             self.bracket(archs)
-        cfg = {**self.s.get_params(), "rungs": self.rungs, "budget_unit": "training epochs",
+        unit = "training epochs" + (f" (each value the mean of {self.per} trainings)" if self.per > 1 else "")
+        cfg = {**self.s.get_params(), "rungs": self.rungs, "budget_unit": unit,
                "warm_start": self.warm if self.warm or not self.s.warm_start else "off: a Ray executor's workers "
                "hold no checkpoints (each rung retrained from scratch)",
                "epochs_spent": int(self.spent), "low_fidelity_trainings": int(self.low)}
