@@ -217,7 +217,7 @@ def render_html(result, out: Path | None = None, store=None) -> str:
 
 def trust_section(out) -> str:
     """How far to trust the accuracy axis (``trust.json``, written by the run: ``hwnas.search.trust``)."""
-    from .trust import TRUST_NAME, read_trust
+    from .trust import TRUST_NAME, read_trust, seeds_label
 
     trust = read_trust(out)
     if trust is None:
@@ -243,7 +243,7 @@ def trust_section(out) -> str:
         rows = [[a["arch"], f"{a['error_search']:.4g}", f"{a['error_seed2']:.4g}",
                  f"{abs(a['error_seed2'] - a['error_search']):.3g}"] for a in trust.get("archs", [])]
         (first, second), per = trust.get("seeds") or ["?", "?"], int(trust.get("train_seeds") or 1)
-        parts.append(_table(["arch", f"error (search, {_seeds_name(first, per)})", f"error ({_seeds_name(second, per)})",
+        parts.append(_table(["arch", f"error (search, {seeds_label(first, per)})", f"error ({seeds_label(second, per)})",
                              "|difference|"], rows))
     else:
         parts.append("<p>Not measured in this run (no interval is invented).</p>")
@@ -281,8 +281,3 @@ def write_report(result, out: Path, page: Path | None = None, store=None) -> tup
     page = Path(page) if page is not None else out / "report.html"
     page.write_text(render_html(result, out, store), encoding="utf-8")
     return out / "pareto.png", page
-
-
-def _seeds_name(first, per: int) -> str:
-    """``seed 0``, or ``mean of seeds 0-3`` for a value averaged over ``per`` trainings."""
-    return f"seed {first}" if per == 1 or not isinstance(first, int) else f"mean of seeds {first}-{first + per - 1}"

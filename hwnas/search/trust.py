@@ -58,8 +58,10 @@ def _known(source) -> dict:
             "summary": f"accuracy source {kind or '?'}: no seed check exists for it; no interval"}
 
 
-def _seeds(first: int, per: int) -> str:
-    return f"seed {first}" if per == 1 else f"seeds {first}-{first + per - 1} (mean of {per})"
+def seeds_label(first, per: int) -> str:
+    """``seed 0``, or ``mean of seeds 0-3`` for a value averaged over ``per`` trainings (``first`` not a number,
+    as in a record without its seeds: ``seed ?``)."""
+    return f"seed {first}" if per == 1 or not isinstance(first, int) else f"mean of seeds {first}-{first + per - 1}"
 
 
 def _val_sampling(source, space, first: np.ndarray) -> dict:
@@ -112,8 +114,8 @@ def accuracy_trust(evaluator, space, result, n_archs: int = DEFAULT_TRUST_ARCHS)
                f"{wall:.1f} s")
     return {**record, "measured": True, "summary": summary,
             "how": (f"after the search, {k} evaluated archs at evenly spaced ranks of validation error were trained "
-                    f"again with training {_seeds(seed2, per)} (the search used {_seeds(int(source.seed), per)}) on the same "
-                    "splits and recipe; only the initial weights and the batch order differ"),
+                    f"again ({seeds_label(seed2, per)}; the search used {seeds_label(int(source.seed), per)}) on the "
+                    "same splits and recipe; only the initial weights and the batch order differ"),
             "n_archs": k, "seeds": [int(source.seed), seed2], "train_seeds": per,
             "kendall_tau": None if tau is None else round(float(tau), 4),
             "median_abs_diff_points": round(float(np.median(np.abs(d))), 4),

@@ -144,6 +144,11 @@ PROPS = {"ro.product.model": "Pixel 7", "ro.product.manufacturer": "Google", "ro
 SHA1 = "3f786850e387550fdab836ed7e6dc881de23001b"
 
 
+def tool_missing(path: str) -> bool:
+    """FAKE_ADB_NO_BENCHMARK=1: the phone has neither benchmark tool."""
+    return path in (BM, PT) and os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1"
+
+
 def facts(cmd: str) -> int:
     """The runner's facts one-liner (hwnas.measure.runners.adb.facts_command): the model folder made, the tool
     looked for, its sha1 and the build properties, each answer on its tagged line as a phone's shell prints it."""
@@ -151,7 +156,7 @@ def facts(cmd: str) -> int:
     tool = shlex.split(re.search(r"\$\(ls (.+?) 2>&1\)", cmd).group(1))[0]
     phone(folder).mkdir(parents=True, exist_ok=True)
     print("dir ok")
-    missing = tool in (BM, PT) and os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1"
+    missing = tool_missing(tool)
     print(f"tool ls: {tool}: No such file or directory" if missing else f"tool {tool}")
     print("sha1 " if missing else f"sha1 {SHA1}  {tool}")
     for key in re.search(r"for k in (.+?); do", cmd).group(1).split():
@@ -173,7 +178,7 @@ def shell(cmd: str) -> int:
         return 0
     if prog == "ls":
         target = words[-1]
-        if target in (BM, PT) and os.environ.get("FAKE_ADB_NO_BENCHMARK") == "1":
+        if tool_missing(target):
             print(f"ls: {target}: No such file or directory", file=sys.stderr)
             return 1
         print(target)

@@ -68,18 +68,19 @@ class TrainSource(Source):
         return load_splits(self.dataset, space.input_shape(), data_dir=self.data_dir, download=self.download,
                            seed=self.seed)
 
-    def _train(self, space, arch: Arch, splits, test: bool = False, seed: int | None = None, recipe=None, **go_on):
+    def _train(self, space, arch: Arch, splits, seed: int, test: bool = False, recipe=None, **go_on):
         from ...accuracy.training import train_arch
 
-        return train_arch(space, arch, splits, recipe or self.recipe, device=self.train_device,
-                          seed=self.seed if seed is None else int(seed), test=test, threads=self.threads, **go_on)
+        return train_arch(space, arch, splits, recipe or self.recipe, device=self.train_device, seed=int(seed),
+                          test=test, threads=self.threads, **go_on)
 
     def _mean(self, space, arch: Arch, splits, first_seed: int, test: bool = False, checkpoints=None,
               **kw) -> _Mean:
-        """The mean accuracies, provenance and checkpoints of ``self.seeds`` trainings with seeds ``first_seed``, ``first_seed + 1``, ... (each going on from its
-        checkpoint in ``checkpoints`` where given): ``..., mean of 4 trainings, seeds 0-3)``."""
+        """The mean accuracies, provenance and checkpoints of ``self.seeds`` trainings with seeds ``first_seed``,
+        ``first_seed + 1``, ... (each going on from its checkpoint in ``checkpoints`` where given): ``..., mean of 4
+        trainings, seeds 0-3)``."""
         cks = checkpoints or [None] * self.seeds
-        runs = [self._train(space, arch, splits, test=test, seed=first_seed + k, checkpoint=cks[k], **kw)
+        runs = [self._train(space, arch, splits, first_seed + k, test=test, checkpoint=cks[k], **kw)
                 for k in range(self.seeds)]
         val = float(np.mean([r.val_accuracy for r in runs]))
         tst = float(np.mean([r.test_accuracy for r in runs])) if test else None

@@ -383,8 +383,7 @@ class AdbRunner:
     def _facts(self, profile) -> dict:
         """Make the model folder, look for the benchmark tool, read its sha1 and the build properties: one
         `adb shell` round trip per arch (it was eight). Each answer is a tagged line (``parse_facts``)."""
-        bm = shlex.quote(self.tool(profile)[1])
-        text = self.shell(profile, facts_command(self._remote_dir(profile), bm), timeout=60)
+        text = self.shell(profile, facts_command(self._remote_dir(profile), self.tool(profile)[1]), timeout=60)
         return parse_facts(text)
 
     def _prepare(self, path: Path, profile) -> tuple[str, dict]:
@@ -498,10 +497,11 @@ FACT_PROPS = ("ro.product.model", "ro.product.manufacturer", "ro.soc.model", "ro
 
 
 def facts_command(remote_dir: str, tool_path: str) -> str:
-    """The phone-side line behind ``AdbRunner._facts`` (``tool_path`` already shell-quoted): tagged answers
-    `dir ok` (or mkdir's error), `tool <ls of the tool>`, `sha1 <sha1sum of the tool>`, `prop <key> <value>`."""
-    return (f'echo "dir $(mkdir -p {shlex.quote(remote_dir)} 2>&1 && echo ok)"; '
-            f'echo "tool $(ls {tool_path} 2>&1)"; echo "sha1 $(sha1sum {tool_path} 2>/dev/null)"; '
+    """The phone-side line behind ``AdbRunner._facts`` (both paths shell-quoted here): tagged answers `dir ok` (or
+    mkdir's error), `tool <ls of the tool>`, `sha1 <sha1sum of the tool>`, `prop <key> <value>`."""
+    folder, tool = shlex.quote(remote_dir), shlex.quote(tool_path)
+    return (f'echo "dir $(mkdir -p {folder} 2>&1 && echo ok)"; '
+            f'echo "tool $(ls {tool} 2>&1)"; echo "sha1 $(sha1sum {tool} 2>/dev/null)"; '
             f'for k in {" ".join(FACT_PROPS)}; do echo "prop $k $(getprop $k)"; done')
 
 
