@@ -13,6 +13,7 @@
 
     python benchmarks/batch.py                       # both parts: 3 repeats x (1, 2, 4 workers); q = 1,2,4,10
     python benchmarks/batch.py --part time --repeats 3 --evals 24 --epochs 1
+    python benchmarks/batch.py --part time --repeats 2 --epochs 4 --channels 32 --workers 1,2   # longer trainings
     python benchmarks/batch.py --part hv --qs 1,2,4,10 --budgets 100,300 --seeds 10 --devices pixel2,gold_6226
 """
 
@@ -33,8 +34,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 HWNAS = str(Path(sys.executable).with_name("hwnas"))
 
 
-def one_search(workers: int, evals: int, epochs: int, out: Path) -> float:
-    cmd = [HWNAS, "pareto-search", "--space", "nb201", "--space-opt", "C=8", "--space-opt", "N=1", "--space-opt",
+def one_search(workers: int, evals: int, epochs: int, out: Path, channels: int = 8) -> float:
+    cmd = [HWNAS, "pareto-search", "--space", "nb201", "--space-opt", f"C={channels}", "--space-opt", "N=1", "--space-opt",
            "input_size=8", "--accuracy", "train", "--dataset", "digits", "--epochs", str(epochs), "--objective",
            "error", "--objective", "params", "--strategy", "mobo", "--budget", str(evals), "--trust-archs", "0",
            "--seed", "0", "--no-progress", "--out", str(out)]
@@ -47,7 +48,7 @@ def one_search(workers: int, evals: int, epochs: int, out: Path) -> float:
 
 def part_time(args) -> None:
     settings = [int(w) for w in args.workers.split(",")]
-    print(f"(a) wall time of {args.evals} evaluations, mobo, nb201 C=8 N=1 8x8 trained {args.epochs} epoch(s) on "
+    print(f"(a) wall time of {args.evals} evaluations, mobo, nb201 C={args.channels} N=1 8x8 trained {args.epochs} epoch(s) on "
           f"digits; {args.repeats} interleaved repeats; this machine has {os.cpu_count()} cores", flush=True)
     times: dict[int, list[float]] = {w: [] for w in settings}
     archs: dict[int, set] = {w: set() for w in settings}
@@ -55,7 +56,7 @@ def part_time(args) -> None:
         for r in range(args.repeats):
             for w in settings:
                 out = Path(tmp) / f"w{w}-r{r}"
-                times[w].append(one_search(w, args.evals, args.epochs, out))
+                times[w].append(one_search(w, args.evals, args.epochs, out, args.channels))
                 rows = (out / "evaluations.csv").read_text().splitlines()[1:]
                 archs[w].add(frozenset(row.split(",")[0] for row in rows))
                 print(f"  repeat {r} workers {w}: {times[w][-1]:.1f} s", flush=True)
@@ -97,6 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--evals", type=int, default=24)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--channels", type=int, default=8, help="the cells' width C (training cost per evaluation)")
     ap.add_argument("--qs", default="1,2,4,10")
     ap.add_argument("--budgets", default="100,300")
     ap.add_argument("--seeds", type=int, default=10)
