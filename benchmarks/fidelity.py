@@ -87,10 +87,12 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--budget", type=int, default=48, help="total training epochs per run")
+    p.add_argument("--only", action="append", help="run only these strategies (repeatable; default: all)")
     a = p.parse_args()
     torch.set_num_threads(1)
     plans = {"moasha": ("moasha", {"eta": 3}), "moasha-cold": ("moasha", {"eta": 3, "warm_start": False}),
              "mobo": ("mobo", {}), "nsga2": ("nsga2", {"population_size": 4})}
+    plans = {k: v for k, v in plans.items() if not a.only or k in a.only}
     runs = [run_one(n, k, s, a.epochs, a.budget, o) for s in range(a.seeds) for n, (k, o) in plans.items()]
     union = np.array([e.values for r in runs for e in r["result"].evaluations], dtype=float)
     ideal, nadir = union.min(axis=0), union.max(axis=0)
