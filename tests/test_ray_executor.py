@@ -36,6 +36,24 @@ def test_search_through_real_ray_equals_in_process(local_ray, tmp_path):
     assert len(result.evaluations) == 12 and result.config["executor"] == "ray"
 
 
+def test_a_free_worker_starts_the_next_item_while_an_earlier_one_runs(local_ray):
+    """Two workers, a slow first item: the next items start on the free worker before it ends (the window does
+    not wait for results in order), and the results still come back in the items' order."""
+    from hwnas.evaluation.executors import RayExecutor
+
+    def _timed(seconds):  # defined here, so Ray ships it by value (the tests folder is no module on a worker)
+        import time
+
+        start = time.time()
+        time.sleep(seconds)
+        return seconds, start, time.time()
+
+    items = [3.0, 0.01, 0.02, 0.03]
+    out = list(RayExecutor(workers=2).map(_timed, items))
+    assert [o[0] for o in out] == items
+    assert out[2][1] < out[0][2] and out[3][1] < out[0][2]
+
+
 def test_mobo_batch_follows_workers():
     """Issue 26: with `workers` set and no `batch_size`, mobo's q is a multiple of workers (near its default 10)."""
     from hwnas.search.run import batch_for_workers

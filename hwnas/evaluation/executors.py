@@ -39,15 +39,27 @@ class RayExecutor:
         return ray
 
     def map(self, fn: Callable, items: Sequence) -> Iterable:
+        """Results in the order of ``items`` (so results, and any checkpoint, do not depend on scheduling), with
+        ``workers`` tasks in flight: a worker that finishes starts the next item even while an earlier, slower
+        one is still running."""
         ray = self._ray()
         remote = ray.remote(num_cpus=self.num_cpus)(fn)
         items, window = list(items), int(self.workers or len(items) or 1)
-        refs = [remote.remote(item) for item in items[:window]]
-        for i in range(len(items)):  # in order, so results (and any checkpoint) do not depend on scheduling
-            result = ray.get(refs[i])
-            if i + window < len(items):
-                refs.append(remote.remote(items[i + window]))
-            yield result
+        refs: list = []
+        running: set = set()
+
+        def submit():
+            while len(refs) < len(items) and len(running) < window:
+                refs.append(remote.remote(items[len(refs)]))
+                running.add(refs[-1])
+
+        submit()
+        for i in range(len(items)):
+            while refs[i] in running:
+                done, _ = ray.wait(list(running), num_returns=1)
+                running.difference_update(done)
+                submit()
+            yield ray.get(refs[i])
 
 
 def check_executor(name: str | None, address: str | None = None, workers: int | None = None) -> str:
