@@ -233,7 +233,7 @@ def test_cifar10_pickle_directory(tmp_path):
 
 
 def test_ray_executor_code_path_with_a_stand_in_ray(monkeypatch, space, tables):
-    """Ray itself is not installed here: a stand-in module with Ray's API (init, remote, get) checks that the
+    """Ray itself is not installed here: a stand-in module with Ray's API (init, remote, wait, get) checks that the
     executor submits every candidate and collects results in submission order."""
     import types
 
@@ -256,6 +256,7 @@ def test_ray_executor_code_path_with_a_stand_in_ray(monkeypatch, space, tables):
 
     fake.remote = remote
     fake.get = lambda ref: ref.value
+    fake.wait = lambda refs, num_returns=1: (refs[:num_returns], refs[num_returns:])
     monkeypatch.setitem(sys.modules, "ray", fake)
     import hwnas.ray_cluster
 
