@@ -1,4 +1,5 @@
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -15,6 +16,15 @@ def pytest_xdist_auto_num_workers(config):
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     return len(os.sched_getaffinity(0)) + 1
+
+
+def pytest_configure(config):
+    """The Ctrl-C journeys send SIGINT as a terminal does, to a command a terminal starts with SIGINT at its
+    default. A test run started in the background of a script (``cmd &``: POSIX shells ignore SIGINT there) passes
+    "ignored" on to every command it starts, which would then run to the end; handling SIGINT here makes each
+    command start with the default again (an ignored signal stays ignored across exec, a handled one does not)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
